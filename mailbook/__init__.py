@@ -1,0 +1,55 @@
+"""mailbook's Python side: what the `mailbook` command (runner.py) builds on.
+
+The logic lives in SQL (migrations/ and sql/); this package finds those files,
+connects, applies them and turns database errors into one readable line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+class Failure(Exception):
+    """An expected failure: shown as one line on stderr, exit status 1."""
+
+
+def data_dir(name: str) -> Path:
+    """migrations/, sql/, postfix-maps/ or dovecot/: inside the installed package, or
+    at the top of the checkout when running from source."""
+    for base in (_PACKAGE, _PACKAGE.parent):
+        if (base / name).is_dir():
+            return base / name
+    raise Failure(f"cannot find the {name}/ directory next to {_PACKAGE}")
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an expected error, naming what went wrong and, if known, what to do."""
+    if isinstance(exc, psycopg.Error):
+        diag = exc.diag
+        if not diag.message_primary:
+            # connection failures carry libpq's text, sometimes over several lines
+            text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            return f"cannot connect to PostgreSQL: {text}"
+        line = f"{diag.message_primary} (SQLSTATE {exc.sqlstate})"
+        if diag.message_hint:
+            line += f"; hint: {diag.message_hint}"
+        return line
+    cause = getattr(exc, "exc", None)
+    if isinstance(cause, psycopg.Error):
+        return f"{exc}: {describe(cause)}"
+    return str(exc)
+
+
+def connect(dsn: str | None, **kwargs) -> psycopg.Connection:
+    """Connect with a libpq DSN; empty means libpq's PG* variables and defaults."""
+    kwargs.setdefault("autocommit", True)
+    kwargs.setdefault("connect_timeout", int(os.environ.get("PGCONNECT_TIMEOUT", "10")))
+    try:
+        return psycopg.connect(dsn or "", **kwargs)
+    except psycopg.ProgrammingError as exc:
+        raise Failure(f"invalid connection string: {exc}") from exc

@@ -1,0 +1,192 @@
+"""Applying mailbook's migrations and SQL API to a database, with yoyo-migrations.
+
+One libpq connection does everything, as role mailowner, so every object (yoyo's own
+tables included) is owned by it. A session-level advisory lock serialises concurrent
+runs; unlike yoyo's lock row it vanishes with the session, so a killed run never leaves
+a lock behind. Each run is one transaction: the pending migrations, their records in
+yoyo's table and the refreshed API commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from yoyo import read_migrations
+from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
+from yoyo.connections import parse_uri
+
+from mailbook import Failure, data_dir
+
+OWNER = "mailowner"
+# pg_advisory_lock key: the bytes "mailbook" as a bigint
+LOCK_KEY = int.from_bytes(b"mailbook", "big") & 0x7FFFFFFFFFFFFFFF
+
+
+class _Backend(PostgresqlPsycopgBackend):
+    """yoyo's psycopg backend on a connection we opened, acting as mailowner."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self._shared = conn
+        super().__init__(parse_uri("postgresql+psycopg:///mailbook"), "_yoyo_migration")
+
+    def connect(self, dburi):
+        return self._shared
+
+    def init_connection(self, connection):
+        # also called after every rollback, which would undo a SET ROLE made inside it
+        connection.execute(f"SET ROLE {OWNER}")
+
+    def copy(self):
+        return _Borrowed(self)
+
+    @contextmanager
+    def lock(self, timeout=10):
+        # the caller holds the advisory lock; yoyo's lock row is never written
+        yield
+
+    def apply_one(self, migration, force=False, mark=True):
+        # yoyo commits the migration and then records it in a second transaction;
+        # here both happen in one, so a crash cannot leave it applied but unrecorded
+        with self.transaction():
+            migration.process_steps(self, "apply", force=force)
+            if mark:
+                self.mark_one(migration, log=False)
+            self.log_migration(migration, "apply")
+
+    def rollback_one(self, migration, force=False):
+        with self.transaction():
+            migration.process_steps(self, "rollback", force=force)
+            self.unmark_one(migration, log=False)
+            self.log_migration(migration, "rollback")
+
+
+class _Borrowed:
+    """What yoyo's copy() hands out: the same backend, not closed on exit."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def __enter__(self):
+        return self._backend
+
+    def __exit__(self, *exc):
+        return None
+
+
+@dataclass
+class MigrationState:
+    id: str
+    applied: bool
+    applied_at: str | None
+
+
+def _sql(name: str) -> str:
+    return (data_dir("sql") / name).read_text()
+
+
+def _api_files() -> list[Path]:
+    return sorted((data_dir("sql") / "api").glob("*.sql"))
+
+
+@contextmanager
+def _migration_session(conn: psycopg.Connection):
+    """Advisory lock, mailowner role and a yoyo backend on conn."""
+    member = conn.execute(
+        "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s",
+        (OWNER,),
+    ).fetchone()
+    if member is None:
+        raise Failure(
+            f"role {OWNER} does not exist in this cluster; run `mailbook init` as a superuser first"
+        )
+    if not member[0]:
+        user = conn.execute("SELECT current_user").fetchone()[0]
+        raise Failure(
+            f"role {user} may not act as {OWNER}; connect as a superuser or GRANT {OWNER} TO {user}"
+        )
+    conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+    try:
+        held = None
+        if conn.execute("SELECT to_regclass('public.yoyo_lock')").fetchone()[0]:
+            held = conn.execute("SELECT pid, ctime FROM public.yoyo_lock").fetchone()
+        if held:
+            pid, since = held
+            raise Failure(
+                f"a plain `yoyo` run (pid {pid}, since {since}) holds yoyo_lock; if it is no"
+                " longer running, DELETE FROM yoyo_lock and try again"
+            )
+        backend = _Backend(conn)
+        backend.init_database()
+        backend.ensure_internal_schema_updated()
+        yield backend
+    finally:
+        conn.execute(f"RESET ROLE; SELECT pg_advisory_unlock({LOCK_KEY})")
+
+
+def _all_migrations():
+    return read_migrations(str(data_dir("migrations")))
+
+
+def status(conn: psycopg.Connection) -> list[MigrationState]:
+    """Every migration and whether it is applied. Reads only: takes no lock, creates nothing."""
+    applied_at = {}
+    if conn.execute("SELECT to_regclass('public._yoyo_migration')").fetchone()[0]:
+        applied_at = dict(
+            conn.execute(
+                "SELECT migration_hash, to_char(applied_at_utc, 'YYYY-MM-DD HH24:MI:SS') || ' UTC'"
+                " FROM public._yoyo_migration"
+            ).fetchall()
+        )
+    return [
+        MigrationState(m.id, m.hash in applied_at, applied_at.get(m.hash))
+        for m in _all_migrations()
+    ]
+
+
+def apply(conn: psycopg.Connection) -> list[str]:
+    """Apply pending migrations and re-create the API; returns the ids applied."""
+    with _migration_session(conn) as backend:
+        pending = backend.to_apply(_all_migrations())
+        with backend.transaction():
+            for m in pending:
+                _run(backend, m, "apply")
+            _refresh_api(conn)
+        return [m.id for m in pending]
+
+
+def rollback(conn: psycopg.Connection, count: int) -> list[str]:
+    """Drop the API and roll back the newest `count` migrations; returns their ids."""
+    with _migration_session(conn) as backend:
+        chosen = list(backend.to_rollback(_all_migrations()))[:count]
+        with backend.transaction():
+            if chosen:
+                conn.execute(_sql("drop_api.sql"))
+            for m in chosen:
+                _run(backend, m, "rollback")
+        return [m.id for m in chosen]
+
+
+def _run(backend: _Backend, migration, direction: str) -> None:
+    try:
+        getattr(backend, f"{direction}_one")(migration)
+    except psycopg.Error as exc:
+        raise MigrationFailed(migration.id, direction, exc) from exc
+
+
+def _refresh_api(conn: psycopg.Connection) -> None:
+    conn.execute(_sql("drop_api.sql"))
+    for path in _api_files():
+        try:
+            conn.execute(path.read_text())
+        except psycopg.Error as exc:
+            raise MigrationFailed(f"sql/api/{path.name}", "apply", exc) from exc
+
+
+class MigrationFailed(Failure):
+    def __init__(self, name: str, direction: str, exc: psycopg.Error):
+        self.name, self.direction, self.exc = name, direction, exc
+        verb = "applying" if direction == "apply" else "rolling back"
+        super().__init__(f"{verb} {name} failed, nothing was changed")

@@ -1,0 +1,2 @@
+-- Undo 0002_create_pgcrypto.
+DROP EXTENSION IF EXISTS pgcrypto;

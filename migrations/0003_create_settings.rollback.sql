@@ -1,0 +1,2 @@
+-- Undo 0003_create_settings.
+DROP TABLE public.settings;

@@ -1,0 +1,2 @@
+-- Undo 0005_create_transports.
+DROP TABLE public.transports;

@@ -1,0 +1,2 @@
+-- Undo 0006_create_users.
+DROP TABLE public.users;

@@ -1,0 +1,2 @@
+-- Undo 0007_create_aliases.
+DROP TABLE public.aliases;

@@ -1,0 +1,61 @@
+-- Aliases and forwards (table aliases). One row per (alias, destination).
+
+-- add_alias(alias, destination) -> aliases
+-- Caller: members of mailadmin (runner: `mailbook alias add`). Runs as mailowner.
+-- Adds one destination to an alias; call it again for more. The alias must be in a
+-- hosted domain (23503). A destination in a hosted domain must be an existing mailbox
+-- or alias (23503): otherwise every message to the alias would bounce. Raises 23505 if
+-- the alias already forwards there, 22004/22023 for invalid addresses.
+CREATE FUNCTION public.add_alias(alias text, destination text) RETURNS public.aliases
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a      text := lower(add_alias.alias);
+    dst    text := lower(add_alias.destination);
+    result public.aliases;
+BEGIN
+    PERFORM public.assert_valid(public.address_error(a));
+    PERFORM public.assert_valid(public.address_error(dst));
+    PERFORM public.assert_hosted(split_part(a, '@', 2));
+    IF EXISTS (SELECT FROM public.transports t WHERE t.domain = split_part(dst, '@', 2))
+       AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = dst)
+       AND NOT EXISTS (SELECT FROM public.aliases x WHERE x.alias = dst) THEN
+        RAISE EXCEPTION 'destination % is in a domain hosted here but is no mailbox or alias', public.quoted(dst)
+              USING ERRCODE = '23503',
+                    HINT = format('add the mailbox first: add_mailbox(%L, ...)', dst);
+    END IF;
+    INSERT INTO public.aliases (alias, email) VALUES (a, dst) RETURNING * INTO result;
+    RETURN result;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'alias % already forwards to %', public.quoted(a), public.quoted(dst)
+          USING ERRCODE = '23505';
+END
+$$;
+REVOKE ALL ON FUNCTION public.add_alias(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.add_alias(text, text) TO mailadmin;
+
+-- remove_alias(alias, destination) -> integer (rows removed)
+-- Caller: members of mailadmin (runner: `mailbook alias remove`). Without a destination
+-- the alias goes entirely. Raises P0002 when nothing matched.
+CREATE FUNCTION public.remove_alias(alias text, destination text DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a       text := lower(remove_alias.alias);
+    dst     text := lower(remove_alias.destination);
+    removed integer;
+BEGIN
+    DELETE FROM public.aliases x WHERE x.alias = a AND (dst IS NULL OR x.email = dst);
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    IF removed = 0 THEN
+        RAISE EXCEPTION 'alias % does not exist%', public.quoted(a),
+              CASE WHEN dst IS NULL THEN '' ELSE ' with destination ' || public.quoted(dst) END
+              USING ERRCODE = 'P0002';
+    END IF;
+    RETURN removed;
+END
+$$;
+REVOKE ALL ON FUNCTION public.remove_alias(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.remove_alias(text, text) TO mailadmin;
