@@ -6,18 +6,19 @@ migration) are turned into one line on stderr and exit status 1, in _Group.invok
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import click
 import psycopg
 import typer
-from click.core import ParameterSource
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
 from rich.table import Table
 
-from mailbook import Failure, connect, data_dir, describe
+from mailbook import Failure, connect, describe
+from mailbook.setup import init_database
+from mailbook import demo as demo_mod
 from mailbook import migrations as mig
 
 
@@ -44,15 +45,14 @@ out = Console()
 
 def _no_password(ctx: click.Context, param: click.Parameter, value: Optional[str]):
     """Refuse a DSN with a password typed on the command line (ps, shell history)."""
-    if value and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE:
+    if value and getattr(ctx.get_parameter_source(param.name), "name", "") == "COMMANDLINE":
         try:
             has_password = "password" in conninfo_to_dict(value)
-        except psycopg.ProgrammingError as exc:
-            raise typer.BadParameter(f"not a valid connection string: {exc}") from None
+        except psycopg.ProgrammingError:
+            return value  # connect() reports the malformed string
         if has_password:
-            raise typer.BadParameter(
-                "contains a password; put it in ~/.pgpass (or PGPASSFILE), not on the command line"
-            )
+            raise Failure("--dsn contains a password; put it in ~/.pgpass (or PGPASSFILE), "
+                          "not on the command line")
     return value
 
 
@@ -77,10 +77,6 @@ AdminDsn = Annotated[
 ]
 
 
-def _print_notices(conn: psycopg.Connection) -> None:
-    conn.add_notice_handler(lambda d: typer.echo(d.message_primary))
-
-
 @app.command()
 def init(
     dsn: AdminDsn = None,
@@ -92,29 +88,8 @@ def init(
 
         mailbook init --dsn 'host=/var/run/postgresql user=postgres'
     """
-    with connect(dsn) as conn:
-        _print_notices(conn)
-        if not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
-            raise Failure("`mailbook init` creates roles and a database: connect as a superuser")
-        conn.execute((data_dir("sql") / "roles.sql").read_text())
-        row = conn.execute(
-            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (database,)
-        ).fetchone()
-        if row is None:
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER mailowner").format(sql.Identifier(database)))
-            typer.echo(f"created database {database} owned by mailowner")
-        elif row[0] != "mailowner":
-            raise Failure(
-                f'database "{database}" exists and is owned by {row[0]}; '
-                f"ALTER DATABASE {database} OWNER TO mailowner, or choose another --database"
-            )
-        else:
-            typer.echo(f"database {database} already exists, owned by mailowner")
-        old_server = conn.info.server_version < 150000
-    if old_server:
-        # before PostgreSQL 15, schema public belongs to the bootstrap superuser
-        with connect(make_conninfo(dsn or "", dbname=database)) as conn:
-            conn.execute("ALTER SCHEMA public OWNER TO mailowner")
+    for line in init_database(dsn, database):
+        typer.echo(line)
     typer.echo(f"next: mailbook migrate apply --dsn '{make_conninfo(dsn or '', dbname=database)}'")
 
 
@@ -167,6 +142,47 @@ def migrate_status(dsn: Dsn = None):
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the private cluster lives.")] = Path(".mailbook"),
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's PostgreSQL.")] = False,
+    reset: Annotated[bool, typer.Option("--reset", help="Stop it and delete its directory.")] = False,
+):
+    """Run everything on a private, throwaway PostgreSQL: init, migrations, an example
+    domain, mailbox and alias; then show how to connect and what Postfix would see.
+
+    Running it again reuses the cluster. Example:
+
+        mailbook demo && mailbook demo --stop
+    """
+    if reset:
+        demo_mod.reset(data_dir)
+        typer.echo(f"removed {data_dir}")
+        return
+    if stop:
+        typer.echo("stopped" if demo_mod.stop(data_dir) else "not running")
+        return
+    r = demo_mod.run(data_dir)
+    for line in r.done:
+        typer.echo(f"  {line}")
+    env = f"PGPASSFILE={r.pgpass}"
+    typer.echo(f"""
+Connect:
+  DBA (superuser, Unix socket):  psql "{r.admin_dsn}"
+    then, as a provisioning admin:  SET ROLE mailadmin;
+                                    SELECT * FROM add_mailbox('bar@example.com', 'a good password');
+  Postfix's role (read-only):    {env} psql "{r.reader_dsn}"
+  Dovecot's role (read-only):    {env} psql "{r.auth_dsn}"
+  mailbook itself:               mailbook migrate status --dsn "{r.admin_dsn}"
+  The example mailbox's password is in {r.mailbox_password_file}.
+""")
+    table = Table("map file", "key", "what Postfix gets", title="What Postfix would see (each postfix-maps/*.cf query, as mailreader)")
+    for name, key, answer in r.lookups:
+        table.add_row(name, key, answer)
+    out.print(table)
+    typer.echo("\nStop it with `mailbook demo --stop`; wipe it with `mailbook demo --reset`.")
 
 
 if __name__ == "__main__":

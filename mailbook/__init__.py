@@ -52,4 +52,4 @@ def connect(dsn: str | None, **kwargs) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn or "", **kwargs)
     except psycopg.ProgrammingError as exc:
-        raise Failure(f"invalid connection string: {exc}") from exc
+        raise Failure(f"invalid connection string: {str(exc).strip()}") from exc

@@ -1,0 +1,101 @@
+"""`mailbook demo`: the whole setup on a private, throwaway PostgreSQL cluster.
+
+Everything the demo makes lives in one directory (default ./.mailbook): the cluster,
+its socket, a pgpass file and the generated passwords (files readable by their owner
+only, never printed). Running it again reuses what is there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from mailbook import connect
+from mailbook import migrations as mig
+from mailbook.cluster import PrivateCluster
+from mailbook.maps import expand, map_files
+from mailbook.secrets import new_password, set_role_password, write_private
+from mailbook.setup import init_database
+
+DATABASE = "mail"
+EXAMPLE_DOMAIN = "example.com"
+EXAMPLE_MAILBOX = "foo@example.com"
+EXAMPLE_ALIAS = "postmaster@example.com"
+LOOKUP_KEYS = [EXAMPLE_MAILBOX, EXAMPLE_ALIAS, EXAMPLE_DOMAIN, "Foo@EXAMPLE.com", "nobody@example.com"]
+
+
+@dataclass
+class DemoReport:
+    root: Path
+    admin_dsn: str
+    reader_dsn: str
+    auth_dsn: str
+    pgpass: Path
+    mailbox_password_file: Path
+    done: list[str] = field(default_factory=list)
+    lookups: list[tuple[str, str, str]] = field(default_factory=list)  # (map, key, answer)
+
+
+def _service_password(conn: psycopg.Connection, root: Path, role: str, done: list[str]) -> str:
+    path = root / f"{role}.password"
+    if path.exists():
+        return path.read_text().strip()
+    password = new_password()
+    set_role_password(conn, role, password)
+    write_private(path, password + "\n")
+    done.append(f"set a password for {role} (in {path})")
+    return password
+
+
+def run(root: Path) -> DemoReport:
+    cluster = PrivateCluster(root)
+    fresh = not cluster.initialised()
+    cluster.start()
+    done = ["started a new private PostgreSQL cluster" if fresh else "reused the private PostgreSQL cluster"]
+    done += init_database(cluster.dsn(), DATABASE)
+    admin_dsn = cluster.dsn(DATABASE)
+    with connect(admin_dsn) as conn:
+        done += [f"applied {m}" for m in mig.apply(conn)]
+        passwords = {r: _service_password(conn, cluster.root, r, done) for r in ("mailreader", "mailauth")}
+    pgpass = cluster.root / "pgpass"
+    write_private(pgpass, "".join(f"127.0.0.1:{cluster.port}:{DATABASE}:{r}:{p}\n" for r, p in passwords.items()))
+
+    mailbox_password_file = cluster.root / f"{EXAMPLE_MAILBOX}.password"
+    with connect(admin_dsn) as conn:
+        conn.execute("SET ROLE mailadmin")  # provision through the API, as an admin would
+        if not conn.execute("SELECT FROM transports WHERE domain = %s", (EXAMPLE_DOMAIN,)).fetchone():
+            conn.execute("SELECT add_domain(%s)", (EXAMPLE_DOMAIN,))
+            done.append(f"SELECT add_domain('{EXAMPLE_DOMAIN}')")
+        if not conn.execute("SELECT FROM mailboxes WHERE email = %s", (EXAMPLE_MAILBOX,)).fetchone():
+            password = new_password()
+            conn.execute("SELECT add_mailbox(%s, %s, %s)", (EXAMPLE_MAILBOX, password, "Foo Lastname"))
+            write_private(mailbox_password_file, password + "\n")
+            done.append(f"SELECT add_mailbox('{EXAMPLE_MAILBOX}', <password in {mailbox_password_file.name}>, 'Foo Lastname')")
+        if not conn.execute("SELECT FROM aliases WHERE alias = %s", (EXAMPLE_ALIAS,)).fetchone():
+            conn.execute("SELECT add_alias(%s, %s)", (EXAMPLE_ALIAS, EXAMPLE_MAILBOX))
+            done.append(f"SELECT add_alias('{EXAMPLE_ALIAS}', '{EXAMPLE_MAILBOX}')")
+
+    tcp = f"host=127.0.0.1 port={cluster.port} dbname={DATABASE}"
+    report = DemoReport(cluster.root, admin_dsn, f"{tcp} user=mailreader", f"{tcp} user=mailauth",
+                        pgpass, mailbox_password_file, done)
+    # what Postfix would see: each map's own query, as mailreader, over TCP
+    with connect(report.reader_dsn, password=passwords["mailreader"]) as conn:
+        for m in map_files():
+            for key in LOOKUP_KEYS:
+                query = expand(m.query, key)
+                rows = conn.execute(query).fetchall() if query else []
+                report.lookups.append((m.name, key, ",".join(r[0] for r in rows) if rows else "(not found)"))
+    return report
+
+
+def stop(root: Path) -> bool:
+    cluster = PrivateCluster(root)
+    running = cluster.running()
+    cluster.stop()
+    return running
+
+
+def reset(root: Path) -> None:
+    PrivateCluster(root).destroy()

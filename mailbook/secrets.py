@@ -1,0 +1,58 @@
+"""Passwords: read without echo or from a file/stdin, and role passwords sent as SCRAM
+verifiers so the plaintext never reaches the server (nor its log)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import unicodedata
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from mailbook import Failure
+
+
+def scram_sha256_verifier(password: str, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores (RFC 5802/7677), computed here."""
+    normalised = unicodedata.normalize("NFKC", password).encode()  # SASLprep, near enough
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", normalised, salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def set_role_password(conn: psycopg.Connection, role: str, password: str) -> None:
+    conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+        sql.Identifier(role), sql.Literal(scram_sha256_verifier(password))))
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (0600), atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def read_password_file(path: Path) -> str:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise Failure(f"cannot read password file {path}: {exc.strerror}") from None
+    password = text.splitlines()[0] if text else ""
+    if not password:
+        raise Failure(f"password file {path} is empty")
+    return password

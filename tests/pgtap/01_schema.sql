@@ -1,0 +1,59 @@
+-- The tables keep the tutorial's names and columns, with integrity in the tables.
+SET client_min_messages = warning;
+SET search_path = public, tap;
+BEGIN;
+SELECT plan(40);
+\ir _setup.sql
+
+SELECT has_extension('pgcrypto', 'pgcrypto is installed');
+SELECT extensions_are('public', ARRAY['pgcrypto'], 'pgcrypto is the only extension in public');
+SELECT tables_are('public',
+    ARRAY['settings', 'transports', 'users', 'aliases',
+          '_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock'],
+    'public holds our tables and yoyo''s bookkeeping, nothing else');
+SELECT views_are('public', ARRAY['mailboxes'], 'mailboxes is the only view');
+
+SELECT table_owner_is('public', t, 'mailowner', format('mailowner owns %s', t))
+  FROM unnest(ARRAY['settings', 'transports', 'users', 'aliases', '_yoyo_migration']) AS t;
+SELECT view_owner_is('public', 'mailboxes', 'mailowner', 'mailowner owns mailboxes');
+
+-- transports: the tutorial's (domain, gid, transport), gid no longer UNIQUE NOT NULL
+SELECT col_is_pk('public', 'transports', 'domain', 'transports keyed by domain');
+SELECT col_is_null('public', 'transports', 'gid', 'transports.gid is optional');
+SELECT ok(NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'public.transports'::regclass
+                         AND contype = 'u'), 'transports.gid is not UNIQUE: domains may share a vmail group');
+SELECT col_default_is('public', 'transports', 'transport', 'virtual:', 'transport defaults to virtual:');
+SELECT col_not_null('public', 'transports', 'active', 'transports.active is NOT NULL');
+
+-- users: the tutorial's columns first, in its order
+SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute
+            WHERE attrelid = 'public.users'::regclass AND attnum > 0 AND NOT attisdropped),
+          ARRAY['email', 'password', 'realname', 'maildir', 'created', 'domain', 'quota_bytes',
+                'active', 'modified'],
+          'users has the tutorial''s columns first, in its order');
+SELECT col_is_pk('public', 'users', 'email', 'users keyed by email');
+SELECT col_not_null('public', 'users', c, format('users.%s is NOT NULL', c))
+  FROM unnest(ARRAY['password', 'maildir', 'domain', 'active']) AS c;
+SELECT col_is_null('public', 'users', 'realname', 'users.realname may be left blank');
+SELECT col_is_unique('public', 'users', ARRAY['maildir'], 'two mailboxes never share a maildir');
+SELECT fk_ok('public', 'users', 'domain', 'public', 'transports', 'domain',
+             'a mailbox''s domain must be hosted');
+SELECT col_type_is('public', 'users', 'quota_bytes', 'bigint', 'quota in bytes is a bigint');
+SELECT has_index('public', 'users', 'users_domain_idx', ARRAY['domain'], 'users indexed by domain');
+
+-- aliases: one row per destination
+SELECT col_is_pk('public', 'aliases', ARRAY['alias', 'email'], 'aliases keyed by (alias, destination)');
+SELECT fk_ok('public', 'aliases', 'domain', 'public', 'transports', 'domain',
+             'an alias''s domain must be hosted');
+SELECT has_index('public', 'aliases', 'aliases_email_idx', ARRAY['email'], 'aliases indexed by destination');
+
+-- CHECK constraints on every value that Postfix or Dovecot will read
+SELECT col_has_check('public', t, c, format('%s.%s has a CHECK', t, c))
+  FROM (VALUES ('transports', 'domain'), ('transports', 'transport'), ('transports', 'gid'),
+               ('users', 'email'), ('users', 'password'), ('users', 'maildir'), ('users', 'realname'),
+               ('users', 'quota_bytes'), ('aliases', 'alias'), ('aliases', 'email')) AS v(t, c);
+
+SELECT is((SELECT bcrypt_cost FROM settings), 10, 'bcrypt cost defaults to 10');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,119 @@
+-- Who may do what: the four roles and PUBLIC on the database, schema, every table and
+-- column, and every function. Expected grants are listed once, below; everything not
+-- listed must be absent. New columns and functions are covered automatically.
+SET client_min_messages = warning;
+SET search_path = public, tap;
+BEGIN;
+
+CREATE TEMP TABLE expected_columns (tbl text, col text, role text);
+INSERT INTO expected_columns VALUES
+    -- mailadmin: everything but password hashes ('*' = every column)
+    ('transports', '*', 'mailadmin'), ('aliases', '*', 'mailadmin'),
+    ('mailboxes', '*', 'mailadmin'), ('settings', '*', 'mailadmin'),
+    ('users', 'email', 'mailadmin'), ('users', 'realname', 'mailadmin'),
+    ('users', 'maildir', 'mailadmin'), ('users', 'created', 'mailadmin'),
+    ('users', 'domain', 'mailadmin'), ('users', 'quota_bytes', 'mailadmin'),
+    ('users', 'active', 'mailadmin'), ('users', 'modified', 'mailadmin'),
+    -- mailreader: what Postfix's maps select and filter on
+    ('transports', 'domain', 'mailreader'), ('transports', 'transport', 'mailreader'),
+    ('transports', 'active', 'mailreader'),
+    ('users', 'email', 'mailreader'), ('users', 'maildir', 'mailreader'),
+    ('users', 'domain', 'mailreader'), ('users', 'active', 'mailreader'),
+    ('aliases', 'alias', 'mailreader'), ('aliases', 'email', 'mailreader'),
+    ('aliases', 'domain', 'mailreader'), ('aliases', 'active', 'mailreader'),
+    -- mailauth: what Dovecot's passdb and userdb read, hashes included
+    ('users', 'email', 'mailauth'), ('users', 'password', 'mailauth'),
+    ('users', 'maildir', 'mailauth'), ('users', 'domain', 'mailauth'),
+    ('users', 'quota_bytes', 'mailauth'), ('users', 'active', 'mailauth'),
+    ('transports', 'domain', 'mailauth'), ('transports', 'gid', 'mailauth'),
+    ('transports', 'active', 'mailauth');
+
+CREATE TEMP VIEW column_matrix AS
+SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
+       CASE WHEN EXISTS (SELECT FROM expected_columns e
+                          WHERE e.tbl = c.table_name AND e.col IN (c.column_name, '*') AND e.role = r.role)
+            THEN ARRAY['SELECT'] ELSE '{}'::text[] END AS privs
+  FROM information_schema.columns c
+ CROSS JOIN (VALUES ('mailadmin'), ('mailreader'), ('mailauth')) AS r(role)
+ WHERE c.table_schema = 'public' AND c.table_name IN ('transports', 'users', 'aliases', 'mailboxes', 'settings');
+
+CREATE TEMP VIEW api AS
+SELECT p.oid, p.proname::text AS name,
+       array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) AS t) AS args,
+       p.proname IN ('add_domain', 'remove_domain', 'set_domain_active', 'add_mailbox',
+                     'add_mailbox_hashed', 'set_password', 'verify_password', 'hash_password',
+                     'remove_mailbox', 'set_mailbox_active', 'add_alias', 'remove_alias',
+                     'quoted', 'domain_name_error', 'address_error', 'maildir_error',
+                     'transport_error', 'password_hash_error') AS for_mailadmin
+  FROM pg_proc p
+ WHERE p.pronamespace = 'public'::regnamespace
+   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
+
+SELECT plan(22 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
+\ir _setup.sql
+
+-- the database
+SELECT database_privs_are(current_database(), r, ARRAY['CONNECT'], format('%s may connect, nothing more', r))
+  FROM unnest(ARRAY['mailadmin', 'mailreader', 'mailauth']) AS r;
+SELECT ok(NOT has_database_privilege('public', current_database(), 'CONNECT'), 'PUBLIC may not connect');
+SELECT ok(NOT has_database_privilege('public', current_database(), 'TEMPORARY'), 'PUBLIC may not create temp tables');
+SELECT ok(NOT has_database_privilege('public', current_database(), 'CREATE'), 'PUBLIC may not create schemas');
+
+-- schema public
+SELECT schema_privs_are('public', r, ARRAY['USAGE'], format('%s may use schema public but not create in it', r))
+  FROM unnest(ARRAY['mailadmin', 'mailreader', 'mailauth']) AS r;
+SELECT ok(NOT has_schema_privilege('public', 'public', 'USAGE'), 'PUBLIC may not use schema public');
+SELECT ok(NOT has_schema_privilege('public', 'public', 'CREATE'), 'PUBLIC may not create in schema public');
+
+-- the roles themselves
+SELECT ok(NOT rolcanlogin, format('%s cannot log in', rolname)) FROM pg_roles
+ WHERE rolname IN ('mailowner', 'mailadmin') ORDER BY rolname;
+SELECT ok(rolcanlogin AND NOT rolsuper AND NOT rolcreaterole AND NOT rolcreatedb,
+          format('%s logs in and holds no special attribute', rolname)) FROM pg_roles
+ WHERE rolname IN ('mailreader', 'mailauth') ORDER BY rolname;
+SELECT isnt_superuser(r, format('%s is not a superuser', r))
+  FROM unnest(ARRAY['mailowner', 'mailadmin']) AS r;
+
+-- tables: nobody but the owner holds a table-wide privilege other than mailadmin's SELECT
+SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_name)
+                  FROM information_schema.role_table_grants g
+                 WHERE g.table_schema = 'public' AND g.grantee <> 'mailowner' ORDER BY 1),
+          ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT mailboxes', 'mailadmin SELECT settings',
+                'mailadmin SELECT transports'],
+          'the only table-wide grants are mailadmin''s SELECTs; users is granted column by column');
+SELECT ok(NOT EXISTS (SELECT FROM pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p
+                       WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')
+                         AND has_table_privilege('public', c.oid, p)),
+          'PUBLIC holds no privilege on any table or view');
+SELECT ok(NOT EXISTS (SELECT FROM information_schema.column_privileges g
+                       WHERE g.table_schema = 'public' AND g.grantee IN ('mailadmin', 'mailreader', 'mailauth')
+                         AND g.privilege_type <> 'SELECT'),
+          'no service or admin role may write any column');
+
+-- every column, for each role
+SELECT column_privs_are('public', tbl, col, role, privs,
+                        format('%s %s %s.%s', role, CASE WHEN privs = '{}' THEN 'may not read' ELSE 'may read' END, tbl, col))
+  FROM column_matrix ORDER BY tbl, col, role;
+
+-- every function: mailadmin executes the API, the service roles nothing
+SELECT function_privs_are('public', name, args, 'mailadmin',
+                          CASE WHEN for_mailadmin THEN ARRAY['EXECUTE'] ELSE '{}'::text[] END,
+                          format('mailadmin %s execute %s', CASE WHEN for_mailadmin THEN 'may' ELSE 'may not' END, name))
+  FROM api ORDER BY name;
+SELECT ok(NOT has_function_privilege('mailreader', oid, 'EXECUTE') AND NOT has_function_privilege('mailauth', oid, 'EXECUTE'),
+          format('neither service role may execute %s', name))
+  FROM api ORDER BY name;
+SELECT ok(NOT has_function_privilege('public', oid, 'EXECUTE'), format('PUBLIC may not execute %s', name))
+  FROM api ORDER BY name;
+
+-- SECURITY DEFINER functions: pinned search_path
+SELECT is(array(SELECT p.proname::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+                   AND p.prosecdef AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, pg_temp']
+                 ORDER BY 1),
+          '{}'::text[], 'every SECURITY DEFINER function pins search_path = pg_catalog, pg_temp');
+SELECT is(array(SELECT p.proname::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+                   AND p.prosecdef AND pg_get_userbyid(p.proowner) <> 'mailowner' ORDER BY 1),
+          '{}'::text[], 'every SECURITY DEFINER function is owned by mailowner');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,203 @@
+"""`mailbook init` and `mailbook migrate ...` against real databases."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+from yoyo import read_migrations
+
+from conftest import PYTHON, ROOT, cli, run
+from mailbook import migrations as mig
+from mailbook.cluster import SUPERUSER
+
+MIGRATION_IDS = sorted(p.name[: -len(".sql")] for p in (ROOT / "migrations").glob("*.sql")
+                       if not p.name.endswith(".rollback.sql"))
+
+
+def schema_dump(cluster, dsn: str) -> str:
+    dbname = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    pg_dump = str(cluster.bindir / "pg_dump")
+    out = run([pg_dump, "--schema-only", "--no-comments", "-h", cluster.host, "-p", str(cluster.port),
+               "-U", SUPERUSER, dbname], check=True)
+    # newer pg_dump releases print a random \restrict key; yoyo's tables hold run data
+    return "\n".join(line for line in out.stdout.splitlines()
+                     if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+def applied_ids(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        return [r[0] for r in conn.execute("SELECT migration_id FROM _yoyo_migration ORDER BY 1")]
+
+
+def test_every_migration_has_a_rollback_twin_and_a_why_comment():
+    for mid in MIGRATION_IDS:
+        forward = ROOT / "migrations" / f"{mid}.sql"
+        assert (ROOT / "migrations" / f"{mid}.rollback.sql").is_file(), mid
+        assert forward.read_text().startswith("-- "), f"{mid} should open with a comment saying why"
+        assert "BEGIN;" not in forward.read_text() and "COMMIT;" not in forward.read_text(), mid
+
+
+def test_init_creates_roles_and_database_owned_by_mailowner_and_is_idempotent(cluster):
+    first = cli(["init", "--dsn", cluster.dsn(), "--database", "init_test"], check=True)
+    assert "created database init_test owned by mailowner" in first.stdout
+    again = cli(["init", "--dsn", cluster.dsn(), "--database", "init_test"], check=True)
+    assert "already exists" in again.stdout and "created" not in again.stdout
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'init_test'").fetchone()
+        assert owner == ("mailowner",)
+        roles = dict(conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mail%'").fetchall())
+        assert roles == {"mailowner": False, "mailadmin": False, "mailreader": True, "mailauth": True}
+        assert conn.execute("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'mail%' AND rolpassword IS NOT NULL").fetchone() == (0,)
+        conn.execute("DROP DATABASE init_test")
+
+
+def test_init_refuses_a_database_owned_by_someone_else(cluster):
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE not_ours")
+    r = cli(["init", "--dsn", cluster.dsn(), "--database", "not_ours"])
+    assert r.exit_code == 1
+    assert 'database "not_ours" exists and is owned by postgres' in r.stderr
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE not_ours")
+
+
+def test_init_needs_a_superuser(cluster, mail_dsn):
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE ROLE plain LOGIN PASSWORD 'plainpw'")
+    r = cli(["init", "--dsn", f"host=127.0.0.1 port={cluster.port} dbname=mail user=plain"],
+            env={"PGPASSWORD": "plainpw"})
+    assert r.exit_code == 1
+    assert "connect as a superuser" in r.stderr or "permission denied" in r.stderr
+
+
+def test_migrate_apply_then_reapply_is_a_noop(fresh_db):
+    first = cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    assert [l.split()[-1] for l in first.stdout.splitlines() if l.startswith("applied")] == MIGRATION_IDS
+    again = cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    assert "no pending migrations" in again.stdout
+    assert applied_ids(fresh_db) == MIGRATION_IDS
+
+
+def test_every_object_is_owned_by_mailowner(fresh_db):
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    with psycopg.connect(fresh_db) as conn:
+        others = conn.execute(
+            "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c"
+            " WHERE c.relnamespace = 'public'::regnamespace AND pg_get_userbyid(c.relowner) <> 'mailowner'"
+            " UNION ALL SELECT p.proname, pg_get_userbyid(p.proowner) FROM pg_proc p"
+            " WHERE p.pronamespace = 'public'::regnamespace AND pg_get_userbyid(p.proowner) <> 'mailowner'"
+            "   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"
+        ).fetchall()
+    assert others == []
+
+
+def test_status_lists_pending_then_applied(fresh_db):
+    before = cli(["migrate", "status", "--dsn", fresh_db], check=True)
+    assert f"0 applied, {len(MIGRATION_IDS)} pending" in before.stdout
+    with psycopg.connect(fresh_db) as conn:  # status reads only: it created nothing
+        assert conn.execute("SELECT to_regclass('public._yoyo_migration')").fetchone() == (None,)
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    after = cli(["migrate", "status", "--dsn", fresh_db], check=True)
+    assert f"{len(MIGRATION_IDS)} applied, 0 pending" in after.stdout
+    assert all(mid in after.stdout for mid in MIGRATION_IDS)
+
+
+def test_round_trip_apply_rollback_all_apply_gives_the_same_schema(cluster, fresh_db):
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    first = schema_dump(cluster, fresh_db)
+    rolled = cli(["migrate", "rollback", "--count", str(len(MIGRATION_IDS)), "--dsn", fresh_db], check=True)
+    assert rolled.stdout.count("rolled back") == len(MIGRATION_IDS)
+    with psycopg.connect(fresh_db) as conn:
+        left = conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+            " AND relname NOT LIKE '%yoyo%' UNION ALL SELECT proname FROM pg_proc"
+            " WHERE pronamespace = 'public'::regnamespace").fetchall()
+        assert left == []
+        assert conn.execute("SELECT has_database_privilege('public', current_database(), 'CONNECT')").fetchone() == (True,)
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    assert schema_dump(cluster, fresh_db) == first
+
+
+def test_rollback_one_removes_only_the_newest(fresh_db):
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    r = cli(["migrate", "rollback", "--dsn", fresh_db], check=True)
+    assert r.stdout.strip().splitlines() == [f"rolled back {MIGRATION_IDS[-1]}"]
+    assert applied_ids(fresh_db) == MIGRATION_IDS[:-1]
+
+
+def test_four_concurrent_applies_apply_each_migration_once(fresh_db):
+    cmd = [PYTHON, str(ROOT / "runner.py"), "migrate", "apply", "--dsn", fresh_db]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert [r[0] for r in results] == [0, 0, 0, 0], results
+    assert sum(r[1].count("applied 0001_harden_database") for r in results) == 1
+    assert applied_ids(fresh_db) == MIGRATION_IDS
+
+
+def test_failing_migration_names_the_file_and_changes_nothing(fresh_db, tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
+    (tmp_path / "migrations" / "9999_broken.sql").write_text(
+        "-- a migration that fails half-way\n-- depends: 0008_create_mailboxes_view\n"
+        "CREATE TABLE public.half_done (x int);\nSELECT 1/0;\n")
+    (tmp_path / "migrations" / "9999_broken.rollback.sql").write_text("DROP TABLE public.half_done;\n")
+    monkeypatch.setattr(mig, "_all_migrations", lambda: read_migrations(str(tmp_path / "migrations")))
+    r = cli(["migrate", "apply", "--dsn", fresh_db])
+    assert r.exit_code == 1
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "9999_broken" in r.stderr and "division by zero" in r.stderr and "22012" in r.stderr
+    with psycopg.connect(fresh_db) as conn:  # not even the good migrations before it stayed
+        assert conn.execute("SELECT to_regclass('public.users'), to_regclass('public.half_done')").fetchone() == (None, None)
+
+
+def test_mailbook_refuses_a_role_that_is_not_mailowner(cluster, fresh_db):
+    dsn = fresh_db.replace(f"host={cluster.host}", "host=127.0.0.1").replace("user=postgres", "user=alice")
+    r = cli(["migrate", "apply", "--dsn", dsn], env={"PGPASSWORD": "alicepw"})
+    assert r.exit_code == 1 and "Traceback" not in r.stderr
+    assert r.stderr == "mailbook: role alice may not act as mailowner; connect as a superuser or GRANT mailowner TO alice\n"
+
+
+# -- connection problems: one line, exit 1, no traceback ----------------------------------
+
+@pytest.mark.parametrize(
+    "dsn, words",
+    [
+        ("host=127.0.0.1 port=1 dbname=mail", ["cannot connect to PostgreSQL", "port 1"]),
+        ("host=/nonexistent dbname=mail", ["cannot connect to PostgreSQL", "/nonexistent"]),
+        ("dbname=mail sslmode=bogus", ["sslmode"]),
+        ("this is = not a dsn '", ["invalid connection string", "missing"]),
+    ],
+)
+def test_bad_dsn_or_server_down_prints_one_line(dsn, words):
+    for command in (["migrate", "apply"], ["migrate", "status"], ["init"]):
+        r = cli([*command, "--dsn", dsn])
+        assert r.exit_code != 0
+        assert "Traceback" not in r.stderr + r.stdout
+        assert r.stderr.count("\n") == 1, r
+        for w in words:
+            assert w in r.stderr, r
+
+
+def test_unknown_database_names_it(cluster):
+    r = cli(["migrate", "status", "--dsn", cluster.dsn("no_such_db")])
+    assert r.exit_code == 1 and 'database "no_such_db" does not exist' in r.stderr
+
+
+def test_password_on_the_command_line_is_refused(cluster):
+    r = cli(["migrate", "status", "--dsn", cluster.dsn("mail") + " password=hunter2"])
+    assert r.exit_code == 1 and "contains a password" in r.stderr and "~/.pgpass" in r.stderr
+
+
+def test_dsn_from_environment_is_used(mail_dsn):
+    r = cli(["migrate", "status"], env={"MAILBOOK_DSN": mail_dsn})
+    assert r.exit_code == 0 and f"{len(MIGRATION_IDS)} applied" in r.stdout
+
+
+def test_real_process_exit_code_and_stderr_for_a_down_server():
+    r = run([PYTHON, str(ROOT / "runner.py"), "migrate", "status", "--dsn", "host=127.0.0.1 port=1"])
+    assert r.returncode == 1
+    assert r.stderr.startswith("mailbook: cannot connect to PostgreSQL") and r.stderr.count("\n") == 1
+

@@ -1,0 +1,344 @@
+"""The SQL API as a psql user calls it: a member of mailadmin, on a migrated database.
+
+Every refusal is checked for its SQLSTATE, for a message that names the bad value, and
+for leaving every table exactly as it was.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from conftest import table_checksums
+
+
+def one(conn, query, params=()):
+    return conn.execute(query, params).fetchone()[0]
+
+
+@pytest.fixture
+def hosted(admin):
+    admin.execute("SELECT add_domain('example.com')")
+    return admin
+
+
+def refused(conn, query, params, sqlstate, *words):
+    """Run query, expect SQLSTATE and a message containing each word; nothing may change."""
+    before = table_checksums(conn)
+    with pytest.raises(psycopg.Error) as err:
+        conn.execute(query, params)
+    assert err.value.sqlstate == sqlstate, err.value
+    message = err.value.diag.message_primary
+    for w in words:
+        assert w in message, message
+    assert table_checksums(conn) == before
+    return message
+
+
+# -- add_mailbox and passwords -----------------------------------------------------------
+
+def test_add_mailbox_stores_a_bcrypt_hash_dovecot_reads_at_cost_10(hosted, db):
+    row = hosted.execute(
+        "SELECT email, maildir, realname FROM add_mailbox('foo@example.com', 'secret', 'Foo Lastname')"
+    ).fetchone()
+    assert row == ("foo@example.com", "example.com/foo/", "Foo Lastname")
+    db.execute("RESET ROLE")
+    stored = one(db, "SELECT password FROM users WHERE email = 'foo@example.com'")
+    assert stored.startswith("{BLF-CRYPT}$2a$10$") and len(stored) == len("{BLF-CRYPT}") + 60
+    assert one(db, "SELECT crypt('secret', %s) = %s", (stored[11:], stored[11:]))
+
+
+def test_add_mailbox_lowercases_the_address(hosted):
+    assert one(hosted, "SELECT email FROM add_mailbox('Foo.Bar@EXAMPLE.com', 'pw')") == "foo.bar@example.com"
+    assert one(hosted, "SELECT verify_password('FOO.BAR@example.COM', 'pw')") is True
+
+
+def test_add_mailbox_derives_maildirs_that_differ_across_domains(hosted):
+    hosted.execute("SELECT add_domain('example.org')")
+    a = one(hosted, "SELECT maildir FROM add_mailbox('foo@example.com', 'pw')")
+    b = one(hosted, "SELECT maildir FROM add_mailbox('foo@example.org', 'pw')")
+    assert (a, b) == ("example.com/foo/", "example.org/foo/")
+
+
+def test_add_mailbox_uses_the_cost_the_owner_set(hosted, db):
+    db.execute("RESET ROLE")
+    db.execute("UPDATE settings SET bcrypt_cost = 4")
+    db.execute("SET ROLE alice")
+    hosted.execute("SELECT add_mailbox('foo@example.com', 'pw')")
+    db.execute("RESET ROLE")
+    assert one(db, "SELECT password FROM users").startswith("{BLF-CRYPT}$2a$04$")
+
+
+def test_mailadmin_cannot_lower_the_bcrypt_cost(admin):
+    refused(admin, "UPDATE settings SET bcrypt_cost = 4", (), "42501", "settings")
+
+
+def test_add_mailbox_duplicate_errors_and_changes_nothing(hosted):
+    hosted.execute("SELECT add_mailbox('foo@example.com', 'pw')")
+    refused(hosted, "SELECT add_mailbox('FOO@example.com', 'other')", (), "23505", '"foo@example.com"', "exists")
+
+
+def test_add_mailbox_in_unhosted_domain_names_the_domain_and_changes_nothing(hosted):
+    msg = refused(hosted, "SELECT add_mailbox('foo@example.org', 'pw')", (), "23503", '"example.org"', "not hosted")
+    assert msg
+
+
+@pytest.mark.parametrize(
+    "address, words",
+    [
+        ("foo", ["not an email address"]),
+        ("foo@@example.com", ["not an email address"]),
+        ("foo bar@example.com", ["local part"]),
+        ("foo/../x@example.com", ["local part"]),
+        ("user%other@example.com", ["local part"]),
+        (".foo@example.com", ["local part"]),
+        ("foo@example", ["not a valid domain name"]),
+        ("foo@exämple.com", ["not a valid domain name", "punycode"]),
+        ("x" * 65 + "@example.com", ["longer than 64"]),
+        ("foo@" + "a" * 250 + ".com", ["longer than"]),
+        ("foo\n@example.com", ["local part"]),
+    ],
+)
+def test_add_mailbox_invalid_address_is_refused_with_its_reason(hosted, address, words):
+    refused(hosted, "SELECT add_mailbox(%s, 'pw')", (address,), "22023", *words)
+
+
+@pytest.mark.parametrize(
+    "maildir, words",
+    [
+        ("../etc/", ['".."']),
+        ("example.com/../../etc/", ['".."']),
+        ("/var/mail/foo/", ["relative"]),
+        ("foo", ['end with "/"']),
+        ("foo//bar/", ["empty path segments"]),
+        ("./foo/", ['"."']),
+        ("foo\x01/", ["control characters"]),
+        ("foo bar/", ["may only use"]),
+        ("%u/", ["may only use"]),
+    ],
+)
+def test_add_mailbox_path_tricks_in_maildir_are_refused(hosted, maildir, words):
+    refused(hosted, "SELECT add_mailbox('foo@example.com', 'pw', NULL, %s)", (maildir,), "22023", *words)
+
+
+def test_add_mailbox_shared_maildir_is_refused(hosted):
+    hosted.execute("SELECT add_mailbox('foo@example.com', 'pw', NULL, 'shared/')")
+    refused(hosted, "SELECT add_mailbox('bar@example.com', 'pw', NULL, 'shared/')", (), "23505", '"shared/"')
+
+
+@pytest.mark.parametrize(
+    "password, sqlstate, words",
+    [
+        ("", "22023", ["empty"]),
+        (None, "22004", ["NULL"]),
+        ("x" * 73, "22023", ["72 bytes"]),
+        ("{BLF-CRYPT}$2y$05$abcdefghijklmnopqrstuuCv9FfEVw9dOhH0L3rLXXFGdEPb1l1mG", "22023", ["looks like a password hash"]),
+    ],
+)
+def test_add_mailbox_bad_password_is_refused(hosted, password, sqlstate, words):
+    refused(hosted, "SELECT add_mailbox('foo@example.com', %s)", (password,), sqlstate, *words)
+
+
+def test_add_mailbox_null_address_is_22004(hosted):
+    refused(hosted, "SELECT add_mailbox(NULL, 'pw')", (), "22004", "NULL")
+
+
+def test_set_password_rehashes_and_verify_follows(hosted):
+    hosted.execute("SELECT add_mailbox('foo@example.com', 'old')")
+    hosted.execute("SELECT set_password('foo@example.com', 'new')")
+    assert one(hosted, "SELECT verify_password('foo@example.com', 'new')") is True
+    assert one(hosted, "SELECT verify_password('foo@example.com', 'old')") is False
+
+
+def test_set_password_unknown_mailbox_is_p0002(hosted):
+    refused(hosted, "SELECT set_password('ghost@example.com', 'x')", (), "P0002", '"ghost@example.com"')
+
+
+# -- pre-hashed passwords from another server --------------------------------------------
+
+# `doveadm pw -s BLF-CRYPT -r 5 -p secret` style output and its bare form
+Y_HASH = None
+
+
+@pytest.fixture
+def y_hash(db):
+    """A $2y$ bcrypt hash of 'secret', made the way Dovecot and PHP write them."""
+    db.execute("RESET ROLE")
+    h = one(db, "SELECT crypt('secret', gen_salt('bf', 4))")
+    db.execute("SET ROLE alice")
+    return "$2y$" + h[4:]
+
+
+@pytest.mark.parametrize("form", ["{BLF-CRYPT}%s", "%s", "{blf-crypt}%s"])
+def test_add_mailbox_hashed_accepts_2y_bcrypt_and_verify_reads_it(hosted, y_hash, form):
+    hosted.execute("SELECT add_mailbox_hashed('foo@example.com', %s)", (form % y_hash,))
+    assert one(hosted, "SELECT verify_password('foo@example.com', 'secret')") is True
+    assert one(hosted, "SELECT verify_password('foo@example.com', 'wrong')") is False
+
+
+def test_add_mailbox_hashed_refuses_a_plaintext_without_echoing_it(hosted):
+    msg = refused(hosted, "SELECT add_mailbox_hashed('foo@example.com', 'hunter2')", (), "22023", "recognised")
+    assert "hunter2" not in msg
+
+
+def test_add_mailbox_hashed_refuses_plain_scheme(hosted):
+    refused(hosted, "SELECT add_mailbox_hashed('foo@example.com', '{PLAIN}hunter2')", (), "22023", "plaintext")
+
+
+SHA512 = "{SHA512-CRYPT}$6$saltsalt$" + "a" * 86
+
+
+def test_sha512_crypt_hash_is_stored_and_verify_refuses_to_guess(hosted):
+    hosted.execute("SELECT add_mailbox_hashed('foo@example.com', %s)", ("$6$saltsalt$" + "a" * 86,))
+    with pytest.raises(psycopg.Error) as err:
+        hosted.execute("SELECT verify_password('foo@example.com', 'secret')")
+    assert err.value.sqlstate == "0A000"
+    assert "SHA512-CRYPT" in err.value.diag.message_primary
+
+
+def test_verify_password_unknown_mailbox_is_p0002(hosted):
+    refused(hosted, "SELECT verify_password('ghost@example.com', 'x')", (), "P0002", '"ghost@example.com"')
+
+
+# -- the tutorial's own statements ---------------------------------------------------------
+
+def test_tutorial_insert_with_bare_crypt_hash_still_works(db):
+    db.execute("INSERT INTO transports (domain, gid, transport) VALUES ('yourdomain.com', 1000, 'virtual:')")
+    db.execute(
+        "INSERT INTO users (email, password, realname, maildir)"
+        " VALUES ('foo@yourdomain.com', crypt('ecnrypted_password', gen_salt('bf', 5)), 'Foo Lastname', 'foo/')"
+    )
+    db.execute("SET ROLE alice")
+    assert one(db, "SELECT verify_password('foo@yourdomain.com', 'ecnrypted_password')") is True
+
+
+def test_tutorial_unsalted_md5_insert_is_refused(db):
+    db.execute("INSERT INTO transports (domain) VALUES ('yourdomain.com')")
+    refused(db, "INSERT INTO users (email, password, realname, maildir) VALUES"
+                " ('foo@yourdomain.com', md5('ecnrypted_password'), 'Foo Lastname', 'foo/')",
+            (), "23514", "users_password_hashed")
+
+
+def test_tutorial_alias_in_typo_domain_exmaple_is_refused(db):
+    db.execute("INSERT INTO transports (domain, gid, transport) VALUES ('example.com', 1000, 'virtual:')")
+    refused(db, "INSERT INTO aliases (alias, email) VALUES ('bar@exmaple.com', 'foo@example.com')",
+            (), "23503", "aliases_domain_hosted")
+
+
+def test_two_domains_may_share_one_vmail_gid(db):
+    db.execute("INSERT INTO transports (domain, gid) VALUES ('example.com', 1000), ('example.org', 1000)")
+    assert one(db, "SELECT count(*) FROM transports WHERE gid = 1000") == 2
+
+
+def test_direct_insert_of_mixed_case_is_refused(db):
+    refused(db, "INSERT INTO transports (domain) VALUES ('Example.COM')", (), "23514", "transports_domain_valid")
+
+
+# -- domains --------------------------------------------------------------------------------
+
+def test_add_domain_defaults_to_virtual_transport_and_lowercases(admin):
+    assert admin.execute("SELECT domain, transport, gid, active FROM add_domain('Example.COM')").fetchone() == (
+        "example.com", "virtual:", None, True)
+
+
+def test_add_domain_twice_is_23505(hosted):
+    refused(hosted, "SELECT add_domain('example.com')", (), "23505", '"example.com"', "already hosted")
+
+
+@pytest.mark.parametrize("domain", ["localhost", "-bad.com", "exa mple.com", "a..b", "", "example.com."])
+def test_add_domain_invalid_name_is_22023(admin, domain):
+    refused(admin, "SELECT add_domain(%s)", (domain,), "22023")
+
+
+@pytest.mark.parametrize("transport", ["", "virtual", "smtp:[a] b", "Smtp:"])
+def test_add_domain_invalid_transport_is_22023(admin, transport):
+    refused(admin, "SELECT add_domain('example.com', %s)", (transport,), "22023", "transport")
+
+
+def test_add_domain_relay_transport_and_gid(admin):
+    row = admin.execute("SELECT transport, gid FROM add_domain('relay.example.com', 'smtp:[mx.example.net]:25', 2000)").fetchone()
+    assert row == ("smtp:[mx.example.net]:25", 2000)
+    refused(admin, "SELECT add_domain('x.example.com', 'virtual:', 0)", (), "22023", "gid")
+
+
+def test_remove_domain_refuses_while_mailboxes_remain_then_cascades(hosted):
+    hosted.execute("SELECT add_mailbox('foo@example.com', 'pw')")
+    hosted.execute("SELECT add_alias('bar@example.com', 'foo@example.com')")
+    refused(hosted, "SELECT remove_domain('example.com')", (), "23503", "1 mailbox", "1 alias")
+    hosted.execute("SELECT remove_domain('example.com', cascade => true)")
+    assert one(hosted, "SELECT count(*) FROM mailboxes") == 0
+    assert one(hosted, "SELECT count(*) FROM aliases") == 0
+    assert one(hosted, "SELECT count(*) FROM transports") == 0
+
+
+def test_remove_domain_cascade_also_drops_forwards_to_its_mailboxes(hosted):
+    hosted.execute("SELECT add_domain('example.org')")
+    hosted.execute("SELECT add_mailbox('foo@example.com', 'pw')")
+    hosted.execute("SELECT add_alias('x@example.org', 'foo@example.com')")
+    hosted.execute("SELECT remove_domain('example.com', true)")
+    assert one(hosted, "SELECT count(*) FROM aliases") == 0
+
+
+def test_remove_unknown_domain_is_p0002(admin):
+    refused(admin, "SELECT remove_domain('nowhere.com')", (), "P0002", '"nowhere.com"')
+
+
+def test_set_domain_active(hosted):
+    assert one(hosted, "SELECT active FROM set_domain_active('EXAMPLE.com', false)") is False
+    refused(hosted, "SELECT set_domain_active('nowhere.com', true)", (), "P0002")
+    refused(hosted, "SELECT set_domain_active('example.com', NULL)", (), "22004")
+
+
+# -- mailboxes and aliases ----------------------------------------------------------------
+
+def test_set_mailbox_active_and_remove_mailbox(hosted):
+    hosted.execute("SELECT add_mailbox('foo@example.com', 'pw')")
+    assert one(hosted, "SELECT active FROM set_mailbox_active('foo@example.com', false)") is False
+    hosted.execute("SELECT add_alias('bar@example.com', 'foo@example.com')")
+    hosted.execute("SELECT remove_mailbox('foo@example.com')")
+    assert one(hosted, "SELECT count(*) FROM aliases") == 0
+    refused(hosted, "SELECT remove_mailbox('foo@example.com')", (), "P0002", '"foo@example.com"')
+
+
+def test_alias_fans_out_to_several_destinations(hosted):
+    hosted.execute("SELECT add_mailbox('foo@example.com', 'pw')")
+    hosted.execute("SELECT add_alias('team@example.com', 'foo@example.com')")
+    hosted.execute("SELECT add_alias('Team@Example.com', 'Someone@Elsewhere.net')")
+    rows = hosted.execute("SELECT email FROM aliases WHERE alias = 'team@example.com' ORDER BY 1").fetchall()
+    assert rows == [("foo@example.com",), ("someone@elsewhere.net",)]
+    refused(hosted, "SELECT add_alias('team@example.com', 'foo@example.com')", (), "23505", "already forwards")
+
+
+def test_alias_to_unknown_local_address_is_refused(hosted):
+    refused(hosted, "SELECT add_alias('bar@example.com', 'ghost@example.com')", (), "23503", '"ghost@example.com"')
+
+
+def test_alias_in_typo_domain_is_refused_by_the_api(hosted):
+    refused(hosted, "SELECT add_alias('bar@exmaple.com', 'foo@example.com')", (), "23503", '"exmaple.com"')
+
+
+def test_remove_alias_one_destination_or_all(hosted):
+    hosted.execute("SELECT add_mailbox('foo@example.com', 'pw')")
+    hosted.execute("SELECT add_alias('team@example.com', 'foo@example.com')")
+    hosted.execute("SELECT add_alias('team@example.com', 'x@elsewhere.net')")
+    assert one(hosted, "SELECT remove_alias('team@example.com', 'x@elsewhere.net')") == 1
+    refused(hosted, "SELECT remove_alias('team@example.com', 'x@elsewhere.net')", (), "P0002")
+    assert one(hosted, "SELECT remove_alias('team@example.com')") == 1
+
+
+# -- what mailadmin may not do ------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT password FROM users",
+        "SELECT * FROM users",
+        "INSERT INTO transports (domain) VALUES ('evil.com')",
+        "DELETE FROM aliases",
+        "UPDATE users SET active = false",
+        "SELECT assert_valid('x')",
+        "SELECT new_mailbox('a@b.com', NULL, NULL, NULL)",
+    ],
+)
+def test_mailadmin_has_no_direct_writes_and_no_hashes(hosted, statement):
+    refused(hosted, statement, (), "42501")
