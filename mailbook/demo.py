@@ -65,15 +65,16 @@ def run(root: Path) -> DemoReport:
     mailbox_password_file = cluster.root / f"{EXAMPLE_MAILBOX}.password"
     with connect(admin_dsn) as conn:
         conn.execute("SET ROLE mailadmin")  # provision through the API, as an admin would
-        if not conn.execute("SELECT FROM transports WHERE domain = %s", (EXAMPLE_DOMAIN,)).fetchone():
+        exists = lambda q, v: conn.execute(f"SELECT EXISTS ({q})", (v,)).fetchone()[0]  # noqa: E731
+        if not exists("SELECT FROM transports WHERE domain = %s", EXAMPLE_DOMAIN):
             conn.execute("SELECT add_domain(%s)", (EXAMPLE_DOMAIN,))
             done.append(f"SELECT add_domain('{EXAMPLE_DOMAIN}')")
-        if not conn.execute("SELECT FROM mailboxes WHERE email = %s", (EXAMPLE_MAILBOX,)).fetchone():
+        if not exists("SELECT FROM mailboxes WHERE email = %s", EXAMPLE_MAILBOX):
             password = new_password()
             conn.execute("SELECT add_mailbox(%s, %s, %s)", (EXAMPLE_MAILBOX, password, "Foo Lastname"))
             write_private(mailbox_password_file, password + "\n")
             done.append(f"SELECT add_mailbox('{EXAMPLE_MAILBOX}', <password in {mailbox_password_file.name}>, 'Foo Lastname')")
-        if not conn.execute("SELECT FROM aliases WHERE alias = %s", (EXAMPLE_ALIAS,)).fetchone():
+        if not exists("SELECT FROM aliases WHERE alias = %s", EXAMPLE_ALIAS):
             conn.execute("SELECT add_alias(%s, %s)", (EXAMPLE_ALIAS, EXAMPLE_MAILBOX))
             done.append(f"SELECT add_alias('{EXAMPLE_ALIAS}', '{EXAMPLE_MAILBOX}')")
 
