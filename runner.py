@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import psycopg
 import typer
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -23,7 +22,7 @@ from mailbook import migrations as mig
 
 
 class _Group(typer.core.TyperGroup):
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except (Failure, psycopg.Error) as exc:
@@ -43,7 +42,7 @@ app.add_typer(migrate_app, name="migrate")
 out = Console()
 
 
-def _no_password(ctx: click.Context, param: click.Parameter, value: Optional[str]):
+def _no_password(ctx: typer.Context, param: typer.CallbackParam, value: Optional[str]):
     """Refuse a DSN with a password typed on the command line (ps, shell history)."""
     if value and getattr(ctx.get_parameter_source(param.name), "name", "") == "COMMANDLINE":
         try:
