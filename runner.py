@@ -6,6 +6,7 @@ migration) are turned into one line on stderr and exit status 1, in _Group.invok
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,6 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mailbook import Failure, connect, describe
+from mailbook.daemons import check_maps, dovecot_files, snippet_settings
+from mailbook.install import install as install_files
+from mailbook.maps import map_files
+from mailbook.secrets import obtain_password
 from mailbook.setup import init_database
 from mailbook import demo as demo_mod
 from mailbook import migrations as mig
@@ -38,6 +43,11 @@ app = typer.Typer(
 )
 migrate_app = typer.Typer(no_args_is_help=True, help="Apply, roll back and list schema migrations.")
 app.add_typer(migrate_app, name="migrate")
+
+maps_app = typer.Typer(no_args_is_help=True, help="Install and check Postfix's pgsql: map files.")
+app.add_typer(maps_app, name="maps")
+dovecot_app = typer.Typer(no_args_is_help=True, help="Install Dovecot's SQL authentication file.")
+app.add_typer(dovecot_app, name="dovecot")
 
 out = Console()
 
@@ -177,11 +187,113 @@ Connect:
   mailbook itself:               mailbook migrate status --dsn "{r.admin_dsn}"
   The example mailbox's password is in {r.mailbox_password_file}.
 """)
-    table = Table("map file", "key", "what Postfix gets", title="What Postfix would see (each postfix-maps/*.cf query, as mailreader)")
-    for name, key, answer in r.lookups:
-        table.add_row(name, key, answer)
-    out.print(table)
+    typer.echo("What Postfix would see (each postfix-maps/*.cf query, run as mailreader):")
+    _print_lookups(r.lookups)
     typer.echo("\nStop it with `mailbook demo --stop`; wipe it with `mailbook demo --reset`.")
+
+
+Host = Annotated[str, typer.Option(help="PostgreSQL host the daemon connects to.")]
+Port = Annotated[int, typer.Option(help="PostgreSQL port.")]
+DbName = Annotated[str, typer.Option("--dbname", help="The mail database.")]
+PasswordFile = Annotated[
+    Optional[Path],
+    typer.Option("--password-file", help="File whose first line is the role's password (- for stdin)."),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
+
+
+def _print_lookups(rows: list[tuple[str, ...]]) -> None:
+    """One line per lookup: map file, [parameter,] key -> answer. Never truncated."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)] if rows else []
+    for row in rows:
+        typer.echo("  " + "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + f"  -> {row[-1]}")
+
+
+def _report(changes, dry_run: bool) -> None:
+    for change in changes:
+        typer.echo(change.line(dry_run))
+
+
+@maps_app.command("install")
+def maps_install(
+    dest: Annotated[Path, typer.Option(help="Directory for the map files.")] = Path("/etc/postfix/pgsql"),
+    host: Host = "127.0.0.1",
+    port: Port = 5432,
+    dbname: DbName = "mail",
+    user: Annotated[str, typer.Option(help="Role Postfix logs in as.")] = "mailreader",
+    password_file: PasswordFile = None,
+    dry_run: DryRun = False,
+):
+    """Install postfix-maps/*.cf into DEST, filling in only the connection lines.
+
+    The password comes from --password-file, $MAILBOOK_MAP_PASSWORD or a prompt. Files
+    are written atomically, mode 0640, group postfix. Example:
+
+        mailbook maps install --password-file /root/mailreader.pw
+    """
+    password = obtain_password(password_file, "MAILBOOK_MAP_PASSWORD", f"PostgreSQL role {user}")
+    values = {"hosts": f"{host}:{port}", "user": user, "password": password, "dbname": dbname}
+    files = {dest / m.name: m.with_connection(values) for m in map_files()}
+    _report(install_files(files, group="postfix", dry_run=dry_run), dry_run)
+
+
+@maps_app.command("postconf")
+def maps_postconf(
+    dest: Annotated[Path, typer.Option(help="Where the map files are installed.")] = Path("/etc/postfix/pgsql"),
+):
+    """Print the `postconf -e` commands that wire the maps into main.cf.
+
+        mailbook maps postconf | sh && postfix reload
+    """
+    for name, value in snippet_settings(dest):
+        typer.echo(f"postconf -e {shlex.quote(f'{name} = {value}')}")
+
+
+@maps_app.command("check")
+def maps_check(
+    address: Annotated[str, typer.Argument(help="An address to look up, e.g. foo@example.com.")],
+    dest: Annotated[Path, typer.Option(help="Where the map files are installed.")] = Path("/etc/postfix/pgsql"),
+    config_dir: Annotated[Optional[Path], typer.Option(help="Postfix configuration directory (postmap -c).")] = None,
+):
+    """Ask each installed map, through Postfix's own `postmap -q`, what it answers for
+    ADDRESS (its domain, for domains.cf and transport.cf). Exit 1 if a map fails.
+
+        mailbook maps check foo@example.com
+    """
+    rows, failed = [], []
+    for m, key, answer, ok in check_maps(address, dest, config_dir):
+        rows.append((m.name, m.parameter, key, answer))
+        if not ok:
+            failed.append(f"{m.name}: {answer}")
+    _print_lookups(rows)
+    if failed:
+        raise Failure(f"{len(failed)} map(s) failed; first: {failed[0]}")
+
+
+@dovecot_app.command("install")
+def dovecot_install(
+    dest: Annotated[Path, typer.Option(help="Path of the SQL file.")] = Path("/etc/dovecot/dovecot-sql.conf.ext"),
+    conf_d: Annotated[Path, typer.Option(help="Where auth-mailbook.conf.ext goes.")] = Path("/etc/dovecot/conf.d"),
+    host: Host = "127.0.0.1",
+    port: Port = 5432,
+    dbname: DbName = "mail",
+    user: Annotated[str, typer.Option(help="Role Dovecot logs in as.")] = "mailauth",
+    mailbox_base: Annotated[str, typer.Option(help="Postfix's virtual_mailbox_base.")] = "/home/mail",
+    password_file: PasswordFile = None,
+    dry_run: DryRun = False,
+):
+    """Install dovecot/dovecot-sql.conf.ext (connect line and mailbox base filled in) and
+    auth-mailbook.conf.ext; mode 0640, group dovecot. Then include it from 10-auth.conf.
+
+        mailbook dovecot install --password-file /root/mailauth.pw
+    """
+    password = obtain_password(password_file, "MAILBOOK_DOVECOT_PASSWORD", f"PostgreSQL role {user}")
+    connect = make_conninfo(host=host, port=port, dbname=dbname, user=user, password=password)
+    files = dovecot_files(dest, conf_d, connect, mailbox_base)
+    _report(install_files(files, group="dovecot", dry_run=dry_run), dry_run)
+    if not dry_run:
+        typer.echo(f"next: in conf.d/10-auth.conf, `!include {files and conf_d / 'auth-mailbook.conf.ext'}`"
+                   " (instead of auth-system.conf.ext) and auth_username_format = %Lu")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class DemoReport:
     pgpass: Path
     mailbox_password_file: Path
     done: list[str] = field(default_factory=list)
-    lookups: list[tuple[str, str, str]] = field(default_factory=list)  # (map, key, answer)
+    lookups: list[tuple[str, str, str, str]] = field(default_factory=list)  # map, parameter, key, answer
 
 
 def _service_password(conn: psycopg.Connection, root: Path, role: str, done: list[str]) -> str:
@@ -87,7 +87,7 @@ def run(root: Path) -> DemoReport:
             for key in LOOKUP_KEYS:
                 query = expand(m.query, key)
                 rows = conn.execute(query).fetchall() if query else []
-                report.lookups.append((m.name, key, ",".join(r[0] for r in rows) if rows else "(not found)"))
+                report.lookups.append((m.name, m.parameter, key, ",".join(r[0] for r in rows) if rows else "(not found)"))
     return report
 
 

@@ -56,3 +56,25 @@ def read_password_file(path: Path) -> str:
     if not password:
         raise Failure(f"password file {path} is empty")
     return password
+
+
+def obtain_password(password_file: Path | None, envvar: str, what: str) -> str:
+    """A password from --password-file (- for stdin), else $envvar, else a hidden prompt
+    (asked twice) on a terminal. Never from the command line itself."""
+    import sys
+
+    import typer
+
+    if password_file is not None:
+        if str(password_file) == "-":
+            password = sys.stdin.readline().rstrip("\n")
+            if not password:
+                raise Failure("no password on standard input")
+            return password
+        return read_password_file(password_file)
+    if os.environ.get(envvar):
+        return os.environ[envvar]
+    if not sys.stdin.isatty():
+        raise Failure(f"no password for {what}: give --password-file FILE (or - for stdin), "
+                      f"or set {envvar}")
+    return typer.prompt(f"Password for {what}", hide_input=True, confirmation_prompt=True)

@@ -35,9 +35,9 @@ def test_demo_provisions_an_example_and_shows_what_postfix_sees(demo_dir):
     assert r.returncode == 0, r.stderr
     assert "started a new private PostgreSQL cluster" in r.stdout
     assert "SELECT add_mailbox('foo@example.com', <password in" in r.stdout
-    assert re.search(r"mailboxes\.cf\s+│ foo@example\.com\s+│ example\.com/foo/", r.stdout)
-    assert re.search(r"virtual\.cf\s+│ postmaster@example\.com\s+│ foo@example\.com", r.stdout)
-    assert re.search(r"mailboxes\.cf\s+│ nobody@example\.com\s+│ \(not found\)", r.stdout)
+    assert re.search(r"mailboxes\.cf\s+virtual_mailbox_maps\s+foo@example\.com\s+-> example\.com/foo/\n", r.stdout)
+    assert re.search(r"virtual\.cf\s+virtual_alias_maps\s+postmaster@example\.com\s+-> foo@example\.com\n", r.stdout)
+    assert re.search(r"mailboxes\.cf\s+virtual_mailbox_maps\s+nobody@example\.com\s+-> \(not found\)\n", r.stdout)
     # secrets: in files only their owner may read, never on the screen
     for name in ("mailreader.password", "mailauth.password", "foo@example.com.password", "pgpass"):
         path = demo_dir / name

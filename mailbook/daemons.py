@@ -1,0 +1,75 @@
+"""What `mailbook maps` and `mailbook dovecot` need beyond copying files: main.cf
+settings from the snippet, Postfix's own answers through postmap, Dovecot's files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+from mailbook import Failure, data_dir
+from mailbook.maps import MapFile, map_files
+
+DEFAULT_MAP_DIR = "/etc/postfix/pgsql"
+DOMAIN_KEYED = ("domains.cf", "transport.cf")  # looked up by domain, not by address
+
+
+def snippet_settings(dest: Path) -> list[tuple[str, str]]:
+    """(parameter, value) of main.cf.snippet, with the map directory set to dest."""
+    text = (data_dir("postfix-maps") / "main.cf.snippet").read_text()
+    settings = []
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#") and "=" in line:
+            name, _, value = line.partition("=")
+            settings.append((name.strip(), value.strip().replace(DEFAULT_MAP_DIR, str(dest))))
+    return settings
+
+
+def postmap_path() -> str:
+    path = shutil.which("postmap") or ("/usr/sbin/postmap" if Path("/usr/sbin/postmap").exists() else None)
+    if not path:
+        raise Failure("postmap not found; install Postfix (Debian: apt-get install postfix postfix-pgsql)")
+    return path
+
+
+def postmap_query(key: str, path: Path, config_dir: Path | None = None) -> tuple[bool, str]:
+    """(ok, answer) for one `postmap -q`: the value, "(not found)", or the error line."""
+    cmd = [postmap_path()] + (["-c", str(config_dir)] if config_dir else []) + ["-q", key, f"pgsql:{path}"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode == 0:
+        return True, r.stdout.strip()
+    errors = [line.removeprefix("postmap: ").replace("??", " ").strip()
+              for line in r.stderr.splitlines() if line.strip()]
+    if r.returncode == 1 and not errors:
+        return True, "(not found)"
+    # the reason is in the connection warning; the final fatal line only says "query error"
+    cause = next((e for e in reversed(errors) if "connect to pgsql server" in e), None)
+    return False, cause or (errors[-1] if errors else f"postmap exited with {r.returncode}")
+
+
+def check_maps(address: str, dest: Path, config_dir: Path | None) -> Iterator[tuple[MapFile, str, str, bool]]:
+    domain = address.rpartition("@")[2]
+    for m in map_files():
+        path = dest / m.name
+        if not path.exists():
+            yield m, "-", f"(not installed in {dest})", False
+            continue
+        key = domain if m.name in DOMAIN_KEYED else address
+        ok, answer = postmap_query(key, path, config_dir)
+        yield m, key, answer, ok
+
+
+def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str) -> dict[Path, str]:
+    """dovecot-sql.conf.ext with its connect line and mailbox base set, and the
+    auth include pointing at it."""
+    if not mailbox_base.startswith("/") or "'" in mailbox_base or "\\" in mailbox_base:
+        raise Failure(f"--mailbox-base must be an absolute path without quotes, not {mailbox_base!r}")
+    base = mailbox_base.rstrip("/") + "/"
+    source = data_dir("dovecot")
+    sql = (source / "dovecot-sql.conf.ext").read_text()
+    sql = re.sub(r"^connect = .*$", lambda _: f"connect = {connect}", sql, flags=re.M)
+    sql = sql.replace("'/home/mail/'", f"'{base}'")
+    auth = (source / "auth-mailbook.conf.ext").read_text().replace("/etc/dovecot/dovecot-sql.conf.ext", str(dest))
+    return {dest: sql, conf_d / "auth-mailbook.conf.ext": auth}

@@ -1,0 +1,216 @@
+"""Private Postfix and Dovecot instances for the tests, configured from mailbook's files.
+
+Both run as root (Postfix must); their files live in a directory under /var/tmp (Postfix
+only logs to files below /var). Mail is owned by nobody:nogroup, so no OS account is
+created. Nothing here is a stand-in: these are Debian's postfix, postfix-pgsql,
+dovecot-core, dovecot-imapd and dovecot-pgsql.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import grp
+import shutil
+import smtplib
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from conftest import require_program, run
+from mailbook.daemons import snippet_settings
+from mailbook.cluster import free_port
+
+VMAIL_UID = pwd.getpwnam("nobody").pw_uid
+VMAIL_GID = grp.getgrnam("nogroup").gr_gid
+
+MASTER_CF = """\
+# service type  private unpriv  chroot  wakeup  maxproc command
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+def private_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    os.chmod(path, 0o755)
+    return path
+
+
+class Postfix:
+    def __init__(self, root: Path, maps: Path):
+        self.root, self.maps = root, maps
+        self.config = root / "etc"
+        self.mail = root / "mail"
+        self.log = root / "maillog"
+        self.port = free_port()
+        self.postfix = require_program("/usr/sbin/postfix")
+
+    def configure(self) -> None:
+        for d in (self.config, self.root / "queue", self.root / "data"):
+            d.mkdir(parents=True, exist_ok=True)
+        shutil.chown(self.root / "data", "postfix", "postfix")  # master.lock and friends
+        self.mail.mkdir(exist_ok=True)
+        os.chown(self.mail, VMAIL_UID, VMAIL_GID)
+        os.chmod(self.mail, 0o770)
+        settings = dict(snippet_settings(self.maps))  # mailbook's main.cf lines, as shipped
+        settings.update({
+            # this instance's own places and identity
+            "compatibility_level": "3.6",
+            "queue_directory": str(self.root / "queue"),
+            "data_directory": str(self.root / "data"),
+            "meta_directory": "/etc/postfix",
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": "mx.mailbook.test",
+            "mydomain": "mailbook.test",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mynetworks": "192.0.2.1/32",  # loopback is NOT trusted: relaying must be refused
+            "maillog_file": str(self.log),
+            "alias_maps": "",
+            "alias_database": "",
+            "smtputf8_enable": "no",
+            # deployment-specific values that the snippet leaves to the admin
+            "virtual_mailbox_base": str(self.mail),
+            "virtual_uid_maps": f"static:{VMAIL_UID}",
+            "virtual_gid_maps": f"static:{VMAIL_GID}",
+        })
+        (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        (self.config / "master.cf").write_text(MASTER_CF.format(port=self.port).replace("1000?", "1000"))
+
+    def start(self) -> None:
+        self.configure()
+        r = run([self.postfix, "-c", str(self.config), "start"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                with smtplib.SMTP("127.0.0.1", self.port, timeout=5) as s:
+                    s.noop()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"Postfix did not listen on {self.port}: {self.log_text()}")
+
+    def stop(self) -> None:
+        run([self.postfix, "-c", str(self.config), "stop"])
+
+    def postqueue_flush(self) -> None:
+        run(["/usr/sbin/postqueue", "-c", str(self.config), "-f"])
+
+    def log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def smtp(self) -> smtplib.SMTP:
+        s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)
+        s.ehlo("client.mailbook.test")
+        return s
+
+    def rcpt(self, recipient: str, sender: str = "sender@elsewhere.example") -> tuple[int, str]:
+        """The server's reply to RCPT TO (the message is not sent)."""
+        with self.smtp() as s:
+            s.mail(sender)
+            code, msg = s.rcpt(recipient)
+            return code, msg.decode()
+
+    def send(self, recipient: str, subject: str, sender: str = "sender@elsewhere.example") -> None:
+        body = f"From: {sender}\r\nTo: {recipient}\r\nSubject: {subject}\r\n\r\nhello from the mailbook tests\r\n"
+        with self.smtp() as s:
+            s.sendmail(sender, [recipient], body)
+
+    def delivered(self, maildir: str, subject: str, timeout: float = 20) -> Path:
+        """The file in virtual_mailbox_base/maildir/new/ holding `subject`."""
+        new = self.mail / maildir / "new"
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if new.is_dir():
+                for f in new.iterdir():
+                    if f"Subject: {subject}" in f.read_text(errors="replace"):
+                        return f
+            time.sleep(0.2)
+        raise AssertionError(f"no message {subject!r} in {new}; log:\n{self.log_text()[-3000:]}")
+
+
+class Dovecot:
+    def __init__(self, root: Path, sql_conf: Path, auth_include: Path, mail: Path):
+        self.root, self.sql_conf, self.auth_include, self.mail = root, sql_conf, auth_include, mail
+        self.conf = root / "dovecot.conf"
+        self.log = root / "dovecot.log"
+        self.port = free_port()
+        self.dovecot = require_program("/usr/sbin/dovecot")
+        self.doveadm_bin = require_program("/usr/bin/doveadm")
+
+    def start(self) -> None:
+        self.conf.write_text(f"""\
+base_dir = {self.root}/run
+state_dir = {self.root}/state
+log_path = {self.log}
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_username_format = %Lu
+mail_location = maildir:~
+mail_uid = {VMAIL_UID}
+mail_gid = {VMAIL_GID}
+first_valid_uid = 100
+first_valid_gid = 100
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+!include {self.auth_include}
+""")
+        (self.root / "state").mkdir(exist_ok=True)
+        # dovecot daemonizes and its children keep stdout/stderr: never wait on pipes
+        errors = self.root / "start.err"
+        with open(errors, "w") as err:
+            r = subprocess.run([self.dovecot, "-c", str(self.conf)], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=err, timeout=30)
+        assert r.returncode == 0, errors.read_text() + self.log_text()
+
+    def stop(self) -> None:
+        run([self.doveadm_bin, "-c", str(self.conf), "stop"])
+
+    def log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def auth_test(self, user: str, password: str) -> subprocess.CompletedProcess:
+        return run([self.doveadm_bin, "-c", str(self.conf), "auth", "test", user, password])
+
+    def doveadm(self, *args: str) -> subprocess.CompletedProcess:
+        return run([self.doveadm_bin, "-c", str(self.conf), *args])
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
