@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import grp
 import imaplib
+from collections import Counter
 import os
 import re
 import stat
@@ -376,3 +377,30 @@ def test_database_down_defers_with_4xx_and_mail_is_delivered_once_it_is_back(pos
             time.sleep(5)
     postfix.delivered("example.com/foo/", "after-outage")
     assert "status=bounced" not in postfix.log_text()
+
+
+def test_proxy_maps_share_connections_across_smtpd_processes(postfix, cluster):
+    """Evidence for proxy:pgsql: in main.cf.snippet: with eight SMTP sessions checking
+    recipients at once, Postfix holds about one connection per map, not one per smtpd."""
+    sessions = []
+    try:
+        for i in range(8):
+            s = postfix.smtp()
+            s.mail("sender@elsewhere.example")
+            assert s.rcpt("foo@example.com")[0] == 250
+            assert s.rcpt(f"nobody{i}@example.com")[0] == 550
+            sessions.append(s)
+        smtpd = int(run(["pgrep", "-c", "-f", f"smtpd -n 127.0.0.1:{postfix.port}"]).stdout.strip() or 0)
+        with psycopg.connect(cluster.dsn(DB)) as conn:
+            queries = [q for (q,) in conn.execute(
+                "SELECT left(query, 40) FROM pg_stat_activity WHERE usename = 'mailreader'")]
+    finally:
+        for s in sessions:
+            s.close()
+    per_map = Counter(queries)
+    print(f"{smtpd} smtpd processes; mailreader connections per map query: {dict(per_map)}")
+    assert smtpd >= 8
+    # pooled: at most two per map (proxymap's, and virtual(8)'s own direct one for the
+    # mailbox path), where unproxied maps would hold one per smtpd process
+    assert per_map and max(per_map.values()) <= 2, per_map
+    assert len(queries) < smtpd
