@@ -6,7 +6,11 @@ migration) are turned into one line on stderr and exit status 1, in _Group.invok
 
 from __future__ import annotations
 
+import io
+import json
 import shlex
+import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,13 +18,14 @@ import psycopg
 import typer
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
-from mailbook import Failure, connect, describe
+from mailbook import Failure, bulk, connect, describe
 from mailbook.daemons import check_maps, dovecot_files, snippet_settings
 from mailbook.install import install as install_files
 from mailbook.maps import map_files
-from mailbook.secrets import obtain_password
+from mailbook.secrets import new_password, obtain_password, set_role_password, write_private
 from mailbook.setup import init_database
 from mailbook import demo as demo_mod
 from mailbook import migrations as mig
@@ -40,6 +45,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # a traceback must never print a password
     help="PostgreSQL bookkeeper for a Postfix + Dovecot virtual-mailbox server.",
+    epilog="Example: mailbook demo (a private PostgreSQL to try it), then "
+           "mailbook domain add example.com --dsn 'host=/var/run/postgresql dbname=mail'. "
+           "Every command's --help shows an example.",
 )
 migrate_app = typer.Typer(no_args_is_help=True, help="Apply, roll back and list schema migrations.")
 app.add_typer(migrate_app, name="migrate")
@@ -48,6 +56,14 @@ maps_app = typer.Typer(no_args_is_help=True, help="Install and check Postfix's p
 app.add_typer(maps_app, name="maps")
 dovecot_app = typer.Typer(no_args_is_help=True, help="Install Dovecot's SQL authentication file.")
 app.add_typer(dovecot_app, name="dovecot")
+domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable.")
+app.add_typer(domain_app, name="domain")
+mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, passwd, remove, enable, disable.")
+app.add_typer(mailbox_app, name="mailbox")
+alias_app = typer.Typer(no_args_is_help=True, help="Aliases and forwards: add, list, remove.")
+app.add_typer(alias_app, name="alias")
+role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth).")
+app.add_typer(role_app, name="role")
 
 out = Console()
 
@@ -159,8 +175,10 @@ def demo(
     stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's PostgreSQL.")] = False,
     reset: Annotated[bool, typer.Option("--reset", help="Stop it and delete its directory.")] = False,
 ):
-    """Run everything on a private, throwaway PostgreSQL: init, migrations, an example
-    domain, mailbox and alias; then show how to connect and what Postfix would see.
+    """Run everything on a private, throwaway PostgreSQL, with an example.
+
+    Starts the cluster, runs init and the migrations, adds an example domain, mailbox
+    and alias through the SQL API, then shows how to connect and what Postfix would see.
 
     Running it again reuses the cluster. Example:
 
@@ -212,6 +230,39 @@ def _print_lookups(rows: list[tuple[str, ...]]) -> None:
 def _report(changes, dry_run: bool) -> None:
     for change in changes:
         typer.echo(change.line(dry_run))
+
+
+class ServiceRole(str, Enum):
+    mailreader = "mailreader"
+    mailauth = "mailauth"
+
+
+@role_app.command("password")
+def role_password(
+    role: Annotated[ServiceRole, typer.Argument(help="mailreader (Postfix) or mailauth (Dovecot).")],
+    dsn: AdminDsn = None,
+    password_file: PasswordFile = None,
+    generate: Annotated[Optional[Path], typer.Option(
+        help="Make a random password and write it to this file (mode 0600) first.")] = None,
+):
+    """Set a service role's password, sent as a SCRAM verifier (the plaintext never
+    reaches the server or its log). Then re-install the files that carry it:
+
+        mailbook role password mailreader --generate /root/mailreader.pw
+        mailbook maps install --password-file /root/mailreader.pw && postfix reload
+    """
+    if generate is not None and password_file is not None:
+        raise Failure("give --password-file or --generate, not both")
+    if generate is not None:
+        password = new_password()
+    else:
+        password = obtain_password(password_file, "MAILBOOK_ROLE_PASSWORD", f"PostgreSQL role {role.value}")
+    with connect(dsn) as conn:
+        with conn.transaction():
+            set_role_password(conn, role.value, password)
+            if generate is not None:  # only a password that is safely on disk is kept
+                write_private(generate, password + "\n")
+    typer.echo(f"password of {role.value} changed" + (f"; it is in {generate}" if generate else ""))
 
 
 @maps_app.command("install")
@@ -294,6 +345,221 @@ def dovecot_install(
     if not dry_run:
         typer.echo(f"next: in conf.d/10-auth.conf, `!include {files and conf_d / 'auth-mailbook.conf.ext'}`"
                    " (instead of auth-system.conf.ext) and auth_username_format = %Lu")
+
+
+# -- provisioning: each command calls one SQL function ------------------------------------
+
+def _call(dsn: Optional[str], query: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
+    """Run one statement as the connecting role (a mailadmin member); NOTICEs are echoed."""
+    with connect(dsn) as conn:
+        conn.add_notice_handler(lambda d: typer.echo(d.message_primary))
+        cur = conn.execute(query, params)
+        names = [c.name for c in cur.description] if cur.description else []
+        return names, cur.fetchall() if cur.description else []
+
+
+def _show(names: list[str], rows: list[tuple], as_json: bool, empty: str = "(none)") -> None:
+    if as_json:
+        typer.echo(json.dumps([dict(zip(names, r)) for r in rows], default=str, indent=2))
+        return
+    if not rows:
+        typer.echo(empty)
+        return
+    table = Table(*names)
+    for r in rows:
+        table.add_row(*("" if v is None else str(v) for v in r))
+    out.print(table)
+
+
+def _new_password(password_stdin: bool, password_file: Optional[Path], what: str) -> str:
+    if password_stdin:
+        password_file = Path("-")
+    return obtain_password(password_file, "MAILBOOK_NO_SUCH_VARIABLE", what)
+
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+DomainFilter = Annotated[Optional[str], typer.Option("--domain", help="Only this domain.")]
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")]
+NewPasswordFile = Annotated[Optional[Path], typer.Option("--password-file", help="Read the password from a file.")]
+
+
+@domain_app.command("add")
+def domain_add(domain: str, dsn: Dsn = None,
+               transport: Annotated[str, typer.Option(help="Postfix transport.")] = "virtual:",
+               gid: Annotated[Optional[int], typer.Option(help="Group id for this domain's mail.")] = None):
+    """Host a domain.   mailbook domain add example.com"""
+    _show(*_call(dsn, "SELECT * FROM add_domain(%s, %s, %s)", (domain, transport, gid)), False)
+
+
+@domain_app.command("list")
+def domain_list(dsn: Dsn = None, as_json: Json = False):
+    """List hosted domains with their mailbox and alias counts.   mailbook domain list --json"""
+    _show(*_call(dsn, "SELECT t.domain, t.transport, t.gid, t.active,"
+                      " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
+                      " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
+                      " FROM transports t ORDER BY t.domain"), as_json)
+
+
+@domain_app.command("remove")
+def domain_remove(domain: str, dsn: Dsn = None,
+                  cascade: Annotated[bool, typer.Option(help="Also remove its mailboxes and aliases.")] = False):
+    """Stop hosting a domain (refused while it has mailboxes, unless --cascade).
+
+        mailbook domain remove example.com --cascade
+    """
+    _call(dsn, "SELECT remove_domain(%s, %s)", (domain, cascade))
+    typer.echo(f"removed {domain.lower()}")
+
+
+@domain_app.command("enable")
+def domain_enable(domain: str, dsn: Dsn = None):
+    """Let a domain's addresses receive mail and log in again.   mailbook domain enable example.com"""
+    _show(*_call(dsn, "SELECT domain, active FROM set_domain_active(%s, true)", (domain,)), False)
+
+
+@domain_app.command("disable")
+def domain_disable(domain: str, dsn: Dsn = None):
+    """Refuse mail and logins for every address of a domain.   mailbook domain disable example.com"""
+    _show(*_call(dsn, "SELECT domain, active FROM set_domain_active(%s, false)", (domain,)), False)
+
+
+@mailbox_app.command("add")
+def mailbox_add(email: str, dsn: Dsn = None,
+                name: Annotated[Optional[str], typer.Option("--name", help="Real name.")] = None,
+                maildir: Annotated[Optional[str], typer.Option(help="Relative maildir (default domain/local/).")] = None,
+                quota: Annotated[Optional[int], typer.Option(help="Quota in bytes.")] = None,
+                hashed: Annotated[bool, typer.Option("--hashed", help="The password given is a hash from another server.")] = False,
+                password_stdin: PasswordStdin = False, password_file: NewPasswordFile = None):
+    """Add a mailbox; the password is asked twice (or --password-stdin / --password-file).
+
+        mailbook mailbox add foo@example.com --name 'Foo Lastname'
+    """
+    secret = _new_password(password_stdin, password_file, f"{email}{' (hash)' if hashed else ''}")
+    function = "add_mailbox_hashed" if hashed else "add_mailbox"
+    _show(*_call(dsn, f"SELECT email, maildir, quota_bytes, active FROM {function}(%s, %s, %s, %s, %s)",
+                 (email, secret, name, maildir, quota)), False)
+
+
+@mailbox_app.command("list")
+def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
+    """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
+    _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, active, created FROM mailboxes"
+                      " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email", (domain, domain)), as_json)
+
+
+@mailbox_app.command("passwd")
+def mailbox_passwd(email: str, dsn: Dsn = None, password_stdin: PasswordStdin = False,
+                   password_file: NewPasswordFile = None):
+    """Set a new password (asked twice, or --password-stdin).   mailbook mailbox passwd foo@example.com"""
+    secret = _new_password(password_stdin, password_file, email)
+    _call(dsn, "SELECT set_password(%s, %s)", (email, secret))
+    typer.echo(f"password changed for {email.lower()}")
+
+
+@mailbox_app.command("remove")
+def mailbox_remove(email: str, dsn: Dsn = None):
+    """Remove a mailbox (its maildir on disk stays).   mailbook mailbox remove foo@example.com"""
+    _call(dsn, "SELECT remove_mailbox(%s)", (email,))
+    typer.echo(f"removed {email.lower()}")
+
+
+@mailbox_app.command("enable")
+def mailbox_enable(email: str, dsn: Dsn = None):
+    """Let a mailbox receive mail and log in again.   mailbook mailbox enable foo@example.com"""
+    _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, true)", (email,)), False)
+
+
+@mailbox_app.command("disable")
+def mailbox_disable(email: str, dsn: Dsn = None):
+    """Refuse mail (550 at RCPT) and logins for a mailbox.   mailbook mailbox disable foo@example.com"""
+    _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, false)", (email,)), False)
+
+
+@alias_app.command("add")
+def alias_add(alias: str, destinations: Annotated[list[str], typer.Argument(help="One or more destinations.")],
+              dsn: Dsn = None):
+    """Forward an alias to one or more destinations.
+
+        mailbook alias add postmaster@example.com foo@example.com bar@example.org
+    """
+    with connect(dsn) as conn, conn.transaction():  # all destinations or none
+        for d in destinations:
+            conn.execute("SELECT add_alias(%s, %s)", (alias, d))
+    typer.echo(f"{alias.lower()} -> {', '.join(d.lower() for d in destinations)}")
+
+
+@alias_app.command("list")
+def alias_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
+    """List aliases, one row per destination.   mailbook alias list --domain example.com"""
+    _show(*_call(dsn, "SELECT alias, email AS destination, active FROM aliases"
+                      " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY alias, email", (domain, domain)), as_json)
+
+
+@alias_app.command("remove")
+def alias_remove(alias: str, destination: Annotated[Optional[str], typer.Argument(help="Only this destination.")] = None,
+                 dsn: Dsn = None):
+    """Remove an alias, or one of its destinations.   mailbook alias remove team@example.com"""
+    _, rows = _call(dsn, "SELECT remove_alias(%s, %s)", (alias, destination))
+    typer.echo(f"removed {rows[0][0]} row(s) of {alias.lower()}")
+
+
+@app.command("import", short_help="Add domains, mailboxes and aliases from CSV: all rows or none.")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV file with a header (- for stdin).")],
+    dsn: Dsn = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; write nothing.")] = False,
+):
+    """Add domains, mailboxes and aliases from a CSV file: every row is checked first,
+    every bad row reported with its line number, then all are written or none.
+
+    Columns: kind,address,destination,password,password_hash,realname,maildir,
+    quota_bytes,transport,gid,active (only kind and address are required). Example:
+
+        mailbook import users.csv --dry-run && mailbook import users.csv
+    """
+    source = sys.stdin if str(file) == "-" else _open_csv(file)
+    with connect(dsn) as conn:
+        if sys.stdout.isatty() and source is not sys.stdin:
+            total = sum(1 for _ in _open_csv(file)) - 1
+            with Progress(transient=True) as bar:
+                task = bar.add_task("loading", total=max(total, 1))
+                count, problems = bulk.import_csv(conn, source, dry_run, lambda n: bar.advance(task, n))
+        else:
+            count, problems = bulk.import_csv(conn, source, dry_run)
+    for line, problem in problems:
+        typer.echo(f"{file}:{line}: {problem}", err=True)
+    if problems:
+        raise Failure(f"{len(problems)} problem(s) in {file}; nothing was imported")
+    typer.echo(f"{count} row(s) checked, no problems" if dry_run else f"imported {count} row(s) from {file}")
+
+
+def _open_csv(path: Path):
+    try:
+        return open(path, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise Failure(f"cannot read {path}: {exc.strerror}") from None
+
+
+@app.command(short_help="Write everything as CSV for `mailbook import` (hashes, never plaintext).")
+def export(
+    file: Annotated[Path, typer.Argument(help="Where to write the CSV (- for stdout).")] = Path("-"),
+    dsn: Dsn = None,
+):
+    """Write every domain, mailbox and alias as CSV, in the format `mailbook import` reads.
+    Mailboxes carry their password hashes (never a plaintext), so this needs a superuser
+    or a member of mailowner, and the file is written mode 0600. Example:
+
+        mailbook export backup.csv
+    """
+    with connect(dsn) as conn:
+        conn.execute("SET ROLE mailowner")
+        if str(file) == "-":
+            n = bulk.export_csv(conn, sys.stdout)
+        else:
+            buffer = io.StringIO()
+            n = bulk.export_csv(conn, buffer)
+            write_private(file, buffer.getvalue())
+    typer.echo(f"exported {n} row(s){'' if str(file) == '-' else f' to {file}'}", err=str(file) == "-")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 -- Caller: mailadmin (front-ends that want a hash to store elsewhere) and the API.
 -- bcrypt through pgcrypto at the cost in settings.bcrypt_cost, returned in Dovecot's
 -- scheme-prefixed form {BLF-CRYPT}$2a$NN$..., which BLF-CRYPT verifies.
--- Raises 22004 for NULL, 22023 for an empty password, one longer than 72 bytes (bcrypt
--- would silently ignore the rest) or one that is itself a hash (use add_mailbox_hashed).
+-- Raises 22004 for NULL, 22023 for what password_error() refuses: an empty password, one
+-- longer than 72 bytes (bcrypt would ignore the rest), one that is itself a hash.
 CREATE FUNCTION public.hash_password(password text) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -13,18 +13,7 @@ AS $$
 DECLARE
     cost integer;
 BEGIN
-    IF password IS NULL THEN
-        RAISE EXCEPTION 'password must not be NULL' USING ERRCODE = '22004';
-    ELSIF password = '' THEN
-        RAISE EXCEPTION 'password must not be empty' USING ERRCODE = '22023';
-    ELSIF public.password_hash_error(password) IS NULL THEN
-        RAISE EXCEPTION 'the password looks like a password hash'
-              USING ERRCODE = '22023',
-                    HINT = 'to store an existing hash, use add_mailbox_hashed()';
-    ELSIF octet_length(password) > 72 THEN
-        RAISE EXCEPTION 'password is longer than 72 bytes; bcrypt would ignore the rest'
-              USING ERRCODE = '22023';
-    END IF;
+    PERFORM public.assert_valid(public.password_error(password));
     SELECT s.bcrypt_cost INTO STRICT cost FROM public.settings s;
     RETURN '{BLF-CRYPT}' || public.crypt(password, public.gen_salt('bf', cost));
 END
@@ -33,31 +22,16 @@ REVOKE ALL ON FUNCTION public.hash_password(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.hash_password(text) TO mailadmin;
 
 -- normalise_password_hash(hash) -> text
--- Caller: the API (add_mailbox_hashed). Gives a hash imported from another server the
--- {SCHEME} prefix Dovecot needs: bare $2y$/$2b$/$2a$ -> {BLF-CRYPT}, $6$ ->
--- {SHA512-CRYPT}, $5$ -> {SHA256-CRYPT}, $1$ -> {MD5-CRYPT}, $argon2id$ -> {ARGON2ID};
--- upper-cases a lower-case scheme name. Raises 22023 (without echoing the value, which
--- may be a plaintext given by mistake) when the result is not a recognised hash.
+-- Caller: the API (add_mailbox_hashed). normalised_password_hash(), or 22023 (without
+-- echoing the value, which may be a plaintext given by mistake) when the result is not
+-- a hash Dovecot can verify.
 CREATE FUNCTION public.normalise_password_hash(hash text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h text := hash;
+    h text := public.normalised_password_hash(hash);
 BEGIN
-    IF h ~ '^\{[A-Za-z0-9.-]+\}' THEN
-        h := upper(substring(h FROM '^\{[^}]*\}')) || substring(h FROM '^\{[^}]*\}(.*)$');
-    ELSE
-        h := CASE
-            WHEN h ~ '^\$2[abxy]\$' THEN '{BLF-CRYPT}' || h
-            WHEN h LIKE '$6$%' THEN '{SHA512-CRYPT}' || h
-            WHEN h LIKE '$5$%' THEN '{SHA256-CRYPT}' || h
-            WHEN h LIKE '$1$%' THEN '{MD5-CRYPT}' || h
-            WHEN h LIKE '$argon2id$%' THEN '{ARGON2ID}' || h
-            WHEN h LIKE '$argon2i$%' THEN '{ARGON2I}' || h
-            ELSE h
-        END;
-    END IF;
     PERFORM public.assert_valid(public.password_hash_error(h));
     RETURN h;
 END

@@ -3,8 +3,7 @@
 -- new_mailbox(email, realname, maildir, quota_bytes) -> (address, dir)
 -- Caller: the API (add_mailbox, add_mailbox_hashed). Validates a mailbox that is about
 -- to be added, cheapest checks first and before any bcrypt work, and returns the
--- normalised address and the maildir (derived as domain/localpart/ when not given, so
--- two domains' "foo" never share a directory as the tutorial's "foo/" would).
+-- normalised address and the maildir (default_maildir() when not given).
 -- Raises 22004/22023 for invalid input, 23503 for an unhosted domain, 23505 for a
 -- duplicate address or maildir.
 CREATE FUNCTION public.new_mailbox(p_email text, p_realname text, p_maildir text,
@@ -15,12 +14,9 @@ AS $$
 BEGIN
     address := lower(p_email);
     PERFORM public.assert_valid(public.address_error(address));
-    dir := coalesce(p_maildir, split_part(address, '@', 2) || '/' || split_part(address, '@', 1) || '/');
+    dir := coalesce(p_maildir, public.default_maildir(address));
     PERFORM public.assert_valid(public.maildir_error(dir));
-    IF p_realname ~ '[[:cntrl:]]' OR length(p_realname) > 255 THEN
-        RAISE EXCEPTION 'realname % must be printable and at most 255 characters', public.quoted(p_realname)
-              USING ERRCODE = '22023';
-    END IF;
+    PERFORM public.assert_valid(public.realname_error(p_realname));
     IF p_quota_bytes <= 0 THEN
         RAISE EXCEPTION 'quota_bytes must be positive (NULL for no quota), not %', p_quota_bytes
               USING ERRCODE = '22023';

@@ -3,6 +3,17 @@
 -- the list below, one object per line. Function grants sit below each function.
 -- Nobody but mailowner may write: every change goes through the SQL API.
 
+-- The database-level lockdown of migration 0001, asserted again: pg_dump without
+-- --create carries no database grants, so a database restored from a dump starts open
+-- to PUBLIC until this runs (`mailbook migrate apply` after pg_restore).
+DO $db$
+BEGIN
+    EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO mailadmin, mailreader, mailauth',
+                   current_database());
+END
+$db$;
+
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth;
 
@@ -13,6 +24,9 @@ GRANT SELECT ON public.mailboxes TO mailadmin;
 GRANT SELECT ON public.settings TO mailadmin;
 GRANT SELECT (email, realname, maildir, created, domain, quota_bytes, active, modified)
     ON public.users TO mailadmin;
+-- the one write: `mailbook import` COPYs a batch here for import_batch() to check and
+-- apply. No SELECT: nobody reads another session's staged passwords.
+GRANT INSERT ON public.import_staging TO mailadmin;
 
 -- mailreader: Postfix (postfix-maps/*.cf). What the maps select and filter on, no hashes.
 GRANT SELECT (domain, transport, active) ON public.transports TO mailreader;

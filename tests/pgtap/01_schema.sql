@@ -2,16 +2,18 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 \ir _setup.sql
 
 SELECT has_extension('pgcrypto', 'pgcrypto is installed');
 SELECT extensions_are('public', ARRAY['pgcrypto'], 'pgcrypto is the only extension in public');
 SELECT tables_are('public',
-    ARRAY['settings', 'transports', 'users', 'aliases',
+    ARRAY['settings', 'transports', 'users', 'aliases', 'import_staging',
           '_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock'],
     'public holds our tables and yoyo''s bookkeeping, nothing else');
-SELECT views_are('public', ARRAY['mailboxes'], 'mailboxes is the only view');
+SELECT views_are('public', ARRAY['mailboxes', 'import_rows'], 'the views: mailboxes and import_rows');
+SELECT is((SELECT relpersistence FROM pg_class WHERE oid = 'public.import_staging'::regclass), 'u'::"char",
+          'import_staging is UNLOGGED: staged plaintext passwords never reach the WAL');
 
 SELECT table_owner_is('public', t, 'mailowner', format('mailowner owns %s', t))
   FROM unnest(ARRAY['settings', 'transports', 'users', 'aliases', '_yoyo_migration']) AS t;

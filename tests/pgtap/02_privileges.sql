@@ -44,12 +44,14 @@ SELECT p.oid, p.proname::text AS name,
                      'add_mailbox_hashed', 'set_password', 'verify_password', 'hash_password',
                      'remove_mailbox', 'set_mailbox_active', 'add_alias', 'remove_alias',
                      'quoted', 'domain_name_error', 'address_error', 'maildir_error',
-                     'transport_error', 'password_hash_error') AS for_mailadmin
+                     'transport_error', 'password_hash_error', 'password_error',
+                     'normalised_password_hash', 'default_maildir', 'realname_error',
+                     'import_batch') AS for_mailadmin
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
 
-SELECT plan(22 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
+SELECT plan(23 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
 \ir _setup.sql
 
 -- the database
@@ -78,17 +80,19 @@ SELECT isnt_superuser(r, format('%s is not a superuser', r))
 SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_name)
                   FROM information_schema.role_table_grants g
                  WHERE g.table_schema = 'public' AND g.grantee <> 'mailowner' ORDER BY 1),
-          ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT mailboxes', 'mailadmin SELECT settings',
-                'mailadmin SELECT transports'],
-          'the only table-wide grants are mailadmin''s SELECTs; users is granted column by column');
+          ARRAY['mailadmin INSERT import_staging', 'mailadmin SELECT aliases', 'mailadmin SELECT mailboxes',
+                'mailadmin SELECT settings', 'mailadmin SELECT transports'],
+          'the only table-wide grants are mailadmin''s SELECTs and its INSERT into import_staging; users is granted column by column');
 SELECT ok(NOT EXISTS (SELECT FROM pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p
                        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')
                          AND has_table_privilege('public', c.oid, p)),
           'PUBLIC holds no privilege on any table or view');
 SELECT ok(NOT EXISTS (SELECT FROM information_schema.column_privileges g
                        WHERE g.table_schema = 'public' AND g.grantee IN ('mailadmin', 'mailreader', 'mailauth')
-                         AND g.privilege_type <> 'SELECT'),
-          'no service or admin role may write any column');
+                         AND g.privilege_type <> 'SELECT' AND g.table_name <> 'import_staging'),
+          'no service or admin role may write any column of a real table');
+SELECT ok(NOT has_table_privilege('mailadmin', 'public.import_staging', 'SELECT'),
+          'mailadmin may stage an import but not read staged rows (plaintext passwords)');
 
 -- every column, for each role
 SELECT column_privs_are('public', tbl, col, role, privs,

@@ -1,0 +1,121 @@
+-- Bulk import, set-based: one validation query over the whole batch, then one INSERT
+-- per table. The rules are the API's own (*_error(), default_maildir(),
+-- normalised_password_hash()), so a row the API would refuse is refused here too.
+
+-- import_batch(batch, dry_run) -> table(line, problem)
+-- Caller: members of mailadmin (runner: `mailbook import`), after COPYing the CSV into
+-- import_staging under `batch`. Returns every problem, each with its CSV line; when
+-- there is any (or dry_run), writes nothing. Otherwise adds the file's domains, then
+-- mailboxes (plaintext passwords hashed at settings.bcrypt_cost), then aliases. The
+-- batch's staging rows are deleted either way. A row that a concurrent session adds
+-- first makes the whole import fail with 23505, never half of it.
+CREATE FUNCTION public.import_batch(batch uuid, dry_run boolean DEFAULT false)
+RETURNS TABLE (line integer, problem text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cost integer;
+    n    integer;
+BEGIN
+    RETURN QUERY
+    WITH r AS (SELECT * FROM public.import_rows x WHERE x.batch = import_batch.batch),
+    file_domains AS (SELECT r.address AS domain FROM r WHERE r.kind = 'domain'),
+    hosted AS (SELECT t.domain FROM public.transports t UNION SELECT domain FROM file_domains),
+    problems (line, problem) AS (
+        SELECT r.line, format('kind must be domain, mailbox or alias, not %s', public.quoted(r.kind))
+          FROM r WHERE r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias')
+        UNION ALL
+        SELECT r.line, format('active must be true or false, not %s', public.quoted(r.active))
+          FROM r WHERE r.active NOT IN ('true', 'false', 't', 'f', 'yes', 'no', '1', '0')
+        -- domains
+        UNION ALL
+        SELECT r.line, e FROM r, public.domain_name_error(r.address) e WHERE r.kind = 'domain' AND e IS NOT NULL
+        UNION ALL
+        SELECT r.line, e FROM r, public.transport_error(r.transport) e WHERE r.kind = 'domain' AND e IS NOT NULL
+        UNION ALL
+        SELECT r.line, format('gid must be a positive group id, not %s', public.quoted(r.gid))
+          FROM r WHERE r.kind = 'domain' AND r.gid IS NOT NULL AND (r.gid !~ '^[0-9]{1,9}$' OR r.gid::integer = 0)
+        UNION ALL
+        SELECT r.line, format('domain %s is already hosted here', public.quoted(r.address))
+          FROM r JOIN public.transports t ON t.domain = r.address WHERE r.kind = 'domain'
+        -- mailboxes
+        UNION ALL
+        SELECT r.line, e FROM r, public.address_error(r.address) e WHERE r.kind IN ('mailbox', 'alias') AND e IS NOT NULL
+        UNION ALL
+        SELECT r.line, e FROM r, public.maildir_error(r.maildir) e WHERE r.kind = 'mailbox' AND e IS NOT NULL
+        UNION ALL
+        SELECT r.line, e FROM r, public.realname_error(r.realname) e WHERE r.kind = 'mailbox' AND e IS NOT NULL
+        UNION ALL
+        SELECT r.line, CASE WHEN r.password IS NULL THEN 'a mailbox needs a password or a password_hash'
+                            ELSE 'give a password or a password_hash, not both' END
+          FROM r WHERE r.kind = 'mailbox' AND (r.password IS NULL) = (r.password_hash IS NULL)
+        UNION ALL
+        SELECT r.line, e FROM r, public.password_error(r.password) e
+         WHERE r.kind = 'mailbox' AND r.password IS NOT NULL AND e IS NOT NULL
+        UNION ALL
+        SELECT r.line, e FROM r, public.password_hash_error(r.password_hash) e
+         WHERE r.kind = 'mailbox' AND r.password_hash IS NOT NULL AND e IS NOT NULL
+        UNION ALL
+        SELECT r.line, format('quota_bytes must be a positive number of bytes, not %s', public.quoted(r.quota_bytes))
+          FROM r WHERE r.kind = 'mailbox' AND r.quota_bytes IS NOT NULL
+                   AND (r.quota_bytes !~ '^[0-9]{1,18}$' OR r.quota_bytes::bigint = 0)
+        UNION ALL
+        SELECT r.line, format('mailbox %s already exists', public.quoted(r.address))
+          FROM r JOIN public.users u ON u.email = r.address WHERE r.kind = 'mailbox'
+        UNION ALL
+        SELECT r.line, format('maildir %s is already used by mailbox %s', public.quoted(r.maildir), public.quoted(u.email))
+          FROM r JOIN public.users u ON u.maildir = r.maildir WHERE r.kind = 'mailbox' AND u.email <> r.address
+        -- aliases
+        UNION ALL
+        SELECT r.line, coalesce(public.address_error(r.destination), 'an alias needs a destination')
+          FROM r WHERE r.kind = 'alias' AND (r.destination IS NULL OR public.address_error(r.destination) IS NOT NULL)
+        UNION ALL
+        SELECT r.line, format('alias %s already forwards to %s', public.quoted(r.address), public.quoted(r.destination))
+          FROM r JOIN public.aliases a ON a.alias = r.address AND a.email = r.destination WHERE r.kind = 'alias'
+        UNION ALL
+        SELECT r.line, format('destination %s is in a domain hosted here but is no mailbox or alias', public.quoted(r.destination))
+          FROM r WHERE r.kind = 'alias' AND split_part(r.destination, '@', 2) IN (SELECT domain FROM hosted)
+                   AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = r.destination)
+                   AND NOT EXISTS (SELECT FROM public.aliases a WHERE a.alias = r.destination)
+                   AND NOT EXISTS (SELECT FROM r f WHERE f.kind IN ('mailbox', 'alias') AND f.address = r.destination)
+        -- both: the domain must be hosted, here or earlier in the file; no repeats
+        UNION ALL
+        SELECT r.line, format('domain %s is not hosted here; add a domain row for it', public.quoted(split_part(r.address, '@', 2)))
+          FROM r WHERE r.kind IN ('mailbox', 'alias') AND public.address_error(r.address) IS NULL
+                   AND NOT EXISTS (SELECT FROM hosted h WHERE h.domain = split_part(r.address, '@', 2))
+        UNION ALL
+        SELECT d.line, format('%s %s appears more than once in the file (first on line %s)', d.kind, public.quoted(d.key), d.first)
+          FROM (SELECT r.line, r.kind, concat_ws(' -> ', r.address, r.destination) AS key,
+                       min(r.line) OVER w AS first
+                  FROM r WHERE r.kind IN ('domain', 'mailbox', 'alias')
+                WINDOW w AS (PARTITION BY r.kind, r.address, CASE WHEN r.kind = 'alias' THEN r.destination END)) d
+         WHERE d.line > d.first
+        UNION ALL
+        SELECT d.line, format('maildir %s appears more than once in the file (first on line %s)', public.quoted(d.maildir), d.first)
+          FROM (SELECT r.line, r.maildir, min(r.line) OVER (PARTITION BY r.maildir) AS first
+                  FROM r WHERE r.kind = 'mailbox') d
+         WHERE d.line > d.first
+    )
+    SELECT p.line, p.problem FROM problems p ORDER BY 1, 2;
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    IF n = 0 AND NOT coalesce(dry_run, false) THEN
+        SELECT s.bcrypt_cost INTO STRICT cost FROM public.settings s;
+        INSERT INTO public.transports (domain, transport, gid, active)
+        SELECT r.address, r.transport, r.gid::integer, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
+          FROM public.import_rows r WHERE r.batch = import_batch.batch AND r.kind = 'domain';
+        INSERT INTO public.users (email, password, realname, maildir, quota_bytes, active)
+        SELECT r.address,
+               coalesce(r.password_hash, '{BLF-CRYPT}' || public.crypt(r.password, public.gen_salt('bf', cost))),
+               r.realname, r.maildir, r.quota_bytes::bigint, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
+          FROM public.import_rows r WHERE r.batch = import_batch.batch AND r.kind = 'mailbox';
+        INSERT INTO public.aliases (alias, email, active)
+        SELECT r.address, r.destination, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
+          FROM public.import_rows r WHERE r.batch = import_batch.batch AND r.kind = 'alias';
+    END IF;
+    DELETE FROM public.import_staging s WHERE s.batch = import_batch.batch;
+END
+$$;
+REVOKE ALL ON FUNCTION public.import_batch(uuid, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.import_batch(uuid, boolean) TO mailadmin;

@@ -1,0 +1,342 @@
+"""The admin commands (domain, mailbox, alias, import, export) as a mail admin uses them:
+connected as a member of mailadmin, over TCP with a password, against a migrated database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import subprocess
+
+import psycopg
+import pytest
+
+from conftest import ADMIN_PASSWORD, PYTHON, ROOT, cli, table_checksums
+from mailbook.bulk import COLUMNS
+
+
+@pytest.fixture
+def dsn(db, cluster):
+    """alice (a mailadmin member) over TCP, password from the environment."""
+    return f"host=127.0.0.1 port={cluster.port} dbname={db.info.dbname} user=alice"
+
+
+@pytest.fixture
+def env():
+    return {"PGPASSWORD": ADMIN_PASSWORD}
+
+
+def mb(args, dsn, env, input=None):
+    return cli([*args, "--dsn", dsn], input=input, env=env)
+
+
+def ok(args, dsn, env, input=None):
+    r = mb(args, dsn, env, input)
+    assert r.exit_code == 0, r
+    return r
+
+
+def test_every_command_has_help_with_an_example():
+    from runner import app
+    import typer.main
+
+    group = typer.main.get_command(app)
+    seen = 0
+    for name, command in group.commands.items():
+        subs = getattr(command, "commands", {name: command})
+        for sub_name, sub in subs.items():
+            assert sub.help and len(sub.help.split()) >= 4, f"{name} {sub_name} has no real help"
+            assert "mailbook " in sub.help, f"{name} {sub_name}: help should show an example"
+            seen += 1
+    assert seen >= 25
+
+
+# -- domains, mailboxes, aliases ------------------------------------------------------------
+
+def test_provisioning_round_trip_through_the_cli(dsn, env, db):
+    ok(["domain", "add", "Example.COM"], dsn, env)
+    r = ok(["mailbox", "add", "Foo@example.com", "--name", "Foo Lastname", "--password-stdin"], dsn, env,
+           input="correct horse\n")
+    assert "example.com/foo/" in r.stdout
+    ok(["alias", "add", "team@example.com", "foo@example.com", "someone@elsewhere.net"], dsn, env)
+    listing = json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)
+    assert [m["email"] for m in listing] == ["foo@example.com"] and "password" not in listing[0]
+    aliases = json.loads(ok(["alias", "list", "--json", "--domain", "example.com"], dsn, env).stdout)
+    assert {(a["alias"], a["destination"]) for a in aliases} == {
+        ("team@example.com", "foo@example.com"), ("team@example.com", "someone@elsewhere.net")}
+    domains = json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)
+    assert domains == [{"domain": "example.com", "transport": "virtual:", "gid": None, "active": True,
+                        "mailboxes": 1, "aliases": 2}]
+    with psycopg.connect(db.info.dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE alice")
+        assert conn.execute("SELECT verify_password('foo@example.com', 'correct horse')").fetchone() == (True,)
+
+
+def test_password_prompt_asks_twice_and_never_echoes(dsn, env, db):
+    """Typer's hidden prompt, driven through a real terminal."""
+    import pty
+
+    ok(["domain", "add", "example.com"], dsn, env)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["PGPASSWORD"] = ADMIN_PASSWORD
+        os.execv(PYTHON, [PYTHON, str(ROOT / "runner.py"), "mailbox", "add", "p@example.com", "--dsn", dsn])
+    output = b""
+
+    def read_until(marker: bytes):
+        nonlocal output
+        while marker not in output:
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                raise AssertionError(output)
+            output += chunk
+
+    # click prints the prompt text, then getpass switches echo off with TCSAFLUSH (discarding
+    # anything typed so far) and prints the trailing space: wait for that space before typing.
+    read_until(b"Password for p@example.com: ")
+    os.write(fd, b"typed secret\n")
+    read_until(b"Repeat for confirmation: ")
+    os.write(fd, b"typed secret\n")
+    _, status = os.waitpid(pid, 0)
+    try:
+        while chunk := os.read(fd, 1024):
+            output += chunk
+    except OSError:
+        pass
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert b"typed secret" not in output
+    with psycopg.connect(db.info.dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE alice")
+        assert conn.execute("SELECT verify_password('p@example.com', 'typed secret')").fetchone() == (True,)
+
+
+def test_mailbox_add_without_a_terminal_or_password_source_refuses(dsn, env):
+    ok(["domain", "add", "example.com"], dsn, env)
+    r = mb(["mailbox", "add", "foo@example.com"], dsn, env)
+    assert r.exit_code == 1 and "--password-file" in r.stderr
+
+
+def test_sql_errors_come_through_as_one_line_and_change_nothing(dsn, env, db):
+    ok(["domain", "add", "example.com"], dsn, env)
+    before = table_checksums(db)
+    cases = [
+        (["mailbox", "add", "foo@nothere.org", "--password-stdin"], "x\n", 'domain "nothere.org" is not hosted here (SQLSTATE 23503)'),
+        (["mailbox", "add", "bad address", "--password-stdin"], "x\n", "is not an email address"),
+        (["mailbox", "add", "foo@example.com", "--maildir", "../etc/", "--password-stdin"], "x\n", '".."'),
+        (["mailbox", "add", "foo@example.com", "--password-stdin"], "\n", "no password on standard input"),
+        (["domain", "add", "example.com"], None, "already hosted"),
+        (["alias", "add", "bar@exmaple.com", "foo@example.com"], None,  # quoted in the README
+         """mailbook: domain "exmaple.com" is not hosted here (SQLSTATE 23503); hint: call add_domain('exmaple.com') first\n"""),
+        (["mailbox", "remove", "ghost@example.com"], None, "(SQLSTATE P0002)"),
+        (["domain", "remove", "nowhere.org"], None, "not hosted"),
+    ]
+    for args, stdin, words in cases:
+        r = mb(args, dsn, env, stdin)
+        assert r.exit_code == 1, (args, r)
+        assert r.stderr.startswith("mailbook: ") and r.stderr.count("\n") == 1, (args, r)
+        assert words in r.stderr, (args, r)
+        assert "Traceback" not in r.stdout + r.stderr
+    assert table_checksums(db) == before
+
+
+def test_alias_add_with_one_bad_destination_adds_none(dsn, env, db):
+    ok(["domain", "add", "example.com"], dsn, env)
+    ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "pw\n")
+    r = mb(["alias", "add", "team@example.com", "foo@example.com", "ghost@example.com"], dsn, env)
+    assert r.exit_code == 1 and "ghost@example.com" in r.stderr
+    assert json.loads(ok(["alias", "list", "--json"], dsn, env).stdout) == []
+
+
+def test_enable_disable_remove(dsn, env):
+    ok(["domain", "add", "example.com"], dsn, env)
+    ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "pw\n")
+    assert "False" in ok(["mailbox", "disable", "foo@example.com"], dsn, env).stdout
+    assert "True" in ok(["mailbox", "enable", "foo@example.com"], dsn, env).stdout
+    assert "False" in ok(["domain", "disable", "example.com"], dsn, env).stdout
+    r = mb(["domain", "remove", "example.com"], dsn, env)
+    assert r.exit_code == 1 and "--cascade" not in r.stderr and "cascade => true" in r.stderr
+    ok(["domain", "remove", "example.com", "--cascade"], dsn, env)
+    assert ok(["domain", "list"], dsn, env).stdout.strip() == "(none)"
+
+
+def test_mailbox_passwd_and_hashed_add(dsn, env, db):
+    ok(["domain", "add", "example.com"], dsn, env)
+    ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "old\n")
+    ok(["mailbox", "passwd", "foo@example.com", "--password-stdin"], dsn, env, "new\n")
+    db.execute("RESET ROLE")
+    h = db.execute("SELECT crypt('moved', gen_salt('bf', 4))").fetchone()[0]
+    ok(["mailbox", "add", "m@example.com", "--hashed", "--password-stdin"], dsn, env, "$2y$" + h[4:] + "\n")
+    with psycopg.connect(db.info.dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE alice")
+        assert conn.execute("SELECT verify_password('foo@example.com', 'new'), verify_password('m@example.com', 'moved')").fetchone() == (True, True)
+
+
+# -- import and export ------------------------------------------------------------------------------
+
+def write_csv(path, rows, columns=COLUMNS):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    return path
+
+
+def test_import_reports_every_bad_row_with_its_line_and_writes_nothing(dsn, env, db, tmp_path):
+    path = write_csv(tmp_path / "bad.csv", [
+        {"kind": "domain", "address": "example.com"},                                    # line 2: fine
+        {"kind": "mailbox", "address": "foo@example.com", "password": "pw"},             # 3: fine
+        {"kind": "mailbox", "address": "bar@nothere.org", "password": "pw"},             # 4: domain not hosted
+        {"kind": "mailbox", "address": "FOO@example.com", "password": "pw"},             # 5: duplicate of line 3
+        {"kind": "mailbox", "address": "x@example.com", "password": "pw", "maildir": "../etc/"},  # 6
+        {"kind": "mailbox", "address": "y@example.com"},                                 # 7: no password
+        {"kind": "mailbox", "address": "z@example.com", "password_hash": "hunter2"},     # 8: not a hash
+        {"kind": "alias", "address": "team@example.com", "destination": "ghost@example.com"},  # 9
+        {"kind": "user", "address": "q@example.com"},                                    # 10: bad kind
+        {"kind": "domain", "address": "bad domain"},                                     # 11
+        {"kind": "mailbox", "address": "w@example.com", "password": "pw", "quota_bytes": "lots"},  # 12
+    ])
+    before = table_checksums(db)
+    r = mb(["import", str(path)], dsn, env)
+    assert r.exit_code == 1
+    lines = {int(l.split(":")[1]) for l in r.stderr.splitlines() if l.startswith(str(path))}
+    assert lines == {4, 5, 6, 7, 8, 9, 10, 11, 12}, r.stderr
+    assert "hunter2" not in r.stderr
+    assert "nothing was imported" in r.stderr
+    assert table_checksums(db) == before
+    db.execute("RESET ROLE")
+    assert db.execute("SELECT count(*) FROM import_staging").fetchone() == (0,)
+
+
+def test_import_dry_run_checks_and_writes_nothing(dsn, env, db, tmp_path):
+    path = write_csv(tmp_path / "ok.csv", [{"kind": "domain", "address": "example.com"}])
+    before = table_checksums(db)
+    r = ok(["import", str(path), "--dry-run"], dsn, env)
+    assert "1 row(s) checked, no problems" in r.stdout
+    assert table_checksums(db) == before
+
+
+def test_import_malformed_csv_is_a_clear_error(dsn, env, tmp_path):
+    (tmp_path / "x.csv").write_text("kind,address,colour\ndomain,example.com,blue\n")
+    r = mb(["import", str(tmp_path / "x.csv")], dsn, env)
+    assert r.exit_code == 1 and "unknown column(s) colour" in r.stderr
+    (tmp_path / "y.csv").write_text("kind,address\ndomain,example.com,extra\n")
+    r = mb(["import", str(tmp_path / "y.csv")], dsn, env)
+    assert r.exit_code == 1 and "line 2" in r.stderr
+    r = mb(["import", str(tmp_path / "missing.csv")], dsn, env)
+    assert r.exit_code == 1 and "cannot read" in r.stderr
+
+
+def generated_rows(n_mailboxes: int, hashes: list[str]):
+    domains = max(1, n_mailboxes // 1000)
+    rows = [{"kind": "domain", "address": f"d{d}.example.com"} for d in range(domains)]
+    for i in range(n_mailboxes):
+        rows.append({"kind": "mailbox", "address": f"user{i}@d{i % domains}.example.com",
+                     "password_hash": hashes[i % len(hashes)], "realname": f"User {i}",
+                     "quota_bytes": str(1 << 30) if i % 7 == 0 else "", "active": "false" if i % 50 == 0 else ""})
+    for i in range(0, n_mailboxes, 5):
+        rows.append({"kind": "alias", "address": f"alias{i}@d{i % domains}.example.com",
+                     "destination": f"user{i}@d{i % domains}.example.com"})
+        if i % 25 == 0:
+            rows.append({"kind": "alias", "address": f"alias{i}@d{i % domains}.example.com",
+                         "destination": f"forward{i}@elsewhere.net"})
+    return rows
+
+
+def test_import_10000_mailboxes_then_export_reimport_reproduces_it_exactly(dsn, env, db, cluster, fresh_db, tmp_path):
+    db.execute("RESET ROLE")
+    hashes = [db.execute("SELECT '{BLF-CRYPT}' || crypt(%s, gen_salt('bf', 4))", (f"pw{i}",)).fetchone()[0] for i in range(20)]
+    rows = generated_rows(10_000, hashes)
+    path = write_csv(tmp_path / "big.csv", rows)
+    r = ok(["import", str(path)], dsn, env)
+    assert f"imported {len(rows)} row(s)" in r.stdout
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (10_000,)
+    assert db.execute("SELECT count(*) FROM aliases").fetchone() == (2_400,)
+    assert db.execute("SELECT count(*) FROM users WHERE NOT active").fetchone() == (200,)
+    # a mailadmin may not export: it would hand out every hash
+    r = mb(["export", str(tmp_path / "denied.csv")], dsn, env)
+    assert r.exit_code == 1 and "permission denied to set role" in r.stderr
+    admin_dsn = cluster.dsn(db.info.dbname)
+    r = cli(["export", str(tmp_path / "export.csv"), "--dsn", admin_dsn])
+    assert r.exit_code == 0, r
+    assert stat.S_IMODE((tmp_path / "export.csv").stat().st_mode) == 0o600
+    exported = (tmp_path / "export.csv").read_text()
+    assert "pw1" not in exported and "{BLF-CRYPT}$2a$04$" in exported
+    # into an empty database, migrated the way a DBA would: the same export comes back out
+    assert cli(["migrate", "apply", "--dsn", fresh_db]).exit_code == 0
+    r = cli(["import", str(tmp_path / "export.csv"), "--dsn", fresh_db])
+    assert r.exit_code == 0, r
+    again = cli(["export", "-", "--dsn", fresh_db])
+    assert again.exit_code == 0, again
+    assert again.stdout == exported
+
+
+def test_import_plaintext_passwords_are_hashed_at_the_configured_cost(dsn, env, db, tmp_path):
+    path = write_csv(tmp_path / "p.csv", [
+        {"kind": "domain", "address": "example.com"},
+        {"kind": "mailbox", "address": "foo@example.com", "password": "plain secret"},
+    ])
+    ok(["import", str(path)], dsn, env)
+    db.execute("RESET ROLE")
+    assert db.execute("SELECT password LIKE '{BLF-CRYPT}$2a$10$%%' FROM users").fetchone() == (True,)
+    db.execute("SET ROLE alice")
+    assert db.execute("SELECT verify_password('foo@example.com', 'plain secret')").fetchone() == (True,)
+
+
+def test_import_from_stdin(dsn, env, db):
+    data = "kind,address\ndomain,example.com\n"
+    r = mb(["import", "-"], dsn, env, input=data)
+    assert r.exit_code == 0, r
+    assert json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)[0]["domain"] == "example.com"
+
+
+# -- service role passwords -------------------------------------------------------------------
+
+@pytest.fixture
+def keep_mailreader_password(cluster):
+    """Roles are cluster-wide: put mailreader's verifier back for the other tests."""
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        (saved,) = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'mailreader'").fetchone()
+    yield
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        if saved is None:
+            conn.execute("ALTER ROLE mailreader PASSWORD NULL")
+        else:
+            conn.execute(psycopg.sql.SQL("ALTER ROLE mailreader PASSWORD {}").format(psycopg.sql.Literal(saved)))
+
+
+def test_role_password_rotation_lets_mailreader_in_with_the_new_password_only(
+        cluster, db, tmp_path, keep_mailreader_password):
+    def reader_login(password):
+        with psycopg.connect(host="127.0.0.1", port=cluster.port, dbname=db.info.dbname,
+                             user="mailreader", password=password, autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM transports").fetchone()[0]
+
+    first = tmp_path / "mailreader.pw"
+    r = cli(["role", "password", "mailreader", "--generate", str(first), "--dsn", cluster.dsn()])
+    assert r.exit_code == 0, r
+    assert stat.S_IMODE(first.stat().st_mode) == 0o600
+    old = first.read_text().strip()
+    assert len(old) >= 20 and old not in r.stdout + r.stderr
+    assert reader_login(old) == 0
+    # the server stores a SCRAM verifier computed on the client, not the password
+    (stored,) = db.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'mailreader'").fetchone()
+    assert stored.startswith("SCRAM-SHA-256$4096:") and old not in stored
+
+    r = cli(["role", "password", "mailreader", "--password-file", "-", "--dsn", cluster.dsn()],
+            input="rotated secret\n")
+    assert r.exit_code == 0, r
+    assert reader_login("rotated secret") == 0
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        reader_login(old)
+
+
+def test_role_password_refuses_other_roles_and_an_empty_password(cluster, tmp_path):
+    r = cli(["role", "password", "postgres", "--password-file", "-", "--dsn", cluster.dsn()], input="x\n")
+    assert r.exit_code != 0 and "mailreader" in r.stderr
+    empty = tmp_path / "empty.pw"
+    empty.write_text("")
+    r = cli(["role", "password", "mailauth", "--password-file", str(empty), "--dsn", cluster.dsn()])
+    assert r.exit_code == 1 and r.stderr.strip() == f"mailbook: password file {empty} is empty"
