@@ -10,6 +10,7 @@ import io
 import json
 import shlex
 import sys
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,6 +18,7 @@ from typing import Annotated, Optional
 import psycopg
 import typer
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from rich import box
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -365,10 +367,23 @@ def _show(names: list[str], rows: list[tuple], as_json: bool, empty: str = "(non
     if not rows:
         typer.echo(empty)
         return
-    table = Table(*names)
+    # on a terminal a boxed table that folds long values; in a pipe plain aligned columns,
+    # one row per line, for grep and awk. Never an elided address.
+    tty = sys.stdout.isatty()
+    table = Table(*names, box=box.HEAVY_HEAD if tty else None, pad_edge=tty)
+    for column in table.columns:
+        column.overflow, column.no_wrap = "fold", not tty
     for r in rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
-    out.print(table)
+        table.add_row(*(_cell(v) for v in r))
+    (out if tty else Console(width=100_000)).print(table)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
 
 
 def _new_password(password_stdin: bool, password_file: Optional[Path], what: str) -> str:

@@ -1,8 +1,4 @@
 -- Undo 0004_create_validation_functions.
-DROP FUNCTION public.realname_error(text);
-DROP FUNCTION public.default_maildir(text);
-DROP FUNCTION public.normalised_password_hash(text);
-DROP FUNCTION public.password_error(text);
 DROP FUNCTION public.password_hash_error(text);
 DROP FUNCTION public.transport_error(text);
 DROP FUNCTION public.maildir_error(text);

@@ -11,7 +11,8 @@ CREATE TABLE public.users (
     password    text NOT NULL
                 CONSTRAINT users_password_hashed CHECK (public.password_hash_error(password) IS NULL),
     realname    text
-                CONSTRAINT users_realname_printable CHECK (public.realname_error(realname) IS NULL),
+                CONSTRAINT users_realname_printable
+                CHECK (realname !~ '[[:cntrl:]]' AND length(realname) <= 255),
     maildir     text NOT NULL
                 CONSTRAINT users_maildir_unique UNIQUE
                 CONSTRAINT users_maildir_safe CHECK (public.maildir_error(maildir) IS NULL),

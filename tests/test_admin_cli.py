@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 
@@ -72,6 +73,17 @@ def test_provisioning_round_trip_through_the_cli(dsn, env, db):
     with psycopg.connect(db.info.dsn, autocommit=True) as conn:
         conn.execute("SET ROLE alice")
         assert conn.execute("SELECT verify_password('foo@example.com', 'correct horse')").fetchone() == (True,)
+
+
+def test_list_in_a_pipe_prints_every_address_whole_one_row_per_line(dsn, env):
+    ok(["domain", "add", "a-rather-long-subdomain.of-an-organisation.example.com"], dsn, env)
+    long = "firstname.middlename.lastname@a-rather-long-subdomain.of-an-organisation.example.com"
+    ok(["mailbox", "add", long, "--name", "Firstname Middlename Lastname", "--password-stdin"], dsn, env, "pw\n")
+    lines = ok(["mailbox", "list"], dsn, env).stdout.splitlines()
+    assert lines[0].split()[:3] == ["email", "realname", "maildir"]
+    assert len(lines) == 2 and lines[1].split()[0] == long and "…" not in lines[1]
+    assert "Firstname Middlename Lastname" in lines[1]
+    assert re.search(r" \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", lines[1].rstrip())  # created, to the second
 
 
 def test_password_prompt_asks_twice_and_never_echoes(dsn, env, db):

@@ -201,3 +201,20 @@ def test_real_process_exit_code_and_stderr_for_a_down_server():
     assert r.returncode == 1
     assert r.stderr.startswith("mailbook: cannot connect to PostgreSQL") and r.stderr.count("\n") == 1
 
+
+
+def test_released_migrations_are_never_edited():
+    """A database migrated by an earlier release has these files applied; editing one
+    would leave it different from a new database forever. Change the schema with a new
+    migration, and add its checksum to tests/released-migrations.sha256 when it ships."""
+    import hashlib
+
+    listed = {}
+    for line in (ROOT / "tests" / "released-migrations.sha256").read_text().splitlines():
+        digest, name = line.split()
+        listed[name] = digest
+    for name, digest in listed.items():
+        actual = hashlib.sha256((ROOT / "migrations" / name).read_bytes()).hexdigest()
+        assert actual == digest, f"migrations/{name} was released and must not change; add a new migration"
+    current = {p.name for p in (ROOT / "migrations").glob("*.sql")}
+    assert listed.keys() <= current, "a released migration was deleted"

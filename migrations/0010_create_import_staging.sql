@@ -3,7 +3,7 @@
 -- UNLOGGED: plaintext passwords in a batch are never written to the WAL, and the rows
 -- are deleted in the transaction that loaded them. import_rows reads a batch with the
 -- API's normalisation (lower-cased addresses, empty fields as NULL).
--- depends: 0008_create_mailboxes_view
+-- depends: 0009_create_import_helpers
 
 CREATE UNLOGGED TABLE public.import_staging (
     batch         uuid NOT NULL,

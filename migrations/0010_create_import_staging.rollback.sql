@@ -1,3 +1,3 @@
--- Undo 0009_create_import_staging.
+-- Undo 0010_create_import_staging.
 DROP VIEW public.import_rows;
 DROP TABLE public.import_staging;
