@@ -352,3 +352,44 @@ def test_role_password_refuses_other_roles_and_an_empty_password(cluster, tmp_pa
     empty.write_text("")
     r = cli(["role", "password", "mailauth", "--password-file", str(empty), "--dsn", cluster.dsn()])
     assert r.exit_code == 1 and r.stderr.strip() == f"mailbook: password file {empty} is empty"
+
+
+def run_in_terminal(args: list[str], extra_env: dict, timeout: float = 120) -> tuple[int, bytes]:
+    """Run `mailbook ARGS` with a real terminal as stdin/stdout; (exit status, output)."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(extra_env)
+        os.environ["COLUMNS"] = "100"
+        os.execv(PYTHON, [PYTHON, str(ROOT / "runner.py"), *args])
+    output, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    else:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output
+
+
+def test_import_shows_a_progress_bar_on_a_terminal_and_stays_quiet_in_a_pipe(dsn, env, db, tmp_path):
+    rows = [{"kind": "domain", "address": "example.com"}] + [
+        {"kind": "alias", "address": f"a{i}@example.com", "destination": f"x{i}@elsewhere.net"} for i in range(3000)]
+    path = write_csv(tmp_path / "aliases.csv", rows)
+    status, output = run_in_terminal(["import", str(path), "--dry-run", "--dsn", dsn], env)
+    assert status == 0, output
+    assert b"loading" in output and b"\x1b[" in output  # rich's bar, drawn with escape codes
+    assert b"3001 row(s) checked, no problems" in output
+    # in a pipe: the result line and nothing else
+    r = ok(["import", str(path), "--dry-run"], dsn, env)
+    assert r.stdout == "3001 row(s) checked, no problems\n" and r.stderr == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -48,3 +49,14 @@ def test_installed_mailbook_migrates_a_database_from_outside_the_checkout(instal
     # and it is not reading the checkout's files: its module lives in the venv
     r = run([str(installed.parent / "python"), "-c", "import mailbook, runner; print(mailbook.data_dir('migrations'))"], cwd=tmp_path)
     assert r.returncode == 0 and str(ROOT) not in r.stdout, r.stdout
+
+
+def test_installed_mailbook_completes_commands_in_bash(installed, tmp_path):
+    """Typer's completion protocol, as the script from `mailbook --show-completion bash` drives it."""
+    script = run([str(installed), "--show-completion", "bash"], cwd=tmp_path)
+    assert script.returncode == 0 and "complete -o default -F _mailbook_completion mailbook" in script.stdout
+    env = {**os.environ, "_MAILBOOK_COMPLETE": "complete_bash", "COMP_WORDS": "mailbook mail", "COMP_CWORD": "1"}
+    r = run([str(installed)], env=env, cwd=tmp_path)
+    assert r.stdout.split() == ["mailbox"], r
+    env["COMP_WORDS"], env["COMP_CWORD"] = "mailbook mailbox p", "2"
+    assert run([str(installed)], env=env, cwd=tmp_path).stdout.split() == ["passwd"]
