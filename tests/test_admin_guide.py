@@ -8,7 +8,6 @@ import re
 import shlex
 import subprocess
 
-import click
 import psycopg
 import pytest
 import typer.main
@@ -46,7 +45,7 @@ def test_every_mailbook_command_in_the_docs_exists_with_those_options():
     seen = 0
     for name, words in mailbook_command_lines():
         command, args, path = group, list(words), ["mailbook"]
-        while isinstance(command, click.Group) and args and not args[0].startswith("-"):
+        while hasattr(command, "commands") and args and not args[0].startswith("-"):
             path.append(args[0])
             command = command.commands.get(args.pop(0))
             assert command is not None, f"{name}: no command {' '.join(path)}"
@@ -54,7 +53,9 @@ def test_every_mailbook_command_in_the_docs_exists_with_those_options():
             continue
         try:
             command.make_context(" ".join(path), args)
-        except click.UsageError as exc:
+        except Exception as exc:  # click's UsageError (Typer vendors click: no import by name)
+            if not hasattr(exc, "format_message"):
+                raise
             pytest.fail(f"{name}: `{' '.join(['mailbook', *words])}`: {exc.format_message()}")
         seen += 1
     assert seen >= 30  # README + guide; a regex that stopped matching would pass vacuously
