@@ -51,20 +51,20 @@ app = typer.Typer(
            "mailbook domain add example.com --dsn 'host=/var/run/postgresql dbname=mail'. "
            "Every command's --help shows an example.",
 )
-migrate_app = typer.Typer(no_args_is_help=True, help="Apply, roll back and list schema migrations.")
+migrate_app = typer.Typer(no_args_is_help=True, help="Apply, roll back and list schema migrations.   mailbook migrate apply --dsn 'dbname=mail'")
 app.add_typer(migrate_app, name="migrate")
 
-maps_app = typer.Typer(no_args_is_help=True, help="Install and check Postfix's pgsql: map files.")
+maps_app = typer.Typer(no_args_is_help=True, help="Install and check Postfix's pgsql: map files.   mailbook maps install --password-file /root/mailreader.pw")
 app.add_typer(maps_app, name="maps")
-dovecot_app = typer.Typer(no_args_is_help=True, help="Install Dovecot's SQL authentication file.")
+dovecot_app = typer.Typer(no_args_is_help=True, help="Install Dovecot's SQL authentication file.   mailbook dovecot install --password-file /root/mailauth.pw")
 app.add_typer(dovecot_app, name="dovecot")
-domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable.")
+domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable.   mailbook domain add example.com")
 app.add_typer(domain_app, name="domain")
-mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, passwd, remove, enable, disable.")
+mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, passwd, remove, enable, disable.   mailbook mailbox add foo@example.com")
 app.add_typer(mailbox_app, name="mailbox")
-alias_app = typer.Typer(no_args_is_help=True, help="Aliases and forwards: add, list, remove.")
+alias_app = typer.Typer(no_args_is_help=True, help="Aliases and forwards: add, list, remove.   mailbook alias add postmaster@example.com foo@example.com")
 app.add_typer(alias_app, name="alias")
-role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth).")
+role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth).   mailbook role password mailreader --generate /root/mailreader.pw")
 app.add_typer(role_app, name="role")
 
 out = Console()
@@ -173,7 +173,9 @@ def migrate_status(dsn: Dsn = None):
 
 @app.command()
 def demo(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the private cluster lives.")] = Path(".mailbook"),
+    data_dir: Annotated[Optional[Path], typer.Option(
+        "--data-dir", help="Where the private cluster lives [default: ./.mailbook; as root, "
+                           "/var/tmp/mailbook-demo if postgres cannot enter this directory].")] = None,
     stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's PostgreSQL.")] = False,
     reset: Annotated[bool, typer.Option("--reset", help="Stop it and delete its directory.")] = False,
 ):
@@ -186,6 +188,7 @@ def demo(
 
         mailbook demo && mailbook demo --stop
     """
+    data_dir = data_dir or demo_mod.default_root()
     if reset:
         demo_mod.reset(data_dir)
         typer.echo(f"removed {data_dir}")

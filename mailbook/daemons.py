@@ -73,3 +73,16 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str) -> 
     sql = sql.replace("'/home/mail/'", f"'{base}'")
     auth = (source / "auth-mailbook.conf.ext").read_text().replace("/etc/dovecot/dovecot-sql.conf.ext", str(dest))
     return {dest: sql, conf_d / "auth-mailbook.conf.ext": auth}
+
+
+def dovecot_queries() -> dict[str, str]:
+    """The lookups Dovecot runs per login and per delivery (not iterate_query, which
+    lists every mailbox by design), as written in dovecot/dovecot-sql.conf.ext."""
+    text = (data_dir("dovecot") / "dovecot-sql.conf.ext").read_text()
+    return {m.group(1): m.group(2).strip()
+            for m in re.finditer(r"^(password_query|user_query)\s*=\s*(.+)$", text, re.M)}
+
+
+def expand_dovecot(query: str, user: str) -> str:
+    """The SQL Dovecot sends for a login name (auth_username_format = %Lu lower-cases it)."""
+    return query.replace("%u", user.lower().replace("'", "''"))

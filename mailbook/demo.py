@@ -7,6 +7,8 @@ only, never printed). Running it again reuses what is there.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,16 +16,29 @@ import psycopg
 
 from mailbook import connect
 from mailbook import migrations as mig
-from mailbook.cluster import PrivateCluster
+from mailbook.cluster import SUPERUSER, PrivateCluster
 from mailbook.maps import expand, map_files
 from mailbook.secrets import new_password, set_role_password, write_private
 from mailbook.setup import init_database
 
 DATABASE = "mail"
+ROOT_FALLBACK = Path("/var/tmp/mailbook-demo")
 EXAMPLE_DOMAIN = "example.com"
 EXAMPLE_MAILBOX = "foo@example.com"
 EXAMPLE_ALIAS = "postmaster@example.com"
 LOOKUP_KEYS = [EXAMPLE_MAILBOX, EXAMPLE_ALIAS, EXAMPLE_DOMAIN, "Foo@EXAMPLE.com", "nobody@example.com"]
+
+
+def default_root() -> Path:
+    """./.mailbook, except as root in a directory the postgres OS user cannot enter (a
+    checkout under /root, mode 0700): the server runs as postgres, so its data then
+    lives in /var/tmp/mailbook-demo. The same answer every time, so --stop finds it."""
+    here = Path(".mailbook")
+    if os.geteuid() != 0 or (here / "data").exists():
+        return here
+    probe = subprocess.run(["runuser", "-u", SUPERUSER, "--", "test", "-x", str(Path.cwd())],
+                           capture_output=True)
+    return here if probe.returncode == 0 else ROOT_FALLBACK
 
 
 @dataclass

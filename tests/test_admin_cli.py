@@ -46,6 +46,7 @@ def test_every_command_has_help_with_an_example():
     group = typer.main.get_command(app)
     seen = 0
     for name, command in group.commands.items():
+        assert "mailbook " in (command.help or ""), f"{name}: help should show an example"
         subs = getattr(command, "commands", {name: command})
         for sub_name, sub in subs.items():
             assert sub.help and len(sub.help.split()) >= 4, f"{name} {sub_name} has no real help"

@@ -124,3 +124,22 @@ def test_readme_main_job_from_a_fresh_clone():
     finally:
         run([str(clone / ".venv" / "bin" / "mailbook"), "demo", "--reset"], cwd=clone)
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_demo_as_root_in_a_private_directory_puts_the_cluster_where_postgres_can_reach(monkeypatch):
+    """A checkout under /root (mode 0700): the server runs as postgres, which cannot enter it."""
+    from mailbook import demo
+
+    base = Path(tempfile.mkdtemp())  # /tmp/xyz; pytest's own tmp_path sits under a 0700 directory
+    base.chmod(0o755)
+    private = base / "private"
+    private.mkdir(mode=0o700)
+    (private / "checkout").mkdir()
+    monkeypatch.chdir(private / "checkout")
+    if os.geteuid() == 0:
+        assert demo.default_root() == demo.ROOT_FALLBACK
+    else:
+        assert demo.default_root() == Path(".mailbook")
+    private.chmod(0o755)
+    assert demo.default_root() == Path(".mailbook")
+    shutil.rmtree(base)

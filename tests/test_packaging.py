@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import site
 import zipfile
 from pathlib import Path
 
@@ -24,19 +25,28 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("venv")
-    # the dependencies come from the test environment; the project itself only from the wheel
-    assert run([PYTHON, "-m", "venv", "--system-site-packages", str(venv)]).returncode == 0
+    # the dependencies come from the test environment (a .pth file naming its
+    # site-packages, after the venv's own: --system-site-packages would name the base
+    # interpreter's instead); the project itself only from the wheel
+    assert run([PYTHON, "-m", "venv", str(venv)]).returncode == 0
+    (own,) = venv.glob("lib/python3*/site-packages")
+    (own / "test-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     r = run([str(venv / "bin" / "pip"), "install", "--no-deps", "--no-index", str(wheel)])
     assert r.returncode == 0, r.stderr
     return venv / "bin" / "mailbook"
 
 
-def test_wheel_ships_migrations_and_sql(wheel):
+def test_wheel_ships_migrations_sql_map_files_and_dovecot_files(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for p in ROOT.glob("migrations/*.sql"):
         assert f"mailbook/migrations/{p.name}" in names
     for p in ROOT.glob("sql/**/*.sql"):
         assert f"mailbook/sql/{p.relative_to(ROOT / 'sql')}" in names
+    for directory in ("postfix-maps", "dovecot"):
+        shipped = [p for p in (ROOT / directory).iterdir() if p.is_file()]
+        assert shipped, directory
+        for p in shipped:
+            assert f"mailbook/{directory}/{p.name}" in names
     assert "runner.py" in names
 
 

@@ -1,0 +1,88 @@
+"""Every lookup Postfix and Dovecot send, planned on a database of provider size: index
+scans only, never a sequential scan of users or aliases. A plan is deterministic once
+the statistics are there, so this is a test; the timings live in benchmarks/."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mailbook.daemons import dovecot_queries, expand_dovecot
+from mailbook.maps import expand, map_files
+
+MAILBOXES = 50_000
+DOMAINS = MAILBOXES // 1000
+HASH = "{BLF-CRYPT}$2a$04$" + "a" * 53
+
+
+@pytest.fixture
+def big(db):
+    """MAILBOXES mailboxes over DOMAINS domains, one alias per five mailboxes, analysed."""
+    db.execute("RESET ROLE")
+    db.execute("INSERT INTO transports (domain) SELECT format('d%%s.example.com', d) FROM generate_series(1, %s) d",
+               (DOMAINS,))
+    db.execute("""
+        INSERT INTO users (email, password, maildir)
+        SELECT format('u%%s@d%%s.example.com', i, i %% %(d)s + 1), %(hash)s,
+               format('d%%s.example.com/u%%s/', i %% %(d)s + 1, i)
+          FROM generate_series(1, %(n)s) i""", {"d": DOMAINS, "n": MAILBOXES, "hash": HASH})
+    db.execute("""
+        INSERT INTO aliases (alias, email)
+        SELECT format('a%%s@d%%s.example.com', i, i %% %(d)s + 1), format('u%%s@d%%s.example.com', i, i %% %(d)s + 1)
+          FROM generate_series(1, %(n)s, 5) i""", {"d": DOMAINS, "n": MAILBOXES})
+    db.execute("ANALYZE transports, users, aliases")
+    return db
+
+
+def lookups() -> list[tuple[str, str]]:
+    """(what, SQL) for a hit and a miss of every Postfix map and Dovecot query."""
+    keys = ["u4242@d43.example.com", "a4241@d42.example.com", "nobody@d7.example.com", "x@unhosted.org"]
+    out = []
+    for m in map_files():
+        for key in keys + ["d43.example.com"]:
+            sql = expand(m.query, key)
+            if sql is not None:
+                out.append((f"{m.name} {key}", sql))
+    for name, query in dovecot_queries().items():
+        for key in keys:
+            out.append((f"{name} {key}", expand_dovecot(query, key)))
+    return out
+
+
+def scans(plan: dict) -> list[tuple[str, str]]:
+    """(node type, relation) of every scan in a JSON plan."""
+    found = [(plan["Node Type"], plan.get("Relation Name", ""))] if "Scan" in plan["Node Type"] else []
+    for child in plan.get("Plans", []):
+        found += scans(child)
+    return found
+
+
+def test_every_postfix_and_dovecot_lookup_uses_indexes_and_reads_a_handful_of_pages(big):
+    checked = set()
+    for role in ("mailreader", "mailauth"):
+        big.execute(f"SET ROLE {role}")
+        for what, sql in lookups():
+            if role == "mailauth" and not what.startswith(("password_query", "user_query")):
+                continue
+            if role == "mailreader" and what.startswith(("password_query", "user_query")):
+                continue
+            (plan,) = big.execute("EXPLAIN (FORMAT JSON) " + sql).fetchone()[0]
+            found = scans(plan["Plan"])
+            assert found, what
+            for node, relation in found:
+                assert node != "Seq Scan" or relation == "transports" and DOMAINS <= 200, (what, found)
+                assert node in ("Index Scan", "Index Only Scan", "Seq Scan", "Bitmap Heap Scan",
+                                "Bitmap Index Scan"), (what, found)
+            checked.add(what.split()[0])
+        big.execute("RESET ROLE")
+    assert checked == {m.name for m in map_files()} | set(dovecot_queries()), checked
+
+    # and run: the pages each lookup reads stay a handful, not a share of N
+    big.execute("SET ROLE mailreader")
+    for what, sql in lookups():
+        if what.startswith(("password_query", "user_query")):
+            continue
+        (plan,) = big.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql).fetchone()[0]
+        buffers = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
+        assert buffers < 40, (what, json.dumps(plan["Plan"])[:2000])
