@@ -11,7 +11,7 @@ import pytest
 from mailbook.daemons import dovecot_queries, expand_dovecot
 from mailbook.maps import expand, map_files
 
-MAILBOXES = 50_000
+MAILBOXES = 100_000
 DOMAINS = MAILBOXES // 1000
 HASH = "{BLF-CRYPT}$2a$04$" + "a" * 53
 
