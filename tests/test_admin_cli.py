@@ -210,12 +210,14 @@ def test_import_reports_every_bad_row_with_its_line_and_writes_nothing(dsn, env,
         {"kind": "user", "address": "q@example.com"},                                    # 10: bad kind
         {"kind": "domain", "address": "bad domain"},                                     # 11
         {"kind": "mailbox", "address": "w@example.com", "password": "pw", "quota_bytes": "lots"},  # 12
+        {"kind": "alias", "address": "nowhere@example.com"},                              # 13: no destination
     ])
     before = table_checksums(db)
     r = mb(["import", str(path)], dsn, env)
     assert r.exit_code == 1
     lines = {int(l.split(":")[1]) for l in r.stderr.splitlines() if l.startswith(str(path))}
-    assert lines == {4, 5, 6, 7, 8, 9, 10, 11, 12}, r.stderr
+    assert lines == {4, 5, 6, 7, 8, 9, 10, 11, 12, 13}, r.stderr
+    assert f"{path}:13: an alias needs a destination" in r.stderr
     assert "hunter2" not in r.stderr
     assert "nothing was imported" in r.stderr
     assert table_checksums(db) == before

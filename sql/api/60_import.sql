@@ -19,57 +19,55 @@ DECLARE
     n    integer;
 BEGIN
     RETURN QUERY
-    WITH r AS (SELECT * FROM public.import_rows x WHERE x.batch = import_batch.batch),
+    WITH r AS (SELECT x.*, CASE WHEN x.kind IN ('mailbox', 'alias') THEN public.address_error(x.address) END
+                               AS address_problem
+                 FROM public.import_rows x WHERE x.batch = import_batch.batch),
     file_domains AS (SELECT r.address AS domain FROM r WHERE r.kind = 'domain'),
     hosted AS (SELECT t.domain FROM public.transports t UNION SELECT domain FROM file_domains),
+    -- every rule that needs only the row itself, in one pass over the batch: each
+    -- CASE yields a message or NULL, and unnest() turns the row's array into lines
+    own AS (
+        SELECT r.line, unnest(ARRAY[
+            CASE WHEN r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias')
+                 THEN format('kind must be domain, mailbox or alias, not %s', public.quoted(r.kind)) END,
+            CASE WHEN r.active NOT IN ('true', 'false', 't', 'f', 'yes', 'no', '1', '0')
+                 THEN format('active must be true or false, not %s', public.quoted(r.active)) END,
+            -- domains
+            CASE WHEN r.kind = 'domain' THEN public.domain_name_error(r.address) END,
+            CASE WHEN r.kind = 'domain' THEN public.transport_error(r.transport) END,
+            CASE WHEN r.kind = 'domain' AND r.gid IS NOT NULL AND (r.gid !~ '^[0-9]{1,9}$' OR r.gid::integer = 0)
+                 THEN format('gid must be a positive group id, not %s', public.quoted(r.gid)) END,
+            -- mailboxes and aliases
+            CASE WHEN r.kind IN ('mailbox', 'alias') THEN r.address_problem END,
+            CASE WHEN r.kind = 'mailbox' THEN public.maildir_error(r.maildir) END,
+            CASE WHEN r.kind = 'mailbox' THEN public.realname_error(r.realname) END,
+            CASE WHEN r.kind = 'mailbox' AND r.password IS NULL AND r.password_hash IS NULL
+                 THEN 'a mailbox needs a password or a password_hash'
+                 WHEN r.kind = 'mailbox' AND r.password IS NOT NULL AND r.password_hash IS NOT NULL
+                 THEN 'give a password or a password_hash, not both' END,
+            CASE WHEN r.kind = 'mailbox' AND r.password IS NOT NULL THEN public.password_error(r.password) END,
+            CASE WHEN r.kind = 'mailbox' AND r.password_hash IS NOT NULL
+                 THEN public.password_hash_error(r.password_hash) END,
+            CASE WHEN r.kind = 'mailbox' AND r.quota_bytes IS NOT NULL
+                      AND (r.quota_bytes !~ '^[0-9]{1,18}$' OR r.quota_bytes::bigint = 0)
+                 THEN format('quota_bytes must be a positive number of bytes, not %s', public.quoted(r.quota_bytes)) END,
+            CASE WHEN r.kind = 'alias' AND r.destination IS NULL THEN 'an alias needs a destination'
+                 WHEN r.kind = 'alias' THEN public.address_error(r.destination) END
+        ]) AS problem
+          FROM r
+    ),
     problems (line, problem) AS (
-        SELECT r.line, format('kind must be domain, mailbox or alias, not %s', public.quoted(r.kind))
-          FROM r WHERE r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias')
-        UNION ALL
-        SELECT r.line, format('active must be true or false, not %s', public.quoted(r.active))
-          FROM r WHERE r.active NOT IN ('true', 'false', 't', 'f', 'yes', 'no', '1', '0')
-        -- domains
-        UNION ALL
-        SELECT r.line, e FROM r, public.domain_name_error(r.address) e WHERE r.kind = 'domain' AND e IS NOT NULL
-        UNION ALL
-        SELECT r.line, e FROM r, public.transport_error(r.transport) e WHERE r.kind = 'domain' AND e IS NOT NULL
-        UNION ALL
-        SELECT r.line, format('gid must be a positive group id, not %s', public.quoted(r.gid))
-          FROM r WHERE r.kind = 'domain' AND r.gid IS NOT NULL AND (r.gid !~ '^[0-9]{1,9}$' OR r.gid::integer = 0)
+        SELECT own.line, own.problem FROM own WHERE own.problem IS NOT NULL
+        -- against what is stored already
         UNION ALL
         SELECT r.line, format('domain %s is already hosted here', public.quoted(r.address))
           FROM r JOIN public.transports t ON t.domain = r.address WHERE r.kind = 'domain'
-        -- mailboxes
-        UNION ALL
-        SELECT r.line, e FROM r, public.address_error(r.address) e WHERE r.kind IN ('mailbox', 'alias') AND e IS NOT NULL
-        UNION ALL
-        SELECT r.line, e FROM r, public.maildir_error(r.maildir) e WHERE r.kind = 'mailbox' AND e IS NOT NULL
-        UNION ALL
-        SELECT r.line, e FROM r, public.realname_error(r.realname) e WHERE r.kind = 'mailbox' AND e IS NOT NULL
-        UNION ALL
-        SELECT r.line, CASE WHEN r.password IS NULL THEN 'a mailbox needs a password or a password_hash'
-                            ELSE 'give a password or a password_hash, not both' END
-          FROM r WHERE r.kind = 'mailbox' AND (r.password IS NULL) = (r.password_hash IS NULL)
-        UNION ALL
-        SELECT r.line, e FROM r, public.password_error(r.password) e
-         WHERE r.kind = 'mailbox' AND r.password IS NOT NULL AND e IS NOT NULL
-        UNION ALL
-        SELECT r.line, e FROM r, public.password_hash_error(r.password_hash) e
-         WHERE r.kind = 'mailbox' AND r.password_hash IS NOT NULL AND e IS NOT NULL
-        UNION ALL
-        SELECT r.line, format('quota_bytes must be a positive number of bytes, not %s', public.quoted(r.quota_bytes))
-          FROM r WHERE r.kind = 'mailbox' AND r.quota_bytes IS NOT NULL
-                   AND (r.quota_bytes !~ '^[0-9]{1,18}$' OR r.quota_bytes::bigint = 0)
         UNION ALL
         SELECT r.line, format('mailbox %s already exists', public.quoted(r.address))
           FROM r JOIN public.users u ON u.email = r.address WHERE r.kind = 'mailbox'
         UNION ALL
         SELECT r.line, format('maildir %s is already used by mailbox %s', public.quoted(r.maildir), public.quoted(u.email))
           FROM r JOIN public.users u ON u.maildir = r.maildir WHERE r.kind = 'mailbox' AND u.email <> r.address
-        -- aliases
-        UNION ALL
-        SELECT r.line, coalesce(public.address_error(r.destination), 'an alias needs a destination')
-          FROM r WHERE r.kind = 'alias' AND (r.destination IS NULL OR public.address_error(r.destination) IS NOT NULL)
         UNION ALL
         SELECT r.line, format('alias %s already forwards to %s', public.quoted(r.address), public.quoted(r.destination))
           FROM r JOIN public.aliases a ON a.alias = r.address AND a.email = r.destination WHERE r.kind = 'alias'
@@ -82,7 +80,7 @@ BEGIN
         -- both: the domain must be hosted, here or earlier in the file; no repeats
         UNION ALL
         SELECT r.line, format('domain %s is not hosted here; add a domain row for it', public.quoted(split_part(r.address, '@', 2)))
-          FROM r WHERE r.kind IN ('mailbox', 'alias') AND public.address_error(r.address) IS NULL
+          FROM r WHERE r.kind IN ('mailbox', 'alias') AND r.address_problem IS NULL
                    AND NOT EXISTS (SELECT FROM hosted h WHERE h.domain = split_part(r.address, '@', 2))
         UNION ALL
         SELECT d.line, format('%s %s appears more than once in the file (first on line %s)', d.kind, public.quoted(d.key), d.first)

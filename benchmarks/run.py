@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""mailbook at provider scale, measured side by side with the floor in one run.
+
+    scripts/bench.sh --mailboxes 1000,100000,1000000
+
+On a private PostgreSQL (as `mailbook demo` starts one), for each N: load N mailboxes
+over N/1000 domains and N/5 aliases through `mailbook import`'s own path; time every
+lookup Postfix and Dovecot send (read from postfix-maps/ and dovecot/, prepared, as
+mailreader/mailauth over TCP) next to `SELECT 1` on the same connection; feed keys
+to Postfix's own client (`postmap -q -`); time the import next to a bare COPY into a
+primary-key-only table. Once: add_mailbox() next to bare bcrypt, and `migrate apply`.
+Writes results.json, results.md and latency.png to --out. Ratios, not absolute
+times, are what compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from mailbook import bulk  # noqa: E402
+from mailbook import migrations as mig  # noqa: E402
+from mailbook.cluster import PrivateCluster  # noqa: E402
+from mailbook.daemons import dovecot_queries  # noqa: E402
+from mailbook.maps import map_files  # noqa: E402
+from mailbook.secrets import new_password, set_role_password  # noqa: E402
+from mailbook.setup import init_database  # noqa: E402
+
+SAMPLES = 3000  # lookups per query per N (and as many SELECT 1)
+
+
+def parameterised(template: str) -> str:
+    """A map or passdb query with its key as a bound parameter: '%s', '%u@%d' (Postfix)
+    and '%u' (Dovecot) all stand for the whole key here. '%%' is a literal % in both."""
+    for placeholder in ("'%u@%d'", "'%s'", "'%u'"):
+        template = template.replace(placeholder, "%(key)s")
+    assert "%u" not in template and "%d" not in template, template
+    return template
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+# -- data ------------------------------------------------------------------------------------
+
+def dataset(n: int, hashes: list[str]) -> tuple[str, str, list[str], list[str], list[str]]:
+    """(mailbox CSV with its domains, alias CSV, mailboxes, aliases, domains)."""
+    domains = [f"d{i}.example.com" for i in range(max(1, n // 1000))]
+    mailboxes = [f"user{i}@{domains[i % len(domains)]}" for i in range(n)]
+    out = io.StringIO()
+    out.write("kind,address,password_hash,realname\n")
+    out.writelines(f"domain,{d},,\n" for d in domains)
+    out.writelines(f"mailbox,{m},{hashes[i % len(hashes)]},User {i}\n" for i, m in enumerate(mailboxes))
+    aliases, alias_csv = [], io.StringIO()
+    alias_csv.write("kind,address,destination\n")
+    for i in range(0, n, 5):  # one per five mailboxes; every tenth of them has two destinations
+        alias = f"alias{i}@{domains[i % len(domains)]}"
+        aliases.append(alias)
+        alias_csv.write(f"alias,{alias},{mailboxes[i]}\n")
+        if i % 50 == 0:
+            alias_csv.write(f"alias,{alias},forward{i}@elsewhere.example.net\n")
+    return out.getvalue(), alias_csv.getvalue(), mailboxes, aliases, domains
+
+
+def keys_for(query_name: str, mailboxes, aliases, domains, count: int, rng: random.Random) -> list[str]:
+    """Hits and misses mixed: a third mailboxes, a third aliases, a third unknown."""
+    if query_name in ("domains.cf", "transport.cf"):
+        return [rng.choice(domains) if i % 2 else f"unhosted{i}.example.org" for i in range(count)]
+    pick = []
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:
+            pick.append(rng.choice(mailboxes))
+        elif kind == 1:
+            pick.append(rng.choice(aliases))
+        else:
+            pick.append(f"nobody{i}@{rng.choice(domains)}" if i % 2 else f"someone{i}@unhosted.example.org")
+    return pick
+
+
+# -- measurements ----------------------------------------------------------------------------
+
+def lookup_latency(dsn: str, password: str, queries: dict[str, str], keys: dict[str, list[str]]) -> dict:
+    """p50/p99 in microseconds for each query and for SELECT 1, interleaved one to one
+    on one connection with prepared statements, so both see the same conditions."""
+    out = {}
+    with psycopg.connect(dsn, password=password, autocommit=True) as conn:
+        floor: list[float] = []
+        for name, sql in queries.items():
+            timings = []
+            for key in keys[name][:50]:  # warm up: prepare both, fill the caches
+                conn.execute(sql, {"key": key}, prepare=True).fetchall()
+                conn.execute("SELECT 1", prepare=True).fetchall()
+            for key in keys[name]:
+                t0 = time.perf_counter_ns()
+                conn.execute("SELECT 1", prepare=True).fetchall()
+                t1 = time.perf_counter_ns()
+                conn.execute(sql, {"key": key}, prepare=True).fetchall()
+                t2 = time.perf_counter_ns()
+                floor.append((t1 - t0) / 1000)
+                timings.append((t2 - t1) / 1000)
+            out[name] = {"p50_us": percentile(timings, 50), "p99_us": percentile(timings, 99)}
+        out["SELECT 1"] = {"p50_us": percentile(floor, 50), "p99_us": percentile(floor, 99)}
+    for name, figures in out.items():
+        figures["p50_ratio"] = round(figures["p50_us"] / out["SELECT 1"]["p50_us"], 2)
+    return out
+
+
+def postmap_rate(cluster: PrivateCluster, db: str, password: str, keys: dict[str, list[str]], work: Path) -> dict:
+    """Keys per second through Postfix's own pgsql client, one postmap per map file."""
+    postmap = shutil.which("postmap") or "/usr/sbin/postmap"
+    if not os.path.exists(postmap):
+        print("postmap not found (apt-get install postfix postfix-pgsql): skipping the postmap figures",
+              file=sys.stderr)
+        return {}
+    config = work / "postfix"
+    config.mkdir(exist_ok=True)
+    (config / "main.cf").write_text("compatibility_level = 3.6\nmyhostname = bench.localdomain\n")
+    out = {}
+    for m in map_files():
+        path = work / m.name
+        path.write_text(m.with_connection({"hosts": f"127.0.0.1:{cluster.port}", "user": "mailreader",
+                                           "password": password, "dbname": db}))
+        path.chmod(0o640)
+        stdin = "".join(k + "\n" for k in keys[m.name])
+        t0 = time.perf_counter()
+        r = subprocess.run([postmap, "-c", str(config), "-q", "-", f"pgsql:{path}"], input=stdin,
+                           capture_output=True, text=True)
+        elapsed = time.perf_counter() - t0
+        if r.returncode not in (0, 1) or "fatal" in r.stderr or "warning" in r.stderr:
+            raise SystemExit(f"postmap failed on {m.name}: {r.stderr.strip()[:300]}")
+        out[m.name] = {"keys": len(keys[m.name]), "keys_per_s": round(len(keys[m.name]) / elapsed),
+                       "found": len(r.stdout.splitlines())}
+    return out
+
+
+def import_and_floor(admin_dsn: str, mailbox_csv: str, alias_csv: str, mailboxes: int) -> dict:
+    """`mailbook import` of the mailboxes (and their domains), then of the aliases, and
+    the floor: COPY of the same mailbox rows into a table with users' columns and
+    primary key and nothing else."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")  # as a provisioning admin runs it
+        t0 = time.perf_counter()
+        count, problems = bulk.import_csv(conn, io.StringIO(mailbox_csv), dry_run=False)
+        t_import = time.perf_counter() - t0
+        assert not problems, problems[:5]
+        t0 = time.perf_counter()
+        alias_rows, problems = bulk.import_csv(conn, io.StringIO(alias_csv), dry_run=False)
+        t_alias = time.perf_counter() - t0
+        assert not problems, problems[:5]
+        conn.execute("RESET ROLE")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
+        conn.execute("DROP TABLE IF EXISTS bench.floor")
+        conn.execute("CREATE TABLE bench.floor (email text PRIMARY KEY, password text NOT NULL, realname text,"
+                     " maildir text, quota_bytes bigint, active boolean)")
+        rows = [line.split(",") for line in mailbox_csv.splitlines() if line.startswith("mailbox,")]
+        t0 = time.perf_counter()
+        with conn.transaction(), conn.cursor().copy("COPY bench.floor (email, password, realname) FROM STDIN") as copy:
+            for _, address, hash_, realname in rows:
+                copy.write_row((address, hash_, realname))
+        t_floor = time.perf_counter() - t0
+        conn.execute("DROP SCHEMA bench CASCADE")
+        conn.execute("VACUUM ANALYZE transports, users, aliases")
+    return {"rows": count, "mailboxes": mailboxes, "seconds": round(t_import, 2),
+            "rows_per_s": round(count / t_import), "floor_seconds": round(t_floor, 2),
+            "floor_rows_per_s": round(len(rows) / t_floor), "ratio": round(t_import / t_floor, 2),
+            "alias_rows": alias_rows, "alias_seconds": round(t_alias, 2)}
+
+
+def add_mailbox_vs_bcrypt(admin_dsn: str, rounds: int = 15) -> dict:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        cost = conn.execute("SELECT bcrypt_cost FROM settings").fetchone()[0]
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT add_domain('bcrypt.example.com')")
+        bare, api = [], []
+        for i in range(rounds):
+            t0 = time.perf_counter()
+            conn.execute("SELECT crypt(%s, gen_salt('bf', %s))", (f"password {i}", cost)).fetchone()
+            t1 = time.perf_counter()
+            conn.execute("SELECT * FROM add_mailbox(%s, %s)", (f"b{i}@bcrypt.example.com", f"password {i}")).fetchone()
+            t2 = time.perf_counter()
+            bare.append(t1 - t0)
+            api.append(t2 - t1)
+        conn.execute("SELECT remove_domain('bcrypt.example.com', true)")
+    b, a = statistics.median(bare), statistics.median(api)
+    return {"cost": cost, "bcrypt_ms": round(b * 1000, 1), "add_mailbox_ms": round(a * 1000, 1),
+            "ratio": round(a / b, 3)}
+
+
+def migrate_times(cluster: PrivateCluster) -> dict:
+    init_database(cluster.dsn(), "bench_migrate")
+    with psycopg.connect(cluster.dsn("bench_migrate"), autocommit=True) as conn:
+        t0 = time.perf_counter()
+        applied = mig.apply(conn)
+        t1 = time.perf_counter()
+        again = mig.apply(conn)
+        t2 = time.perf_counter()
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE bench_migrate WITH (FORCE)")
+    assert applied and not again
+    return {"migrations": len(applied), "empty_s": round(t1 - t0, 2), "noop_s": round(t2 - t1, 2)}
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+def machine(conn: psycopg.Connection) -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0)
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mb": mem, "os": platform.platform(),
+            "python": platform.python_version(),
+            "postgresql": conn.execute("SHOW server_version").fetchone()[0]}
+
+
+def run(sizes: list[int], out_dir: Path, samples: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="mailbook-bench-", dir="/var/tmp"))
+    work.chmod(0o755)  # as root the server runs as postgres, which must reach pg/ below
+    cluster = PrivateCluster(work / "pg")
+    cluster.start()
+    rng = random.Random(42)
+    try:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            result = {"machine": machine(conn), "samples": samples, "sizes": {}}
+        hashes: list[str] = []
+        result["migrate"] = migrate_times(cluster)
+        print(f"migrate apply: {result['migrate']}", flush=True)
+        map_queries = {m.name: parameterised(m.query) for m in map_files()}
+        auth_queries = {name: parameterised(q) for name, q in dovecot_queries().items()}
+        for n in sizes:
+            db = f"bench_{n}"
+            init_database(cluster.dsn(), db)
+            admin = cluster.dsn(db)
+            with psycopg.connect(admin, autocommit=True) as conn:
+                mig.apply(conn)
+                hashes = hashes or [conn.execute("SELECT '{BLF-CRYPT}' || crypt(%s, gen_salt('bf', 10))",
+                                                 (f"pw{i}",)).fetchone()[0] for i in range(16)]
+                passwords = {r: new_password() for r in ("mailreader", "mailauth")}
+                for role, pw in passwords.items():
+                    set_role_password(conn, role, pw)
+            mailbox_csv, alias_csv, mailboxes, aliases, domains = dataset(n, hashes)
+            figures = {"import": import_and_floor(admin, mailbox_csv, alias_csv, n)}
+            print(f"N={n}: import {figures['import']}", flush=True)
+            keys = {name: keys_for(name, mailboxes, aliases, domains, samples, rng)
+                    for name in [*map_queries, *auth_queries]}
+            tcp = f"host=127.0.0.1 port={cluster.port} dbname={db}"
+            figures["postfix"] = lookup_latency(f"{tcp} user=mailreader", passwords["mailreader"], map_queries, keys)
+            figures["dovecot"] = lookup_latency(f"{tcp} user=mailauth", passwords["mailauth"], auth_queries, keys)
+            figures["postmap"] = postmap_rate(cluster, db, passwords["mailreader"], keys, work)
+            if n == sizes[-1]:
+                result["add_mailbox"] = add_mailbox_vs_bcrypt(admin)
+            print(f"N={n}: postfix {figures['postfix']}\n      dovecot {figures['dovecot']}\n"
+                  f"      postmap {figures['postmap']}", flush=True)
+            result["sizes"][str(n)] = figures
+            with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
+    finally:
+        cluster.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / "results.md").write_text(markdown(result))
+    plot(result, out_dir / "latency.png")
+    return result
+
+
+# -- reports ---------------------------------------------------------------------------------
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    sizes = list(r["sizes"])
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']} MB; PostgreSQL {m['postgresql']}; "
+             f"{r['samples']} lookups per query and size, hits and misses mixed.", "",
+             "**Lookup latency**, µs, p50 / p99 (p50 as a multiple of `SELECT 1` on the same connection):", "",
+             "| query | " + " | ".join(f"{int(n):,} mailboxes" for n in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+    names = [*r["sizes"][sizes[0]]["postfix"], *r["sizes"][sizes[0]]["dovecot"]]
+    for name in dict.fromkeys(names):
+        cells = []
+        for n in sizes:
+            f = r["sizes"][n]["postfix"].get(name) or r["sizes"][n]["dovecot"].get(name)
+            cells.append(f"{f['p50_us']:.0f} / {f['p99_us']:.0f} ({f['p50_ratio']}x)")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    if r["sizes"][sizes[0]].get("postmap"):
+        lines += ["", "**Postfix's own client**, `postmap -q -` (keys per second):", "",
+                  "| map | " + " | ".join(f"{int(n):,}" for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
+        for name in r["sizes"][sizes[0]]["postmap"]:
+            lines.append(f"| `{name}` | " + " | ".join(f"{r['sizes'][n]['postmap'][name]['keys_per_s']:,}"
+                                                      for n in sizes) + " |")
+    lines += ["", "**Bulk import** of pre-hashed mailboxes (`mailbook import`), next to a bare COPY into a "
+              "table with the same columns and only the primary key:", "",
+              "| mailboxes | import | rows/s | bare COPY | ratio | then N/5 aliases |", "|---|---|---|---|---|---|"]
+    for n in sizes:
+        i = r["sizes"][n]["import"]
+        lines.append(f"| {int(n):,} | {i['seconds']} s | {i['rows_per_s']:,} | {i['floor_seconds']} s | "
+                     f"{i['ratio']}x | {i['alias_rows']:,} rows in {i['alias_seconds']} s |")
+    a, g = r.get("add_mailbox", {}), r["migrate"]
+    if a:
+        lines += ["", f"**add_mailbox()** {a['add_mailbox_ms']} ms, bare `crypt(…, gen_salt('bf', {a['cost']}))` "
+                      f"{a['bcrypt_ms']} ms: {a['ratio']}x (medians)."]
+    lines += ["", f"**migrate apply**: {g['migrations']} migrations on an empty database {g['empty_s']} s; "
+                  f"a no-op re-run {g['noop_s']} s.", ""]
+    return "\n".join(lines)
+
+
+def plot(r: dict, path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (scripts/bench.sh installs it): no plot", file=sys.stderr)
+        return
+    sizes = [int(n) for n in r["sizes"]]
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    first = r["sizes"][str(sizes[0])]
+    for group in ("postfix", "dovecot"):
+        for name in first[group]:
+            p50 = [r["sizes"][str(n)][group][name]["p50_us"] for n in sizes]
+            p99 = [r["sizes"][str(n)][group][name]["p99_us"] for n in sizes]
+            style = {"color": "black", "linewidth": 2.5} if name == "SELECT 1" else {}
+            label = f"{name} (floor)" if name == "SELECT 1" else name
+            if name == "SELECT 1" and group == "dovecot":
+                continue
+            line, = ax.plot(sizes, p50, marker="o", label=f"{label} p50", **style)
+            ax.plot(sizes, p99, marker="x", linestyle="--", color=line.get_color(), alpha=0.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("mailboxes")
+    ax.set_ylabel("latency per lookup, µs (solid p50, dashed p99)")
+    ax.set_title(f"mailbook lookups vs SELECT 1 — {r['machine']['cores']} cores, PostgreSQL {r['machine']['postgresql']}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mailboxes", default="1000,100000,1000000",
+                        help="comma-separated sizes (default 1000,100000,1000000)")
+    parser.add_argument("--samples", type=int, default=SAMPLES, help="lookups per query and size")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "debian12-2core",
+                        help="where results.json, results.md and latency.png go")
+    args = parser.parse_args()
+    sizes = sorted(int(s.replace("_", "")) for s in args.mailboxes.split(","))
+    result = run(sizes, args.out, args.samples)
+    print(markdown(result))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
