@@ -142,6 +142,20 @@ def test_maps_install_dry_run_names_changes_but_never_the_password(maps_dir, roo
     assert all(line.startswith("unchanged") for line in same.stdout.splitlines()), same.stdout
 
 
+def test_dovecot_install_writes_0640_group_dovecot_and_dry_run_changes_nothing(dovecot, root_dir, cluster):
+    dovecot_gid = grp.getgrnam("dovecot").gr_gid
+    for path in (dovecot.sql_conf, dovecot.auth_include):
+        st = path.stat()
+        assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0 and st.st_gid == dovecot_gid, path
+    assert f"password={AUTH_PW}" in dovecot.sql_conf.read_text().replace("'", "")
+    before = dovecot.sql_conf.read_text()
+    r = cli(["dovecot", "install", "--dest", str(dovecot.sql_conf), "--conf-d", str(dovecot.auth_include.parent),
+             "--port", str(cluster.port), "--dbname", DB, "--mailbox-base", str(dovecot.mail), "--dry-run"],
+            env={"MAILBOOK_DOVECOT_PASSWORD": "another-password"}, check=True)
+    assert "another-password" not in r.stdout + r.stderr and AUTH_PW not in r.stdout + r.stderr
+    assert dovecot.sql_conf.read_text() == before
+
+
 def test_maps_install_without_a_password_source_fails_clearly(root_dir):
     r = cli(["maps", "install", "--dest", str(root_dir / "nowhere")], env={"MAILBOOK_MAP_PASSWORD": ""})
     assert r.exit_code == 1 and "--password-file" in r.stderr
