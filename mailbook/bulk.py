@@ -51,7 +51,8 @@ def import_csv(conn: psycopg.Connection, f: TextIO, dry_run: bool,
                 count += 1
                 if progress and count % 500 == 0:
                     progress(500)
-        problems = conn.execute("SELECT line, problem FROM import_batch(%s, %s)", (batch, dry_run)).fetchall()
+        problems = conn.execute("SELECT line, problem FROM import_batch(%s, %s) ORDER BY 1, 2",
+                                (batch, dry_run)).fetchall()
     return count, problems
 
 

@@ -225,6 +225,30 @@ def test_import_reports_every_bad_row_with_its_line_and_writes_nothing(dsn, env,
     assert db.execute("SELECT count(*) FROM import_staging").fetchone() == (0,)
 
 
+def test_import_that_a_constraint_refuses_mid_write_reports_every_bad_row_and_writes_nothing(dsn, env, db, tmp_path):
+    # every row passes the checks made before writing; the tables' constraints refuse
+    # some while the batch is written, and then each bad row is named with its line
+    path = write_csv(tmp_path / "late.csv", [
+        {"kind": "domain", "address": "example.com"},                                    # line 2: fine
+        {"kind": "mailbox", "address": "foo@example.com", "password": "pw"},             # 3: fine
+        {"kind": "mailbox", "address": "bar@nothere.org", "password": "pw"},             # 4: domain not hosted
+        {"kind": "mailbox", "address": "foo@example.com", "password": "pw2"},            # 5: duplicate of line 3
+        {"kind": "mailbox", "address": "x@example.com", "password": "pw", "maildir": "../etc/"},  # 6
+        {"kind": "mailbox", "address": "w@example.com", "password": "pw", "quota_bytes": "lots"},  # 7
+        {"kind": "alias", "address": "team@example.com", "destination": "foo@example.com"},        # 8: fine
+        {"kind": "alias", "address": "team@exmaple.com", "destination": "foo@example.com"},        # 9: typo
+    ])
+    before = table_checksums(db)
+    r = mb(["import", str(path)], dsn, env)
+    assert r.exit_code == 1
+    lines = {int(l.split(":")[1]) for l in r.stderr.splitlines() if l.startswith(str(path))}
+    assert lines == {4, 5, 6, 7, 9}, r.stderr
+    assert f'{path}:9: domain "exmaple.com" is not hosted here' in r.stderr
+    assert table_checksums(db) == before
+    db.execute("RESET ROLE")
+    assert db.execute("SELECT count(*) FROM import_staging").fetchone() == (0,)
+
+
 def test_import_dry_run_checks_and_writes_nothing(dsn, env, db, tmp_path):
     path = write_csv(tmp_path / "ok.csv", [{"kind": "domain", "address": "example.com"}])
     before = table_checksums(db)

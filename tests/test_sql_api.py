@@ -361,3 +361,49 @@ def test_domain_rule_matches_the_rfc_1123_label_pattern(admin, domain):
     reference = admin.execute(f"SELECT %s ~ '^({label}\\.)+[a-z]([a-z0-9-]{{0,61}}[a-z0-9])?$'", (domain,)).fetchone()[0]
     error = admin.execute("SELECT domain_name_error(%s)", (domain,)).fetchone()[0]
     assert (error is None) == reference, (domain, error)
+
+
+# -- validation helpers rewritten for speed keep their answers -----------------------------
+
+def validation_corpus(db) -> dict[str, list[str]]:
+    """Edge cases by hand, plus random strings over each rule's interesting alphabet."""
+    import random
+    rng = random.Random(7)
+    bcrypt = db.execute("SELECT crypt('pw', gen_salt('bf', 4))").fetchone()[0]  # $2a$04$ + 53
+    body = bcrypt[7:]
+    hashes = [bcrypt, "{BLF-CRYPT}" + bcrypt, "{CRYPT}" + bcrypt, "{blf-crypt}" + bcrypt,
+              "{BLF-CRYPT}$2y$10$" + body, "$2b$31$" + body, "$2b$32$" + body, "$2b$03$" + body,
+              "$2c$10$" + body, "$2a$1$" + body, "$2a$10$" + body[:-1], "$2a$10$" + body + "x",
+              "$2a$10$" + body[:-1] + "!", "$2a$10$" + body[:-1] + "$", "{BLF-CRYPT}$2a$10 " + body,
+              "{PLAIN}secret", "{SHA512-CRYPT}$6$salt$" + "a" * 86, "{SSHA}" + "A" * 28, "hunter2", "", "$",
+              "{BLF-CRYPT}", "x{BLF-CRYPT}$2a$10$" + body]
+    alphabet = "ab$2yx{}./19A-0"
+    hashes += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) + body[rng.randint(0, 53):]
+               for _ in range(300)]
+    domains = ["example.com", "a.b", "-a.com", "a-.com", "a.-b.com", "a.b-", "a-b.c-d.example",
+               "a" * 63 + ".com", "a" * 64 + ".com", "b." + "a" * 64, "x" * 60 + "." + "y" * 64,
+               "EXAMPLE.com", "ex ample.com", "example", "example.1com", "xn--bcher-kva.example",
+               "a..b", ".a.com", "a.com.", "", "1.2.3.4", "a.b.c.d.e.f"]
+    domains += ["".join(rng.choice("ab-.1") for _ in range(rng.randint(1, 12))) for _ in range(400)]
+    domains += ["".join(rng.choice("a-.") for _ in range(rng.randint(60, 70))) + ".com" for _ in range(50)]
+    maildirs = ["a/", "example.com/foo/", "./a/", "a/./", "a/../b/", "../", "a//b/", "/a/", "a", "a b/",
+                "a/\x01/", "ü/", "a'b/", "a~b/", ".a/", "a./", "..a/", "a/..b/", "", "/", "//", "a/.", "a/.."]
+    maildirs += ["".join(rng.choice("a./ ~") for _ in range(rng.randint(1, 10))) for _ in range(500)]
+    return {"domain_name_error": domains, "password_hash_error": hashes, "maildir_error": maildirs}
+
+
+def test_validation_helpers_of_0012_answer_exactly_as_those_of_0011(db):
+    """0012 rewrote three helpers without regexes where LIKE and strpos() are cheaper;
+    the 0011 definitions (from 0012's rollback) must agree with them on every input."""
+    from mailbook import data_dir
+    old = (data_dir("migrations") / "0012_validate_without_regex_where_cheaper.rollback.sql").read_text()
+    db.execute("CREATE SCHEMA old")
+    try:
+        db.execute(old.replace("FUNCTION public.", "FUNCTION old."))
+        for fn, values in validation_corpus(db).items():
+            rows = db.execute(f"SELECT v, public.{fn}(v), old.{fn}(v) FROM unnest(%s::text[]) v", (values,)).fetchall()
+            differ = [(v, new, was) for v, new, was in rows if new != was]
+            assert not differ, (fn, differ[:5])
+            assert any(new is None for _, new, _ in rows) and any(new for _, new, _ in rows), fn
+    finally:
+        db.execute("DROP SCHEMA old CASCADE")
