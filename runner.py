@@ -164,6 +164,7 @@ def migrate_status(dsn: Dsn = None):
     with connect(dsn) as conn:
         states = mig.status(conn)
     table = Table("migration", "status", "applied at")
+    table.columns[0].no_wrap = True
     for s in states:
         table.add_row(s.id, "applied" if s.applied else "pending", s.applied_at or "")
     out.print(table)

@@ -407,3 +407,87 @@ def test_validation_helpers_of_0012_answer_exactly_as_those_of_0011(db):
             assert any(new is None for _, new, _ in rows) and any(new for _, new, _ in rows), fn
     finally:
         db.execute("DROP SCHEMA old CASCADE")
+
+
+# -- the hosted-domain rule under concurrency (0013: checked per statement) -----------------
+
+ORPHANS = """SELECT (SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT FROM transports t WHERE t.domain = u.domain))
+                  + (SELECT count(*) FROM aliases a WHERE NOT EXISTS (SELECT FROM transports t WHERE t.domain = a.domain))"""
+
+
+def concurrently(db, first: str, second: str) -> tuple[Exception | None, Exception | None]:
+    """Run `first` in an open transaction, start `second` in another session (it blocks
+    or not), commit the first; return each session's error, if any."""
+    import threading
+    a = psycopg.connect(db.info.dsn)
+    b = psycopg.connect(db.info.dsn, autocommit=True)
+    errors: list[Exception | None] = [None, None]
+    try:
+        try:
+            a.execute(first)
+        except psycopg.Error as exc:
+            errors[0] = exc
+            a.rollback()
+
+        def other():
+            try:
+                b.execute(second)
+            except psycopg.Error as exc:
+                errors[1] = exc
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(1.0)  # long enough for `second` to reach the lock it waits for
+        if errors[0] is None:
+            try:
+                a.commit()
+            except psycopg.Error as exc:
+                errors[0] = exc
+        t.join(30)
+        assert not t.is_alive(), "the second session never finished (deadlock?)"
+    finally:
+        a.close()
+        b.close()
+    return errors[0], errors[1]
+
+
+BULK_INSERT = """INSERT INTO users (email, password, maildir)
+                 SELECT 'u' || g || '@example.com', '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4)), 'u' || g || '/'
+                   FROM generate_series(1, 200) g"""
+
+
+@pytest.mark.parametrize("remove", ["SELECT remove_domain('example.com')", "DELETE FROM transports"])
+def test_domain_removed_while_a_bulk_insert_is_uncommitted_waits_and_is_refused(db, remove):
+    db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
+    inserted, removed = concurrently(db, BULK_INSERT, remove)
+    assert inserted is None
+    assert removed is not None and removed.sqlstate == "23503", removed
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (200,)
+    assert db.execute(ORPHANS).fetchone() == (0,)
+
+
+def test_bulk_insert_while_the_domain_removal_is_uncommitted_waits_and_is_refused(db):
+    db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
+    removed, inserted = concurrently(db, "SELECT remove_domain('example.com')", BULK_INSERT)
+    assert removed is None
+    assert inserted is not None and inserted.sqlstate == "23503" and '"example.com"' in str(inserted), inserted
+    assert db.execute("SELECT count(*) FROM transports").fetchone() == (0,)
+    assert db.execute(ORPHANS).fetchone() == (0,)
+
+
+def test_cascading_removal_during_an_insert_takes_the_new_mailboxes_with_it(db):
+    db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
+    inserted, removed = concurrently(db, BULK_INSERT, "SELECT remove_domain('example.com', cascade => true)")
+    assert inserted is None and removed is None
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+    assert db.execute(ORPHANS).fetchone() == (0,)
+
+
+def test_domain_removal_at_repeatable_read_is_refused_with_the_reason(db):
+    db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
+    with psycopg.connect(db.info.dsn) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute("DELETE FROM transports WHERE domain = 'example.com'")
+    assert err.value.sqlstate == "0A000" and "READ COMMITTED" in str(err.value)
+    assert db.execute("SELECT count(*) FROM transports").fetchone() == (1,)

@@ -2,7 +2,7 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(41);
+SELECT plan(46);
 \ir _setup.sql
 
 SELECT has_extension('pgcrypto', 'pgcrypto is installed');
@@ -38,15 +38,23 @@ SELECT col_not_null('public', 'users', c, format('users.%s is NOT NULL', c))
   FROM unnest(ARRAY['password', 'maildir', 'domain', 'active']) AS c;
 SELECT col_is_null('public', 'users', 'realname', 'users.realname may be left blank');
 SELECT col_is_unique('public', 'users', ARRAY['maildir'], 'two mailboxes never share a maildir');
-SELECT fk_ok('public', 'users', 'domain', 'public', 'transports', 'domain',
-             'a mailbox''s domain must be hosted');
+-- a mailbox's or alias's domain must be hosted: checked per statement (0013), not by a
+-- per-row foreign key
+SELECT trigger_is('public', 'users', t, 'public', 'refuse_unhosted_domains',
+                  format('users trigger %s checks that domains are hosted', t))
+  FROM unnest(ARRAY['users_domain_hosted', 'users_domain_hosted_on_update']) AS t;
 SELECT col_type_is('public', 'users', 'quota_bytes', 'bigint', 'quota in bytes is a bigint');
 SELECT has_index('public', 'users', 'users_domain_idx', ARRAY['domain'], 'users indexed by domain');
 
 -- aliases: one row per destination
 SELECT col_is_pk('public', 'aliases', ARRAY['alias', 'email'], 'aliases keyed by (alias, destination)');
-SELECT fk_ok('public', 'aliases', 'domain', 'public', 'transports', 'domain',
-             'an alias''s domain must be hosted');
+SELECT trigger_is('public', 'aliases', t, 'public', 'refuse_unhosted_domains',
+                  format('aliases trigger %s checks that domains are hosted', t))
+  FROM unnest(ARRAY['aliases_domain_hosted', 'aliases_domain_hosted_on_update']) AS t;
+SELECT trigger_is('public', 'transports', t, 'public', 'refuse_orphaning_domains',
+                  format('transports trigger %s keeps domains that are in use', t))
+  FROM unnest(ARRAY['transports_keep_used_domains', 'transports_keep_used_domains_on_update',
+                    'transports_keep_used_domains_on_truncate']) AS t;
 SELECT has_index('public', 'aliases', 'aliases_email_idx', ARRAY['email'], 'aliases indexed by destination');
 
 -- CHECK constraints on every value that Postfix or Dovecot will read

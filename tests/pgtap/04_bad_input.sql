@@ -2,7 +2,7 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(19);
+SELECT plan(26);
 \ir _setup.sql
 
 SET ROLE alice;
@@ -39,6 +39,24 @@ SELECT throws_ok($$UPDATE settings SET bcrypt_cost = 4$$, '42501', NULL, 'mailad
 SELECT throws_ok($$SELECT password FROM users$$, '42501', NULL, 'mailadmin cannot read hashes');
 
 RESET ROLE;
+-- the hosted-domain rule holds for direct DML by the owner too (0013's triggers)
+SELECT throws_ok($$INSERT INTO users (email, password, maildir) SELECT 'x' || g || '@example.com',
+                    (SELECT password FROM users), 'x' || g || '/' FROM generate_series(1, 3) g
+                  UNION ALL SELECT 'y@example.net', (SELECT password FROM users), 'y/'$$, '23503',
+                 'domain "example.net" is not hosted here (users_domain_hosted)',
+                 'one unhosted row refuses the whole multi-row INSERT');
+SELECT throws_ok($$UPDATE users SET email = 'foo@example.net'$$, '23503',
+                 'domain "example.net" is not hosted here (users_domain_hosted_on_update)',
+                 'moving a mailbox to an unhosted domain');
+SELECT throws_ok($$INSERT INTO aliases (alias, email) VALUES ('bar@exmaple.com', 'foo@example.com')$$, '23503',
+                 'domain "exmaple.com" is not hosted here (aliases_domain_hosted)', 'direct alias in the typo domain');
+SELECT throws_ok($$DELETE FROM transports$$, '23503',
+                 'domain "example.com" still has mailboxes or aliases', 'deleting a domain in use');
+SELECT throws_ok($$UPDATE transports SET domain = 'example.org'$$, '23503',
+                 'domain "example.com" still has mailboxes or aliases', 'renaming a domain in use');
+SELECT throws_ok($$TRUNCATE transports$$, '23503', NULL, 'truncating transports alone');
+SELECT lives_ok($$UPDATE transports SET active = false, modified = now()$$,
+                'an update that keeps the domain name is not refused');
 SELECT is((SELECT count(*)::int FROM users), 1, 'only the one good mailbox was written');
 SELECT is((SELECT count(*)::int FROM aliases), 0, 'no alias was written');
 
