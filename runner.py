@@ -539,9 +539,8 @@ def import_(
     source = sys.stdin if str(file) == "-" else _open_csv(file)
     with connect(dsn) as conn:
         if sys.stdout.isatty() and source is not sys.stdin:
-            total = sum(1 for _ in _open_csv(file)) - 1
-            with Progress(transient=True) as bar:
-                task = bar.add_task("loading", total=max(total, 1))
+            with Progress(transient=True) as bar:  # counts characters sent, against the file's size
+                task = bar.add_task("loading", total=max(file.stat().st_size, 1))
                 count, problems = bulk.import_csv(conn, source, dry_run, lambda n: bar.advance(task, n))
         else:
             count, problems = bulk.import_csv(conn, source, dry_run)

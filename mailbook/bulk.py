@@ -1,13 +1,12 @@
 """`mailbook import` and `mailbook export`: one CSV format for domains, mailboxes and
-aliases. Import COPYs the whole file into import_staging and lets import_batch() check
-every row and write all or nothing; nothing is done row by row from here."""
+aliases. Import streams the whole file into import_staging (COPY, PostgreSQL parses it)
+and lets import_batch() check every row and write all or nothing; nothing is done row by
+row from here."""
 
 from __future__ import annotations
 
 import csv
-import io
-import sys
-import uuid
+import re
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -20,39 +19,73 @@ COLUMNS = ["kind", "address", "destination", "password", "password_hash", "realn
 REQUIRED = {"kind", "address"}
 
 
-def read_rows(f: TextIO):
-    """(line number, row dict) for each CSV record; the header names the columns."""
-    reader = csv.DictReader(f, strict=True)
-    header = reader.fieldnames or []
+CHUNK = 1 << 20  # characters per write to COPY
+
+
+def read_header(f: TextIO) -> list[str]:
+    """The column names on the file's first line, checked."""
+    first = f.readline()
+    try:
+        header = next(csv.reader([first], strict=True), [])
+    except csv.Error as exc:
+        raise Failure(f"line 1: {exc}") from None
+    header = [c.strip() for c in header]
     unknown = [c for c in header if c not in COLUMNS]
     if unknown:
         raise Failure(f"line 1: unknown column(s) {', '.join(unknown)}; the columns are {','.join(COLUMNS)}")
     missing = REQUIRED - set(header)
     if missing:
         raise Failure(f"line 1: the header must name the column(s) {', '.join(sorted(missing))}")
-    try:
-        for row in reader:
-            if None in row:
-                raise Failure(f"line {reader.line_num}: more fields than the header has columns")
-            yield reader.line_num, row
-    except csv.Error as exc:
-        raise Failure(f"line {reader.line_num}: {exc}") from None
+    if len(set(header)) != len(header):
+        raise Failure("line 1: a column is named twice")
+    return header
+
+
+def end_of_data(chunk: str) -> str:
+    """The last chunk without blank lines at its end, keeping the file's own line
+    ending (COPY wants one style throughout: \\n, \\r\\n or \\r)."""
+    body = chunk.rstrip("\r\n")
+    trailer = chunk[len(body):]
+    ending = next((e for e in ("\r\n", "\r", "\n") if trailer.startswith(e)), "")
+    return body + ending if body else ""
+
+
+def copy_error(exc: psycopg.Error) -> Failure:
+    """COPY's own complaint about the file's structure, with the file's line number
+    (COPY counts from the first line after the header)."""
+    context = exc.diag.context or ""
+    m = re.search(r"COPY import_staging, line (\d+)", context)
+    where = f"line {int(m.group(1)) + 1}: " if m else ""
+    return Failure(f"{where}{exc.diag.message_primary or exc}")
 
 
 def import_csv(conn: psycopg.Connection, f: TextIO, dry_run: bool,
                progress: Callable[[int], None] | None = None) -> tuple[int, list[tuple[int, str]]]:
-    """Load f and apply it in one transaction. Returns (rows read, problems by line)."""
-    batch = uuid.uuid4()
-    count = 0
-    with conn.transaction():
-        with conn.cursor().copy(f"COPY import_staging (batch, line, {', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for line, row in read_rows(f):
-                copy.write_row((batch, line, *[row.get(c) for c in COLUMNS]))
-                count += 1
-                if progress and count % 500 == 0:
-                    progress(500)
-        problems = conn.execute("SELECT line, problem FROM import_batch(%s, %s) ORDER BY 1, 2",
-                                (batch, dry_run)).fetchall()
+    """Stream f into import_staging as it is (PostgreSQL parses the CSV) and let
+    import_batch() check and apply it, all in one transaction. Returns (rows read,
+    problems by line). progress, if given, is told how many characters were sent."""
+    try:
+        header = read_header(f)
+        with conn.transaction():
+            cur = conn.cursor()
+            try:
+                with cur.copy(f"COPY import_staging ({', '.join(header)}) FROM STDIN WITH (FORMAT csv)") as copy:
+                    chunk = f.read(CHUNK)
+                    while chunk:
+                        after = f.read(CHUNK)
+                        if not after:  # blank lines at the end of a file are no rows
+                            chunk = end_of_data(chunk)
+                        copy.write(chunk)
+                        if progress:
+                            progress(len(chunk))
+                        chunk = after
+            except (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat) as exc:
+                raise copy_error(exc) from None
+            count = cur.rowcount
+            problems = conn.execute("SELECT line, problem FROM import_batch(%s) ORDER BY 1, 2",
+                                    (dry_run,)).fetchall()
+    except UnicodeDecodeError as exc:
+        raise Failure(f"the file is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} cannot be decoded") from None
     return count, problems
 
 

@@ -62,3 +62,19 @@ SELECT CASE
         THEN 'maildir ' || public.quoted(maildir) || ' may only use letters, digits, "/" and !#$&''*+=?@^_`{|}~.-'
 END
 $f$;
+
+CREATE OR REPLACE FUNCTION public.normalised_password_hash(hash text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $f$
+SELECT CASE
+    WHEN hash ~ '^\{[A-Za-z0-9.-]+\}'
+        THEN upper(left(hash, position('}' IN hash))) || substr(hash, position('}' IN hash) + 1)
+    WHEN hash ~ '^\$2[abxy]\$' THEN '{BLF-CRYPT}' || hash
+    WHEN hash LIKE '$6$%' THEN '{SHA512-CRYPT}' || hash
+    WHEN hash LIKE '$5$%' THEN '{SHA256-CRYPT}' || hash
+    WHEN hash LIKE '$1$%' THEN '{MD5-CRYPT}' || hash
+    WHEN hash LIKE '$argon2id$%' THEN '{ARGON2ID}' || hash
+    WHEN hash LIKE '$argon2i$%' THEN '{ARGON2I}' || hash
+    ELSE hash
+END
+$f$;

@@ -268,6 +268,33 @@ def test_import_malformed_csv_is_a_clear_error(dsn, env, tmp_path):
     assert r.exit_code == 1 and "cannot read" in r.stderr
 
 
+def test_import_names_lines_as_the_file_has_them_crlf_and_quoted_newlines_included(dsn, env, db, tmp_path):
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(b"kind,address,realname,maildir,password\r\n"
+                     b"domain,example.com,,,\r\n"                              # line 2
+                     b'mailbox,a@example.com,"First\r\nLast",,pw\r\n'         # lines 3-4: control characters
+                     b"mailbox,b@example.com,,../b/,pw\r\n"                     # line 5: maildir escapes
+                     b"mailbox,c@example.com,,,pw\r\n"                          # line 6: fine
+                     b"\r\n\r\n")                                             # blank lines at the end
+    before = table_checksums(db)
+    r = mb(["import", str(path)], dsn, env)
+    assert r.exit_code == 1
+    lines = sorted(int(l.split(":")[1]) for l in r.stderr.splitlines() if l.startswith(str(path)))
+    assert lines == [4, 5], r.stderr
+    assert table_checksums(db) == before
+
+
+def test_import_of_a_file_that_is_not_utf8_or_holds_nul_is_one_clear_error(dsn, env, db, tmp_path):
+    before = table_checksums(db)
+    (tmp_path / "latin1.csv").write_bytes("kind,address,realname\ndomain,example.com,Jos\xe9\n".encode("latin-1"))
+    r = mb(["import", str(tmp_path / "latin1.csv")], dsn, env)
+    assert r.exit_code == 1 and "not UTF-8" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    (tmp_path / "nul.csv").write_bytes(b"kind,address\ndomain,example.com\ndomain,exa\x00mple.org\n")
+    r = mb(["import", str(tmp_path / "nul.csv")], dsn, env)
+    assert r.exit_code == 1 and r.stderr.startswith("mailbook: line 3: ") and "0x00" in r.stderr, r.stderr
+    assert table_checksums(db) == before
+
+
 def generated_rows(n_mailboxes: int, hashes: list[str]):
     domains = max(1, n_mailboxes // 1000)
     rows = [{"kind": "domain", "address": f"d{d}.example.com"} for d in range(domains)]

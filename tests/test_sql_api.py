@@ -389,11 +389,13 @@ def validation_corpus(db) -> dict[str, list[str]]:
     maildirs = ["a/", "example.com/foo/", "./a/", "a/./", "a/../b/", "../", "a//b/", "/a/", "a", "a b/",
                 "a/\x01/", "ü/", "a'b/", "a~b/", ".a/", "a./", "..a/", "a/..b/", "", "/", "//", "a/.", "a/.."]
     maildirs += ["".join(rng.choice("a./ ~") for _ in range(rng.randint(1, 10))) for _ in range(500)]
-    return {"domain_name_error": domains, "password_hash_error": hashes, "maildir_error": maildirs}
+    return {"domain_name_error": domains, "password_hash_error": hashes, "maildir_error": maildirs,
+            "normalised_password_hash": hashes + ["{blf-crypt}" + bcrypt, "{SHA512-CRYPT}x", "{sha512-crypt}x",
+                                                 "{BLF-CRYPT", "{BLF-CRYPT}"]}
 
 
 def test_validation_helpers_of_0012_answer_exactly_as_those_of_0011(db):
-    """0012 rewrote three helpers without regexes where LIKE and strpos() are cheaper;
+    """0012 rewrote four helpers without regexes where LIKE and strpos() are cheaper;
     the 0011 definitions (from 0012's rollback) must agree with them on every input."""
     from mailbook import data_dir
     old = (data_dir("migrations") / "0012_validate_without_regex_where_cheaper.rollback.sql").read_text()
@@ -404,7 +406,8 @@ def test_validation_helpers_of_0012_answer_exactly_as_those_of_0011(db):
             rows = db.execute(f"SELECT v, public.{fn}(v), old.{fn}(v) FROM unnest(%s::text[]) v", (values,)).fetchall()
             differ = [(v, new, was) for v, new, was in rows if new != was]
             assert not differ, (fn, differ[:5])
-            assert any(new is None for _, new, _ in rows) and any(new for _, new, _ in rows), fn
+            if fn.endswith("_error"):
+                assert any(new is None for _, new, _ in rows) and any(new for _, new, _ in rows), fn
     finally:
         db.execute("DROP SCHEMA old CASCADE")
 

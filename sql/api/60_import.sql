@@ -2,12 +2,13 @@
 -- per table. The rules are the API's own (*_error(), default_maildir(),
 -- normalised_password_hash()), so a row the API would refuse is refused here too.
 
--- import_batch(batch, dry_run) -> table(line, problem)
+-- import_batch(dry_run) -> table(line, problem)
 -- Caller: members of mailadmin (runner: `mailbook import`), after COPYing the CSV into
--- import_staging under `batch`. Returns every problem, each with its CSV line; when
--- there is any (or dry_run), writes nothing. Otherwise adds the file's domains, then
--- mailboxes (plaintext passwords hashed at settings.bcrypt_cost), then aliases. The
--- batch's staging rows are deleted either way. A row that a concurrent session adds
+-- import_staging in the same transaction (the rows' batch is that transaction).
+-- Returns every problem, each with its CSV line; when there is any (or dry_run),
+-- writes nothing. Otherwise adds the file's domains, then mailboxes (plaintext
+-- passwords hashed at settings.bcrypt_cost), then aliases. The batch's staging rows
+-- are deleted either way. A row that a concurrent session adds
 -- first makes the whole import fail with 23505, never half of it.
 --
 -- Why three steps: the tables' own constraints already hold every row to the API's
@@ -15,12 +16,15 @@
 -- no constraint can express are checked beforehand (step 1), and the full, per-line
 -- explanation (step 3) runs only for a dry run or when a constraint refused the batch.
 -- Checking every row twice cost more than the write itself on a 200,000-row file.
-CREATE FUNCTION public.import_batch(batch uuid, dry_run boolean DEFAULT false)
+CREATE FUNCTION public.import_batch(dry_run boolean DEFAULT false)
 RETURNS TABLE (line integer, problem text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    this_batch xid8 := pg_current_xact_id();  -- the staged rows of this transaction
+    seqs       bigint[];  -- step 1's problems: staged rows and messages
+    messages   text[];
     cost       integer;
     n          integer;
     failed     text;  -- SQLSTATE of the write that a constraint refused, if any
@@ -28,12 +32,11 @@ DECLARE
 BEGIN
     -- 1. rules that no table constraint checks: the row's kind and flags, the choice of
     -- password or hash, plaintext passwords, and alias destinations in hosted domains
-    RETURN QUERY
-    WITH r AS (SELECT x.* FROM public.import_rows x WHERE x.batch = import_batch.batch),
+    WITH r AS (SELECT x.* FROM public.import_rows x WHERE x.batch = this_batch),
     hosted AS (SELECT t.domain FROM public.transports t
                UNION SELECT r.address FROM r WHERE r.kind = 'domain'),
     own AS (
-        SELECT r.line, unnest(ARRAY[
+        SELECT r.seq, unnest(ARRAY[
             CASE WHEN r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias')
                  THEN format('kind must be domain, mailbox or alias, not %s', public.quoted(r.kind)) END,
             CASE WHEN r.active NOT IN ('true', 'false', 't', 'f', 'yes', 'no', '1', '0')
@@ -46,15 +49,24 @@ BEGIN
             CASE WHEN r.kind = 'alias' AND r.destination IS NULL THEN 'an alias needs a destination' END
         ]) AS problem
           FROM r
+    ),
+    found (seq, problem) AS (
+        SELECT own.seq, own.problem FROM own WHERE own.problem IS NOT NULL
+        UNION ALL
+        SELECT r.seq, format('destination %s is in a domain hosted here but is no mailbox or alias', public.quoted(r.destination))
+          FROM r WHERE r.kind = 'alias' AND split_part(r.destination, '@', 2) IN (SELECT domain FROM hosted)
+                   AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = r.destination)
+                   AND NOT EXISTS (SELECT FROM public.aliases a WHERE a.alias = r.destination)
+                   AND NOT EXISTS (SELECT FROM r f WHERE f.kind IN ('mailbox', 'alias') AND f.address = r.destination)
     )
-    SELECT own.line, own.problem FROM own WHERE own.problem IS NOT NULL
-    UNION ALL
-    SELECT r.line, format('destination %s is in a domain hosted here but is no mailbox or alias', public.quoted(r.destination))
-      FROM r WHERE r.kind = 'alias' AND split_part(r.destination, '@', 2) IN (SELECT domain FROM hosted)
-               AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = r.destination)
-               AND NOT EXISTS (SELECT FROM public.aliases a WHERE a.alias = r.destination)
-               AND NOT EXISTS (SELECT FROM r f WHERE f.kind IN ('mailbox', 'alias') AND f.address = r.destination);
-    GET DIAGNOSTICS n = ROW_COUNT;
+    SELECT array_agg(found.seq), array_agg(found.problem) INTO seqs, messages FROM found;
+    n := coalesce(cardinality(seqs), 0);
+    IF n > 0 THEN  -- line numbers are counted only when there is something to report
+        RETURN QUERY
+        SELECT l.line, m.problem
+          FROM unnest(seqs, messages) AS m (seq, problem)
+          JOIN public.import_lines l ON l.batch = this_batch AND l.seq = m.seq;
+    END IF;
 
     -- 2. write, the constraints checking every other rule row by row as it goes in
     IF n = 0 AND NOT coalesce(dry_run, false) THEN
@@ -62,16 +74,16 @@ BEGIN
             SELECT s.bcrypt_cost INTO STRICT cost FROM public.settings s;
             INSERT INTO public.transports (domain, transport, gid, active)
             SELECT r.address, r.transport, r.gid::integer, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
-              FROM public.import_rows r WHERE r.batch = import_batch.batch AND r.kind = 'domain';
+              FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'domain';
             INSERT INTO public.users (email, password, realname, maildir, quota_bytes, active)
             SELECT r.address,
                    coalesce(r.password_hash, '{BLF-CRYPT}' || public.crypt(r.password, public.gen_salt('bf', cost))),
                    r.realname, r.maildir, r.quota_bytes::bigint, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
-              FROM public.import_rows r WHERE r.batch = import_batch.batch AND r.kind = 'mailbox';
+              FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'mailbox';
             INSERT INTO public.aliases (alias, email, active)
             SELECT r.address, r.destination, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
-              FROM public.import_rows r WHERE r.batch = import_batch.batch AND r.kind = 'alias';
-            DELETE FROM public.import_staging s WHERE s.batch = import_batch.batch;
+              FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'alias';
+            DELETE FROM public.import_staging s WHERE s.batch = this_batch;
             RETURN;
         EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
             -- everything written above is rolled back with this block; explain it below
@@ -81,9 +93,12 @@ BEGIN
 
     -- 3. every row a constraint refuses (or would, on a dry run), with its line
     RETURN QUERY
-    WITH r AS (SELECT x.*, CASE WHEN x.kind IN ('mailbox', 'alias') THEN public.address_error(x.address) END
-                               AS address_problem
-                 FROM public.import_rows x WHERE x.batch = import_batch.batch),
+    WITH r AS (SELECT x.*, l.line,
+                      CASE WHEN x.kind IN ('mailbox', 'alias') THEN public.address_error(x.address) END
+                          AS address_problem
+                 FROM public.import_rows x
+                 JOIN public.import_lines l ON l.batch = x.batch AND l.seq = x.seq
+                WHERE x.batch = this_batch),
     hosted AS (SELECT t.domain FROM public.transports t
                UNION SELECT r.address FROM r WHERE r.kind = 'domain'),
     -- each row's own values, in one pass: each CASE yields a message or NULL, and
@@ -148,8 +163,8 @@ BEGIN
         -- session got there first (23505), or a rule is missing here; say what failed
         RAISE EXCEPTION '%', failed_msg USING ERRCODE = failed;
     END IF;
-    DELETE FROM public.import_staging s WHERE s.batch = import_batch.batch;
+    DELETE FROM public.import_staging s WHERE s.batch = this_batch;
 END
 $$;
-REVOKE ALL ON FUNCTION public.import_batch(uuid, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.import_batch(uuid, boolean) TO mailadmin;
+REVOKE ALL ON FUNCTION public.import_batch(boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.import_batch(boolean) TO mailadmin;

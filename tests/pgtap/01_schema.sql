@@ -11,7 +11,8 @@ SELECT tables_are('public',
     ARRAY['settings', 'transports', 'users', 'aliases', 'import_staging',
           '_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock'],
     'public holds our tables and yoyo''s bookkeeping, nothing else');
-SELECT views_are('public', ARRAY['mailboxes', 'import_rows'], 'the views: mailboxes and import_rows');
+SELECT views_are('public', ARRAY['mailboxes', 'import_rows', 'import_lines'],
+                 'the views: mailboxes, import_rows and import_lines');
 SELECT is((SELECT relpersistence FROM pg_class WHERE oid = 'public.import_staging'::regclass), 'u'::"char",
           'import_staging is UNLOGGED: staged plaintext passwords never reach the WAL');
 
