@@ -50,8 +50,10 @@ def free_port() -> int:
 class PrivateCluster:
     """A cluster whose data, socket and log live under `root`."""
 
-    def __init__(self, root: Path, port: int | None = None, durable: bool = True):
+    def __init__(self, root: Path, port: int | None = None, durable: bool = True,
+                 settings: list[str] | None = None):
         self.root = Path(root).resolve()
+        self.settings = settings or []  # more postgresql.conf lines, e.g. for benchmarks
         self.data = self.root / "data"
         self.socket_dir = self.root
         self.log = self.root / "postgresql.log"
@@ -127,6 +129,7 @@ class PrivateCluster:
         ]
         if not self.durable:  # tests: a crash loses nothing we care about
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        settings += self.settings
         with open(self.data / "postgresql.conf", "a") as f:
             f.write("\n# mailbook\n" + "\n".join(settings) + "\n")
 
