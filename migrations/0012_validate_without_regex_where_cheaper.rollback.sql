@@ -78,3 +78,23 @@ SELECT CASE
     ELSE hash
 END
 $f$;
+
+CREATE OR REPLACE FUNCTION public.address_error(address text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $f$
+SELECT CASE
+    WHEN address IS NULL THEN 'address must not be NULL'
+    WHEN address <> lower(address)
+        THEN 'address ' || public.quoted(address) || ' must be lowercase'
+    WHEN length(address) > 254
+        THEN 'address ' || public.quoted(address) || ' is longer than 254 characters'
+    WHEN address !~ '^[^@]+@[^@]+$'
+        THEN public.quoted(address) || ' is not an email address: expected local-part@domain'
+    WHEN length(split_part(address, '@', 1)) > 64
+        THEN 'local part of ' || public.quoted(address) || ' is longer than 64 characters'
+    WHEN split_part(address, '@', 1) !~ '^[a-z0-9!#$&''*+=?^_`{|}~-]+(\.[a-z0-9!#$&''*+=?^_`{|}~-]+)*$'
+        THEN 'local part of ' || public.quoted(address)
+             || ' may only use letters, digits, single dots and !#$&''*+=?^_`{|}~-'
+    ELSE public.domain_name_error(split_part(address, '@', 2))
+END
+$f$;

@@ -31,15 +31,20 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    needed  text[];
     missing text;
 BEGIN
+    -- one pass over the new rows (a million of them, in an import), then only the few
+    -- domains they name
+    SELECT array_agg(d.domain) INTO needed FROM (SELECT DISTINCT n.domain FROM new_rows n) d;
     PERFORM FROM public.transports t
-     WHERE t.domain IN (SELECT n.domain FROM new_rows n)
+     WHERE t.domain = ANY (needed)
      ORDER BY t.domain
        FOR KEY SHARE OF t;
-    SELECT n.domain INTO missing
-      FROM new_rows n
-     WHERE NOT EXISTS (SELECT FROM public.transports t WHERE t.domain = n.domain)
+    SELECT d INTO missing
+      FROM unnest(needed) AS d
+     WHERE NOT EXISTS (SELECT FROM public.transports t WHERE t.domain = d)
+     ORDER BY d
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'domain % is not hosted here (%)', public.quoted(missing), TG_NAME
