@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import re
-from pathlib import Path
 from typing import Callable, TextIO
 
 import psycopg
@@ -24,7 +23,7 @@ CHUNK = 1 << 20  # characters per write to COPY
 
 def read_header(f: TextIO) -> list[str]:
     """The column names on the file's first line, checked."""
-    first = f.readline()
+    first = f.readline().removeprefix("\ufeff")  # the byte-order mark spreadsheets write
     try:
         header = next(csv.reader([first], strict=True), [])
     except csv.Error as exc:

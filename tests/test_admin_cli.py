@@ -284,7 +284,7 @@ def test_import_names_lines_as_the_file_has_them_crlf_and_quoted_newlines_includ
     assert table_checksums(db) == before
 
 
-def test_import_of_a_file_that_is_not_utf8_or_holds_nul_is_one_clear_error(dsn, env, db, tmp_path):
+def test_import_of_a_file_that_is_not_utf8_or_holds_nul_is_one_clear_error_and_a_bom_is_fine(dsn, env, db, tmp_path):
     before = table_checksums(db)
     (tmp_path / "latin1.csv").write_bytes("kind,address,realname\ndomain,example.com,Jos\xe9\n".encode("latin-1"))
     r = mb(["import", str(tmp_path / "latin1.csv")], dsn, env)
@@ -293,6 +293,9 @@ def test_import_of_a_file_that_is_not_utf8_or_holds_nul_is_one_clear_error(dsn, 
     r = mb(["import", str(tmp_path / "nul.csv")], dsn, env)
     assert r.exit_code == 1 and r.stderr.startswith("mailbook: line 3: ") and "0x00" in r.stderr, r.stderr
     assert table_checksums(db) == before
+    # a spreadsheet's UTF-8 with a byte-order mark is UTF-8
+    (tmp_path / "bom.csv").write_bytes("kind,address,realname\ndomain,bom.example,\n".encode("utf-8-sig"))
+    ok(["import", str(tmp_path / "bom.csv")], dsn, env)
 
 
 def generated_rows(n_mailboxes: int, hashes: list[str]):
