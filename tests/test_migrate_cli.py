@@ -218,3 +218,41 @@ def test_released_migrations_are_never_edited():
         assert actual == digest, f"migrations/{name} was released and must not change; add a new migration"
     current = {p.name for p in (ROOT / "migrations").glob("*.sql")}
     assert listed.keys() <= current, "a released migration was deleted"
+
+
+def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and_the_next_run_succeeds(fresh_db):
+    """The newest migration is pending; a session holding a lock on what it alters makes
+    `migrate apply` wait inside it; then the process is killed. Its transaction dies with
+    its connection: nothing of it stays, no lock is left to break, and a new run applies."""
+    import signal
+    import time
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    cli(["migrate", "rollback", "--dsn", fresh_db], check=True)  # the newest is pending again
+    with psycopg.connect(fresh_db) as blocker:
+        blocker.execute("LOCK TABLE public.import_staging IN ACCESS SHARE MODE")
+        proc = subprocess.Popen([PYTHON, str(ROOT / "runner.py"), "migrate", "apply", "--dsn", fresh_db],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with psycopg.connect(fresh_db, autocommit=True) as watch:
+            waiting = """SELECT pid FROM pg_stat_activity
+                          WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+            for _ in range(200):
+                stuck = watch.execute(waiting).fetchone()
+                if stuck:
+                    break
+                time.sleep(0.05)
+            assert stuck, "migrate apply never reached the locked table"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            blocker.rollback()  # let the orphaned backend go on, find its client gone, and abort
+            for _ in range(200):
+                if not watch.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", stuck).fetchone():
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the killed run's backend never ended")
+    assert applied_ids(fresh_db) == MIGRATION_IDS[:-1]  # the previous version, exactly
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("SELECT to_regclass('public.import_lines')").fetchone() == (None,)
+    r = cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    assert f"applied {MIGRATION_IDS[-1]}" in r.stdout
+    assert applied_ids(fresh_db) == MIGRATION_IDS
