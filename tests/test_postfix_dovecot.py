@@ -231,6 +231,19 @@ def test_postmap_answers(maps_dir, config_dir, map_name, key, expected):
         assert code == 0 and out == expected
 
 
+HOSTILE_KEYS = ["x' OR '1'='1@example.com", "foo@example.com' --", "'; DROP TABLE users; --@example.com",
+                "a\\'b@example.com", "back\\slash@example.com\\", "%s@example.com", "%u%d%%@example.com",
+                "foo@example.com\t", "f\u043eo@example.com",  # a Cyrillic o
+                "x" * 5000 + "@example.com", "example.com'", "@", "'@'"]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS, ids=range(len(HOSTILE_KEYS)))
+def test_hostile_keys_find_nothing_and_raise_no_error_in_any_map(maps_dir, config_dir, key):
+    for m in map_files():
+        code, out, err = postmap(key, maps_dir / m.name)
+        assert (code, out, err) == (1, "", ""), (m.name, key[:60], code, out, err)
+
+
 def test_alias_with_several_destinations_answers_all_comma_joined(maps_dir, config_dir):
     code, out, _ = postmap("team@example.com", maps_dir / "virtual.cf")
     assert code == 0 and sorted(out.split(",")) == ["bar@example.com", "foo@example.com"]
