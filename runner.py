@@ -26,6 +26,7 @@ from rich.table import Table
 from mailbook import Failure, bulk, connect, describe
 from mailbook.daemons import check_maps, dovecot_files, snippet_settings
 from mailbook.install import install as install_files
+from mailbook.hba import hba_lines
 from mailbook.maps import map_files
 from mailbook.secrets import new_password, obtain_password, set_role_password, write_private
 from mailbook.setup import init_database
@@ -170,6 +171,22 @@ def migrate_status(dsn: Dsn = None):
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
+
+
+@app.command()
+def hba(
+    dbname: Annotated[str, typer.Option(help="The mail database.")] = "mail",
+    network: Annotated[Optional[list[str]], typer.Option(
+        help="A network of mail hosts elsewhere (CIDR), reached over TLS; repeatable.")] = None,
+):
+    """Print the pg_hba.conf lines Postfix and Dovecot need: mailreader and mailauth, the
+    mail database only, SCRAM passwords, the local socket and loopback (v4 and v6).
+
+        mailbook hba >> /etc/postgresql/15/main/pg_hba.conf   # then review the file's order
+        mailbook hba --network 192.0.2.0/28                   # mail hosts elsewhere, TLS only
+    """
+    for line in hba_lines(dbname, networks=tuple(network or ())):
+        typer.echo(line)
 
 
 @app.command()

@@ -1,0 +1,42 @@
+"""`mailbook hba`: the pg_hba.conf lines this setup needs, and nothing broader.
+
+Postfix (as mailreader) and Dovecot (as mailauth) connect to the mail database only, over
+the local socket or loopback, with SCRAM passwords; mail hosts elsewhere get `hostssl`
+lines for the networks named. Admins (members of mailadmin, superusers) are left to the
+site's own lines."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from mailbook import Failure
+
+SERVICE_ROLES = ("mailreader", "mailauth")
+_NAME = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
+
+
+def hba_lines(dbname: str = "mail", roles: tuple[str, ...] = SERVICE_ROLES,
+              networks: tuple[str, ...] = ()) -> list[str]:
+    for name in (dbname, *roles):
+        if not _NAME.match(name):
+            raise Failure(f"{name!r} is not a plain PostgreSQL name (lower-case letters, digits, _ and $)")
+    nets = []
+    for net in networks:
+        try:
+            nets.append(str(ipaddress.ip_network(net, strict=True)))
+        except ValueError as exc:
+            raise Failure(f"{net!r} is not a network address such as 192.0.2.10/32: {exc}") from None
+    rows = [("# TYPE", "DATABASE", "USER", "ADDRESS", "METHOD")]
+    for role in roles:
+        rows.append(("local", dbname, role, "", "scram-sha-256"))
+        rows += [("host", dbname, role, loopback, "scram-sha-256") for loopback in ("127.0.0.1/32", "::1/128")]
+        rows += [("hostssl", dbname, role, net, "scram-sha-256") for net in nets]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    table = ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+    return [
+        f"# mailbook: who may reach the {dbname} database, and how. Put these lines above any",
+        "# broader line (PostgreSQL takes the first that matches), then SELECT pg_reload_conf();",
+        "# and check SELECT * FROM pg_hba_file_rules WHERE error IS NOT NULL; returns nothing.",
+        *table,
+    ]
