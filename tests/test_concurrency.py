@@ -1,0 +1,83 @@
+"""Many sessions at once, through the SQL API as provisioning admins do: exactly one winner
+per address, a clear error for every loser, no deadlock, nothing half-written; and lookups
+that run while mailboxes are removed see either the whole mailbox or nothing."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+
+from conftest import ADMIN_LOGIN
+
+MAPS_QUERY = ("SELECT u.maildir FROM users u JOIN transports t ON t.domain = u.domain"
+              " WHERE u.email = %s AND u.active AND t.active")
+
+
+def session(db) -> psycopg.Connection:
+    conn = psycopg.connect(db.info.dsn, autocommit=True)
+    conn.execute(f"SET ROLE {ADMIN_LOGIN}")
+    return conn
+
+
+def test_eight_workers_adding_the_same_and_their_own_mailboxes_leave_one_winner_each(db):
+    db.execute("SELECT add_domain('example.com')")
+    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]
+    shared = [f"same{i}@example.com" for i in range(25)]
+    start = threading.Barrier(8)
+
+    def worker(w: int):
+        won, lost, other = [], [], []
+        with session(db) as conn:
+            start.wait()
+            for i, address in enumerate(shared):
+                for mine in (address, f"w{w}.{i}@example.com"):
+                    try:
+                        conn.execute("SELECT add_mailbox_hashed(%s, %s)", (mine, hash_))
+                        won.append(mine)
+                    except psycopg.Error as exc:
+                        (lost if exc.sqlstate == "23505" and f'"{mine}"' in str(exc) else other).append((mine, exc))
+        return won, lost, other
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(worker, range(8)))
+    winners = [a for won, _, _ in results for a in won]
+    assert [o for *_, other in results for o in other] == []  # no deadlock, no odd error
+    assert sorted(a for a in winners if a.startswith("same")) == sorted(shared)  # one winner each
+    assert sum(len(lost) for _, lost, _ in results) == 7 * len(shared)  # a clear 23505 for the rest
+    rows = db.execute("SELECT count(*), count(DISTINCT maildir) FROM users").fetchone()
+    assert rows == (len(shared) + 8 * len(shared),) * 2
+
+
+def test_lookups_during_removals_see_a_whole_mailbox_or_nothing(db):
+    db.execute("SELECT add_domain('example.com')")
+    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]
+    addresses = [f"u{i}@example.com" for i in range(300)]
+    db.execute("SELECT count(add_mailbox_hashed(a, %s)) FROM unnest(%s::text[]) a", (hash_, addresses))
+    done = threading.Event()
+    seen: list[object] = []
+
+    def reader():
+        with psycopg.connect(db.info.dsn, autocommit=True) as conn:
+            conn.execute("SET ROLE mailreader")
+            while not done.is_set():
+                for a in addresses[::7]:
+                    row = conn.execute(MAPS_QUERY, (a,), prepare=True).fetchone()
+                    seen.append(row[0] if row else None)
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        with session(db) as conn:
+            for a in addresses:
+                conn.execute("SELECT remove_mailbox(%s)", (a,))
+    finally:
+        done.set()
+        for t in readers:
+            t.join(30)
+    expected = {f"example.com/u{i}/" for i in range(300)}
+    assert seen and all(v is None or v in expected for v in seen)
+    assert None in seen and any(v is not None for v in seen)
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
