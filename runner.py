@@ -27,6 +27,7 @@ from mailbook import Failure, bulk, connect, describe
 from mailbook.daemons import check_maps, dovecot_files, snippet_settings
 from mailbook.install import install as install_files
 from mailbook.hba import hba_lines
+from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
 from mailbook.maps import map_files
 from mailbook.secrets import new_password, obtain_password, set_role_password, write_private
 from mailbook.setup import init_database
@@ -171,6 +172,17 @@ def migrate_status(dsn: Dsn = None):
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
+
+
+@app.command()
+def privileges(dsn: Dsn = None):
+    """Print what each role may do in the mail database (a Markdown table): the database,
+    schema public, every table, view, sequence and function, as PostgreSQL answers.
+
+        mailbook privileges --dsn 'dbname=mail'
+    """
+    with connect(dsn) as conn:
+        typer.echo(privilege_markdown(privilege_matrix(conn)), nl=False)
 
 
 @app.command()

@@ -1,0 +1,38 @@
+"""The privilege matrix the README prints is what a freshly migrated mail database grants,
+and a fresh login role may do exactly what PUBLIC may (nothing)."""
+
+from __future__ import annotations
+
+import psycopg
+
+from conftest import ROOT, cli
+from mailbook.privileges import ROLES, matrix
+
+BEGIN = "<!-- privilege matrix: `mailbook privileges` -->\n"
+END = "<!-- end of privilege matrix -->"
+
+
+def test_the_readme_prints_the_matrix_the_mail_database_grants(mail_dsn):
+    live = cli(["privileges", "--dsn", mail_dsn], check=True).stdout
+    readme = (ROOT / "README.md").read_text()
+    printed = readme[readme.index(BEGIN) + len(BEGIN):readme.index(END)]
+    assert printed == live, "README's privilege matrix is out of date: paste `mailbook privileges`"
+
+
+def test_a_fresh_login_role_may_do_exactly_what_public_may(mail_dsn):
+    with psycopg.connect(mail_dsn, autocommit=True) as conn:
+        conn.execute("CREATE ROLE fresh_login LOGIN")
+        try:
+            rows = matrix(conn, ("public", "fresh_login"))
+        finally:
+            conn.execute("DROP ROLE fresh_login")
+    assert rows and all(cells["fresh_login"] == cells["public"] for _, _, cells in rows)
+    assert {cells["public"] for kind, _, cells in rows if kind != "function"} == {""}
+
+
+def test_neither_service_role_may_write_anything(mail_dsn):
+    with psycopg.connect(mail_dsn) as conn:
+        rows = matrix(conn, ROLES)
+    for _, name, cells in rows:
+        for role in ("mailreader", "mailauth"):
+            assert not {"INSERT", "UPDATE", "DELETE", "TRUNCATE", "CREATE"} & set(cells[role].split()), (name, role)
