@@ -26,6 +26,7 @@ from rich.table import Table
 from mailbook import Failure, bulk, connect, describe
 from mailbook.daemons import check_maps, dovecot_files, snippet_settings
 from mailbook.install import install as install_files
+from mailbook.doctor import database_checks, hba_checks, map_file_checks, migration_checks
 from mailbook.hba import hba_lines
 from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
 from mailbook.maps import map_files
@@ -172,6 +173,30 @@ def migrate_status(dsn: Dsn = None):
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
+
+
+@app.command()
+def doctor(
+    dsn: Dsn = None,
+    maps_dir: Annotated[Optional[Path], typer.Option(
+        help="Also audit the map files installed here (mode, group, whether they answer).")] = None,
+    config_dir: Annotated[Optional[Path], typer.Option(help="Postfix configuration directory (postmap -c).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+):
+    """Audit a live mail database: server version, password_encryption, pg_hba.conf, roles,
+    the privileges everything depends on, pgcrypto, pending migrations; with --maps-dir,
+    the installed map files too. Exit 1 if any check fails (warnings do not).
+
+        mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql
+    """
+    with connect(dsn) as conn:
+        checks = [*database_checks(conn), *hba_checks(conn), *migration_checks(conn)]
+    if maps_dir is not None:
+        checks += map_file_checks(maps_dir, config_dir)
+    _show(["check", "status", "detail"], checks, as_json)
+    failed = [name for name, status, _ in checks if status == "fail"]
+    if failed:
+        raise Failure(f"{len(failed)} check(s) failed: {', '.join(dict.fromkeys(failed))}")
 
 
 @app.command()

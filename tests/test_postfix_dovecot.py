@@ -11,6 +11,7 @@ import imaplib
 from collections import Counter
 import os
 import re
+import shutil
 import stat
 import time
 
@@ -154,6 +155,22 @@ def test_dovecot_install_writes_0640_group_dovecot_and_dry_run_changes_nothing(d
             env={"MAILBOOK_DOVECOT_PASSWORD": "another-password"}, check=True)
     assert "another-password" not in r.stdout + r.stderr and AUTH_PW not in r.stdout + r.stderr
     assert dovecot.sql_conf.read_text() == before
+
+
+def test_doctor_passes_installed_maps_and_fails_a_world_readable_or_broken_one(maps_dir, config_dir, mta_dsn, root_dir):
+    r = cli(["doctor", "--dsn", mta_dsn, "--maps-dir", str(maps_dir), "--config-dir", str(config_dir), "--json"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert all(f"map {m.name}" in r.stdout for m in map_files()) and "0640-safe and answers" in r.stdout
+    broken = root_dir / "maps-broken"
+    shutil.copytree(maps_dir, broken)
+    (broken / "domains.cf").chmod(0o644)
+    text = (broken / "virtual.cf").read_text()
+    (broken / "virtual.cf").write_text(text.replace(f"password = {READER_PW}", "password = wrong"))
+    r = cli(["doctor", "--dsn", mta_dsn, "--maps-dir", str(broken), "--config-dir", str(config_dir), "--json"])
+    assert r.exit_code == 1
+    assert "mode 0644: others may read its password" in r.stdout
+    assert "postmap -q fails" in r.stdout and "password authentication failed" in r.stdout
+    assert r.stderr.startswith("mailbook: 2 check(s) failed: map domains.cf, map virtual.cf")
 
 
 def test_maps_install_without_a_password_source_fails_clearly(root_dir):

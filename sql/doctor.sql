@@ -1,0 +1,60 @@
+-- `mailbook doctor`: what a live server says about itself, one row per check:
+-- (check, status pass|warn|fail, detail). Run in the mail database. Reads only.
+
+-- the server and how it stores passwords
+SELECT 'PostgreSQL version' AS check_name,
+       CASE WHEN current_setting('server_version_num')::int >= 130000 THEN 'pass' ELSE 'fail' END AS status,
+       current_setting('server_version') AS detail
+UNION ALL
+SELECT 'password_encryption',
+       CASE WHEN current_setting('password_encryption') = 'scram-sha-256' THEN 'pass' ELSE 'fail' END,
+       current_setting('password_encryption') || ' (passwords set from now on are stored this way)'
+UNION ALL
+-- pgcrypto, which add_mailbox's bcrypt needs
+SELECT 'pgcrypto',
+       CASE WHEN e.extversion IS NOT NULL THEN 'pass' ELSE 'fail' END,
+       coalesce('version ' || e.extversion, 'not installed in this database: run mailbook migrate apply')
+  FROM (SELECT NULL) one LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'pgcrypto'
+UNION ALL
+-- the four roles, with login where it belongs (whether a login role has a password shows
+-- in the map files check: a map that cannot log in does not answer)
+SELECT 'role ' || r.name,
+       CASE WHEN a.rolname IS NULL OR a.rolcanlogin <> r.login THEN 'fail' ELSE 'pass' END,
+       CASE WHEN a.rolname IS NULL THEN 'missing: run mailbook init'
+            WHEN a.rolcanlogin <> r.login THEN CASE WHEN r.login THEN 'cannot log in' ELSE 'can log in, but must not' END
+            WHEN r.login THEN 'login' ELSE 'no login' END
+  FROM (VALUES ('mailowner', false), ('mailadmin', false), ('mailreader', true), ('mailauth', true)) AS r(name, login)
+  LEFT JOIN pg_catalog.pg_roles a ON a.rolname = r.name
+UNION ALL
+-- privileges: the promises the rest depends on
+SELECT 'PUBLIC may use nothing',
+       CASE WHEN bad IS NULL THEN 'pass' ELSE 'fail' END, coalesce(bad, 'no CONNECT, no schema use, no table, no function')
+  FROM (SELECT string_agg(what, ', ') AS bad FROM (
+          SELECT 'CONNECT' AS what WHERE pg_catalog.has_database_privilege('public', current_database(), 'CONNECT')
+          UNION ALL SELECT 'USAGE on schema public' WHERE pg_catalog.has_schema_privilege('public', 'public', 'USAGE')
+          UNION ALL SELECT 'CREATE on schema public' WHERE pg_catalog.has_schema_privilege('public', 'public', 'CREATE')
+          UNION ALL SELECT 'SELECT on ' || c.relname FROM pg_catalog.pg_class c
+                     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')
+                       AND pg_catalog.has_table_privilege('public', c.oid, 'SELECT')) x) p
+UNION ALL
+SELECT 'service roles write nothing',
+       CASE WHEN bad IS NULL THEN 'pass' ELSE 'fail' END, coalesce(bad, 'mailreader and mailauth only read')
+  FROM (SELECT string_agg(r || ' may ' || priv || ' ' || c.relname, ', ') AS bad
+          FROM unnest(ARRAY['mailreader', 'mailauth']) AS r
+         CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS priv
+          JOIN pg_catalog.pg_class c ON c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+         WHERE EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)
+           AND pg_catalog.has_table_privilege(r, c.oid, priv)) p
+UNION ALL
+SELECT 'password hashes',
+       CASE WHEN NOT reader AND auth AND NOT admin THEN 'pass' ELSE 'fail' END,
+       format('readable by mailauth: %s; by mailreader: %s; by mailadmin: %s (expected yes, no, no)',
+              CASE WHEN auth THEN 'yes' ELSE 'no' END, CASE WHEN reader THEN 'yes' ELSE 'no' END,
+              CASE WHEN admin THEN 'yes' ELSE 'no' END)
+  FROM (SELECT bool_or(r = 'mailreader' AND ok) AS reader, bool_or(r = 'mailauth' AND ok) AS auth,
+               bool_or(r = 'mailadmin' AND ok) AS admin
+          FROM (SELECT r, pg_catalog.has_column_privilege(r, 'public.users', 'password', 'SELECT') AS ok
+                  FROM unnest(ARRAY['mailreader', 'mailauth', 'mailadmin']) AS r
+                 WHERE to_regclass('public.users') IS NOT NULL
+                   AND EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)) x) p
+ WHERE to_regclass('public.users') IS NOT NULL
