@@ -1,6 +1,7 @@
--- Bulk import, set-based: one validation query over the whole batch, then one INSERT
--- per table. The rules are the API's own (*_error(), default_maildir(),
--- normalised_password_hash()), so a row the API would refuse is refused here too.
+-- Bulk import, set-based: a few queries over the whole batch and one INSERT per table,
+-- never a round trip per row. The rules are the API's own (*_error(), default_maildir(),
+-- normalised_password_hash(), the tables' constraints), so a row the API would refuse is
+-- refused here too.
 
 -- import_batch(dry_run) -> table(line, problem)
 -- Caller: members of mailadmin (runner: `mailbook import`), after COPYing the CSV into
@@ -8,8 +9,8 @@
 -- Returns every problem, each with its CSV line; when there is any (or dry_run),
 -- writes nothing. Otherwise adds the file's domains, then mailboxes (plaintext
 -- passwords hashed at settings.bcrypt_cost), then aliases. The batch's staging rows
--- are deleted either way. A row that a concurrent session adds
--- first makes the whole import fail with 23505, never half of it.
+-- are deleted either way. A row that a concurrent session adds first makes the whole
+-- import fail (that row reported, or 23505), never half of it.
 --
 -- Why three steps: the tables' own constraints already hold every row to the API's
 -- rules, so a clean file is checked once, while it is written (step 2). Only the rules
