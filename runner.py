@@ -272,6 +272,8 @@ Connect:
 
 Host = Annotated[str, typer.Option(help="PostgreSQL host the daemon connects to.")]
 Port = Annotated[int, typer.Option(help="PostgreSQL port.")]
+Standby = Annotated[Optional[list[str]], typer.Option(
+    help="A hot standby to read from when the primary is down, as HOST:PORT; repeatable.")]
 DbName = Annotated[str, typer.Option("--dbname", help="The mail database.")]
 PasswordFile = Annotated[
     Optional[Path],
@@ -332,6 +334,7 @@ def maps_install(
     port: Port = 5432,
     dbname: DbName = "mail",
     user: Annotated[str, typer.Option(help="Role Postfix logs in as.")] = "mailreader",
+    standby: Standby = None,
     password_file: PasswordFile = None,
     dry_run: DryRun = False,
 ):
@@ -343,9 +346,20 @@ def maps_install(
         mailbook maps install --password-file /root/mailreader.pw
     """
     password = obtain_password(password_file, "MAILBOOK_MAP_PASSWORD", f"PostgreSQL role {user}")
-    values = {"hosts": f"{host}:{port}", "user": user, "password": password, "dbname": dbname}
+    hosts = " ".join([f"{host}:{port}", *(f"{h}:{p}" for h, p in _standbys(standby))])
+    values = {"hosts": hosts, "user": user, "password": password, "dbname": dbname}
     files = {dest / m.name: m.with_connection(values) for m in map_files()}
     _report(install_files(files, group="postfix", dry_run=dry_run), dry_run)
+
+
+def _standbys(values: Optional[list[str]]) -> list[tuple[str, int]]:
+    out = []
+    for value in values or []:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in " ,'\\"):
+            raise Failure(f"--standby must be HOST:PORT, e.g. 192.0.2.2:5432, not {value!r}")
+        out.append((host, int(port)))
+    return out
 
 
 @maps_app.command("postconf")
@@ -389,6 +403,7 @@ def dovecot_install(
     port: Port = 5432,
     dbname: DbName = "mail",
     user: Annotated[str, typer.Option(help="Role Dovecot logs in as.")] = "mailauth",
+    standby: Standby = None,
     mailbox_base: Annotated[str, typer.Option(help="Postfix's virtual_mailbox_base.")] = "/home/mail",
     password_file: PasswordFile = None,
     dry_run: DryRun = False,
@@ -399,7 +414,10 @@ def dovecot_install(
         mailbook dovecot install --password-file /root/mailauth.pw
     """
     password = obtain_password(password_file, "MAILBOOK_DOVECOT_PASSWORD", f"PostgreSQL role {user}")
-    connect = make_conninfo(host=host, port=port, dbname=dbname, user=user, password=password)
+    standbys = _standbys(standby)  # libpq tries the hosts in order: the primary first
+    connect = make_conninfo(host=",".join([host, *(h for h, _ in standbys)]),
+                            port=",".join([str(port), *(str(p) for _, p in standbys)]),
+                            dbname=dbname, user=user, password=password)
     files = dovecot_files(dest, conf_d, connect, mailbox_base)
     _report(install_files(files, group="dovecot", dry_run=dry_run), dry_run)
     if not dry_run:

@@ -38,6 +38,8 @@ def describe(exc: BaseException) -> str:
         line = f"{diag.message_primary} (SQLSTATE {exc.sqlstate})"
         if diag.message_hint:
             line += f"; hint: {diag.message_hint}"
+        elif exc.sqlstate == "25006":  # read_only_sql_transaction
+            line += "; hint: this server is a read-only standby: provision on the primary"
         return line
     cause = getattr(exc, "exc", None)
     if isinstance(cause, psycopg.Error):

@@ -58,3 +58,25 @@ SELECT 'password hashes',
                  WHERE to_regclass('public.users') IS NOT NULL
                    AND EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)) x) p
  WHERE to_regclass('public.users') IS NOT NULL
+UNION ALL
+-- replication: a standby says how far behind it is; a primary lists its standbys
+SELECT 'replication',
+       CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN 'pass'
+            WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_stat_wal_receiver w WHERE w.status = 'streaming') THEN 'warn'
+            WHEN now() - pg_catalog.pg_last_xact_replay_timestamp() > interval '5 minutes'
+             AND pg_catalog.pg_last_wal_receive_lsn() <> pg_catalog.pg_last_wal_replay_lsn() THEN 'warn'
+            ELSE 'pass' END,
+       CASE WHEN pg_catalog.pg_is_in_recovery() THEN
+                'standby (read-only): '
+                || CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_stat_wal_receiver w WHERE w.status = 'streaming')
+                        THEN 'not receiving WAL from a primary'
+                        ELSE 'replay ' || pg_catalog.pg_size_pretty(pg_catalog.pg_wal_lsn_diff(
+                                 pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn()))
+                             || ' behind what it received' END
+                || coalesce('; last change replayed ' || date_trunc('second', now() - pg_catalog.pg_last_xact_replay_timestamp())
+                            || ' ago', '')
+            ELSE coalesce((SELECT 'primary; ' || count(*) || ' standby(s): '
+                                  || string_agg(coalesce(s.application_name, '?') || ' ' || s.state
+                                                || ', replay lag ' || coalesce(s.replay_lag::text, '0'), '; ')
+                             FROM pg_catalog.pg_stat_replication s HAVING count(*) > 0),
+                          'primary; no standby connected') END
