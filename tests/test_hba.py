@@ -30,7 +30,11 @@ def hba_cluster():
     (c.data / "pg_hba.conf").write_text(f"local all {SUPERUSER} trust\n" + lines)
     with psycopg.connect(c.dsn(), autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
-    time.sleep(0.5)  # the postmaster reloads asynchronously
+    # the postmaster reloads asynchronously: wait until the old "host all all" line is gone
+    deadline = time.monotonic() + 20
+    while reaches(c, "127.0.0.1", "postgres", "mailreader", "reader-pw-for-tests"):
+        assert time.monotonic() < deadline, "pg_hba.conf was not reloaded"
+        time.sleep(0.1)
     yield c
     c.destroy()
 
