@@ -102,3 +102,52 @@ def dsn_for_fuzz(db, cluster):
     """alice (a mailadmin member) over TCP, as test_admin_cli connects."""
     db.execute("SELECT add_domain('example.com')")
     return f"host=127.0.0.1 port={cluster.port} dbname={db.info.dbname} user={ADMIN_LOGIN}"
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.sampled_from([["mailbox", "add"], ["mailbox", "passwd"], ["alias", "add"], ["domain", "enable"],
+                        ["domain", "disable"], ["mailbox", "enable"], ["mailbox", "disable"]]),
+       hostile_text, hostile_text)
+def test_cli_commands_with_a_password_or_two_arguments_fail_in_one_line(dsn_for_fuzz, command, value, other):
+    if "\x00" in value + other or value.startswith("-") or other.startswith("-"):
+        return  # not something a shell can pass as one argument
+    args = [*command, value]
+    if command == ["alias", "add"]:
+        args.append(other)
+    if command[1] in ("add", "passwd") and command[0] == "mailbox":
+        args.append("--password-stdin")
+    r = cli([*args, "--dsn", dsn_for_fuzz], input=other + "\n", env={"PGPASSWORD": ADMIN_PASSWORD})
+    assert r.exit_code in (0, 1), (args, r.exit_code, r.stderr)
+    assert "Traceback" not in r.stderr
+    if r.exit_code == 1:
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("mailbook: "), (args, r.stderr)
+    secret = command[0] == "mailbox" and command[1] in ("add", "passwd")
+    if secret and len(other.strip()) >= 6 and other.lower() not in value.lower():
+        assert other not in r.stdout + r.stderr, (args, "the password was echoed")
+
+
+csv_cell = (st.sampled_from(HOSTILE) | st.text(max_size=12)).filter(lambda v: "\x00" not in v)
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["domain", "mailbox", "alias", "Mailbox", "", "user"]),
+                          csv_cell, csv_cell, csv_cell), min_size=1, max_size=8))
+def test_import_of_hostile_csv_writes_all_or_nothing_and_explains_in_lines(dsn_for_fuzz, db, tmp_path_factory, rows):
+    import csv
+    path = tmp_path_factory.mktemp("fuzz") / "in.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["kind", "address", "destination", "password_hash"])
+        w.writerows(rows)
+    before = table_checksums(db)
+    r = cli(["import", str(path), "--dsn", dsn_for_fuzz], env={"PGPASSWORD": ADMIN_PASSWORD})
+    assert r.exit_code in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    if r.exit_code == 1:
+        assert all(line.startswith((f"{path}:", "mailbook: ")) for line in r.stderr.splitlines()), r.stderr
+        assert table_checksums(db) == before
+    db.execute("RESET ROLE")
+    assert db.execute("SELECT count(*) FROM import_staging").fetchone() == (0,)
+    db.execute("TRUNCATE users, aliases, transports")
+    db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
