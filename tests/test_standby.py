@@ -1,6 +1,6 @@
 """A primary with a streaming hot standby (pg_basebackup -R), both on loopback. The map
 files and Dovecot's connect line list both (`--standby`). With the primary stopped,
-Postfix's own client still answers and Dovecot's password query still runs, from the
+Postfix's own client still answers and a real Dovecot still logs users in, from the
 standby; provisioning there fails with one clear read-only line; `mailbook doctor`
 reports the replication on both sides."""
 
@@ -20,6 +20,7 @@ from conftest import cli, require_program, run
 from mailbook.cluster import SUPERUSER, PrivateCluster, free_port
 from mailbook.daemons import dovecot_queries
 from mailbook.secrets import set_role_password, write_private
+from mta import Dovecot, private_dir, remove
 
 READER_PW, AUTH_PW = "reader-pw-standby", "auth-pw-standby"
 
@@ -88,12 +89,15 @@ def test_lookups_and_logins_go_on_from_the_standby_and_provisioning_there_is_ref
     cli(["maps", "install", "--dest", str(maps), "--port", str(primary.port), "--standby",
          f"127.0.0.1:{standby.port}", "--password-file", str(pw)], check=True)
     assert f"hosts = 127.0.0.1:{primary.port} 127.0.0.1:{standby.port}" in (maps / "mailboxes.cf").read_text()
-    auth_pw = tmp_path / "auth.pw"
+    home = private_dir("mailbook-standby-dovecot-")  # Dovecot's auth worker must reach its files
+    auth_pw = home / "auth.pw"
     write_private(auth_pw, AUTH_PW + "\n")
-    conf = tmp_path / "dovecot"
+    conf = home / "conf"
     cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
-         "--port", str(primary.port), "--standby", f"127.0.0.1:{standby.port}", "--password-file", str(auth_pw)],
-        check=True)
+         "--port", str(primary.port), "--standby", f"127.0.0.1:{standby.port}", "--password-file", str(auth_pw),
+         "--mailbox-base", str(home / "mail")], check=True)
+    dovecot = Dovecot(home / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", home / "mail")
+    dovecot.root.mkdir()
     connect = re.search(r"^connect = (.*)$", (conf / "dovecot-sql.conf.ext").read_text(), re.M).group(1)
     assert f"port={primary.port},{standby.port}" in connect
     config = tmp_path / "postfix"
@@ -105,7 +109,11 @@ def test_lookups_and_logins_go_on_from_the_standby_and_provisioning_there_is_ref
     assert replication["status"] == "pass" and "1 standby(s)" in replication["detail"] and "streaming" in replication["detail"]
 
     primary.stop()
+    dovecot.start()
     try:
+        # a real Dovecot login, answered by the standby
+        assert dovecot.auth_test("foo@example.com", "correct horse").returncode == 0, dovecot.log_text()
+        assert dovecot.auth_test("foo@example.com", "wrong horse").returncode != 0
         for _ in range(3):  # Postfix tries the hosts in random order: each time it must end up answering
             assert postmap("foo@example.com", maps / "mailboxes.cf", config)[:2] == (0, "example.com/foo/")
             assert postmap("info@example.com", maps / "virtual.cf", config)[:2] == (0, "foo@example.com")
@@ -127,4 +135,6 @@ def test_lookups_and_logins_go_on_from_the_standby_and_provisioning_there_is_ref
         replication = next(c for c in json.loads(r.stdout) if c["check"] == "replication")
         assert replication["status"] == "warn" and "not receiving WAL from a primary" in replication["detail"]
     finally:
+        dovecot.stop()
+        remove(home)
         primary.start()
