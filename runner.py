@@ -25,11 +25,11 @@ from rich.table import Table
 
 from mailbook import Failure, bulk, connect, describe
 from mailbook.daemons import check_maps, dovecot_files, snippet_settings
-from mailbook.install import install as install_files
 from mailbook.doctor import database_checks, hba_checks, map_file_checks, migration_checks
 from mailbook.hba import hba_lines
-from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
+from mailbook.install import install as install_files
 from mailbook.maps import map_files
+from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
 from mailbook.secrets import new_password, obtain_password, set_role_password, write_private
 from mailbook.setup import init_database
 from mailbook import demo as demo_mod

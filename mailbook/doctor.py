@@ -67,28 +67,28 @@ def migration_checks(conn: psycopg.Connection) -> list[Check]:
 def map_file_checks(dest: Path, config_dir: Path | None) -> list[Check]:
     """Each installed map: not readable by others (it holds a password), group postfix
     (virtual(8) must read it), owned by root; and whether it answers a lookup."""
-    found: list[Check] = []
     try:
         postfix_gid = grp.getgrnam("postfix").gr_gid
     except KeyError:
         postfix_gid = None
+    answers = {m.name: (ok, answer) for m, _key, answer, ok in check_maps("doctor-probe@invalid.example", dest, config_dir)}
+    found: list[Check] = []
     for m in map_files():
-        path = dest / m.name
+        name, path = f"map {m.name}", dest / m.name
         if not path.exists():
-            found.append((f"map {m.name}", "fail", f"not installed in {dest}: mailbook maps install"))
+            found.append((name, "fail", f"not installed in {dest}: mailbook maps install"))
             continue
         st = path.stat()
         mode = stat.S_IMODE(st.st_mode)
+        problems = []
         if mode & 0o007:
-            found.append((f"map {m.name}", "fail", f"mode {mode:04o}: others may read its password; chmod 0640"))
+            problems.append(("fail", f"mode {mode:04o}: others may read its password; chmod 0640"))
         elif postfix_gid is not None and st.st_gid != postfix_gid:
-            found.append((f"map {m.name}", "warn", "not group postfix: Postfix's daemons may not read it"))
+            problems.append(("warn", "not group postfix: Postfix's daemons may not read it"))
         elif st.st_uid != 0 and os.geteuid() == 0:
-            found.append((f"map {m.name}", "warn", "not owned by root"))
-    probe = "doctor-probe@invalid.example"
-    for m, _key, answer, ok in check_maps(probe, dest, config_dir):
-        if not ok and (dest / m.name).exists():
-            found.append((f"map {m.name}", "fail", f"postmap -q fails: {answer}"))
-    named = {c for c, *_ in found}
-    found += [(f"map {m.name}", "pass", "0640-safe and answers") for m in map_files() if f"map {m.name}" not in named]
-    return sorted(found)
+            problems.append(("warn", "not owned by root"))
+        ok, answer = answers[m.name]
+        if not ok:
+            problems.append(("fail", f"postmap -q fails: {answer}"))
+        found += [(name, status, detail) for status, detail in problems] or [(name, "pass", "0640-safe and answers")]
+    return found
