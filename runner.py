@@ -29,6 +29,7 @@ from mailbook.doctor import database_checks, hba_checks, map_file_checks, migrat
 from mailbook.hba import hba_lines
 from mailbook.install import install as install_files
 from mailbook.maps import map_files
+from mailbook.pgbouncer import pgbouncer_files
 from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
 from mailbook.secrets import new_password, obtain_password, set_role_password, write_private
 from mailbook.setup import init_database
@@ -61,6 +62,8 @@ maps_app = typer.Typer(no_args_is_help=True, help="Install and check Postfix's p
 app.add_typer(maps_app, name="maps")
 dovecot_app = typer.Typer(no_args_is_help=True, help="Install Dovecot's SQL authentication file.   mailbook dovecot install --password-file /root/mailauth.pw")
 app.add_typer(dovecot_app, name="dovecot")
+pgbouncer_app = typer.Typer(no_args_is_help=True, help="Install PgBouncer in front of PostgreSQL, so a restart or short outage is a wait, not a 451.   mailbook pgbouncer install")
+app.add_typer(pgbouncer_app, name="pgbouncer")
 domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable.   mailbook domain add example.com")
 app.add_typer(domain_app, name="domain")
 mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, passwd, remove, enable, disable.   mailbook mailbox add foo@example.com")
@@ -423,6 +426,40 @@ def dovecot_install(
     if not dry_run:
         typer.echo(f"next: in conf.d/10-auth.conf, `!include {files and conf_d / 'auth-mailbook.conf.ext'}`"
                    " (instead of auth-system.conf.ext) and auth_username_format = %Lu")
+
+
+@pgbouncer_app.command("install")
+def pgbouncer_install(
+    dest: Annotated[Path, typer.Option(help="Directory for pgbouncer.ini and userlist.txt.")] = Path("/etc/pgbouncer"),
+    server_host: Annotated[str, typer.Option(help="PostgreSQL host PgBouncer connects to.")] = "127.0.0.1",
+    server_port: Annotated[int, typer.Option(help="PostgreSQL port.")] = 5432,
+    dbname: DbName = "mail",
+    listen_port: Annotated[int, typer.Option(help="Port PgBouncer listens on (loopback only).")] = 6432,
+    reader_password_file: Annotated[Optional[Path], typer.Option(
+        help="File holding mailreader's password (- for stdin); else $MAILBOOK_MAP_PASSWORD.")] = None,
+    auth_password_file: Annotated[Optional[Path], typer.Option(
+        help="File holding mailauth's password; else $MAILBOOK_DOVECOT_PASSWORD.")] = None,
+    logfile: Annotated[str, typer.Option(help="PgBouncer's log file.")] = "/var/log/postgresql/pgbouncer.log",
+    pidfile: Annotated[str, typer.Option(help="PgBouncer's pid file.")] = "/var/run/postgresql/pgbouncer.pid",
+    dry_run: DryRun = False,
+):
+    """Install pgbouncer/pgbouncer.ini (transaction pooling, the mail database only) and a
+    userlist.txt naming only mailreader and mailauth; mode 0640, group postgres (Debian's
+    pgbouncer runs as postgres). Then point the maps and Dovecot at it:
+
+        mailbook pgbouncer install --reader-password-file /root/mailreader.pw \\
+            --auth-password-file /root/mailauth.pw && systemctl restart pgbouncer
+        mailbook maps install --port 6432 --password-file /root/mailreader.pw
+        mailbook dovecot install --port 6432 --password-file /root/mailauth.pw
+    """
+    if str(reader_password_file) == "-" and str(auth_password_file) == "-":
+        raise Failure("only one of the two passwords can come from stdin")
+    passwords = {
+        "mailreader": obtain_password(reader_password_file, "MAILBOOK_MAP_PASSWORD", "PostgreSQL role mailreader"),
+        "mailauth": obtain_password(auth_password_file, "MAILBOOK_DOVECOT_PASSWORD", "PostgreSQL role mailauth"),
+    }
+    files = pgbouncer_files(dest, server_host, server_port, dbname, listen_port, passwords, logfile, pidfile)
+    _report(install_files(files, group="postgres", dry_run=dry_run), dry_run)
 
 
 # -- provisioning: each command calls one SQL function ------------------------------------
