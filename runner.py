@@ -631,6 +631,43 @@ def alias_remove(alias: str, destination: Annotated[Optional[str], typer.Argumen
     typer.echo(f"removed {rows[0][0]} row(s) of {alias.lower()}")
 
 
+class AuditedTable(str, Enum):
+    transports = "transports"
+    users = "users"
+    aliases = "aliases"
+    settings = "settings"
+
+
+@app.command("log")
+def log(
+    dsn: Dsn = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show the newest N changes.")] = 50,
+    table: Annotated[Optional[AuditedTable], typer.Option(help="Only changes to this table.")] = None,
+    key: Annotated[Optional[str], typer.Option(help="Only rows whose key contains this, e.g. an address.")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        help="Only changes after this time (2026-11-25 10:00) or this long ago (2 hours).")] = None,
+    as_json: Json = False,
+):
+    """The audit log: who changed which domain, mailbox, alias or setting, and when (the
+    columns that changed, never their values), oldest first.
+
+        mailbook log --key foo@example.com --since '7 days'
+    """
+    where, params = ["true"], []
+    if table:
+        where.append("table_name = %s"); params.append(table.value)
+    if key:
+        where.append("strpos(row_key, %s) > 0"); params.append(key.lower())
+    if since:
+        # an absolute time starts with a year; anything else is an interval
+        where.append("at >= %s::timestamptz" if since[:4].isdigit() else "at >= now() - %s::interval")
+        params.append(since)
+    query = ("SELECT * FROM (SELECT id, at, login_role AS login, acting_role AS role, operation,"
+             " table_name AS table, row_key AS key, array_to_string(changed, ',') AS changed"
+             f" FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s) newest ORDER BY id")
+    _show(*_call(dsn, query, (*params, limit)), as_json, empty="(no changes)")
+
+
 @app.command("import", short_help="Add domains, mailboxes and aliases from CSV: all rows or none.")
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV file with a header (- for stdin).")],

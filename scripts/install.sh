@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks for mailbook, and mailbook itself into
 # ./.venv (editable). `scripts/install.sh --test` adds what the test suite needs:
-# pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks;
+# pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks, PgBouncer;
 # `--bench` what benchmarks/run.py needs: postmap and matplotlib.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ packages=(postgresql postgresql-contrib python3 python3-venv)
 extra=""
 if [ "${1:-}" = "--test" ]; then
     packages+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks)
+               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks pgbouncer)
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql)   # postmap, Postfix's own pgsql client

@@ -450,3 +450,40 @@ def test_import_shows_a_progress_bar_on_a_terminal_and_stays_quiet_in_a_pipe(dsn
     # in a pipe: the result line and nothing else
     r = ok(["import", str(path), "--dry-run"], dsn, env)
     assert r.stdout == "3001 row(s) checked, no problems\n" and r.stderr == ""
+
+
+# -- the audit log ----------------------------------------------------------------------------
+
+def test_log_shows_who_changed_what_oldest_first_filters_and_never_a_password(dsn, env, db, tmp_path):
+    ok(["domain", "add", "example.com"], dsn, env)
+    ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, input="first secret\n")
+    ok(["alias", "add", "info@example.com", "foo@example.com"], dsn, env)
+    ok(["mailbox", "passwd", "foo@example.com", "--password-stdin"], dsn, env, input="second secret\n")
+    ok(["mailbox", "disable", "foo@example.com"], dsn, env)
+    rows = json.loads(ok(["log", "--json"], dsn, env).stdout)
+    assert [(r["login"], r["operation"], r["table"], r["key"], r["changed"]) for r in rows] == [
+        ("alice", "INSERT", "transports", "example.com", None),
+        ("alice", "INSERT", "users", "foo@example.com", None),
+        ("alice", "INSERT", "aliases", "info@example.com -> foo@example.com", None),
+        ("alice", "UPDATE", "users", "foo@example.com", "password"),
+        ("alice", "UPDATE", "users", "foo@example.com", "active"),
+    ]
+    text = ok(["log"], dsn, env).stdout
+    assert "secret" not in text and "$2" not in text and "alice" in text
+    # filters: by table, by key (case folded like every address), by age; newest N
+    assert [r["key"] for r in json.loads(ok(["log", "--json", "--table", "aliases"], dsn, env).stdout)] == \
+        ["info@example.com -> foo@example.com"]
+    assert len(json.loads(ok(["log", "--json", "--key", "FOO@example.com"], dsn, env).stdout)) == 4
+    assert len(json.loads(ok(["log", "--json", "--since", "1 hour"], dsn, env).stdout)) == 5
+    assert json.loads(ok(["log", "--json", "--since", "2999-01-01"], dsn, env).stdout) == []
+    assert [r["changed"] for r in json.loads(ok(["log", "--json", "--limit", "2"], dsn, env).stdout)] == \
+        ["password", "active"]
+    r = mb(["log", "--since", "last tuesday-ish"], dsn, env)
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "22007" in r.stderr, r
+
+    # an import is logged row by row, in the one statement that writes it
+    path = tmp_path / "more.csv"
+    path.write_text("kind,address,destination,password,password_hash,realname,maildir,quota_bytes,transport,gid,active\n"
+                    + "".join(f"alias,a{i}@example.com,foo@example.com,,,,,,,,true\n" for i in range(500)))
+    ok(["import", str(path)], dsn, env)
+    assert len(json.loads(ok(["log", "--json", "--table", "aliases", "--limit", "1000"], dsn, env).stdout)) == 501

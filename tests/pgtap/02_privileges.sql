@@ -10,6 +10,7 @@ INSERT INTO expected_columns VALUES
     -- mailadmin: everything but password hashes ('*' = every column)
     ('transports', '*', 'mailadmin'), ('aliases', '*', 'mailadmin'),
     ('mailboxes', '*', 'mailadmin'), ('settings', '*', 'mailadmin'),
+    ('audit_log', '*', 'mailadmin'),
     ('users', 'email', 'mailadmin'), ('users', 'realname', 'mailadmin'),
     ('users', 'maildir', 'mailadmin'), ('users', 'created', 'mailadmin'),
     ('users', 'domain', 'mailadmin'), ('users', 'quota_bytes', 'mailadmin'),
@@ -35,7 +36,7 @@ SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
             THEN ARRAY['SELECT'] ELSE '{}'::text[] END AS privs
   FROM information_schema.columns c
  CROSS JOIN (VALUES ('mailadmin'), ('mailreader'), ('mailauth')) AS r(role)
- WHERE c.table_schema = 'public' AND c.table_name IN ('transports', 'users', 'aliases', 'mailboxes', 'settings');
+ WHERE c.table_schema = 'public' AND c.table_name IN ('transports', 'users', 'aliases', 'mailboxes', 'settings', 'audit_log');
 
 CREATE TEMP VIEW api AS
 SELECT p.oid, p.proname::text AS name,
@@ -80,7 +81,8 @@ SELECT isnt_superuser(r, format('%s is not a superuser', r))
 SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_name)
                   FROM information_schema.role_table_grants g
                  WHERE g.table_schema = 'public' AND g.grantee <> 'mailowner' ORDER BY 1),
-          ARRAY['mailadmin INSERT import_staging', 'mailadmin SELECT aliases', 'mailadmin SELECT mailboxes',
+          ARRAY['mailadmin INSERT import_staging', 'mailadmin SELECT aliases', 'mailadmin SELECT audit_log',
+                'mailadmin SELECT mailboxes',
                 'mailadmin SELECT settings', 'mailadmin SELECT transports'],
           'the only table-wide grants are mailadmin''s SELECTs and its INSERT into import_staging; users is granted column by column');
 SELECT ok(NOT EXISTS (SELECT FROM pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p
