@@ -514,15 +514,26 @@ NewPasswordFile = Annotated[Optional[Path], typer.Option("--password-file", help
 @domain_app.command("add")
 def domain_add(domain: str, dsn: Dsn = None,
                transport: Annotated[str, typer.Option(help="Postfix transport.")] = "virtual:",
-               gid: Annotated[Optional[int], typer.Option(help="Group id for this domain's mail.")] = None):
-    """Host a domain.   mailbook domain add example.com"""
+               gid: Annotated[Optional[int], typer.Option(help="Group id for this domain's mail.")] = None,
+               alias_of: Annotated[Optional[str], typer.Option(
+                   help="Make DOMAIN an alias domain: x@DOMAIN reaches x@ALIAS_OF.")] = None):
+    """Host a domain, or add an alias domain of a hosted one.
+
+        mailbook domain add example.com
+        mailbook domain add example.net --alias-of example.com
+    """
+    if alias_of is not None:
+        if transport != "virtual:" or gid is not None:
+            raise Failure("an alias domain takes no --transport or --gid: its mail goes to the target's mailboxes")
+        _show(*_call(dsn, "SELECT * FROM add_alias_domain(%s, %s)", (domain, alias_of)), False)
+        return
     _show(*_call(dsn, "SELECT * FROM add_domain(%s, %s, %s)", (domain, transport, gid)), False)
 
 
 @domain_app.command("list")
 def domain_list(dsn: Dsn = None, as_json: Json = False):
     """List hosted domains with their mailbox and alias counts.   mailbook domain list --json"""
-    _show(*_call(dsn, "SELECT t.domain, t.transport, t.gid, t.active,"
+    _show(*_call(dsn, "SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
                       " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
                       " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
                       " FROM transports t ORDER BY t.domain"), as_json)
@@ -606,9 +617,11 @@ def mailbox_disable(email: str, dsn: Dsn = None):
 @alias_app.command("add")
 def alias_add(alias: str, destinations: Annotated[list[str], typer.Argument(help="One or more destinations.")],
               dsn: Dsn = None):
-    """Forward an alias to one or more destinations.
+    """Forward an alias to one or more destinations. "@example.com" is the domain's
+    catch-all: mail for local parts that are neither a mailbox nor an alias.
 
         mailbook alias add postmaster@example.com foo@example.com bar@example.org
+        mailbook alias add @example.com foo@example.com
     """
     with connect(dsn) as conn, conn.transaction():  # all destinations or none
         for d in destinations:

@@ -91,15 +91,16 @@ def import_csv(conn: psycopg.Connection, f: TextIO, dry_run: bool,
 EXPORT_QUERY = """
 SELECT kind, address, destination, password, password_hash, realname, maildir, quota_bytes,
        transport, gid, active
-  FROM (SELECT 1 AS k, 'domain' AS kind, domain AS address, NULL AS destination, NULL AS password,
+  FROM (SELECT CASE WHEN alias_of IS NULL THEN 1 ELSE 2 END AS k, 'domain' AS kind, domain AS address,
+               alias_of AS destination, NULL AS password,
                NULL AS password_hash, NULL AS realname, NULL AS maildir, NULL::bigint AS quota_bytes,
                transport, gid, active
           FROM public.transports
         UNION ALL
-        SELECT 2, 'mailbox', email, NULL, NULL, password, realname, maildir, quota_bytes, NULL, NULL, active
+        SELECT 3, 'mailbox', email, NULL, NULL, password, realname, maildir, quota_bytes, NULL, NULL, active
           FROM public.users
         UNION ALL
-        SELECT 3, 'alias', alias, email, NULL, NULL, NULL, NULL, NULL, NULL, NULL, active
+        SELECT 4, 'alias', alias, email, NULL, NULL, NULL, NULL, NULL, NULL, NULL, active
           FROM public.aliases) rows
  ORDER BY k, address, destination
 """

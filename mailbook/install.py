@@ -11,17 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailbook import Failure
+from mailbook.maps import parse_settings
 
 MODE = 0o640
 
 
 def _settings(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip()
-    return out
+    return parse_settings(text)  # map files, Dovecot's and PgBouncer's files alike
 
 
 @dataclass

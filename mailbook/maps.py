@@ -12,6 +12,25 @@ from mailbook import data_dir
 CONNECTION_KEYS = ("hosts", "user", "password", "dbname")
 
 
+def parse_settings(text: str) -> dict[str, str]:
+    """`name = value` settings as Postfix reads a main.cf-style file: # comments and
+    blank lines skipped, a line that starts with whitespace continues the one before."""
+    logical: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line[0].isspace() and logical:
+            logical[-1] += " " + line.strip()
+        else:
+            logical.append(line.strip())
+    out = {}
+    for line in logical:
+        if "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
 @dataclass
 class MapFile:
     name: str  # e.g. mailboxes.cf
@@ -19,12 +38,7 @@ class MapFile:
 
     @property
     def settings(self) -> dict[str, str]:
-        out = {}
-        for line in self.text.splitlines():
-            if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-                key, _, value = line.partition("=")
-                out[key.strip()] = value.strip()
-        return out
+        return parse_settings(self.text)
 
     @property
     def query(self) -> str:

@@ -25,16 +25,55 @@ BEGIN
     RETURNING * INTO result;
     RETURN result;
 EXCEPTION WHEN unique_violation THEN
-    RAISE EXCEPTION 'domain % is already hosted here', public.quoted(d) USING ERRCODE = '23505';
+    RAISE EXCEPTION 'domain % is already %', public.quoted(d),
+          coalesce('an alias of ' || public.quoted((SELECT t.alias_of FROM public.transports t WHERE t.domain = d)), 'hosted here')
+          USING ERRCODE = '23505';
 END
 $$;
 REVOKE ALL ON FUNCTION public.add_domain(text, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.add_domain(text, text, integer) TO mailadmin;
 
+-- add_alias_domain(alias_domain, target_domain) -> transports
+-- Caller: members of mailadmin (runner: `mailbook domain add ALIAS --alias-of TARGET`).
+-- Every mailbox and alias of the target also receives mail at the same local part in
+-- the alias domain; unknown local parts are refused as in the target. Raises 22023 for
+-- an invalid name, P0002 if the target is not hosted, 23503 if the target is itself an
+-- alias domain, 23505 if the name is already hosted or an alias.
+CREATE FUNCTION public.add_alias_domain(alias_domain text, target_domain text)
+RETURNS public.transports
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d      text := lower(add_alias_domain.alias_domain);
+    target text := lower(add_alias_domain.target_domain);
+    result public.transports;
+BEGIN
+    PERFORM public.assert_valid(public.domain_name_error(d));
+    PERFORM public.assert_valid(public.domain_name_error(target));
+    IF NOT EXISTS (SELECT FROM public.transports t WHERE t.domain = target) THEN
+        RAISE EXCEPTION 'domain % is not hosted here', public.quoted(target)
+              USING ERRCODE = 'P0002', HINT = format('call add_domain(%L) first', target);
+    END IF;
+    IF d = target THEN
+        RAISE EXCEPTION 'domain % cannot be an alias of itself', public.quoted(d) USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO public.transports (domain, alias_of) VALUES (d, target) RETURNING * INTO result;
+    RETURN result;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'domain % is already %', public.quoted(d),
+          coalesce('an alias of ' || public.quoted((SELECT t.alias_of FROM public.transports t WHERE t.domain = d)), 'hosted here')
+          USING ERRCODE = '23505';
+END
+$$;
+REVOKE ALL ON FUNCTION public.add_alias_domain(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.add_alias_domain(text, text) TO mailadmin;
+
 -- remove_domain(domain, cascade) -> void
 -- Caller: members of mailadmin (runner: `mailbook domain remove`). Runs as mailowner.
--- Refuses (23503) while mailboxes or aliases remain in the domain, unless cascade,
--- which also removes them and any alias row that forwarded to a removed mailbox.
+-- Refuses (23503) while mailboxes, aliases or alias domains remain in the domain,
+-- unless cascade, which also removes them and any alias row that forwarded to a removed
+-- mailbox. An alias domain is removed like any domain.
 -- Locks the domain row first, so a concurrent add_mailbox waits and then fails rather
 -- than leaving an orphan. Raises P0002 if the domain is not hosted.
 CREATE FUNCTION public.remove_domain(domain text, cascade boolean DEFAULT false)
@@ -46,6 +85,7 @@ DECLARE
     d         text := lower(remove_domain.domain);
     n_users   bigint;
     n_aliases bigint;
+    n_alias_domains bigint;
 BEGIN
     PERFORM FROM public.transports t WHERE t.domain = d FOR UPDATE;
     IF NOT FOUND THEN
@@ -53,19 +93,22 @@ BEGIN
     END IF;
     SELECT count(*) INTO n_users FROM public.users u WHERE u.domain = d;
     SELECT count(*) INTO n_aliases FROM public.aliases a WHERE a.domain = d;
-    IF n_users + n_aliases > 0 AND NOT coalesce(remove_domain.cascade, false) THEN
-        RAISE EXCEPTION 'domain % still has % mailbox(es) and % alias row(s)',
-                        public.quoted(d), n_users, n_aliases
+    SELECT count(*) INTO n_alias_domains FROM public.transports t WHERE t.alias_of = d;
+    IF n_users + n_aliases + n_alias_domains > 0 AND NOT coalesce(remove_domain.cascade, false) THEN
+        RAISE EXCEPTION 'domain % still has % mailbox(es), % alias row(s) and % alias domain(s)',
+                        public.quoted(d), n_users, n_aliases, n_alias_domains
               USING ERRCODE = '23503',
                     HINT = format('remove them first, or call remove_domain(%L, cascade => true)', d);
     END IF;
+    DELETE FROM public.transports t WHERE t.alias_of = d;
     DELETE FROM public.aliases a
      WHERE a.domain = d
         OR a.email IN (SELECT u.email FROM public.users u WHERE u.domain = d);
     DELETE FROM public.users u WHERE u.domain = d;
     DELETE FROM public.transports t WHERE t.domain = d;
-    IF n_users + n_aliases > 0 THEN
-        RAISE NOTICE 'removed % mailbox(es) and % alias row(s) of %', n_users, n_aliases, d;
+    IF n_users + n_aliases + n_alias_domains > 0 THEN
+        RAISE NOTICE 'removed % mailbox(es), % alias row(s) and % alias domain(s) of %',
+                     n_users, n_aliases, n_alias_domains, d;
     END IF;
 END
 $$;

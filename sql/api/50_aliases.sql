@@ -3,7 +3,8 @@
 -- add_alias(alias, destination) -> aliases
 -- Caller: members of mailadmin (runner: `mailbook alias add`). Runs as mailowner.
 -- Adds one destination to an alias; call it again for more. The alias must be in a
--- hosted domain (23503). A destination in a hosted domain must be an existing mailbox
+-- hosted domain (23503), not an alias domain. "@example.com" is the domain's catch-all:
+-- it receives mail for the local parts that are neither a mailbox nor an alias. A destination in a hosted domain must be an existing mailbox
 -- or alias (23503): otherwise every message to the alias would bounce. Raises 23505 if
 -- the alias already forwards there, 22004/22023 for invalid addresses.
 CREATE FUNCTION public.add_alias(alias text, destination text) RETURNS public.aliases
@@ -15,7 +16,7 @@ DECLARE
     dst    text := lower(add_alias.destination);
     result public.aliases;
 BEGIN
-    PERFORM public.assert_valid(public.address_error(a));
+    PERFORM public.assert_valid(public.alias_error(a));
     PERFORM public.assert_valid(public.address_error(dst));
     PERFORM public.assert_hosted(split_part(a, '@', 2));
     IF EXISTS (SELECT FROM public.transports t WHERE t.domain = split_part(dst, '@', 2))

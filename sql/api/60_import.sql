@@ -89,8 +89,10 @@ BEGIN
     IF n = 0 AND NOT coalesce(dry_run, false) THEN
         BEGIN
             SELECT s.bcrypt_cost INTO STRICT cost FROM public.settings s;
-            INSERT INTO public.transports (domain, transport, gid, active)
-            SELECT r.address, r.transport, r.gid::integer, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
+            -- a domain row with a destination is an alias domain of that domain
+            INSERT INTO public.transports (domain, transport, gid, active, alias_of)
+            SELECT r.address, r.transport, r.gid::integer, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true),
+                   r.destination
               FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'domain';
             INSERT INTO public.users (email, password, realname, maildir, quota_bytes, active)
             SELECT r.address,
@@ -111,7 +113,8 @@ BEGIN
     -- 3. every row a constraint refuses (or would, on a dry run), with its line
     RETURN QUERY
     WITH r AS (SELECT x.*, l.line,
-                      CASE WHEN x.kind IN ('mailbox', 'alias') THEN public.address_error(x.address) END
+                      CASE WHEN x.kind = 'mailbox' THEN public.address_error(x.address)
+                           WHEN x.kind = 'alias' THEN public.alias_error(x.address) END  -- "@domain": catch-all
                           AS address_problem
                  FROM public.import_rows x
                  JOIN public.import_lines l ON l.batch = x.batch AND l.seq = x.seq
@@ -127,6 +130,14 @@ BEGIN
             CASE WHEN r.kind = 'domain' THEN public.transport_error(r.transport) END,
             CASE WHEN r.kind = 'domain' AND r.gid IS NOT NULL AND (r.gid !~ '^[0-9]{1,9}$' OR r.gid::integer = 0)
                  THEN format('gid must be a positive group id, not %s', public.quoted(r.gid)) END,
+            -- alias domains: the target must be a hosted domain (not an alias), here or in the file
+            CASE WHEN r.kind = 'domain' AND r.destination IS NOT NULL THEN public.domain_name_error(r.destination) END,
+            CASE WHEN r.kind = 'domain' AND r.destination IS NOT NULL
+                      AND NOT EXISTS (SELECT FROM public.transports t WHERE t.domain = r.destination AND t.alias_of IS NULL)
+                      AND NOT EXISTS (SELECT FROM public.import_rows d WHERE d.batch = this_batch AND d.kind = 'domain'
+                                         AND d.address = r.destination AND d.destination IS NULL)
+                 THEN format('alias domain %s needs %s to be a hosted domain; add a domain row for it',
+                             public.quoted(r.address), public.quoted(r.destination)) END,
             -- mailboxes and aliases
             CASE WHEN r.kind IN ('mailbox', 'alias') THEN r.address_problem END,
             CASE WHEN r.kind = 'mailbox' THEN public.maildir_error(r.maildir) END,
@@ -160,6 +171,13 @@ BEGIN
         SELECT r.line, format('domain %s is not hosted here; add a domain row for it', public.quoted(split_part(r.address, '@', 2)))
           FROM r WHERE r.kind IN ('mailbox', 'alias') AND r.address_problem IS NULL
                    AND NOT EXISTS (SELECT FROM hosted h WHERE h.domain = split_part(r.address, '@', 2))
+        UNION ALL
+        SELECT r.line, format('domain %s is an alias domain; add %s in %s instead', public.quoted(a.domain),
+                              public.quoted(r.address), public.quoted(a.target))
+          FROM r JOIN (SELECT t.domain, t.alias_of AS target FROM public.transports t WHERE t.alias_of IS NOT NULL
+                       UNION SELECT d.address, d.destination FROM r d WHERE d.kind = 'domain' AND d.destination IS NOT NULL) a
+                 ON a.domain = split_part(r.address, '@', 2)
+         WHERE r.kind IN ('mailbox', 'alias')
         UNION ALL
         SELECT d.line, format('%s %s appears more than once in the file (first on line %s)', d.kind, public.quoted(d.key), d.first)
           FROM (SELECT r.line, r.kind, concat_ws(' -> ', r.address, r.destination) AS key,

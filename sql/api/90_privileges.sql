@@ -30,7 +30,7 @@ GRANT SELECT (email, realname, maildir, created, domain, quota_bytes, active, mo
 GRANT INSERT ON public.import_staging TO mailadmin;
 
 -- mailreader: Postfix (postfix-maps/*.cf). What the maps select and filter on, no hashes.
-GRANT SELECT (domain, transport, active) ON public.transports TO mailreader;
+GRANT SELECT (domain, transport, active, alias_of) ON public.transports TO mailreader;
 GRANT SELECT (email, maildir, domain, active) ON public.users TO mailreader;
 GRANT SELECT (alias, email, domain, active) ON public.aliases TO mailreader;
 

@@ -2,7 +2,7 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(47);
+SELECT plan(49);
 \ir _setup.sql
 
 SELECT has_extension('pgcrypto', 'pgcrypto is installed');
@@ -23,6 +23,8 @@ SELECT view_owner_is('public', 'mailboxes', 'mailowner', 'mailowner owns mailbox
 -- transports: the tutorial's (domain, gid, transport), gid no longer UNIQUE NOT NULL
 SELECT col_is_pk('public', 'transports', 'domain', 'transports keyed by domain');
 SELECT col_is_null('public', 'transports', 'gid', 'transports.gid is optional');
+SELECT col_is_fk('public', 'transports', 'alias_of', 'an alias domain names its target in transports');
+SELECT col_has_check('public', 'aliases', 'alias', 'aliases.alias is checked (an address or an @domain catch-all)');
 SELECT ok(NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'public.transports'::regclass
                          AND contype = 'u'), 'transports.gid is not UNIQUE: domains may share a vmail group');
 SELECT col_default_is('public', 'transports', 'transport', 'virtual:', 'transport defaults to virtual:');

@@ -2,7 +2,7 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 \ir _setup.sql
 
 SELECT has_function('public', f, args, format('%s(%s) exists', f, array_to_string(args, ', ')))
@@ -16,6 +16,7 @@ SELECT has_function('public', f, args, format('%s(%s) exists', f, array_to_strin
                ('remove_mailbox', ARRAY['text']),
                ('set_mailbox_active', ARRAY['text', 'boolean']),
                ('add_alias', ARRAY['text', 'text']),
+               ('add_alias_domain', ARRAY['text', 'text']),
                ('remove_alias', ARRAY['text', 'text'])) AS v(f, args);
 SELECT is_definer('public', 'add_mailbox', ARRAY['text', 'text', 'text', 'text', 'bigint'],
                   'add_mailbox runs as its owner');

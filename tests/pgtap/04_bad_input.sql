@@ -29,7 +29,7 @@ SELECT throws_ok($$SELECT add_mailbox_hashed('a@example.com', 'hunter2')$$, '220
 SELECT throws_ok($$SELECT add_alias('bar@example.com', 'ghost@example.com')$$, '23503', NULL,
                  'alias to a local address that does not exist');
 SELECT throws_ok($$SELECT remove_domain('example.com')$$, '23503',
-                 'domain "example.com" still has 1 mailbox(es) and 0 alias row(s)', 'remove_domain without cascade');
+                 'domain "example.com" still has 1 mailbox(es), 0 alias row(s) and 0 alias domain(s)', 'remove_domain without cascade');
 SELECT throws_ok($$SELECT remove_mailbox('ghost@example.com')$$, 'P0002',
                  'mailbox "ghost@example.com" does not exist', 'removing a missing mailbox');
 SELECT throws_ok($$SELECT add_domain('bad domain')$$, '22023', NULL, 'invalid domain name');

@@ -1,0 +1,200 @@
+"""Alias domains and catch-all, through a real Postfix: x@example.net reaches
+x@example.com when example.net is an alias domain of example.com and x is a mailbox or
+alias there, unknown users are still refused at RCPT, and a catch-all takes only the
+local parts that are neither a mailbox nor an alias (a disabled mailbox's included)."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+
+from conftest import cli, require_program, run
+from mailbook.secrets import set_role_password, write_private
+from mta import Postfix, private_dir, remove
+
+DB = "aliasdomains"
+READER_PW = "reader-pw-alias-domains"
+
+
+@pytest.fixture(scope="module")
+def admin_dsn(cluster):
+    cli(["init", "--dsn", cluster.dsn(), "--database", DB], check=True)
+    dsn = cluster.dsn(DB)
+    cli(["migrate", "apply", "--dsn", dsn], check=True)
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        set_role_password(conn, "mailreader", READER_PW)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT add_domain('example.com')")
+        conn.execute("SELECT add_mailbox('foo@example.com', 'foo pw foo')")
+        conn.execute("SELECT add_mailbox('bar@example.com', 'bar pw bar')")
+        conn.execute("SELECT add_mailbox('sleepy@example.com', 'sleepy pw')")
+        conn.execute("SELECT set_mailbox_active('sleepy@example.com', false)")
+        conn.execute("SELECT add_alias('team@example.com', 'bar@example.com')")
+        conn.execute("SELECT add_alias_domain('example.net', 'example.com')")
+    yield dsn
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+
+
+def sql(dsn: str, statement: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute(statement)
+
+
+@pytest.fixture(scope="module")
+def postfix(admin_dsn, cluster):
+    if os.geteuid() != 0:
+        pytest.fail("the Postfix tests must run as root (scripts/test.sh under CI does)")
+    root = private_dir("mailbook-aliasdomains-")
+    pw = root / "reader.pw"
+    write_private(pw, READER_PW + "\n")
+    maps = root / "maps"
+    cli(["maps", "install", "--dest", str(maps), "--port", str(cluster.port), "--dbname", DB,
+         "--password-file", str(pw)], check=True)
+    pf = Postfix(root / "postfix", maps)
+    pf.start()
+    yield pf
+    pf.stop()
+    remove(root)
+
+
+def lookup(postfix: Postfix, table: str, key: str) -> str | None:
+    r = run([require_program("/usr/sbin/postmap"), "-c", str(postfix.config), "-q", key,
+             f"pgsql:{postfix.maps / table}"])
+    assert r.stderr == "", r.stderr
+    assert r.returncode in (0, 1), r
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def test_an_alias_domain_reaches_the_targets_mailboxes_and_aliases_and_nothing_else(postfix, admin_dsn):
+    assert lookup(postfix, "domains.cf", "example.net") == "example.net"
+    assert lookup(postfix, "virtual.cf", "foo@example.net") == "foo@example.com"
+    assert lookup(postfix, "virtual.cf", "Team@Example.NET") == "team@example.com"
+    assert lookup(postfix, "virtual.cf", "nobody@example.net") is None    # no wildcard
+    assert lookup(postfix, "virtual.cf", "sleepy@example.net") is None    # disabled at the target
+    assert lookup(postfix, "virtual.cf", "foo@example.com") is None       # the mailbox itself: no rewrite
+    assert lookup(postfix, "sender-login.cf", "foo@example.net") == "foo@example.com"
+    assert lookup(postfix, "sender-login.cf", "team@example.net") == "bar@example.com"
+
+    postfix.send("foo@example.net", "via-alias-domain")
+    postfix.delivered("example.com/foo/", "via-alias-domain")
+    postfix.send("team@example.net", "alias-via-alias-domain")
+    postfix.delivered("example.com/bar/", "alias-via-alias-domain")
+    code, msg = postfix.rcpt("nobody@example.net")
+    assert code == 550 and "5.1.1" in msg, msg  # refused at RCPT: no backscatter later
+
+    sql(admin_dsn, "SELECT set_domain_active('example.net', false)")
+    try:
+        assert lookup(postfix, "domains.cf", "example.net") is None
+        assert lookup(postfix, "virtual.cf", "foo@example.net") is None
+        # refused at RCPT: 554 relay denied, or 550 while smtpd's resolver still has the
+        # domain's old class cached; either way nothing is accepted
+        assert postfix.rcpt("foo@example.net")[0] in (550, 554)
+    finally:
+        sql(admin_dsn, "SELECT set_domain_active('example.net', true)")
+    sql(admin_dsn, "SELECT set_domain_active('example.com', false)")
+    try:  # a disabled target takes its alias domains with it
+        assert lookup(postfix, "domains.cf", "example.net") is None
+        assert lookup(postfix, "virtual.cf", "foo@example.net") is None
+    finally:
+        sql(admin_dsn, "SELECT set_domain_active('example.com', true)")
+
+
+def test_a_catch_all_takes_unknown_local_parts_only_also_through_the_alias_domain(postfix, admin_dsn):
+    sql(admin_dsn, "SELECT add_alias('@example.com', 'bar@example.com')")
+    try:
+        assert lookup(postfix, "virtual.cf", "anything@example.com") == "bar@example.com"
+        assert lookup(postfix, "virtual.cf", "foo@example.com") is None     # a mailbox keeps its mail
+        assert lookup(postfix, "virtual.cf", "team@example.com") == "bar@example.com"  # the alias's own
+        assert lookup(postfix, "virtual.cf", "sleepy@example.com") is None  # disabled, not swallowed
+        assert lookup(postfix, "virtual.cf", "anything@example.net") == "anything@example.com"
+        assert lookup(postfix, "sender-login.cf", "anything@example.com") is None  # grants no sending
+
+        postfix.send("foo@example.com", "mailbox-beside-catch-all")
+        postfix.delivered("example.com/foo/", "mailbox-beside-catch-all")
+        postfix.send("whoever@example.com", "to-catch-all")
+        postfix.delivered("example.com/bar/", "to-catch-all")
+        postfix.send("whoever@example.net", "to-catch-all-via-alias-domain")
+        postfix.delivered("example.com/bar/", "to-catch-all-via-alias-domain")
+        code, msg = postfix.rcpt("sleepy@example.com")
+        assert code == 550, msg
+        foo_mail = "".join(p.read_text() for p in (postfix.mail / "example.com/foo/new").iterdir())
+        assert "to-catch-all" not in foo_mail
+    finally:
+        sql(admin_dsn, "SELECT remove_alias('@example.com')")
+    assert lookup(postfix, "virtual.cf", "anything@example.com") is None
+
+
+def test_alias_domain_and_catch_all_rules_are_refused_clearly(admin_dsn):
+    bad = [
+        ("SELECT add_alias_domain('example.org', 'nowhere.example')", "P0002", "not hosted"),
+        ("SELECT add_alias_domain('example.org', 'example.net')", "23503", "itself an alias domain"),
+        ("SELECT add_alias_domain('example.com', 'example.com')", "22023", "alias of itself"),
+        ("SELECT add_alias_domain('example.net', 'example.com')", "23505", 'already an alias of "example.com"'),
+        ("SELECT add_domain('example.net')", "23505", "already an alias"),
+        ("SELECT add_mailbox('x@example.net', 'pw pw pw')", "23503", "add it in example.com"),
+        ("SELECT add_alias('x@example.net', 'foo@example.com')", "23503", "add it in example.com"),
+        ("SELECT add_alias('@example.net', 'foo@example.com')", "23503", "add it in example.com"),
+        ("SELECT add_alias('@bad..domain', 'foo@example.com')", "22023", "bad..domain"),
+        ("SELECT add_alias('team@example.com', '@example.com')", "22023", "@example.com"),
+        ("SELECT remove_domain('example.com')", "23503", "1 alias domain(s)"),
+    ]
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        before = conn.execute("SELECT count(*) FROM transports").fetchone()
+        for statement, sqlstate, words in bad:
+            with pytest.raises(psycopg.Error) as e:
+                conn.execute(statement)
+            said = f"{e.value.diag.message_primary}; hint: {e.value.diag.message_hint}"
+            assert e.value.sqlstate == sqlstate and words in said, (statement, e.value)
+        assert conn.execute("SELECT count(*) FROM transports").fetchone() == before
+
+
+def test_removing_a_target_with_cascade_takes_its_alias_domains(cluster):
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS aliascascade WITH (FORCE)")
+    cli(["init", "--dsn", cluster.dsn(), "--database", "aliascascade"], check=True)
+    dsn = cluster.dsn("aliascascade")
+    cli(["migrate", "apply", "--dsn", dsn], check=True)
+    try:
+        r = cli(["domain", "add", "example.com", "--dsn", dsn])
+        assert r.exit_code == 0, r
+        r = cli(["domain", "add", "Example.NET", "--alias-of", "example.com", "--dsn", dsn])
+        assert r.exit_code == 0, r
+        r = cli(["domain", "add", "example.org", "--alias-of", "example.com", "--transport", "smtp:[x]", "--dsn", dsn])
+        assert r.exit_code == 1 and "no --transport" in r.stderr, r
+        listed = cli(["domain", "list", "--json", "--dsn", dsn], check=True)
+        assert '"alias_of": "example.com"' in listed.stdout
+        r = cli(["domain", "remove", "example.com", "--dsn", dsn])
+        assert r.exit_code == 1 and "1 alias domain(s)" in r.stderr, r
+        r = cli(["domain", "remove", "example.com", "--cascade", "--dsn", dsn])
+        assert r.exit_code == 0, r
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT count(*) FROM transports").fetchone() == (0,)
+    finally:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS aliascascade WITH (FORCE)")
+
+
+def test_rolling_back_refuses_while_alias_domains_or_catch_alls_exist(fresh_db):
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT add_domain('example.com')")
+        conn.execute("SELECT add_mailbox('foo@example.com', 'pw pw pw')")
+        conn.execute("SELECT add_alias('@example.com', 'foo@example.com')")
+        conn.execute("SELECT add_alias_domain('example.net', 'example.com')")
+    r = cli(["migrate", "rollback", "--dsn", fresh_db])
+    assert r.exit_code == 1 and "catch-all aliases exist" in r.stderr and r.stderr.count("\n") == 1, r
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT remove_alias('@example.com')")
+    cli(["migrate", "rollback", "--dsn", fresh_db], check=True)  # 0017 goes
+    r = cli(["migrate", "rollback", "--dsn", fresh_db])
+    assert r.exit_code == 1 and "alias domains exist" in r.stderr, r
+    with psycopg.connect(fresh_db) as conn:  # nothing was lost on the way
+        assert conn.execute("SELECT alias_of FROM transports WHERE domain = 'example.net'").fetchone() == ("example.com",)
