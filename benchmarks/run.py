@@ -47,12 +47,20 @@ SERVER_SETTINGS = ["shared_buffers = 1GB", "max_wal_size = 4GB"]
 
 
 def parameterised(template: str) -> str:
-    """A map or passdb query with its key as a bound parameter: '%s', '%u@%d' (Postfix)
-    and '%u' (Dovecot) all stand for the whole key here. '%%' is a literal % in both."""
+    """A map or passdb query with its key as bound parameters: '%s', '%u@%d' (Postfix)
+    and '%u' (Dovecot) stand for the whole key; inside longer literals, Postfix's %u and
+    %d for its local part and domain. '%%' is a literal % in both."""
     for placeholder in ("'%u@%d'", "'%s'", "'%u'"):
         template = template.replace(placeholder, "%(key)s")
+    template = template.replace("'%u@' ||", "%(local)s || '@' ||").replace("'@%d'", "'@' || %(domain)s")
+    template = template.replace("'%u', '%d'", "%(local)s, %(domain)s").replace("'%d'", "%(domain)s")
     assert "%u" not in template and "%d" not in template, template
     return template
+
+
+def bound(key: str) -> dict[str, str]:
+    local, _, domain = key.rpartition("@")
+    return {"key": key, "local": local, "domain": domain}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -109,13 +117,13 @@ def lookup_latency(dsn: str, password: str, queries: dict[str, str], keys: dict[
         for name, sql in queries.items():
             timings, own_floor = [], []
             for key in keys[name][:50]:  # warm up: prepare both, fill the caches
-                conn.execute(sql, {"key": key}, prepare=True).fetchall()
+                conn.execute(sql, bound(key), prepare=True).fetchall()
                 conn.execute("SELECT 1", prepare=True).fetchall()
             for key in keys[name]:
                 t0 = time.perf_counter_ns()
                 conn.execute("SELECT 1", prepare=True).fetchall()
                 t1 = time.perf_counter_ns()
-                conn.execute(sql, {"key": key}, prepare=True).fetchall()
+                conn.execute(sql, bound(key), prepare=True).fetchall()
                 t2 = time.perf_counter_ns()
                 own_floor.append((t1 - t0) / 1000)
                 timings.append((t2 - t1) / 1000)

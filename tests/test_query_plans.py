@@ -69,13 +69,15 @@ def test_every_postfix_and_dovecot_lookup_uses_indexes_and_reads_a_handful_of_pa
                 continue
             (plan,) = big.execute("EXPLAIN (FORMAT JSON) " + sql).fetchone()[0]
             found = scans(plan["Plan"])
+            checked.add(what.split()[0])
+            if "postfix_" in sql and not found:
+                continue  # a lookup function (sql/api/70_lookups.sql): its pages are counted below
             assert found, what
             for node, relation in found:
                 assert node != "Seq Scan" or relation == "transports" and DOMAINS <= 200, (what, found)
                 # a CTE Scan reads a WITH query's own result (sender-login.cf's one row)
                 assert node in ("Index Scan", "Index Only Scan", "Seq Scan", "Bitmap Heap Scan",
                                 "Bitmap Index Scan", "CTE Scan"), (what, found)
-            checked.add(what.split()[0])
         big.execute("RESET ROLE")
     assert checked == {m.name for m in map_files()} | set(dovecot_queries()), checked
 
