@@ -174,9 +174,6 @@ class Load:
         for t in self._threads:
             t.join(timeout=QUERY_WAIT + 60)
 
-    def outcomes(self, records) -> set[str]:
-        return {o for _, _, o in records}
-
     def summary(self, fault_start: float, back: float) -> dict:
         """The figures the README quotes: what senders and logins saw around one fault."""
         def back_after(records, ok):  # until an attempt begun after the return succeeded
