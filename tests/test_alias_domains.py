@@ -37,6 +37,7 @@ def admin_dsn(cluster):
     yield dsn
     with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute("ALTER ROLE mailreader PASSWORD NULL")  # roles are the whole cluster's: leave it as found
 
 
 def sql(dsn: str, statement: str) -> None:

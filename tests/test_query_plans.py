@@ -86,6 +86,8 @@ def test_every_postfix_and_dovecot_lookup_uses_indexes_and_reads_a_handful_of_pa
     for what, sql in lookups():
         if what.startswith(("password_query", "user_query")):
             continue
+        if "postfix_" in sql:  # a lookup function's first call in a session reads the catalog to compile it
+            big.execute(sql).fetchall()
         (plan,) = big.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql).fetchone()[0]
         buffers = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
         assert buffers < 40, (what, json.dumps(plan["Plan"])[:2000])

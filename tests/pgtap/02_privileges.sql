@@ -47,7 +47,8 @@ SELECT p.oid, p.proname::text AS name,
                      'quoted', 'domain_name_error', 'address_error', 'alias_error', 'maildir_error',
                      'transport_error', 'password_hash_error', 'password_error',
                      'normalised_password_hash', 'default_maildir', 'realname_error',
-                     'import_batch') AS for_mailadmin
+                     'import_batch', 'postfix_virtual', 'postfix_sender_logins') AS for_mailadmin,
+       p.proname IN ('postfix_virtual', 'postfix_sender_logins') AS for_mailreader
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
@@ -106,8 +107,10 @@ SELECT function_privs_are('public', name, args, 'mailadmin',
                           CASE WHEN for_mailadmin THEN ARRAY['EXECUTE'] ELSE '{}'::text[] END,
                           format('mailadmin %s execute %s', CASE WHEN for_mailadmin THEN 'may' ELSE 'may not' END, name))
   FROM api ORDER BY name;
-SELECT ok(NOT has_function_privilege('mailreader', oid, 'EXECUTE') AND NOT has_function_privilege('mailauth', oid, 'EXECUTE'),
-          format('neither service role may execute %s', name))
+SELECT ok(has_function_privilege('mailreader', oid, 'EXECUTE') = for_mailreader
+          AND NOT has_function_privilege('mailauth', oid, 'EXECUTE'),
+          format('%s execute %s', CASE WHEN for_mailreader THEN 'only mailreader (Postfix''s lookups) may'
+                                       ELSE 'neither service role may' END, name))
   FROM api ORDER BY name;
 SELECT ok(NOT has_function_privilege('public', oid, 'EXECUTE'), format('PUBLIC may not execute %s', name))
   FROM api ORDER BY name;
