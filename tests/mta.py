@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import require_program, run
+from conftest import cli, require_program, run
 from mailbook.daemons import snippet_settings
 from mailbook.cluster import free_port
 
@@ -210,6 +210,17 @@ service imap-login {{
 
     def doveadm(self, *args: str) -> subprocess.CompletedProcess:
         return run([self.doveadm_bin, "-c", str(self.conf), *args])
+
+
+def install_dovecot(root: Path, mail: Path, *install_args: str) -> Dovecot:
+    """`mailbook dovecot install` into root/dovecot-conf (mailbox base: mail, plus the
+    given connection options), and a Dovecot in root/dovecot using it; not started."""
+    conf = root / "dovecot-conf"
+    cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
+         "--mailbox-base", str(mail), *install_args], check=True)
+    dovecot = Dovecot(root / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", mail)
+    dovecot.root.mkdir(exist_ok=True)
+    return dovecot
 
 
 def remove(path: Path) -> None:

@@ -28,7 +28,7 @@ import pytest
 from conftest import cli, require_program, run
 from mailbook.cluster import PrivateCluster, free_port
 from mailbook.secrets import set_role_password, write_private
-from mta import Dovecot, Postfix, private_dir, remove
+from mta import Dovecot, Postfix, install_dovecot, private_dir, remove
 
 READER_PW, AUTH_PW = "reader-pw-outage", "auth-pw-outage"
 USER, USER_PW = "foo@example.com", "foo outage secret"
@@ -104,12 +104,7 @@ def stack(request):
         check=True)
     postfix = Postfix(root / "postfix", maps)
     postfix.start()
-    conf = root / "dovecot-conf"
-    cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
-         "--port", str(port), "--mailbox-base", str(postfix.mail), "--password-file", str(auth_pw)],
-        check=True)
-    dovecot = Dovecot(root / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", postfix.mail)
-    dovecot.root.mkdir()
+    dovecot = install_dovecot(root, postfix.mail, "--port", str(port), "--password-file", str(auth_pw))
     dovecot.start()
     yield pg, bouncer, postfix, dovecot
     dovecot.stop()

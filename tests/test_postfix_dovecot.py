@@ -21,7 +21,7 @@ import pytest
 from conftest import cli, require_program, run
 from mailbook.maps import map_files
 from mailbook.secrets import set_role_password, write_private
-from mta import Dovecot, Postfix, private_dir, remove
+from mta import Postfix, install_dovecot, private_dir, remove
 
 DB = "mta"
 READER_PW = "reader-pw-for-tests"
@@ -86,12 +86,7 @@ def postfix(root_dir, maps_dir):
 def dovecot(root_dir, mta_dsn, cluster, postfix):
     pw = root_dir / "auth.pw"
     write_private(pw, AUTH_PW + "\n")
-    conf = root_dir / "dovecot-conf"
-    cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
-         "--port", str(cluster.port), "--dbname", DB, "--mailbox-base", str(postfix.mail),
-         "--password-file", str(pw)], check=True)
-    dc = Dovecot(root_dir / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", postfix.mail)
-    dc.root.mkdir(exist_ok=True)
+    dc = install_dovecot(root_dir, postfix.mail, "--port", str(cluster.port), "--dbname", DB, "--password-file", str(pw))
     dc.start()
     yield dc
     dc.stop()

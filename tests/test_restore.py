@@ -16,7 +16,7 @@ import pytest
 from conftest import cli, require_program, run
 from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password, write_private
-from mta import Dovecot, private_dir, remove
+from mta import install_dovecot, private_dir, remove
 
 READER_PW, AUTH_PW = "reader-pw-restored", "auth-pw-restored"
 
@@ -78,13 +78,7 @@ def test_a_dump_restored_into_a_fresh_cluster_exports_the_same_and_logs_users_in
         # Dovecot, installed by mailbook against the restored database: the old passwords work
         auth_pw = home / "auth.pw"
         write_private(auth_pw, AUTH_PW + "\n")
-        conf = home / "conf"
-        cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
-             "--port", str(fresh.port), "--password-file", str(auth_pw), "--mailbox-base", str(home / "mail")],
-            check=True)
-        dovecot = Dovecot(home / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext",
-                          home / "mail")
-        dovecot.root.mkdir()
+        dovecot = install_dovecot(home, home / "mail", "--port", str(fresh.port), "--password-file", str(auth_pw))
         dovecot.start()
         assert dovecot.auth_test("foo@example.com", "foo old secret").returncode == 0, dovecot.log_text()
         assert dovecot.auth_test("bar@example.org", "bar old secret").returncode == 0, dovecot.log_text()

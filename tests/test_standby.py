@@ -20,7 +20,7 @@ from conftest import cli, require_program, run
 from mailbook.cluster import SUPERUSER, PrivateCluster, free_port
 from mailbook.daemons import dovecot_queries
 from mailbook.secrets import set_role_password, write_private
-from mta import Dovecot, private_dir, remove
+from mta import install_dovecot, private_dir, remove
 
 READER_PW, AUTH_PW = "reader-pw-standby", "auth-pw-standby"
 
@@ -92,13 +92,9 @@ def test_lookups_and_logins_go_on_from_the_standby_and_provisioning_there_is_ref
     home = private_dir("mailbook-standby-dovecot-")  # Dovecot's auth worker must reach its files
     auth_pw = home / "auth.pw"
     write_private(auth_pw, AUTH_PW + "\n")
-    conf = home / "conf"
-    cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
-         "--port", str(primary.port), "--standby", f"127.0.0.1:{standby.port}", "--password-file", str(auth_pw),
-         "--mailbox-base", str(home / "mail")], check=True)
-    dovecot = Dovecot(home / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", home / "mail")
-    dovecot.root.mkdir()
-    connect = re.search(r"^connect = (.*)$", (conf / "dovecot-sql.conf.ext").read_text(), re.M).group(1)
+    dovecot = install_dovecot(home, home / "mail", "--port", str(primary.port),
+                              "--standby", f"127.0.0.1:{standby.port}", "--password-file", str(auth_pw))
+    connect = re.search(r"^connect = (.*)$", dovecot.sql_conf.read_text(), re.M).group(1)
     assert f"port={primary.port},{standby.port}" in connect
     config = tmp_path / "postfix"
     config.mkdir()
