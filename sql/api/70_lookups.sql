@@ -42,13 +42,16 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-    RETURN QUERY SELECT a.email FROM public.aliases a WHERE a.alias = address AND a.active;
-    IF FOUND
-       OR EXISTS (SELECT FROM public.aliases a WHERE a.alias = address)
-       OR EXISTS (SELECT FROM public.users u WHERE u.email = address) THEN
-        RETURN;
-    END IF;
-    RETURN QUERY SELECT c.email FROM public.aliases c WHERE c.alias = '@' || postfix_virtual.domain AND c.active;
+    -- A hosted domain, the common case, in one statement: for a mailbox that is two
+    -- index probes (its address among the aliases, the domain's "@domain" key) after
+    -- the domain's. The checks that protect mailboxes run only if a catch-all exists.
+    RETURN QUERY
+        SELECT a.email FROM public.aliases a WHERE a.alias = address AND a.active
+        UNION ALL
+        SELECT c.email FROM public.aliases c
+         WHERE c.alias = '@' || postfix_virtual.domain AND c.active
+           AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = local_part || c.alias)
+           AND NOT EXISTS (SELECT FROM public.aliases x WHERE x.alias = local_part || c.alias);
 END
 $$;
 REVOKE ALL ON FUNCTION public.postfix_virtual(text, text) FROM PUBLIC;
