@@ -71,37 +71,48 @@ def percentile(values: list[float], p: float) -> float:
 # -- data ------------------------------------------------------------------------------------
 
 def dataset(n: int, hashes: list[str]) -> tuple[str, str, list[str], list[str], list[str]]:
-    """(mailbox CSV with its domains, alias CSV, mailboxes, aliases, domains)."""
-    domains = [f"d{i}.example.com" for i in range(max(1, n // 1000))]
-    mailboxes = [f"user{i}@{domains[i % len(domains)]}" for i in range(n)]
+    """(mailbox CSV with its domains, alias CSV, mailboxes, aliases, domains).
+    Every tenth domain has an alias domain, another tenth a catch-all, so each path
+    of virtual.cf's lookup is taken; `domains` lists the alias domains too."""
+    hosted = [f"d{i}.example.com" for i in range(max(1, n // 1000))]
+    mailboxes = [f"user{i}@{hosted[i % len(hosted)]}" for i in range(n)]
     out = io.StringIO()
     out.write("kind,address,password_hash,realname\n")
-    out.writelines(f"domain,{d},,\n" for d in domains)
+    out.writelines(f"domain,{d},,\n" for d in hosted)
     out.writelines(f"mailbox,{m},{hashes[i % len(hashes)]},User {i}\n" for i, m in enumerate(mailboxes))
     aliases, alias_csv = [], io.StringIO()
     alias_csv.write("kind,address,destination\n")
+    alias_domains = [f"alias-{d}" for d in hosted[::10]]
+    alias_csv.writelines(f"domain,alias-{d},{d}\n" for d in hosted[::10])
+    alias_csv.writelines(f"alias,@{d},{mailboxes[i]}\n" for i, d in enumerate(hosted) if i % 10 == 5)
     for i in range(0, n, 5):  # one per five mailboxes; every tenth of them has two destinations
-        alias = f"alias{i}@{domains[i % len(domains)]}"
+        alias = f"alias{i}@{hosted[i % len(hosted)]}"
         aliases.append(alias)
         alias_csv.write(f"alias,{alias},{mailboxes[i]}\n")
         if i % 50 == 0:
             alias_csv.write(f"alias,{alias},forward{i}@elsewhere.example.net\n")
-    return out.getvalue(), alias_csv.getvalue(), mailboxes, aliases, domains
+    return out.getvalue(), alias_csv.getvalue(), mailboxes, aliases, hosted + alias_domains
 
 
 def keys_for(query_name: str, mailboxes, aliases, domains, count: int, rng: random.Random) -> list[str]:
-    """Hits and misses mixed: a third mailboxes, a third aliases, a third unknown."""
+    """Hits and misses mixed: a third mailboxes, a third aliases, a third unknown (in
+    hosted domains, alias domains and catch-all domains, or in a domain not hosted);
+    the domain of a known address is swapped for its alias domain one time in ten."""
     if query_name in ("domains.cf", "transport.cf"):
         return [rng.choice(domains) if i % 2 else f"unhosted{i}.example.org" for i in range(count)]
+    aliased = {d.removeprefix("alias-") for d in domains if d.startswith("alias-")}
     pick = []
     for i in range(count):
         kind = i % 3
-        if kind == 0:
-            pick.append(rng.choice(mailboxes))
-        elif kind == 1:
-            pick.append(rng.choice(aliases))
-        else:
+        if kind == 2:
             pick.append(f"nobody{i}@{rng.choice(domains)}" if i % 2 else f"someone{i}@unhosted.example.org")
+            continue
+        address = rng.choice(mailboxes if kind == 0 else aliases)
+        if i % 10 == 1:  # a known address through its domain's alias domain
+            while address.partition("@")[2] not in aliased:
+                address = rng.choice(mailboxes if kind == 0 else aliases)
+            address = address.replace("@", "@alias-")
+        pick.append(address)
     return pick
 
 
