@@ -70,6 +70,8 @@ mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, pass
 app.add_typer(mailbox_app, name="mailbox")
 alias_app = typer.Typer(no_args_is_help=True, help="Aliases and forwards: add, list, remove.   mailbook alias add postmaster@example.com foo@example.com")
 app.add_typer(alias_app, name="alias")
+sendas_app = typer.Typer(no_args_is_help=True, help="Who may send as which address on submission: allow, list, who, disallow.   mailbook sendas allow foo@example.com info@example.com")
+app.add_typer(sendas_app, name="sendas")
 role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth).   mailbook role password mailreader --generate /root/mailreader.pw")
 app.add_typer(role_app, name="role")
 
@@ -644,10 +646,57 @@ def alias_remove(alias: str, destination: Annotated[Optional[str], typer.Argumen
     typer.echo(f"removed {rows[0][0]} row(s) of {alias.lower()}")
 
 
+@sendas_app.command("allow")
+def sendas_allow(login: str, addresses: Annotated[list[str], typer.Argument(help="One or more addresses.")],
+                 dsn: Dsn = None):
+    """Let a mailbox also send as other addresses (its own and its aliases' need no grant).
+
+        mailbook sendas allow foo@example.com info@example.com sales@example.com
+    """
+    with connect(dsn) as conn, conn.transaction():  # all grants or none
+        for a in addresses:
+            conn.execute("SELECT allow_send_as(%s, %s)", (login, a))
+    typer.echo(f"{login.lower()} may send as {', '.join(a.lower() for a in addresses)}")
+
+
+@sendas_app.command("list")
+def sendas_list(dsn: Dsn = None, login: Annotated[Optional[str], typer.Option(help="Only this mailbox's grants.")] = None,
+                as_json: Json = False):
+    """List the explicit send-as grants.   mailbook sendas list --login foo@example.com"""
+    _show(*_call(dsn, "SELECT login, address, created FROM send_as"
+                      " WHERE %s::text IS NULL OR login = lower(%s) ORDER BY login, address", (login, login)), as_json)
+
+
+@sendas_app.command("who")
+def sendas_who(address: str, dsn: Dsn = None):
+    """The logins Postfix lets send as an address: what sender-login.cf answers.
+
+        mailbook sendas who info@example.com
+    """
+    address = address.lower()
+    with connect(dsn) as conn:
+        problem = conn.execute("SELECT address_error(%s)", (address,)).fetchone()[0]
+        if problem:
+            raise Failure(problem)
+        local, _, domain = address.rpartition("@")
+        rows = conn.execute("SELECT DISTINCT login FROM postfix_sender_logins(%s, %s) AS login ORDER BY 1",
+                            (local, domain)).fetchall()
+    typer.echo("\n".join(r[0] for r in rows) or f"nobody may send as {address}")
+
+
+@sendas_app.command("disallow")
+def sendas_disallow(login: str, address: Annotated[Optional[str], typer.Argument(help="Only this address.")] = None,
+                    dsn: Dsn = None):
+    """Take back a send-as grant, or all of a mailbox's.   mailbook sendas disallow foo@example.com info@example.com"""
+    _, rows = _call(dsn, "SELECT disallow_send_as(%s, %s)", (login, address))
+    typer.echo(f"removed {rows[0][0]} send-as grant(s) of {login.lower()}")
+
+
 class AuditedTable(str, Enum):
     transports = "transports"
     users = "users"
     aliases = "aliases"
+    send_as = "send_as"
     settings = "settings"
 
 

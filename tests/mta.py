@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from conftest import cli, require_program, run
+from mailbook import data_dir
 from mailbook.daemons import snippet_settings
 from mailbook.cluster import free_port
 
@@ -54,6 +55,15 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
+def submission_options() -> list[tuple[str, str]]:
+    """The "-o name=value" lines of the submission service that main.cf.snippet shows,
+    as shipped (so the documented setup is the tested one)."""
+    text = (data_dir("postfix-maps") / "main.cf.snippet").read_text()
+    options = [line.split("-o", 1)[1].strip() for line in text.splitlines() if line.startswith("#     -o ")]
+    assert options, "main.cf.snippet shows no submission service"
+    return [tuple(o.split("=", 1)) for o in options]
+
+
 def private_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
     os.chmod(path, 0o755)
@@ -61,12 +71,16 @@ def private_dir(prefix: str) -> Path:
 
 
 class Postfix:
-    def __init__(self, root: Path, maps: Path):
+    def __init__(self, root: Path, maps: Path, submission: bool = False):
         self.root, self.maps = root, maps
         self.config = root / "etc"
         self.mail = root / "mail"
         self.log = root / "maillog"
         self.port = free_port()
+        # a second smtpd as main.cf.snippet's submission service, if asked for; SASL goes
+        # to Dovecot's socket at auth_socket (Dovecot must listen there: Dovecot.start)
+        self.submission_port = free_port() if submission else None
+        self.auth_socket = root / "queue" / "private" / "auth"
         self.postfix = require_program("/usr/sbin/postfix")
 
     def configure(self) -> None:
@@ -100,7 +114,13 @@ class Postfix:
             "virtual_gid_maps": f"static:{VMAIL_GID}",
         })
         (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
-        (self.config / "master.cf").write_text(MASTER_CF.format(port=self.port).replace("1000?", "1000"))
+        master = MASTER_CF.format(port=self.port).replace("1000?", "1000")
+        if self.submission_port:
+            options = dict(submission_options())
+            options["smtpd_tls_security_level"] = "none"  # loopback, no certificate here
+            master += f"127.0.0.1:{self.submission_port} inet n - n - - smtpd\n"
+            master += "".join(f"  -o {k}={v}\n" for k, v in options.items())
+        (self.config / "master.cf").write_text(master)
 
     def start(self) -> None:
         self.configure()
@@ -130,6 +150,26 @@ class Postfix:
         s.ehlo("client.mailbook.test")
         return s
 
+    def submit(self, login: str | None, password: str, sender: str, recipient: str,
+               subject: str | None = None) -> tuple[int, str]:
+        """On the submission port: log in (unless login is None), MAIL FROM sender, RCPT
+        TO recipient; then, if a subject is given and all was accepted, send a message.
+        The first reply that is not 2xx, else the last one."""
+        with smtplib.SMTP("127.0.0.1", self.submission_port, timeout=30) as s:
+            s.ehlo("client.mailbook.test")
+            if login is not None:
+                try:
+                    s.login(login, password)
+                except smtplib.SMTPAuthenticationError as exc:
+                    return exc.smtp_code, exc.smtp_error.decode()
+            for code, msg in (s.mail(sender), s.rcpt(recipient)):
+                if code >= 300:
+                    return code, msg.decode()
+            if subject is None:
+                return code, msg.decode()
+            code, msg = s.data(f"From: {sender}\r\nTo: {recipient}\r\nSubject: {subject}\r\n\r\nsent by {login}\r\n")
+            return code, msg.decode()
+
     def rcpt(self, recipient: str, sender: str = "sender@elsewhere.example") -> tuple[int, str]:
         """The server's reply to RCPT TO (the message is not sent)."""
         with self.smtp() as s:
@@ -158,6 +198,7 @@ class Postfix:
 class Dovecot:
     def __init__(self, root: Path, sql_conf: Path, auth_include: Path, mail: Path):
         self.root, self.sql_conf, self.auth_include, self.mail = root, sql_conf, auth_include, mail
+        self.postfix_auth_socket: Path | None = None  # set to Postfix.auth_socket for SASL
         self.conf = root / "dovecot.conf"
         self.log = root / "dovecot.log"
         self.port = free_port()
@@ -190,7 +231,14 @@ service imap-login {{
   }}
 }}
 !include {self.auth_include}
-""")
+""" + (f"""service auth {{
+  unix_listener {self.postfix_auth_socket} {{
+    mode = 0660
+    user = postfix
+    group = postfix
+  }}
+}}
+""" if self.postfix_auth_socket else ""))
         (self.root / "state").mkdir(exist_ok=True)
         # dovecot daemonizes and its children keep stdout/stderr: never wait on pipes
         errors = self.root / "start.err"

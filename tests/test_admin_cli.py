@@ -162,6 +162,33 @@ def test_alias_add_with_one_bad_destination_adds_none(dsn, env, db):
     assert json.loads(ok(["alias", "list", "--json"], dsn, env).stdout) == []
 
 
+def test_sendas_allow_list_who_disallow_and_bad_input_in_one_line(dsn, env):
+    ok(["domain", "add", "example.com"], dsn, env)
+    ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "pw\n")
+    ok(["alias", "add", "team@example.com", "foo@example.com"], dsn, env)
+    # one bad address: no grant at all
+    r = mb(["sendas", "allow", "foo@example.com", "info@example.com", "not an address"], dsn, env)
+    assert r.exit_code == 1 and "not an address" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert json.loads(ok(["sendas", "list", "--json"], dsn, env).stdout) == []
+    r = mb(["sendas", "allow", "ghost@example.com", "info@example.com"], dsn, env)
+    assert r.exit_code == 1 and "ghost@example.com" in r.stderr and "Traceback" not in r.stderr
+    ok(["sendas", "allow", "Foo@example.com", "Info@example.com", "me@elsewhere.example"], dsn, env)
+    assert [(g["login"], g["address"]) for g in json.loads(ok(["sendas", "list", "--json"], dsn, env).stdout)] == [
+        ("foo@example.com", "info@example.com"), ("foo@example.com", "me@elsewhere.example")]
+    r = mb(["sendas", "allow", "foo@example.com", "info@example.com"], dsn, env)
+    assert r.exit_code == 1 and "may already send as" in r.stderr
+    assert ok(["sendas", "who", "team@example.com"], dsn, env).stdout.split() == ["foo@example.com"]
+    assert ok(["sendas", "who", "INFO@example.com"], dsn, env).stdout.split() == ["foo@example.com"]
+    assert "nobody may send as" in ok(["sendas", "who", "bar@example.com"], dsn, env).stdout
+    r = mb(["sendas", "who", "no-at-sign"], dsn, env)
+    assert r.exit_code == 1 and "no-at-sign" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "removed 1" in ok(["sendas", "disallow", "foo@example.com", "info@example.com"], dsn, env).stdout
+    r = mb(["sendas", "disallow", "foo@example.com", "info@example.com"], dsn, env)
+    assert r.exit_code == 1 and "has no send-as grant" in r.stderr
+    assert "removed 1" in ok(["sendas", "disallow", "foo@example.com"], dsn, env).stdout
+    assert ok(["sendas", "list"], dsn, env).stdout.strip() == "(none)"
+
+
 def test_enable_disable_remove(dsn, env):
     ok(["domain", "add", "example.com"], dsn, env)
     ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "pw\n")

@@ -230,7 +230,7 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     cli(["migrate", "rollback", "--dsn", fresh_db], check=True)  # the newest is pending again
     with psycopg.connect(fresh_db) as blocker:
         # a writer's lock on the mail tables holds any migration that alters one of them
-        # (the newest, 0017, alters aliases)
+        # (the newest, 0018, adds a foreign key to users)
         blocker.execute("LOCK TABLE public.transports, public.users, public.aliases IN ROW EXCLUSIVE MODE")
         proc = subprocess.Popen([PYTHON, str(ROOT / "runner.py"), "migrate", "apply", "--dsn", fresh_db],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -255,7 +255,7 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     assert applied_ids(fresh_db) == MIGRATION_IDS[:-1]  # the previous version, exactly
     with psycopg.connect(fresh_db) as conn:
         # what the newest migration creates is not there
-        assert conn.execute("SELECT to_regprocedure('public.alias_error(text)')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regclass('public.send_as')").fetchone() == (None,)
     r = cli(["migrate", "apply", "--dsn", fresh_db], check=True)
     assert f"applied {MIGRATION_IDS[-1]}" in r.stdout
     assert applied_ids(fresh_db) == MIGRATION_IDS

@@ -59,27 +59,33 @@ GRANT EXECUTE ON FUNCTION public.postfix_virtual(text, text) TO mailreader, mail
 
 -- postfix_sender_logins(local_part, domain) -> SETOF text
 -- Caller: Postfix's smtpd_sender_login_maps (sender-login.cf), as mailreader. The SASL
--- logins that may use this envelope sender: the mailbox itself and every active local
--- mailbox an alias forwards to; in an active alias domain, the same local part of the
--- target decides. A catch-all grants nothing.
+-- logins that may use this envelope sender: the mailbox itself, every active local
+-- mailbox an alias forwards to, and every active mailbox granted it with
+-- allow_send_as(); in an active alias domain, the same local part of the target
+-- decides, and grants of the address as written count too. A catch-all grants nothing.
 CREATE FUNCTION public.postfix_sender_logins(local_part text, domain text) RETURNS SETOF text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    address text;
+    written text := local_part || '@' || domain;
+    resolved text;
     target  text;
 BEGIN
     SELECT t.alias_of INTO target FROM public.transports t
      WHERE t.domain = postfix_sender_logins.domain AND t.active AND t.alias_of IS NOT NULL;
-    address := local_part || '@' || coalesce(target, domain);
+    resolved := local_part || '@' || coalesce(target, domain);
     RETURN QUERY
         SELECT u.email FROM public.users u JOIN public.transports t ON t.domain = u.domain
-         WHERE u.email = address AND u.active AND t.active
+         WHERE u.email = resolved AND u.active AND t.active
         UNION ALL
         SELECT a.email FROM public.aliases a JOIN public.users u ON u.email = a.email
           JOIN public.transports t ON t.domain = a.domain
-         WHERE a.alias = address AND a.active AND u.active AND t.active;
+         WHERE a.alias = resolved AND a.active AND u.active AND t.active
+        UNION ALL
+        SELECT s.login FROM public.send_as s JOIN public.users u ON u.email = s.login
+          JOIN public.transports t ON t.domain = u.domain
+         WHERE s.address IN (resolved, written) AND u.active AND t.active;
 END
 $$;
 REVOKE ALL ON FUNCTION public.postfix_sender_logins(text, text) FROM PUBLIC;

@@ -22,6 +22,7 @@ GRANT SELECT ON public.transports TO mailadmin;
 GRANT SELECT ON public.aliases TO mailadmin;
 GRANT SELECT ON public.mailboxes TO mailadmin;
 GRANT SELECT ON public.settings TO mailadmin;
+GRANT SELECT ON public.send_as TO mailadmin;
 GRANT SELECT ON public.audit_log TO mailadmin;  -- `mailbook log`; nobody may write it
 GRANT SELECT (email, realname, maildir, created, domain, quota_bytes, active, modified)
     ON public.users TO mailadmin;

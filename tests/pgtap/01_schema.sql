@@ -2,13 +2,13 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(49);
+SELECT plan(50);
 \ir _setup.sql
 
 SELECT has_extension('pgcrypto', 'pgcrypto is installed');
 SELECT extensions_are('public', ARRAY['pgcrypto'], 'pgcrypto is the only extension in public');
 SELECT tables_are('public',
-    ARRAY['settings', 'transports', 'users', 'aliases', 'import_staging', 'audit_log',
+    ARRAY['settings', 'transports', 'users', 'aliases', 'send_as', 'import_staging', 'audit_log',
           '_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock'],
     'public holds our tables and yoyo''s bookkeeping, nothing else');
 SELECT views_are('public', ARRAY['mailboxes', 'import_rows', 'import_lines'],
@@ -17,7 +17,7 @@ SELECT is((SELECT relpersistence FROM pg_class WHERE oid = 'public.import_stagin
           'import_staging is UNLOGGED: staged plaintext passwords never reach the WAL');
 
 SELECT table_owner_is('public', t, 'mailowner', format('mailowner owns %s', t))
-  FROM unnest(ARRAY['settings', 'transports', 'users', 'aliases', 'audit_log', '_yoyo_migration']) AS t;
+  FROM unnest(ARRAY['settings', 'transports', 'users', 'aliases', 'send_as', 'audit_log', '_yoyo_migration']) AS t;
 SELECT view_owner_is('public', 'mailboxes', 'mailowner', 'mailowner owns mailboxes');
 
 -- transports: the tutorial's (domain, gid, transport), gid no longer UNIQUE NOT NULL

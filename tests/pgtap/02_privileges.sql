@@ -44,6 +44,7 @@ SELECT p.oid, p.proname::text AS name,
        p.proname IN ('add_domain', 'remove_domain', 'set_domain_active', 'add_mailbox',
                      'add_mailbox_hashed', 'set_password', 'verify_password', 'hash_password',
                      'remove_mailbox', 'set_mailbox_active', 'add_alias', 'remove_alias', 'add_alias_domain',
+                     'allow_send_as', 'disallow_send_as',
                      'quoted', 'domain_name_error', 'address_error', 'alias_error', 'maildir_error',
                      'transport_error', 'password_hash_error', 'password_error',
                      'normalised_password_hash', 'default_maildir', 'realname_error',
@@ -83,7 +84,7 @@ SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_n
                   FROM information_schema.role_table_grants g
                  WHERE g.table_schema = 'public' AND g.grantee <> 'mailowner' ORDER BY 1),
           ARRAY['mailadmin INSERT import_staging', 'mailadmin SELECT aliases', 'mailadmin SELECT audit_log',
-                'mailadmin SELECT mailboxes',
+                'mailadmin SELECT mailboxes', 'mailadmin SELECT send_as',
                 'mailadmin SELECT settings', 'mailadmin SELECT transports'],
           'the only table-wide grants are mailadmin''s SELECTs and its INSERT into import_staging; users is granted column by column');
 SELECT ok(NOT EXISTS (SELECT FROM pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p

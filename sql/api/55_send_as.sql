@@ -1,0 +1,62 @@
+-- Send-as grants (table send_as): which extra envelope senders a mailbox may use when it
+-- submits mail. Postfix reads them through postfix_sender_logins() (70_lookups.sql).
+
+-- allow_send_as(login, address) -> send_as
+-- Caller: members of mailadmin (runner: `mailbook sendas allow`). Runs as mailowner.
+-- Lets the mailbox `login` send as `address`, which may be any valid address, hosted
+-- here or not. Raises 23503 if login is no mailbox, 23505 if the grant exists, and
+-- 22004/22023 for invalid addresses, like the rest of the API.
+CREATE FUNCTION public.allow_send_as(login text, address text) RETURNS public.send_as
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l      text := lower(allow_send_as.login);
+    a      text := lower(allow_send_as.address);
+    result public.send_as;
+BEGIN
+    PERFORM public.assert_valid(public.address_error(l));
+    PERFORM public.assert_valid(public.address_error(a));
+    -- FOR SHARE: a concurrent remove_mailbox waits, so no grant outlives its mailbox
+    PERFORM FROM public.users u WHERE u.email = l FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'login % is no mailbox', public.quoted(l)
+              USING ERRCODE = '23503',
+                    HINT = 'a send-as grant belongs to a mailbox: add_mailbox() first';
+    END IF;
+    INSERT INTO public.send_as (login, address) VALUES (l, a) RETURNING * INTO result;
+    RETURN result;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION '% may already send as %', public.quoted(l), public.quoted(a)
+          USING ERRCODE = '23505';
+END
+$$;
+REVOKE ALL ON FUNCTION public.allow_send_as(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.allow_send_as(text, text) TO mailadmin;
+
+-- disallow_send_as(login, address) -> integer (grants removed)
+-- Caller: members of mailadmin (runner: `mailbook sendas disallow`). Without an
+-- address, every grant of that login goes. Raises P0002 when nothing matched. The
+-- mailbox's own address and its aliases are not grants and cannot be taken away here.
+CREATE FUNCTION public.disallow_send_as(login text, address text DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    l       text := lower(disallow_send_as.login);
+    a       text := lower(disallow_send_as.address);
+    removed integer;
+BEGIN
+    DELETE FROM public.send_as s WHERE s.login = l AND (a IS NULL OR s.address = a);
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    IF removed = 0 THEN
+        RAISE EXCEPTION '% has no send-as grant%', public.quoted(l),
+              CASE WHEN a IS NULL THEN '' ELSE ' for ' || public.quoted(a) END
+              USING ERRCODE = 'P0002',
+                    HINT = 'a mailbox''s own address and its aliases are not grants; list them with `mailbook sendas list`';
+    END IF;
+    RETURN removed;
+END
+$$;
+REVOKE ALL ON FUNCTION public.disallow_send_as(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.disallow_send_as(text, text) TO mailadmin;

@@ -1,0 +1,143 @@
+"""Send-as, through the real daemons: Postfix's submission service as main.cf.snippet
+shows it (SASL through Dovecot's auth socket, reject_sender_login_mismatch with
+sender-login.cf). A logged-in mailbox may send as its own address, the aliases that
+forward to it, the same local part in an alias domain and the addresses granted with
+allow_send_as(); any other sender is refused with 553, and a grant taken back stops
+working at once."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+
+from conftest import cli
+from mailbook.secrets import set_role_password, write_private
+from mta import Postfix, install_dovecot, private_dir, remove
+
+DB = "sendas"
+READER_PW = "reader-pw-send-as"
+AUTH_PW = "auth-pw-send-as"
+FOO_PW = "foo's submission pw"
+
+
+def sql(dsn: str, statement: str, *params):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        return conn.execute(statement, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def admin_dsn(cluster):
+    if os.geteuid() != 0:
+        pytest.fail("the Postfix tests must run as root (scripts/test.sh under CI does)")
+    cli(["init", "--dsn", cluster.dsn(), "--database", DB], check=True)
+    dsn = cluster.dsn(DB)
+    cli(["migrate", "apply", "--dsn", dsn], check=True)
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        set_role_password(conn, "mailreader", READER_PW)
+        set_role_password(conn, "mailauth", AUTH_PW)
+    sql(dsn, "SELECT add_domain('example.com')")
+    sql(dsn, "SELECT add_mailbox('foo@example.com', %s)", FOO_PW)
+    sql(dsn, "SELECT add_mailbox('bar@example.com', 'bar pw bar')")
+    sql(dsn, "SELECT add_mailbox('sleepy@example.com', 'sleepy pw')")
+    sql(dsn, "SELECT add_alias('team@example.com', 'foo@example.com')")
+    sql(dsn, "SELECT add_alias('team@example.com', 'bar@example.com')")
+    sql(dsn, "SELECT add_alias('@example.com', 'foo@example.com')")  # a catch-all grants nothing
+    sql(dsn, "SELECT add_alias_domain('example.net', 'example.com')")
+    yield dsn
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        # roles are the whole cluster's: leave them as found
+        conn.execute("ALTER ROLE mailreader PASSWORD NULL")
+        conn.execute("ALTER ROLE mailauth PASSWORD NULL")
+
+
+@pytest.fixture(scope="module")
+def postfix(admin_dsn, cluster):
+    root = private_dir("mailbook-sendas-")
+    reader_pw, auth_pw = root / "reader.pw", root / "auth.pw"
+    write_private(reader_pw, READER_PW + "\n")
+    write_private(auth_pw, AUTH_PW + "\n")
+    maps = root / "maps"
+    cli(["maps", "install", "--dest", str(maps), "--port", str(cluster.port), "--dbname", DB,
+         "--password-file", str(reader_pw)], check=True)
+    pf = Postfix(root / "postfix", maps, submission=True)
+    pf.start()
+    dovecot = install_dovecot(root, pf.mail, "--port", str(cluster.port), "--dbname", DB,
+                              "--password-file", str(auth_pw))
+    dovecot.postfix_auth_socket = pf.auth_socket
+    dovecot.start()
+    yield pf
+    dovecot.stop()
+    pf.stop()
+    remove(root)
+
+
+def submit(postfix: Postfix, sender: str, login: str | None = "foo@example.com", password: str = FOO_PW,
+           subject: str | None = None) -> tuple[int, str]:
+    return postfix.submit(login, password, sender, "bar@example.com", subject)
+
+
+def test_a_logged_in_mailbox_sends_as_itself_and_the_message_is_delivered(postfix):
+    code, msg = submit(postfix, "foo@example.com", subject="submitted by foo")
+    assert code == 250, msg
+    postfix.delivered("example.com/bar/", "submitted by foo")
+
+
+def test_a_mailbox_sends_as_its_aliases_and_through_an_alias_domain(postfix):
+    assert submit(postfix, "team@example.com")[0] == 250       # forwards to foo (and bar)
+    assert submit(postfix, "foo@example.net")[0] == 250        # its own local part in the alias domain
+    assert submit(postfix, "Team@Example.NET")[0] == 250
+
+
+def test_nobody_sends_as_another_mailbox_a_catch_all_or_a_foreign_address(postfix):
+    for sender in ("bar@example.com", "bar@example.net", "nobody@example.com", "someone@elsewhere.example"):
+        code, msg = submit(postfix, sender)
+        assert code == 553 and "not owned by user foo@example.com" in msg, (sender, code, msg)
+
+
+def test_a_grant_works_at_once_and_stops_working_when_taken_back(postfix, admin_dsn):
+    assert submit(postfix, "info@example.com")[0] == 553
+    assert submit(postfix, "foo@elsewhere.example")[0] == 553
+    cli(["sendas", "allow", "foo@example.com", "info@example.com", "Foo@Elsewhere.example", "--dsn", admin_dsn],
+        check=True)
+    code, msg = submit(postfix, "info@example.com", subject="foo as info")
+    assert code == 250, msg
+    postfix.delivered("example.com/bar/", "foo as info")
+    assert submit(postfix, "foo@elsewhere.example")[0] == 250   # an address hosted elsewhere
+    assert submit(postfix, "info@example.net")[0] == 250        # the grant, through the alias domain
+    # bar was not granted info@: still refused
+    assert submit(postfix, "info@example.com", login="bar@example.com", password="bar pw bar")[0] == 553
+    cli(["sendas", "disallow", "foo@example.com", "info@example.com", "--dsn", admin_dsn], check=True)
+    assert submit(postfix, "info@example.com")[0] == 553
+    assert submit(postfix, "foo@elsewhere.example")[0] == 250
+    cli(["sendas", "disallow", "foo@example.com", "--dsn", admin_dsn], check=True)
+    assert submit(postfix, "foo@elsewhere.example")[0] == 553
+
+
+def test_a_disabled_mailbox_can_neither_log_in_nor_lend_its_grants(postfix, admin_dsn):
+    sql(admin_dsn, "SELECT allow_send_as('sleepy@example.com', 'shared@example.com')")
+    assert submit(postfix, "shared@example.com", login="sleepy@example.com", password="sleepy pw")[0] == 250
+    sql(admin_dsn, "SELECT set_mailbox_active('sleepy@example.com', false)")
+    code, msg = submit(postfix, "shared@example.com", login="sleepy@example.com", password="sleepy pw")
+    assert code == 535, (code, msg)                             # Dovecot refuses the login
+    assert lookup_logins(admin_dsn, "shared@example.com") == []  # and the map names nobody
+    sql(admin_dsn, "SELECT remove_mailbox('sleepy@example.com')")
+    assert sql(admin_dsn, "SELECT count(*) FROM send_as WHERE login = 'sleepy@example.com'") == [(0,)]
+
+
+def lookup_logins(dsn: str, address: str) -> list[str]:
+    local, _, domain = address.partition("@")
+    return [r[0] for r in sql(dsn, "SELECT postfix_sender_logins(%s, %s)", local, domain)]
+
+
+def test_without_logging_in_nobody_sends_as_a_hosted_address(postfix):
+    code, msg = submit(postfix, "foo@example.com", login=None)
+    assert code == 553, (code, msg)
+
+
+def test_a_wrong_password_is_refused_by_dovecot(postfix):
+    code, _ = submit(postfix, "foo@example.com", password="not foo's password")
+    assert code == 535
