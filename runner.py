@@ -736,7 +736,7 @@ def import_(
     dsn: Dsn = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; write nothing.")] = False,
 ):
-    """Add domains, mailboxes and aliases from a CSV file: every row is checked first,
+    """Add domains, mailboxes, aliases and send-as grants from a CSV file: every row is checked first,
     every bad row reported with its line number, then all are written or none.
 
     Columns: kind,address,destination,password,password_hash,realname,maildir,

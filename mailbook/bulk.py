@@ -101,7 +101,10 @@ SELECT kind, address, destination, password, password_hash, realname, maildir, q
           FROM public.users
         UNION ALL
         SELECT 4, 'alias', alias, email, NULL, NULL, NULL, NULL, NULL, NULL, NULL, active
-          FROM public.aliases) rows
+          FROM public.aliases
+        UNION ALL
+        SELECT 5, 'sendas', address, login, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+          FROM public.send_as) rows
  ORDER BY k, address, destination
 """
 

@@ -516,19 +516,21 @@ def test_log_shows_who_changed_what_oldest_first_filters_and_never_a_password(ds
     assert len(json.loads(ok(["log", "--json", "--table", "aliases", "--limit", "1000"], dsn, env).stdout)) == 501
 
 
-def test_import_and_export_carry_alias_domains_and_catch_alls_and_explain_misplaced_rows(dsn, env, db, cluster,
-                                                                                          fresh_db, tmp_path):
+def test_import_and_export_carry_alias_domains_catch_alls_and_send_as_and_explain_misplaced_rows(
+        dsn, env, db, cluster, fresh_db, tmp_path):
     good = write_csv(tmp_path / "good.csv", [
         {"kind": "domain", "address": "example.net", "destination": "example.com"},  # before its target: fine
         {"kind": "domain", "address": "example.com"},
         {"kind": "mailbox", "address": "foo@example.com", "password": "pw"},
         {"kind": "alias", "address": "@example.com", "destination": "foo@example.com"},  # catch-all
+        {"kind": "sendas", "address": "Info@Example.com", "destination": "foo@example.com"},
     ])
     ok(["import", str(good)], dsn, env)
     db.execute("RESET ROLE")
     assert db.execute("SELECT domain, alias_of FROM transports ORDER BY 1").fetchall() == [
         ("example.com", None), ("example.net", "example.com")]
     assert db.execute("SELECT alias, email FROM aliases").fetchall() == [("@example.com", "foo@example.com")]
+    assert db.execute("SELECT login, address FROM send_as").fetchall() == [("foo@example.com", "info@example.com")]
 
     bad = write_csv(tmp_path / "bad.csv", [
         {"kind": "domain", "address": "example.org", "destination": "example.net"},     # 2: target is an alias
@@ -536,12 +538,19 @@ def test_import_and_export_carry_alias_domains_and_catch_alls_and_explain_mispla
         {"kind": "mailbox", "address": "x@example.net", "password": "pw"},             # 4: in an alias domain
         {"kind": "alias", "address": "@example.net", "destination": "foo@example.com"},  # 5: likewise
         {"kind": "alias", "address": "@bad..example", "destination": "foo@example.com"},  # 6: not a domain
+        {"kind": "sendas", "address": "info@example.com", "destination": "foo@example.com"},  # 7: granted already
+        {"kind": "sendas", "address": "me@elsewhere.example", "destination": "ghost@example.com"},  # 8: no mailbox
+        {"kind": "sendas", "address": "not an address", "destination": "foo@example.com"},  # 9
+        {"kind": "sendas", "address": "me@elsewhere.example"},                           # 10: for whom?
+        {"kind": "sendas", "address": "a@elsewhere.example", "destination": "foo@example.com"},
+        {"kind": "sendas", "address": "A@elsewhere.example", "destination": "foo@example.com"},  # 12: repeated
     ])
     before = table_checksums(db)
     r = mb(["import", str(bad)], dsn, env)
     assert r.exit_code == 1
     lines = {int(l.split(":")[1]) for l in r.stderr.splitlines() if l.startswith(str(bad))}
-    assert lines == {2, 3, 4, 5, 6}, r.stderr
+    assert lines == {2, 3, 4, 5, 6, 7, 8, 9, 10, 12}, r.stderr
+    assert f'{bad}:8: "ghost@example.com" may send as "me@elsewhere.example" only if it is a mailbox' in r.stderr
     assert f"{bad}:4: domain \"example.net\" is an alias domain; add \"x@example.net\" in \"example.com\" instead" \
         in r.stderr, r.stderr
     assert table_checksums(db) == before
@@ -549,6 +558,7 @@ def test_import_and_export_carry_alias_domains_and_catch_alls_and_explain_mispla
     # an export names the alias domain's target and comes back the same from a fresh database
     exported = cli(["export", "-", "--dsn", cluster.dsn(db.info.dbname)], check=True).stdout
     assert "domain,example.net,example.com," in exported and "alias,@example.com,foo@example.com," in exported
+    assert "sendas,info@example.com,foo@example.com," in exported
     assert cli(["migrate", "apply", "--dsn", fresh_db]).exit_code == 0
     (tmp_path / "export.csv").write_text(exported)
     cli(["import", str(tmp_path / "export.csv"), "--dsn", fresh_db], check=True)

@@ -8,7 +8,8 @@
 -- import_staging in the same transaction (the rows' batch is that transaction).
 -- Returns every problem, each with its CSV line; when there is any (or dry_run),
 -- writes nothing. Otherwise adds the file's domains, then mailboxes (plaintext
--- passwords hashed at settings.bcrypt_cost), then aliases. The batch's staging rows
+-- passwords hashed at settings.bcrypt_cost), then aliases, then send-as grants (kind
+-- sendas: address is what destination, a mailbox, may send as). The batch's staging rows
 -- are deleted either way. A row that a concurrent session adds first makes the whole
 -- import fail (that row reported, or 23505), never half of it.
 --
@@ -49,8 +50,8 @@ BEGIN
         -- each rule yields a message or NULL; most rows have none, so the NULLs are
         -- dropped and those rows filtered out before any is unnested
         SELECT r.seq, array_remove(ARRAY[
-            CASE WHEN r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias')
-                 THEN format('kind must be domain, mailbox or alias, not %s', public.quoted(r.kind)) END,
+            CASE WHEN r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias', 'sendas')
+                 THEN format('kind must be domain, mailbox, alias or sendas, not %s', public.quoted(r.kind)) END,
             CASE WHEN r.active NOT IN ('true', 'false', 't', 'f', 'yes', 'no', '1', '0')
                  THEN format('active must be true or false, not %s', public.quoted(r.active)) END,
             CASE WHEN r.kind = 'mailbox' AND r.password IS NULL AND r.password_hash IS NULL
@@ -58,7 +59,9 @@ BEGIN
                  WHEN r.kind = 'mailbox' AND r.password IS NOT NULL AND r.password_hash IS NOT NULL
                  THEN 'give a password or a password_hash, not both' END,
             CASE WHEN r.kind = 'mailbox' AND r.password IS NOT NULL THEN public.password_error(r.password) END,
-            CASE WHEN r.kind = 'alias' AND r.destination IS NULL THEN 'an alias needs a destination' END
+            CASE WHEN r.kind = 'alias' AND r.destination IS NULL THEN 'an alias needs a destination' END,
+            CASE WHEN r.kind = 'sendas' AND r.destination IS NULL
+                 THEN 'a sendas row needs the mailbox that may send as its address in destination' END
         ], NULL) AS problems
           FROM public.import_rows r
          WHERE r.batch = this_batch
@@ -102,6 +105,9 @@ BEGIN
             INSERT INTO public.aliases (alias, email, active)
             SELECT r.address, r.destination, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
               FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'alias';
+            INSERT INTO public.send_as (login, address)
+            SELECT r.destination, r.address
+              FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'sendas';
             DELETE FROM public.import_staging s WHERE s.batch = this_batch;
             RETURN;
         EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
@@ -113,7 +119,7 @@ BEGIN
     -- 3. every row a constraint refuses (or would, on a dry run), with its line
     RETURN QUERY
     WITH r AS (SELECT x.*, l.line,
-                      CASE WHEN x.kind = 'mailbox' THEN public.address_error(x.address)
+                      CASE WHEN x.kind IN ('mailbox', 'sendas') THEN public.address_error(x.address)
                            WHEN x.kind = 'alias' THEN public.alias_error(x.address) END  -- "@domain": catch-all
                           AS address_problem
                  FROM public.import_rows x
@@ -147,7 +153,16 @@ BEGIN
             CASE WHEN r.kind = 'mailbox' AND r.quota_bytes IS NOT NULL
                       AND (r.quota_bytes !~ '^[0-9]{1,18}$' OR r.quota_bytes::bigint = 0)
                  THEN format('quota_bytes must be a positive number of bytes, not %s', public.quoted(r.quota_bytes)) END,
-            CASE WHEN r.kind = 'alias' AND r.destination IS NOT NULL THEN public.address_error(r.destination) END
+            CASE WHEN r.kind = 'alias' AND r.destination IS NOT NULL THEN public.address_error(r.destination) END,
+            -- send-as grants: any valid address, for a mailbox stored here or in the file
+            CASE WHEN r.kind = 'sendas' THEN r.address_problem END,
+            CASE WHEN r.kind = 'sendas' AND r.destination IS NOT NULL THEN public.address_error(r.destination) END,
+            CASE WHEN r.kind = 'sendas' AND public.address_error(r.destination) IS NULL
+                      AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = r.destination)
+                      AND NOT EXISTS (SELECT FROM public.import_rows m WHERE m.batch = this_batch AND m.kind = 'mailbox'
+                                         AND m.address = r.destination)
+                 THEN format('%s may send as %s only if it is a mailbox; add a mailbox row for it',
+                             public.quoted(r.destination), public.quoted(r.address)) END
         ]) AS problem
           FROM r
     ),
@@ -166,6 +181,9 @@ BEGIN
         UNION ALL
         SELECT r.line, format('alias %s already forwards to %s', public.quoted(r.address), public.quoted(r.destination))
           FROM r JOIN public.aliases a ON a.alias = r.address AND a.email = r.destination WHERE r.kind = 'alias'
+        UNION ALL
+        SELECT r.line, format('%s may already send as %s', public.quoted(r.destination), public.quoted(r.address))
+          FROM r JOIN public.send_as g ON g.address = r.address AND g.login = r.destination WHERE r.kind = 'sendas'
         -- both: the domain must be hosted, here or earlier in the file; no repeats
         UNION ALL
         SELECT r.line, format('domain %s is not hosted here; add a domain row for it', public.quoted(split_part(r.address, '@', 2)))
@@ -182,8 +200,8 @@ BEGIN
         SELECT d.line, format('%s %s appears more than once in the file (first on line %s)', d.kind, public.quoted(d.key), d.first)
           FROM (SELECT r.line, r.kind, concat_ws(' -> ', r.address, r.destination) AS key,
                        min(r.line) OVER w AS first
-                  FROM r WHERE r.kind IN ('domain', 'mailbox', 'alias')
-                WINDOW w AS (PARTITION BY r.kind, r.address, CASE WHEN r.kind = 'alias' THEN r.destination END)) d
+                  FROM r WHERE r.kind IN ('domain', 'mailbox', 'alias', 'sendas')
+                WINDOW w AS (PARTITION BY r.kind, r.address, CASE WHEN r.kind IN ('alias', 'sendas') THEN r.destination END)) d
          WHERE d.line > d.first
         UNION ALL
         SELECT d.line, format('maildir %s appears more than once in the file (first on line %s)', public.quoted(d.maildir), d.first)
