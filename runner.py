@@ -64,9 +64,9 @@ dovecot_app = typer.Typer(no_args_is_help=True, help="Install Dovecot's SQL auth
 app.add_typer(dovecot_app, name="dovecot")
 pgbouncer_app = typer.Typer(no_args_is_help=True, help="Install PgBouncer in front of PostgreSQL, so a restart or short outage is a wait, not a 451.   mailbook pgbouncer install")
 app.add_typer(pgbouncer_app, name="pgbouncer")
-domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable.   mailbook domain add example.com")
+domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable, allow, deny.   mailbook domain add example.com")
 app.add_typer(domain_app, name="domain")
-mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, passwd, remove, enable, disable.   mailbook mailbox add foo@example.com")
+mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, passwd, remove, enable, disable, allow, deny.   mailbook mailbox add foo@example.com")
 app.add_typer(mailbox_app, name="mailbox")
 alias_app = typer.Typer(no_args_is_help=True, help="Aliases and forwards: add, list, remove.   mailbook alias add postmaster@example.com foo@example.com")
 app.add_typer(alias_app, name="alias")
@@ -536,6 +536,7 @@ def domain_add(domain: str, dsn: Dsn = None,
 def domain_list(dsn: Dsn = None, as_json: Json = False):
     """List hosted domains with their mailbox and alias counts.   mailbook domain list --json"""
     _show(*_call(dsn, "SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
+                      " array_to_string(t.disabled_services, ' ') AS services_off,"
                       " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
                       " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
                       " FROM transports t ORDER BY t.domain"), as_json)
@@ -584,7 +585,8 @@ def mailbox_add(email: str, dsn: Dsn = None,
 @mailbox_app.command("list")
 def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
     """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
-    _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, active, created FROM mailboxes"
+    _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, active,"
+                      " array_to_string(disabled_services, ' ') AS services_off, created FROM mailboxes"
                       " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email", (domain, domain)), as_json)
 
 
@@ -614,6 +616,48 @@ def mailbox_enable(email: str, dsn: Dsn = None):
 def mailbox_disable(email: str, dsn: Dsn = None):
     """Refuse mail (550 at RCPT) and logins for a mailbox.   mailbook mailbox disable foo@example.com"""
     _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, false)", (email,)), False)
+
+
+class Service(str, Enum):
+    imap = "imap"
+    pop3 = "pop3"
+    smtp = "smtp"
+    submission = "submission"
+    sieve = "sieve"
+
+
+Services = Annotated[list[Service], typer.Argument(help="imap, pop3, smtp (Postfix submission), submission (Dovecot's), sieve.")]
+
+
+def _set_services(dsn: Optional[str], function: str, name: str, services: list[Service], allowed: bool) -> None:
+    with connect(dsn) as conn, conn.transaction():  # all services or none
+        for s in services:
+            row = conn.execute(f"SELECT disabled_services FROM {function}(%s, %s, %s)", (name, s.value, allowed)).fetchone()
+    typer.echo(f"{name.lower()}: turned off: {', '.join(row[0]) or 'nothing'}")
+
+
+@mailbox_app.command("deny")
+def mailbox_deny(email: str, services: Services, dsn: Dsn = None):
+    """Keep a mailbox out of login services; its mail still arrives.   mailbook mailbox deny foo@example.com pop3 imap"""
+    _set_services(dsn, "set_mailbox_service", email, services, False)
+
+
+@mailbox_app.command("allow")
+def mailbox_allow(email: str, services: Services, dsn: Dsn = None):
+    """Let a mailbox log in to services again.   mailbook mailbox allow foo@example.com pop3"""
+    _set_services(dsn, "set_mailbox_service", email, services, True)
+
+
+@domain_app.command("deny")
+def domain_deny(domain: str, services: Services, dsn: Dsn = None):
+    """Keep every mailbox of a domain out of login services.   mailbook domain deny example.com pop3"""
+    _set_services(dsn, "set_domain_service", domain, services, False)
+
+
+@domain_app.command("allow")
+def domain_allow(domain: str, services: Services, dsn: Dsn = None):
+    """Turn login services on again for a domain.   mailbook domain allow example.com pop3"""
+    _set_services(dsn, "set_domain_service", domain, services, True)
 
 
 @alias_app.command("add")

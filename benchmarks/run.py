@@ -50,6 +50,7 @@ def parameterised(template: str) -> str:
     """A map or passdb query with its key as bound parameters: '%s', '%u@%d' (Postfix)
     and '%u' (Dovecot) stand for the whole key; inside longer literals, Postfix's %u and
     %d for its local part and domain. '%%' is a literal % in both."""
+    template = template.replace("'%{service}'", "%(service)s")  # Dovecot's, before Postfix's '%s'
     for placeholder in ("'%u@%d'", "'%s'", "'%u'"):
         template = template.replace(placeholder, "%(key)s")
     template = template.replace("'%u@' ||", "%(local)s || '@' ||").replace("'@%d'", "'@' || %(domain)s")
@@ -60,7 +61,7 @@ def parameterised(template: str) -> str:
 
 def bound(key: str) -> dict[str, str]:
     local, _, domain = key.rpartition("@")
-    return {"key": key, "local": local, "domain": domain}
+    return {"key": key, "local": local, "domain": domain, "service": "imap"}
 
 
 def percentile(values: list[float], p: float) -> float:

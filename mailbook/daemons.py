@@ -83,6 +83,7 @@ def dovecot_queries() -> dict[str, str]:
             for m in re.finditer(r"^(password_query|user_query)\s*=\s*(.+)$", text, re.M)}
 
 
-def expand_dovecot(query: str, user: str) -> str:
-    """The SQL Dovecot sends for a login name (auth_username_format = %Lu lower-cases it)."""
-    return query.replace("%u", user.lower().replace("'", "''"))
+def expand_dovecot(query: str, user: str, service: str = "imap") -> str:
+    """The SQL Dovecot sends for a login name (auth_username_format = %Lu lower-cases it)
+    logging in to a service."""
+    return query.replace("%u", user.lower().replace("'", "''")).replace("%{service}", service)

@@ -70,6 +70,7 @@ def test_provisioning_round_trip_through_the_cli(dsn, env, db):
         ("team@example.com", "foo@example.com"), ("team@example.com", "someone@elsewhere.net")}
     domains = json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)
     assert domains == [{"domain": "example.com", "alias_of": None, "transport": "virtual:", "gid": None, "active": True,
+                        "services_off": "",
                         "mailboxes": 1, "aliases": 2}]
     with psycopg.connect(db.info.dsn, autocommit=True) as conn:
         conn.execute("SET ROLE alice")
@@ -187,6 +188,20 @@ def test_sendas_allow_list_who_disallow_and_bad_input_in_one_line(dsn, env):
     assert r.exit_code == 1 and "has no send-as grant" in r.stderr
     assert "removed 1" in ok(["sendas", "disallow", "foo@example.com"], dsn, env).stdout
     assert ok(["sendas", "list"], dsn, env).stdout.strip() == "(none)"
+
+
+def test_mailbox_and_domain_deny_allow_services_and_list_them(dsn, env):
+    ok(["domain", "add", "example.com"], dsn, env)
+    ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "pw\n")
+    assert "turned off: imap, pop3" in ok(["mailbox", "deny", "foo@example.com", "pop3", "imap"], dsn, env).stdout
+    assert json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)[0]["services_off"] == "imap pop3"
+    assert "turned off: pop3" in ok(["mailbox", "allow", "foo@example.com", "imap"], dsn, env).stdout
+    assert "turned off: sieve" in ok(["domain", "deny", "example.com", "sieve"], dsn, env).stdout
+    assert json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)[0]["services_off"] == "sieve"
+    r = mb(["mailbox", "deny", "ghost@example.com", "pop3"], dsn, env)
+    assert r.exit_code == 1 and "ghost@example.com" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    r = mb(["mailbox", "deny", "foo@example.com", "telnet"], dsn, env)
+    assert r.exit_code == 2 and "telnet" in r.stderr                    # refused before any connection
 
 
 def test_enable_disable_remove(dsn, env):

@@ -230,7 +230,7 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     cli(["migrate", "rollback", "--dsn", fresh_db], check=True)  # the newest is pending again
     with psycopg.connect(fresh_db) as blocker:
         # a writer's lock on the mail tables holds any migration that alters one of them
-        # (the newest, 0018, adds a foreign key to users)
+        # (the newest, 0019, adds a column to users)
         blocker.execute("LOCK TABLE public.transports, public.users, public.aliases IN ROW EXCLUSIVE MODE")
         proc = subprocess.Popen([PYTHON, str(ROOT / "runner.py"), "migrate", "apply", "--dsn", fresh_db],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -255,7 +255,41 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     assert applied_ids(fresh_db) == MIGRATION_IDS[:-1]  # the previous version, exactly
     with psycopg.connect(fresh_db) as conn:
         # what the newest migration creates is not there
-        assert conn.execute("SELECT to_regclass('public.send_as')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regprocedure('public.service_list_error(text[])')").fetchone() == (None,)
     r = cli(["migrate", "apply", "--dsn", fresh_db], check=True)
     assert f"applied {MIGRATION_IDS[-1]}" in r.stdout
     assert applied_ids(fresh_db) == MIGRATION_IDS
+
+
+def test_rolling_back_a_feature_is_refused_while_it_is_in_use_and_loses_nothing(fresh_db):
+    """Newest first: turned-off services (0019), send-as grants (0018), catch-alls
+    (0017), alias domains (0016). Each refusal is one line and changes nothing; once the
+    rows are gone (by the owner's DML: a rollback leaves no API), the migration goes."""
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT add_domain('example.com')")
+        conn.execute("SELECT add_mailbox('foo@example.com', 'pw pw pw')")
+        conn.execute("SELECT add_alias('@example.com', 'foo@example.com')")
+        conn.execute("SELECT add_alias_domain('example.net', 'example.com')")
+        conn.execute("SELECT allow_send_as('foo@example.com', 'info@example.com')")
+        conn.execute("SELECT set_mailbox_service('foo@example.com', 'pop3', false)")
+    steps = [
+        ("0019", "services are turned off", "UPDATE users SET disabled_services = '{}'"),
+        ("0018", "send-as grants exist", "DELETE FROM send_as"),
+        ("0017", "catch-all aliases exist", "DELETE FROM aliases WHERE alias = '@example.com'"),
+        ("0016", "alias domains exist", None),
+    ]
+    for migration, refusal, clear in steps:
+        before = applied_ids(fresh_db)
+        r = cli(["migrate", "rollback", "--dsn", fresh_db])
+        assert r.exit_code == 1 and refusal in r.stderr and r.stderr.count("\n") == 1, (migration, r)
+        assert applied_ids(fresh_db) == before
+        if clear is None:
+            break
+        with psycopg.connect(fresh_db, autocommit=True) as conn:
+            conn.execute(clear)
+        r = cli(["migrate", "rollback", "--dsn", fresh_db], check=True)
+        assert f"rolled back {migration}_" in r.stdout
+    with psycopg.connect(fresh_db) as conn:  # nothing was lost on the way
+        assert conn.execute("SELECT alias_of FROM transports WHERE domain = 'example.net'").fetchone() == ("example.com",)

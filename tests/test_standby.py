@@ -115,7 +115,7 @@ def test_lookups_and_logins_go_on_from_the_standby_and_provisioning_there_is_ref
             assert postmap("info@example.com", maps / "virtual.cf", config)[:2] == (0, "foo@example.com")
             assert postmap("nobody@example.com", maps / "mailboxes.cf", config)[:2] == (1, "")
         # Dovecot's own password query, over its own connect line (libpq, hosts in order)
-        query = dovecot_queries()["password_query"].replace("'%u'", "%s")
+        query = dovecot_queries()["password_query"].replace("'%u'", "%s").replace("%{service}", "imap")
         with psycopg.connect(connect) as conn:
             user, hash_ = conn.execute(query, ("foo@example.com",)).fetchone()
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)

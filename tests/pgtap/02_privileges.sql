@@ -15,6 +15,7 @@ INSERT INTO expected_columns VALUES
     ('users', 'maildir', 'mailadmin'), ('users', 'created', 'mailadmin'),
     ('users', 'domain', 'mailadmin'), ('users', 'quota_bytes', 'mailadmin'),
     ('users', 'active', 'mailadmin'), ('users', 'modified', 'mailadmin'),
+    ('users', 'disabled_services', 'mailadmin'),
     -- mailreader: what Postfix's maps select and filter on
     ('transports', 'domain', 'mailreader'), ('transports', 'transport', 'mailreader'),
     ('transports', 'active', 'mailreader'), ('transports', 'alias_of', 'mailreader'),
@@ -27,7 +28,9 @@ INSERT INTO expected_columns VALUES
     ('users', 'maildir', 'mailauth'), ('users', 'domain', 'mailauth'),
     ('users', 'quota_bytes', 'mailauth'), ('users', 'active', 'mailauth'),
     ('transports', 'domain', 'mailauth'), ('transports', 'gid', 'mailauth'),
-    ('transports', 'active', 'mailauth');
+    ('transports', 'active', 'mailauth'),
+    -- and the services a mailbox or its domain may not log in to
+    ('users', 'disabled_services', 'mailauth'), ('transports', 'disabled_services', 'mailauth');
 
 CREATE TEMP VIEW column_matrix AS
 SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
@@ -44,7 +47,8 @@ SELECT p.oid, p.proname::text AS name,
        p.proname IN ('add_domain', 'remove_domain', 'set_domain_active', 'add_mailbox',
                      'add_mailbox_hashed', 'set_password', 'verify_password', 'hash_password',
                      'remove_mailbox', 'set_mailbox_active', 'add_alias', 'remove_alias', 'add_alias_domain',
-                     'allow_send_as', 'disallow_send_as',
+                     'allow_send_as', 'disallow_send_as', 'set_mailbox_service', 'set_domain_service',
+                     'service_list_error',
                      'quoted', 'domain_name_error', 'address_error', 'alias_error', 'maildir_error',
                      'transport_error', 'password_hash_error', 'password_error',
                      'normalised_password_hash', 'default_maildir', 'realname_error',

@@ -1,12 +1,18 @@
-"""Send-as, through the real daemons: Postfix's submission service as main.cf.snippet
-shows it (SASL through Dovecot's auth socket, reject_sender_login_mismatch with
-sender-login.cf). A logged-in mailbox may send as its own address, the aliases that
-forward to it, the same local part in an alias domain and the addresses granted with
+"""Logging in to send and to read, through the real daemons: Postfix's submission
+service as main.cf.snippet shows it (SASL through Dovecot's auth socket,
+reject_sender_login_mismatch with sender-login.cf) and Dovecot's IMAP.
+
+Send-as: a logged-in mailbox may send as its own address, the aliases that forward to
+it, the same local part in an alias domain and the addresses granted with
 allow_send_as(); any other sender is refused with 553, and a grant taken back stops
-working at once."""
+working at once.
+
+Per-service access: a mailbox or a whole domain kept out of one service (smtp, imap,
+pop3, sieve) cannot log in there and still can everywhere else; its mail still arrives."""
 
 from __future__ import annotations
 
+import imaplib
 import os
 
 import psycopg
@@ -55,7 +61,7 @@ def admin_dsn(cluster):
 
 
 @pytest.fixture(scope="module")
-def postfix(admin_dsn, cluster):
+def daemons(admin_dsn, cluster):
     root = private_dir("mailbook-sendas-")
     reader_pw, auth_pw = root / "reader.pw", root / "auth.pw"
     write_private(reader_pw, READER_PW + "\n")
@@ -69,10 +75,20 @@ def postfix(admin_dsn, cluster):
                               "--password-file", str(auth_pw))
     dovecot.postfix_auth_socket = pf.auth_socket
     dovecot.start()
-    yield pf
+    yield pf, dovecot
     dovecot.stop()
     pf.stop()
     remove(root)
+
+
+@pytest.fixture(scope="module")
+def postfix(daemons):
+    return daemons[0]
+
+
+@pytest.fixture(scope="module")
+def dovecot(daemons):
+    return daemons[1]
 
 
 def submit(postfix: Postfix, sender: str, login: str | None = "foo@example.com", password: str = FOO_PW,
@@ -141,3 +157,59 @@ def test_without_logging_in_nobody_sends_as_a_hosted_address(postfix):
 def test_a_wrong_password_is_refused_by_dovecot(postfix):
     code, _ = submit(postfix, "foo@example.com", password="not foo's password")
     assert code == 535
+
+
+# -- per-service access -----------------------------------------------------------------
+
+def imap_login(dovecot, user: str, password: str) -> bool:
+    with imaplib.IMAP4("127.0.0.1", dovecot.port) as imap:
+        try:
+            imap.login(user, password)
+        except imaplib.IMAP4.error:
+            return False
+        imap.logout()
+        return True
+
+
+def auth(dovecot, user: str, password: str, service: str) -> bool:
+    """Dovecot's own passdb decision for a service (doveadm auth test -x service=...)."""
+    return dovecot.doveadm("auth", "test", "-x", f"service={service}", user, password).returncode == 0
+
+
+def test_a_mailbox_kept_out_of_one_service_still_logs_in_to_the_others(postfix, dovecot, admin_dsn):
+    sql(admin_dsn, "SELECT add_mailbox('svc@example.com', 'svc pw svc')")
+    assert submit(postfix, "svc@example.com", login="svc@example.com", password="svc pw svc")[0] == 250
+    assert imap_login(dovecot, "svc@example.com", "svc pw svc")
+    cli(["mailbox", "deny", "svc@example.com", "smtp", "pop3", "--dsn", admin_dsn], check=True)
+    code, msg = submit(postfix, "svc@example.com", login="svc@example.com", password="svc pw svc")
+    assert code == 535, (code, msg)                                     # no submission
+    assert not auth(dovecot, "svc@example.com", "svc pw svc", "pop3")
+    assert imap_login(dovecot, "svc@example.com", "svc pw svc")         # IMAP still
+    assert auth(dovecot, "svc@example.com", "svc pw svc", "sieve")
+    postfix.send("svc@example.com", "inbound for svc")                 # and its mail arrives
+    postfix.delivered("example.com/svc/", "inbound for svc")
+    cli(["mailbox", "deny", "svc@example.com", "imap", "--dsn", admin_dsn], check=True)
+    assert not imap_login(dovecot, "svc@example.com", "svc pw svc")
+    cli(["mailbox", "allow", "svc@example.com", "smtp", "imap", "--dsn", admin_dsn], check=True)
+    assert submit(postfix, "svc@example.com", login="svc@example.com", password="svc pw svc")[0] == 250
+    assert imap_login(dovecot, "svc@example.com", "svc pw svc")
+    assert not auth(dovecot, "svc@example.com", "svc pw svc", "pop3")
+
+
+def test_the_domain_switch_covers_every_mailbox_and_active_still_overrides_all(postfix, dovecot, admin_dsn):
+    cli(["domain", "deny", "example.com", "imap", "--dsn", admin_dsn], check=True)
+    try:
+        assert not imap_login(dovecot, "foo@example.com", FOO_PW)
+        assert submit(postfix, "foo@example.com")[0] == 250             # the other services stay
+        # a mailbox cannot opt back in past its domain
+        sql(admin_dsn, "SELECT set_mailbox_service('foo@example.com', 'imap', true)")
+        assert not imap_login(dovecot, "foo@example.com", FOO_PW)
+    finally:
+        cli(["domain", "allow", "example.com", "imap", "--dsn", admin_dsn], check=True)
+    assert imap_login(dovecot, "foo@example.com", FOO_PW)
+    sql(admin_dsn, "SELECT set_domain_active('example.com', false)")
+    try:
+        assert not imap_login(dovecot, "foo@example.com", FOO_PW)
+        assert submit(postfix, "foo@example.com")[0] == 535
+    finally:
+        sql(admin_dsn, "SELECT set_domain_active('example.com', true)")

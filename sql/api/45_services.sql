@@ -1,0 +1,78 @@
+-- Per-service access (columns disabled_services of users and transports, 0019): turn
+-- one login service off or on again for a mailbox or for a whole domain.
+
+-- services_with(services, service, allowed) -> text[]: the list with the service turned
+-- off (added) or on (removed), sorted and without repeats.
+CREATE FUNCTION public.services_with(services text[], service text, allowed boolean) RETURNS text[]
+LANGUAGE sql IMMUTABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT coalesce(array_agg(DISTINCT s ORDER BY s), '{}')
+  FROM unnest(services || service) AS s
+ WHERE NOT (allowed AND s = service)
+$$;
+REVOKE ALL ON FUNCTION public.services_with(text[], text, boolean) FROM PUBLIC;
+
+-- set_mailbox_service(email, service, allowed) -> mailboxes
+-- Caller: members of mailadmin (runner: `mailbook mailbox allow|deny`). Runs as mailowner.
+-- service is imap, pop3, smtp (Postfix submission through Dovecot SASL), submission
+-- (Dovecot's own) or sieve. Turning off a service the domain has off changes nothing
+-- at login: the domain's list is added to the mailbox's.
+-- Raises P0002 for an unknown mailbox, 22023 for an unknown service, 22004 for NULLs.
+CREATE FUNCTION public.set_mailbox_service(email text, service text, allowed boolean)
+RETURNS public.mailboxes
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    address text := lower(set_mailbox_service.email);
+    svc     text := lower(set_mailbox_service.service);
+    result  public.mailboxes;
+BEGIN
+    PERFORM public.assert_valid(public.service_list_error(ARRAY[svc]));
+    IF allowed IS NULL THEN
+        RAISE EXCEPTION 'allowed must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    UPDATE public.users u
+       SET disabled_services = public.services_with(u.disabled_services, svc, allowed), modified = now()
+     WHERE u.email = address;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'mailbox % does not exist', public.quoted(address) USING ERRCODE = 'P0002';
+    END IF;
+    SELECT * INTO STRICT result FROM public.mailboxes m WHERE m.email = address;
+    RETURN result;
+END
+$$;
+REVOKE ALL ON FUNCTION public.set_mailbox_service(text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.set_mailbox_service(text, text, boolean) TO mailadmin;
+
+-- set_domain_service(domain, service, allowed) -> transports
+-- Caller: members of mailadmin (runner: `mailbook domain allow|deny`). The domain-wide
+-- switch: off here is off for every mailbox of the domain, whatever the mailbox says.
+-- Raises P0002 if the domain is not hosted, 22023 for an unknown service, 22004 for NULLs.
+CREATE FUNCTION public.set_domain_service(domain text, service text, allowed boolean)
+RETURNS public.transports
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    name   text := lower(set_domain_service.domain);
+    svc    text := lower(set_domain_service.service);
+    result public.transports;
+BEGIN
+    PERFORM public.assert_valid(public.service_list_error(ARRAY[svc]));
+    IF allowed IS NULL THEN
+        RAISE EXCEPTION 'allowed must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    UPDATE public.transports t
+       SET disabled_services = public.services_with(t.disabled_services, svc, allowed), modified = now()
+     WHERE t.domain = name
+    RETURNING * INTO result;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'domain % is not hosted here', public.quoted(name) USING ERRCODE = 'P0002';
+    END IF;
+    RETURN result;
+END
+$$;
+REVOKE ALL ON FUNCTION public.set_domain_service(text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.set_domain_service(text, text, boolean) TO mailadmin;
