@@ -64,9 +64,9 @@ dovecot_app = typer.Typer(no_args_is_help=True, help="Install Dovecot's SQL auth
 app.add_typer(dovecot_app, name="dovecot")
 pgbouncer_app = typer.Typer(no_args_is_help=True, help="Install PgBouncer in front of PostgreSQL, so a restart or short outage is a wait, not a 451.   mailbook pgbouncer install")
 app.add_typer(pgbouncer_app, name="pgbouncer")
-domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable, allow, deny.   mailbook domain add example.com")
+domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable, allow, deny, limits.   mailbook domain add example.com")
 app.add_typer(domain_app, name="domain")
-mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, passwd, remove, enable, disable, allow, deny.   mailbook mailbox add foo@example.com")
+mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny.   mailbook mailbox add foo@example.com")
 app.add_typer(mailbox_app, name="mailbox")
 alias_app = typer.Typer(no_args_is_help=True, help="Aliases and forwards: add, list, remove.   mailbook alias add postmaster@example.com foo@example.com")
 app.add_typer(alias_app, name="alias")
@@ -537,6 +537,7 @@ def domain_list(dsn: Dsn = None, as_json: Json = False):
     """List hosted domains with their mailbox and alias counts.   mailbook domain list --json"""
     _show(*_call(dsn, "SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
                       " array_to_string(t.disabled_services, ' ') AS services_off,"
+                      " t.max_mailboxes, t.max_aliases, t.max_quota_bytes,"
                       " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
                       " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
                       " FROM transports t ORDER BY t.domain"), as_json)
@@ -585,7 +586,7 @@ def mailbox_add(email: str, dsn: Dsn = None,
 @mailbox_app.command("list")
 def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
     """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
-    _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, active,"
+    _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, quota_messages, active,"
                       " array_to_string(disabled_services, ' ') AS services_off, created FROM mailboxes"
                       " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email", (domain, domain)), as_json)
 
@@ -658,6 +659,25 @@ def domain_deny(domain: str, services: Services, dsn: Dsn = None):
 def domain_allow(domain: str, services: Services, dsn: Dsn = None):
     """Turn login services on again for a domain.   mailbook domain allow example.com pop3"""
     _set_services(dsn, "set_domain_service", domain, services, True)
+
+
+@mailbox_app.command("quota")
+def mailbox_quota(email: str, dsn: Dsn = None,
+                  bytes_: Annotated[Optional[int], typer.Option("--bytes", help="Byte limit; leave out for none.")] = None,
+                  messages: Annotated[Optional[int], typer.Option(help="Message limit; leave out for none.")] = None):
+    """Set a mailbox's quota, handed to Dovecot as quota_rule.   mailbook mailbox quota foo@example.com --bytes 2000000000"""
+    _show(*_call(dsn, "SELECT email, quota_bytes, quota_messages FROM set_mailbox_quota(%s, %s, %s)",
+                 (email, bytes_, messages)), False)
+
+
+@domain_app.command("limits")
+def domain_limits(domain: str, dsn: Dsn = None,
+                  mailboxes: Annotated[Optional[int], typer.Option(help="At most this many mailboxes.")] = None,
+                  aliases: Annotated[Optional[int], typer.Option(help="At most this many aliases.")] = None,
+                  quota_bytes: Annotated[Optional[int], typer.Option(help="Mailbox quotas add up to at most this.")] = None):
+    """Cap a domain (a cap left out is lifted).   mailbook domain limits example.com --mailboxes 50 --quota-bytes 100000000000"""
+    _show(*_call(dsn, "SELECT domain, max_mailboxes, max_aliases, max_quota_bytes FROM set_domain_limits(%s, %s, %s, %s)",
+                 (domain, mailboxes, aliases, quota_bytes)), False)
 
 
 @alias_app.command("add")

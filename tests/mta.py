@@ -217,6 +217,12 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %Lu
 mail_location = maildir:~
+# the userdb's quota_rule (user_query) takes effect through the quota plugin
+mail_plugins = quota
+plugin {{
+  quota = count:User quota
+  quota_vsizes = yes
+}}
 mail_uid = {VMAIL_UID}
 mail_gid = {VMAIL_GID}
 first_valid_uid = 100

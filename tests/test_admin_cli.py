@@ -70,7 +70,7 @@ def test_provisioning_round_trip_through_the_cli(dsn, env, db):
         ("team@example.com", "foo@example.com"), ("team@example.com", "someone@elsewhere.net")}
     domains = json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)
     assert domains == [{"domain": "example.com", "alias_of": None, "transport": "virtual:", "gid": None, "active": True,
-                        "services_off": "",
+                        "services_off": "", "max_mailboxes": None, "max_aliases": None, "max_quota_bytes": None,
                         "mailboxes": 1, "aliases": 2}]
     with psycopg.connect(db.info.dsn, autocommit=True) as conn:
         conn.execute("SET ROLE alice")
@@ -202,6 +202,25 @@ def test_mailbox_and_domain_deny_allow_services_and_list_them(dsn, env):
     assert r.exit_code == 1 and "ghost@example.com" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     r = mb(["mailbox", "deny", "foo@example.com", "telnet"], dsn, env)
     assert r.exit_code == 2 and "telnet" in r.stderr                    # refused before any connection
+
+
+def test_quota_and_domain_limits_through_the_cli_and_an_import_past_a_cap_writes_nothing(dsn, env, db, tmp_path):
+    ok(["domain", "add", "example.com"], dsn, env)
+    ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "pw\n")
+    assert "1000" in ok(["mailbox", "quota", "foo@example.com", "--bytes", "1000", "--messages", "5"], dsn, env).stdout
+    listed = json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)[0]
+    assert (listed["quota_bytes"], listed["quota_messages"]) == (1000, 5)
+    r = mb(["mailbox", "quota", "foo@example.com", "--bytes", "0"], dsn, env)
+    assert r.exit_code == 1 and "22023" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    ok(["domain", "limits", "example.com", "--mailboxes", "2"], dsn, env)
+    assert json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)[0]["max_mailboxes"] == 2
+    before = table_checksums(db)
+    path = write_csv(tmp_path / "two.csv", [
+        {"kind": "mailbox", "address": "bar@example.com", "password": "pw"},
+        {"kind": "mailbox", "address": "baz@example.com", "password": "pw"}])
+    r = mb(["import", str(path)], dsn, env)
+    assert r.exit_code == 1 and 'domain "example.com" allows at most 2 mailbox(es)' in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and table_checksums(db) == before
 
 
 def test_enable_disable_remove(dsn, env):

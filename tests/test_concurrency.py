@@ -81,3 +81,44 @@ def test_lookups_during_removals_see_a_whole_mailbox_or_nothing(db):
     assert seen and all(v is None or v in expected for v in seen)
     assert None in seen and any(v is not None for v in seen)
     assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+def test_eight_workers_racing_for_a_capped_domains_places_fill_it_exactly(db):
+    """Two capped domains: eight sessions add mailboxes and aliases as fast as they can;
+    exactly the caps are taken (count and total quota), every loser gets 23514 naming
+    the cap, and nobody deadlocks."""
+    db.execute("SELECT add_domain('example.com')")
+    db.execute("SELECT add_domain('example.org')")
+    db.execute("SELECT set_domain_limits('example.com', 20, 40, 1000000)")
+    db.execute("SELECT set_domain_limits('example.org', 20, NULL, NULL)")
+    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]
+    start = threading.Barrier(8)
+
+    def worker(w: int):
+        won, refused, other = 0, 0, []
+        with session(db) as conn:
+            start.wait()
+            for i in range(10):
+                for statement, params in (
+                        ("SELECT add_mailbox_hashed(%s, %s, NULL, NULL, 50000)", (f"w{w}.{i}@example.com", hash_)),
+                        ("SELECT add_alias(%s, 'postmaster@example.net')", (f"a{w}.{i}@example.com",)),
+                        # two mailboxes in one statement, in either order
+                        ("SELECT add_mailbox_hashed(a, %s) FROM unnest(%s::text[]) a",
+                         (hash_, [f"x{w}.{i}@example.org", f"y{w}.{i}@example.org"][::1 if w % 2 else -1]))):
+                    try:
+                        conn.execute(statement, params)
+                        won += 1
+                    except psycopg.Error as exc:
+                        if exc.sqlstate == "23514" and "example." in str(exc):
+                            refused += 1
+                        else:
+                            other.append(exc)
+        return won, refused, other
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(worker, range(8)))
+    assert [o for *_, other in results for o in other] == []  # no deadlock, no odd error
+    counts = dict(db.execute("SELECT domain, count(*) FROM users GROUP BY domain").fetchall())
+    assert counts == {"example.com": 20, "example.org": 20}
+    assert db.execute("SELECT count(DISTINCT alias) FROM aliases WHERE domain = 'example.com'").fetchone() == (40,)
+    assert db.execute("SELECT sum(quota_bytes) FROM users WHERE domain = 'example.com'").fetchone() == (1000000,)

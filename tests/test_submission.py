@@ -213,3 +213,35 @@ def test_the_domain_switch_covers_every_mailbox_and_active_still_overrides_all(p
         assert submit(postfix, "foo@example.com")[0] == 535
     finally:
         sql(admin_dsn, "SELECT set_domain_active('example.com', true)")
+
+
+# -- quotas and per-domain caps ---------------------------------------------------------
+
+def test_dovecot_enforces_the_quota_the_userdb_hands_over(dovecot, admin_dsn):
+    sql(admin_dsn, "SELECT add_mailbox('quota@example.com', 'quota pw quota')")
+    cli(["mailbox", "quota", "quota@example.com", "--bytes", "2000", "--messages", "2", "--dsn", admin_dsn], check=True)
+    r = dovecot.doveadm("user", "quota@example.com")
+    assert r.returncode == 0 and "quota_rule\t*:bytes=2000:messages=2" in r.stdout, r.stdout + r.stderr
+    r = dovecot.doveadm("quota", "get", "-u", "quota@example.com")
+    assert r.returncode == 0, r.stderr
+    message_limit = [line.split()[-2] for line in r.stdout.splitlines() if " MESSAGE " in line]
+    assert message_limit == ["2"], r.stdout
+    # an IMAP APPEND past the byte limit is refused by Dovecot's quota plugin
+    with imaplib.IMAP4("127.0.0.1", dovecot.port) as imap:
+        imap.login("quota@example.com", "quota pw quota")
+        assert imap.append("INBOX", None, None, b"Subject: small\r\n\r\nfits\r\n")[0] == "OK"
+        status, detail = imap.append("INBOX", None, None, b"Subject: big\r\n\r\n" + b"x" * 4000 + b"\r\n")
+        assert status == "NO" and b"OVERQUOTA" in detail[0], (status, detail)
+        imap.logout()
+
+
+def test_a_domain_cap_refuses_the_next_mailbox_and_alias_in_one_line(admin_dsn):
+    cli(["domain", "add", "capped.example", "--dsn", admin_dsn], check=True)
+    cli(["domain", "limits", "capped.example", "--mailboxes", "1", "--aliases", "1", "--dsn", admin_dsn], check=True)
+    sql(admin_dsn, "SELECT add_mailbox('one@capped.example', 'pw one one')")
+    r = cli(["mailbox", "add", "two@capped.example", "--password-stdin", "--dsn", admin_dsn], input="pw two two\n")
+    assert r.exit_code == 1 and 'domain "capped.example" allows at most 1 mailbox(es)' in r.stderr, r
+    assert len(r.stderr.splitlines()) == 1
+    cli(["alias", "add", "a@capped.example", "one@capped.example", "--dsn", admin_dsn], check=True)
+    r = cli(["alias", "add", "b@capped.example", "one@capped.example", "--dsn", admin_dsn])
+    assert r.exit_code == 1 and "at most 1 alias(es)" in r.stderr, r

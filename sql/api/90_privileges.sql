@@ -24,7 +24,8 @@ GRANT SELECT ON public.mailboxes TO mailadmin;
 GRANT SELECT ON public.settings TO mailadmin;
 GRANT SELECT ON public.send_as TO mailadmin;
 GRANT SELECT ON public.audit_log TO mailadmin;  -- `mailbook log`; nobody may write it
-GRANT SELECT (email, realname, maildir, created, domain, quota_bytes, active, modified, disabled_services)
+GRANT SELECT (email, realname, maildir, created, domain, quota_bytes, active, modified, disabled_services,
+              quota_messages)
     ON public.users TO mailadmin;
 -- the one write: `mailbook import` COPYs a batch here for import_batch() to check and
 -- apply. No SELECT: nobody reads another session's staged passwords.
@@ -36,5 +37,6 @@ GRANT SELECT (email, maildir, domain, active) ON public.users TO mailreader;
 GRANT SELECT (alias, email, domain, active) ON public.aliases TO mailreader;
 
 -- mailauth: Dovecot passdb and userdb (dovecot/dovecot-sql.conf.ext). Needs the hashes.
-GRANT SELECT (email, password, maildir, domain, quota_bytes, active, disabled_services) ON public.users TO mailauth;
+GRANT SELECT (email, password, maildir, domain, quota_bytes, quota_messages, active, disabled_services)
+    ON public.users TO mailauth;
 GRANT SELECT (domain, gid, active, disabled_services) ON public.transports TO mailauth;

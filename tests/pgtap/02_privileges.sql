@@ -15,7 +15,7 @@ INSERT INTO expected_columns VALUES
     ('users', 'maildir', 'mailadmin'), ('users', 'created', 'mailadmin'),
     ('users', 'domain', 'mailadmin'), ('users', 'quota_bytes', 'mailadmin'),
     ('users', 'active', 'mailadmin'), ('users', 'modified', 'mailadmin'),
-    ('users', 'disabled_services', 'mailadmin'),
+    ('users', 'disabled_services', 'mailadmin'), ('users', 'quota_messages', 'mailadmin'),
     -- mailreader: what Postfix's maps select and filter on
     ('transports', 'domain', 'mailreader'), ('transports', 'transport', 'mailreader'),
     ('transports', 'active', 'mailreader'), ('transports', 'alias_of', 'mailreader'),
@@ -30,7 +30,8 @@ INSERT INTO expected_columns VALUES
     ('transports', 'domain', 'mailauth'), ('transports', 'gid', 'mailauth'),
     ('transports', 'active', 'mailauth'),
     -- and the services a mailbox or its domain may not log in to
-    ('users', 'disabled_services', 'mailauth'), ('transports', 'disabled_services', 'mailauth');
+    ('users', 'disabled_services', 'mailauth'), ('transports', 'disabled_services', 'mailauth'),
+    ('users', 'quota_messages', 'mailauth');
 
 CREATE TEMP VIEW column_matrix AS
 SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
@@ -48,7 +49,7 @@ SELECT p.oid, p.proname::text AS name,
                      'add_mailbox_hashed', 'set_password', 'verify_password', 'hash_password',
                      'remove_mailbox', 'set_mailbox_active', 'add_alias', 'remove_alias', 'add_alias_domain',
                      'allow_send_as', 'disallow_send_as', 'set_mailbox_service', 'set_domain_service',
-                     'service_list_error',
+                     'service_list_error', 'set_mailbox_quota', 'set_domain_limits',
                      'quoted', 'domain_name_error', 'address_error', 'alias_error', 'maildir_error',
                      'transport_error', 'password_hash_error', 'password_error',
                      'normalised_password_hash', 'default_maildir', 'realname_error',
