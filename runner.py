@@ -28,6 +28,7 @@ from mailbook.daemons import check_maps, dovecot_files, snippet_settings
 from mailbook.doctor import database_checks, hba_checks, map_file_checks, migration_checks
 from mailbook.hba import hba_lines
 from mailbook.install import install as install_files
+from mailbook.maildirs import purge as purge_maildirs
 from mailbook.maps import map_files
 from mailbook.pgbouncer import pgbouncer_files
 from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
@@ -72,6 +73,8 @@ alias_app = typer.Typer(no_args_is_help=True, help="Aliases and forwards: add, l
 app.add_typer(alias_app, name="alias")
 sendas_app = typer.Typer(no_args_is_help=True, help="Who may send as which address on submission: allow, list, who, disallow.   mailbook sendas allow foo@example.com info@example.com")
 app.add_typer(sendas_app, name="sendas")
+maildirs_app = typer.Typer(no_args_is_help=True, help="Maildirs of removed mailboxes: list, purge, forget.   mailbook maildirs purge --base /home/mail --dry-run")
+app.add_typer(maildirs_app, name="maildirs")
 role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth).   mailbook role password mailreader --generate /root/mailreader.pw")
 app.add_typer(role_app, name="role")
 
@@ -754,6 +757,43 @@ def sendas_disallow(login: str, address: Annotated[Optional[str], typer.Argument
     """Take back a send-as grant, or all of a mailbox's.   mailbook sendas disallow foo@example.com info@example.com"""
     _, rows = _call(dsn, "SELECT disallow_send_as(%s, %s)", (login, address))
     typer.echo(f"removed {rows[0][0]} send-as grant(s) of {login.lower()}")
+
+
+@maildirs_app.command("list")
+def maildirs_list(dsn: Dsn = None, as_json: Json = False):
+    """Maildirs queued for purging since their mailbox was removed.   mailbook maildirs list"""
+    _show(*_call(dsn, "SELECT maildir, email AS removed_mailbox, queued, in_use FROM queued_maildirs()"), as_json)
+
+
+@maildirs_app.command("purge")
+def maildirs_purge(
+    base: Annotated[Path, typer.Option(help="virtual_mailbox_base: every maildir is relative to it.")],
+    dsn: Dsn = None,
+    uid: Annotated[Optional[int], typer.Option(help="The vmail uid the directories must belong to (default: the base's owner).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
+):
+    """Delete queued maildirs that lie inside --base, belong to the vmail uid and no
+    mailbox uses; never through a symlink. Run as root on the mail host. Exit 1 if a
+    directory was kept for a reason that needs a look (a symlink, another owner).
+
+        mailbook maildirs purge --base /home/mail --dry-run
+    """
+    with connect(dsn) as conn:
+        outcomes = purge_maildirs(conn, base, uid, dry_run)
+    for o in outcomes:
+        typer.echo(f"{o.action} {o.maildir} ({o.email})" + (f": {o.reason}" if o.reason else ""))
+    if not outcomes:
+        typer.echo("nothing queued")
+    refused = [o for o in outcomes if o.refused]
+    if refused:
+        raise Failure(f"{len(refused)} maildir(s) kept; see above")
+
+
+@maildirs_app.command("forget")
+def maildirs_forget(maildir: str, dsn: Dsn = None):
+    """Drop a path from the queue without deleting it (to keep or archive it).   mailbook maildirs forget example.com/foo/"""
+    _call(dsn, "SELECT forget_maildir(%s)", (maildir,))
+    typer.echo(f"forgot {maildir}")
 
 
 class AuditedTable(str, Enum):

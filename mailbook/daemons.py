@@ -13,7 +13,7 @@ from mailbook import Failure, data_dir
 from mailbook.maps import MapFile, map_files
 
 DEFAULT_MAP_DIR = "/etc/postfix/pgsql"
-DOMAIN_KEYED = ("domains.cf", "transport.cf")  # looked up by domain, not by address
+DOMAIN_KEYED = ("domains.cf", "relay-domains.cf", "transport.cf")  # looked up by domain, not by address
 
 
 def snippet_settings(dest: Path) -> list[tuple[str, str]]:

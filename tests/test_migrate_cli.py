@@ -230,7 +230,7 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     cli(["migrate", "rollback", "--dsn", fresh_db], check=True)  # the newest is pending again
     with psycopg.connect(fresh_db) as blocker:
         # a writer's lock on the mail tables holds any migration that alters one of them
-        # (the newest, 0020, adds a column to users)
+        # (the newest, 0022, adds triggers to users and transports)
         blocker.execute("LOCK TABLE public.transports, public.users, public.aliases IN ROW EXCLUSIVE MODE")
         proc = subprocess.Popen([PYTHON, str(ROOT / "runner.py"), "migrate", "apply", "--dsn", fresh_db],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -255,14 +255,14 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     assert applied_ids(fresh_db) == MIGRATION_IDS[:-1]  # the previous version, exactly
     with psycopg.connect(fresh_db) as conn:
         # what the newest migration creates is not there
-        assert conn.execute("SELECT to_regproc('public.refuse_over_domain_limits')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regproc('public.is_relay_transport')").fetchone() == (None,)
     r = cli(["migrate", "apply", "--dsn", fresh_db], check=True)
     assert f"applied {MIGRATION_IDS[-1]}" in r.stdout
     assert applied_ids(fresh_db) == MIGRATION_IDS
 
 
 def test_rolling_back_a_feature_is_refused_while_it_is_in_use_and_loses_nothing(fresh_db):
-    """Newest first: domain caps (0020), turned-off services (0019), send-as grants (0018), catch-alls
+    """Newest first: queued maildirs (0021), domain caps (0020), turned-off services (0019), send-as grants (0018), catch-alls
     (0017), alias domains (0016). Each refusal is one line and changes nothing; once the
     rows are gone (by the owner's DML: a rollback leaves no API), the migration goes."""
     cli(["migrate", "apply", "--dsn", fresh_db], check=True)
@@ -275,7 +275,12 @@ def test_rolling_back_a_feature_is_refused_while_it_is_in_use_and_loses_nothing(
         conn.execute("SELECT allow_send_as('foo@example.com', 'info@example.com')")
         conn.execute("SELECT set_mailbox_service('foo@example.com', 'pop3', false)")
         conn.execute("SELECT set_domain_limits('example.com', NULL, 10, NULL)")
+        conn.execute("SELECT add_mailbox('gone@example.com', 'pw pw pw')")
+        conn.execute("SELECT remove_mailbox('gone@example.com')")  # its maildir is queued
+    r = cli(["migrate", "rollback", "--dsn", fresh_db], check=True)  # 0022 holds no data of its own
+    assert "rolled back 0022_" in r.stdout
     steps = [
+        ("0021", "maildirs are queued for purging", "DELETE FROM maildir_purge_queue"),
         ("0020", "domain caps or message quotas are set", "UPDATE transports SET max_aliases = NULL"),
         ("0019", "services are turned off", "UPDATE users SET disabled_services = '{}'"),
         ("0018", "send-as grants exist", "DELETE FROM send_as"),

@@ -67,6 +67,6 @@ def test_installed_mailbook_completes_commands_in_bash(installed, tmp_path):
     assert script.returncode == 0 and "complete -o default -F _mailbook_completion mailbook" in script.stdout
     env = {**os.environ, "_MAILBOOK_COMPLETE": "complete_bash", "COMP_WORDS": "mailbook mail", "COMP_CWORD": "1"}
     r = run([str(installed)], env=env, cwd=tmp_path)
-    assert r.stdout.split() == ["mailbox"], r
+    assert sorted(r.stdout.split()) == ["mailbox", "maildirs"], r
     env["COMP_WORDS"], env["COMP_CWORD"] = "mailbook mailbox p", "2"
     assert run([str(installed)], env=env, cwd=tmp_path).stdout.split() == ["passwd"]

@@ -8,7 +8,7 @@ SELECT plan(50);
 SELECT has_extension('pgcrypto', 'pgcrypto is installed');
 SELECT extensions_are('public', ARRAY['pgcrypto'], 'pgcrypto is the only extension in public');
 SELECT tables_are('public',
-    ARRAY['settings', 'transports', 'users', 'aliases', 'send_as', 'import_staging', 'audit_log',
+    ARRAY['settings', 'transports', 'users', 'aliases', 'send_as', 'maildir_purge_queue', 'import_staging', 'audit_log',
           '_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock'],
     'public holds our tables and yoyo''s bookkeeping, nothing else');
 SELECT views_are('public', ARRAY['mailboxes', 'import_rows', 'import_lines'],

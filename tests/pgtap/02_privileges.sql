@@ -50,11 +50,12 @@ SELECT p.oid, p.proname::text AS name,
                      'remove_mailbox', 'set_mailbox_active', 'add_alias', 'remove_alias', 'add_alias_domain',
                      'allow_send_as', 'disallow_send_as', 'set_mailbox_service', 'set_domain_service',
                      'service_list_error', 'set_mailbox_quota', 'set_domain_limits',
+                     'queued_maildirs', 'claim_maildir', 'forget_maildir',
                      'quoted', 'domain_name_error', 'address_error', 'alias_error', 'maildir_error',
                      'transport_error', 'password_hash_error', 'password_error',
                      'normalised_password_hash', 'default_maildir', 'realname_error',
-                     'import_batch', 'postfix_virtual', 'postfix_sender_logins') AS for_mailadmin,
-       p.proname IN ('postfix_virtual', 'postfix_sender_logins') AS for_mailreader
+                     'import_batch', 'postfix_virtual', 'postfix_sender_logins', 'is_relay_transport') AS for_mailadmin,
+       p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport') AS for_mailreader
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
