@@ -112,7 +112,7 @@ def recipient_classes(mailboxes, aliases, domains, rng: random.Random, count: in
     aliased = {d.removeprefix("alias-") for d in alias_domains}
     hosted = [d for d in domains if not d.startswith("alias-")]
     catch_all = [d for i, d in enumerate(hosted) if i % 10 == 5]
-    plain = [d for i, d in enumerate(hosted) if i % 10 != 5 and d not in aliased]
+    plain = [d for i, d in enumerate(hosted) if i % 10 != 5]
     in_aliased = [m for m in mailboxes[: 50 * len(hosted)] if m.rpartition("@")[2] in aliased]
     classes = {
         "mailbox": [rng.choice(mailboxes) for _ in range(count)],
