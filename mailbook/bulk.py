@@ -14,7 +14,8 @@ import psycopg
 from mailbook import Failure
 
 COLUMNS = ["kind", "address", "destination", "password", "password_hash", "realname", "maildir",
-           "quota_bytes", "transport", "gid", "active"]
+           "quota_bytes", "transport", "gid", "active", "quota_messages", "services_off", "max_mailboxes",
+           "max_aliases", "max_quota_bytes"]
 REQUIRED = {"kind", "address"}
 
 
@@ -90,20 +91,25 @@ def import_csv(conn: psycopg.Connection, f: TextIO, dry_run: bool,
 
 EXPORT_QUERY = """
 SELECT kind, address, destination, password, password_hash, realname, maildir, quota_bytes,
-       transport, gid, active
+       transport, gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes
   FROM (SELECT CASE WHEN alias_of IS NULL THEN 1 ELSE 2 END AS k, 'domain' AS kind, domain AS address,
                alias_of AS destination, NULL AS password,
                NULL AS password_hash, NULL AS realname, NULL AS maildir, NULL::bigint AS quota_bytes,
-               transport, gid, active
+               transport, gid, active, NULL::bigint AS quota_messages,
+               array_to_string(disabled_services, ' ') AS services_off,
+               max_mailboxes, max_aliases, max_quota_bytes
           FROM public.transports
         UNION ALL
-        SELECT 3, 'mailbox', email, NULL, NULL, password, realname, maildir, quota_bytes, NULL, NULL, active
+        SELECT 3, 'mailbox', email, NULL, NULL, password, realname, maildir, quota_bytes, NULL, NULL, active,
+               quota_messages, array_to_string(disabled_services, ' '), NULL, NULL, NULL
           FROM public.users
         UNION ALL
-        SELECT 4, 'alias', alias, email, NULL, NULL, NULL, NULL, NULL, NULL, NULL, active
+        SELECT 4, 'alias', alias, email, NULL, NULL, NULL, NULL, NULL, NULL, NULL, active,
+               NULL, NULL, NULL, NULL, NULL
           FROM public.aliases
         UNION ALL
-        SELECT 5, 'sendas', address, login, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT 5, 'sendas', address, login, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL, NULL, NULL, NULL
           FROM public.send_as) rows
  ORDER BY k, address, destination
 """

@@ -550,12 +550,13 @@ def test_log_shows_who_changed_what_oldest_first_filters_and_never_a_password(ds
     assert len(json.loads(ok(["log", "--json", "--table", "aliases", "--limit", "1000"], dsn, env).stdout)) == 501
 
 
-def test_import_and_export_carry_alias_domains_catch_alls_and_send_as_and_explain_misplaced_rows(
+def test_import_and_export_carry_alias_domains_catch_alls_send_as_services_and_caps(
         dsn, env, db, cluster, fresh_db, tmp_path):
     good = write_csv(tmp_path / "good.csv", [
         {"kind": "domain", "address": "example.net", "destination": "example.com"},  # before its target: fine
-        {"kind": "domain", "address": "example.com"},
-        {"kind": "mailbox", "address": "foo@example.com", "password": "pw"},
+        {"kind": "domain", "address": "example.com", "services_off": "sieve", "max_mailboxes": "5"},
+        {"kind": "mailbox", "address": "foo@example.com", "password": "pw", "quota_messages": "7",
+         "services_off": "pop3"},
         {"kind": "alias", "address": "@example.com", "destination": "foo@example.com"},  # catch-all
         {"kind": "sendas", "address": "Info@Example.com", "destination": "foo@example.com"},
     ])
@@ -593,6 +594,7 @@ def test_import_and_export_carry_alias_domains_catch_alls_and_send_as_and_explai
     exported = cli(["export", "-", "--dsn", cluster.dsn(db.info.dbname)], check=True).stdout
     assert "domain,example.net,example.com," in exported and "alias,@example.com,foo@example.com," in exported
     assert "sendas,info@example.com,foo@example.com," in exported
+    assert ",true,,sieve,5,," in exported and ",true,7,pop3,,," in exported  # services and caps travel too
     assert cli(["migrate", "apply", "--dsn", fresh_db]).exit_code == 0
     (tmp_path / "export.csv").write_text(exported)
     cli(["import", str(tmp_path / "export.csv"), "--dsn", fresh_db], check=True)

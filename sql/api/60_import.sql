@@ -93,14 +93,18 @@ BEGIN
         BEGIN
             SELECT s.bcrypt_cost INTO STRICT cost FROM public.settings s;
             -- a domain row with a destination is an alias domain of that domain
-            INSERT INTO public.transports (domain, transport, gid, active, alias_of)
+            INSERT INTO public.transports (domain, transport, gid, active, alias_of, disabled_services,
+                                           max_mailboxes, max_aliases, max_quota_bytes)
             SELECT r.address, r.transport, r.gid::integer, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true),
-                   r.destination
+                   r.destination, r.services_off, r.max_mailboxes::integer, r.max_aliases::integer,
+                   r.max_quota_bytes::bigint
               FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'domain';
-            INSERT INTO public.users (email, password, realname, maildir, quota_bytes, active)
+            INSERT INTO public.users (email, password, realname, maildir, quota_bytes, active, quota_messages,
+                                      disabled_services)
             SELECT r.address,
                    coalesce(r.password_hash, '{BLF-CRYPT}' || public.crypt(r.password, public.gen_salt('bf', cost))),
-                   r.realname, r.maildir, r.quota_bytes::bigint, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
+                   r.realname, r.maildir, r.quota_bytes::bigint, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true),
+                   r.quota_messages::bigint, r.services_off
               FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'mailbox';
             INSERT INTO public.aliases (alias, email, active)
             SELECT r.address, r.destination, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true)
@@ -154,6 +158,18 @@ BEGIN
                       AND (r.quota_bytes !~ '^[0-9]{1,18}$' OR r.quota_bytes::bigint = 0)
                  THEN format('quota_bytes must be a positive number of bytes, not %s', public.quoted(r.quota_bytes)) END,
             CASE WHEN r.kind = 'alias' AND r.destination IS NOT NULL THEN public.address_error(r.destination) END,
+            CASE WHEN r.kind = 'mailbox' AND r.quota_messages IS NOT NULL
+                      AND (r.quota_messages !~ '^[0-9]{1,18}$' OR r.quota_messages::bigint = 0)
+                 THEN format('quota_messages must be a positive number, not %s', public.quoted(r.quota_messages)) END,
+            -- services and caps (0019, 0020)
+            CASE WHEN r.kind IN ('domain', 'mailbox') THEN public.service_list_error(r.services_off) END,
+            CASE WHEN r.kind = 'domain' AND r.max_mailboxes IS NOT NULL AND r.max_mailboxes !~ '^[0-9]{1,9}$'
+                 THEN format('max_mailboxes must be a number, 0 or more, not %s', public.quoted(r.max_mailboxes)) END,
+            CASE WHEN r.kind = 'domain' AND r.max_aliases IS NOT NULL AND r.max_aliases !~ '^[0-9]{1,9}$'
+                 THEN format('max_aliases must be a number, 0 or more, not %s', public.quoted(r.max_aliases)) END,
+            CASE WHEN r.kind = 'domain' AND r.max_quota_bytes IS NOT NULL
+                      AND (r.max_quota_bytes !~ '^[0-9]{1,18}$' OR r.max_quota_bytes::bigint = 0)
+                 THEN format('max_quota_bytes must be a positive number of bytes, not %s', public.quoted(r.max_quota_bytes)) END,
             -- send-as grants: any valid address, for a mailbox stored here or in the file
             CASE WHEN r.kind = 'sendas' THEN r.address_problem END,
             CASE WHEN r.kind = 'sendas' AND r.destination IS NOT NULL THEN public.address_error(r.destination) END,

@@ -64,13 +64,14 @@ GRANT EXECUTE ON FUNCTION public.postfix_virtual(text, text) TO mailreader, mail
 
 -- postfix_sender_logins(local_part, domain) -> SETOF text
 -- Caller: Postfix's smtpd_sender_login_maps (sender-login.cf), as mailreader. The SASL
--- logins that may use this envelope sender: the mailbox itself, every local mailbox an
--- active alias forwards to, and every mailbox granted it with allow_send_as(); only
--- active mailboxes of active domains. In an active alias domain, the same local part
--- of the target decides, and grants of the address as written count too. A catch-all
--- grants nothing.
--- One statement: the candidates first, then one check of each (mailbox and domain
--- active); measured 135 against 166 µs for a statement per rule.
+-- logins that may use this envelope sender: the mailbox itself, every active local
+-- mailbox an alias forwards to, and every active mailbox granted it with
+-- allow_send_as(); in an active alias domain, the same local part of the target
+-- decides, and grants of the address as written count too. A catch-all grants nothing.
+-- Every join starts from the address, a parameter, so each plan is index probes at any
+-- size. (One statement with the candidates in a CTE measured faster as plain text on
+-- 200,000 mailboxes, but its plan for a small database scanned users: 262 against 168
+-- µs at 1,000 mailboxes.)
 CREATE FUNCTION public.postfix_sender_logins(local_part text, domain text) RETURNS SETOF text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -78,25 +79,23 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     written text := local_part || '@' || domain;
+    resolved text;
+    target  text;
 BEGIN
+    SELECT t.alias_of INTO target FROM public.transports t
+     WHERE t.domain = postfix_sender_logins.domain AND t.active AND t.alias_of IS NOT NULL;
+    resolved := local_part || '@' || coalesce(target, domain);
     RETURN QUERY
-        WITH resolved AS MATERIALIZED (
-            -- the address in its target domain if this is an active alias domain
-            SELECT local_part || '@' || coalesce(
-                       (SELECT t.alias_of FROM public.transports t
-                         WHERE t.domain = postfix_sender_logins.domain AND t.active AND t.alias_of IS NOT NULL),
-                       postfix_sender_logins.domain) AS address),
-        candidate (login) AS (
-            SELECT r.address FROM resolved r
-            UNION ALL
-            SELECT a.email FROM resolved r
-              JOIN public.aliases a ON a.alias = r.address AND a.active
-              JOIN public.transports d ON d.domain = a.domain AND d.active
-            UNION ALL
-            SELECT s.login FROM resolved r JOIN public.send_as s ON s.address IN (r.address, written))
-        SELECT u.email FROM candidate c
-          JOIN public.users u ON u.email = c.login AND u.active
-          JOIN public.transports t ON t.domain = u.domain AND t.active;
+        SELECT u.email FROM public.users u JOIN public.transports t ON t.domain = u.domain
+         WHERE u.email = resolved AND u.active AND t.active
+        UNION ALL
+        SELECT a.email FROM public.aliases a JOIN public.users u ON u.email = a.email
+          JOIN public.transports t ON t.domain = a.domain
+         WHERE a.alias = resolved AND a.active AND u.active AND t.active
+        UNION ALL
+        SELECT s.login FROM public.send_as s JOIN public.users u ON u.email = s.login
+          JOIN public.transports t ON t.domain = u.domain
+         WHERE s.address IN (resolved, written) AND u.active AND t.active;
 END
 $$;
 REVOKE ALL ON FUNCTION public.postfix_sender_logins(text, text) FROM PUBLIC;
