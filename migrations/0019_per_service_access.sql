@@ -25,12 +25,17 @@ $f$;
 REVOKE ALL ON FUNCTION public.service_list_error(text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.service_list_error(text[]) TO mailadmin;
 
+-- The tables check with the containment operator, not service_list_error(): a SQL
+-- function per row cost a bulk import 4 µs a mailbox (0.8 s of 4.7 s at 200,000). The
+-- API and the import validate with service_list_error() first, for the message.
 ALTER TABLE public.users
     ADD COLUMN disabled_services text[] NOT NULL DEFAULT '{}'
-        CONSTRAINT users_disabled_services_known CHECK (public.service_list_error(disabled_services) IS NULL);
+        CONSTRAINT users_disabled_services_known
+        CHECK (disabled_services <@ ARRAY['imap', 'pop3', 'smtp', 'submission', 'sieve']);
 ALTER TABLE public.transports
     ADD COLUMN disabled_services text[] NOT NULL DEFAULT '{}'
-        CONSTRAINT transports_disabled_services_known CHECK (public.service_list_error(disabled_services) IS NULL);
+        CONSTRAINT transports_disabled_services_known
+        CHECK (disabled_services <@ ARRAY['imap', 'pop3', 'smtp', 'submission', 'sieve']);
 
 COMMENT ON COLUMN public.users.disabled_services IS
     'Services this mailbox may not log in to (imap, pop3, smtp, submission, sieve); its domain''s are added';

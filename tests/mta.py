@@ -16,12 +16,18 @@ import smtplib
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+import psycopg
+import pytest
 
 from conftest import cli, require_program, run
 from mailbook import data_dir
 from mailbook.daemons import snippet_settings
 from mailbook.cluster import free_port
+from mailbook.secrets import set_role_password, write_private
 
 VMAIL_UID = pwd.getpwnam("nobody").pw_uid
 VMAIL_GID = grp.getgrnam("nogroup").gr_gid
@@ -275,6 +281,41 @@ def install_dovecot(root: Path, mail: Path, *install_args: str) -> Dovecot:
     dovecot = Dovecot(root / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", mail)
     dovecot.root.mkdir(exist_ok=True)
     return dovecot
+
+
+def require_root(what: str = "the Postfix and Dovecot tests") -> None:
+    if os.geteuid() != 0:
+        pytest.fail(f"{what} must run as root (scripts/test.sh under CI does)")
+
+
+@contextmanager
+def mail_database(cluster, name: str, **role_passwords: str) -> Iterator[str]:
+    """A migrated mail database `name` on the session's cluster, the given service roles
+    (mailreader=..., mailauth=...) with those passwords; yields its superuser DSN. Drops
+    it afterwards and takes the passwords back: roles are the whole cluster's."""
+    cli(["init", "--dsn", cluster.dsn(), "--database", name], check=True)
+    dsn = cluster.dsn(name)
+    cli(["migrate", "apply", "--dsn", dsn], check=True)
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        for role, password in role_passwords.items():
+            set_role_password(conn, role, password)
+    try:
+        yield dsn
+    finally:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for role in role_passwords:
+                conn.execute(f"ALTER ROLE {role} PASSWORD NULL")
+
+
+def install_postfix(root: Path, cluster, dbname: str, reader_password: str, submission: bool = False) -> Postfix:
+    """`mailbook maps install` into root/maps (mailreader's password from a 0600 file),
+    and a Postfix in root/postfix using them; not started."""
+    pw = root / "reader.pw"
+    write_private(pw, reader_password + "\n")
+    cli(["maps", "install", "--dest", str(root / "maps"), "--port", str(cluster.port), "--dbname", dbname,
+         "--password-file", str(pw)], check=True)
+    return Postfix(root / "postfix", root / "maps", submission=submission)
 
 
 def remove(path: Path) -> None:

@@ -5,14 +5,11 @@ local parts that are neither a mailbox nor an alias (a disabled mailbox's includ
 
 from __future__ import annotations
 
-import os
-
 import psycopg
 import pytest
 
 from conftest import cli, require_program, run
-from mailbook.secrets import set_role_password, write_private
-from mta import Postfix, private_dir, remove
+from mta import Postfix, install_postfix, mail_database, private_dir, remove, require_root
 
 DB = "aliasdomains"
 READER_PW = "reader-pw-alias-domains"
@@ -20,24 +17,17 @@ READER_PW = "reader-pw-alias-domains"
 
 @pytest.fixture(scope="module")
 def admin_dsn(cluster):
-    cli(["init", "--dsn", cluster.dsn(), "--database", DB], check=True)
-    dsn = cluster.dsn(DB)
-    cli(["migrate", "apply", "--dsn", dsn], check=True)
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        set_role_password(conn, "mailreader", READER_PW)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        conn.execute("SELECT add_domain('example.com')")
-        conn.execute("SELECT add_mailbox('foo@example.com', 'foo pw foo')")
-        conn.execute("SELECT add_mailbox('bar@example.com', 'bar pw bar')")
-        conn.execute("SELECT add_mailbox('sleepy@example.com', 'sleepy pw')")
-        conn.execute("SELECT set_mailbox_active('sleepy@example.com', false)")
-        conn.execute("SELECT add_alias('team@example.com', 'bar@example.com')")
-        conn.execute("SELECT add_alias_domain('example.net', 'example.com')")
-    yield dsn
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute("ALTER ROLE mailreader PASSWORD NULL")  # roles are the whole cluster's: leave it as found
+    with mail_database(cluster, DB, mailreader=READER_PW) as dsn:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SET ROLE mailadmin")
+            conn.execute("SELECT add_domain('example.com')")
+            conn.execute("SELECT add_mailbox('foo@example.com', 'foo pw foo')")
+            conn.execute("SELECT add_mailbox('bar@example.com', 'bar pw bar')")
+            conn.execute("SELECT add_mailbox('sleepy@example.com', 'sleepy pw')")
+            conn.execute("SELECT set_mailbox_active('sleepy@example.com', false)")
+            conn.execute("SELECT add_alias('team@example.com', 'bar@example.com')")
+            conn.execute("SELECT add_alias_domain('example.net', 'example.com')")
+        yield dsn
 
 
 def sql(dsn: str, statement: str) -> None:
@@ -48,15 +38,9 @@ def sql(dsn: str, statement: str) -> None:
 
 @pytest.fixture(scope="module")
 def postfix(admin_dsn, cluster):
-    if os.geteuid() != 0:
-        pytest.fail("the Postfix tests must run as root (scripts/test.sh under CI does)")
+    require_root()
     root = private_dir("mailbook-aliasdomains-")
-    pw = root / "reader.pw"
-    write_private(pw, READER_PW + "\n")
-    maps = root / "maps"
-    cli(["maps", "install", "--dest", str(maps), "--port", str(cluster.port), "--dbname", DB,
-         "--password-file", str(pw)], check=True)
-    pf = Postfix(root / "postfix", maps)
+    pf = install_postfix(root, cluster, DB, READER_PW)
     pf.start()
     yield pf
     pf.stop()

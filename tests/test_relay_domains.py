@@ -4,8 +4,6 @@ here), never delivered into a mailbox; the tables refuse mailboxes in it."""
 
 from __future__ import annotations
 
-import os
-import socket
 import socketserver
 import threading
 import time
@@ -15,8 +13,7 @@ import pytest
 
 from conftest import cli
 from mailbook.cluster import free_port
-from mailbook.secrets import set_role_password, write_private
-from mta import Postfix, private_dir, remove
+from mta import install_postfix, mail_database, private_dir, remove, require_root
 
 DB = "relaydomains"
 READER_PW = "reader-pw-relay-domains"
@@ -70,31 +67,18 @@ def next_hop():
 
 @pytest.fixture(scope="module")
 def admin_dsn(cluster, next_hop):
-    if os.geteuid() != 0:
-        pytest.fail("the Postfix tests must run as root (scripts/test.sh under CI does)")
-    cli(["init", "--dsn", cluster.dsn(), "--database", DB], check=True)
-    dsn = cluster.dsn(DB)
-    cli(["migrate", "apply", "--dsn", dsn], check=True)
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        set_role_password(conn, "mailreader", READER_PW)
-    cli(["domain", "add", "example.com", "--dsn", dsn], check=True)
-    cli(["domain", "add", "relayed.example", "--transport", f"smtp:[127.0.0.1]:{next_hop.server_address[1]}",
-         "--dsn", dsn], check=True)
-    yield dsn
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute("ALTER ROLE mailreader PASSWORD NULL")  # roles are the whole cluster's: leave it as found
+    require_root()
+    with mail_database(cluster, DB, mailreader=READER_PW) as dsn:
+        cli(["domain", "add", "example.com", "--dsn", dsn], check=True)
+        cli(["domain", "add", "relayed.example", "--transport", f"smtp:[127.0.0.1]:{next_hop.server_address[1]}",
+             "--dsn", dsn], check=True)
+        yield dsn
 
 
 @pytest.fixture(scope="module")
 def postfix(admin_dsn, cluster):
     root = private_dir("mailbook-relay-")
-    pw = root / "reader.pw"
-    write_private(pw, READER_PW + "\n")
-    maps = root / "maps"
-    cli(["maps", "install", "--dest", str(maps), "--port", str(cluster.port), "--dbname", DB,
-         "--password-file", str(pw)], check=True)
-    pf = Postfix(root / "postfix", maps)
+    pf = install_postfix(root, cluster, DB, READER_PW)
     pf.start()
     yield pf
     pf.stop()

@@ -13,14 +13,13 @@ pop3, sieve) cannot log in there and still can everywhere else; its mail still a
 from __future__ import annotations
 
 import imaplib
-import os
 
 import psycopg
 import pytest
 
 from conftest import cli
-from mailbook.secrets import set_role_password, write_private
-from mta import Postfix, install_dovecot, private_dir, remove
+from mailbook.secrets import write_private
+from mta import Postfix, install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
 
 DB = "sendas"
 READER_PW = "reader-pw-send-as"
@@ -36,40 +35,25 @@ def sql(dsn: str, statement: str, *params):
 
 @pytest.fixture(scope="module")
 def admin_dsn(cluster):
-    if os.geteuid() != 0:
-        pytest.fail("the Postfix tests must run as root (scripts/test.sh under CI does)")
-    cli(["init", "--dsn", cluster.dsn(), "--database", DB], check=True)
-    dsn = cluster.dsn(DB)
-    cli(["migrate", "apply", "--dsn", dsn], check=True)
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        set_role_password(conn, "mailreader", READER_PW)
-        set_role_password(conn, "mailauth", AUTH_PW)
-    sql(dsn, "SELECT add_domain('example.com')")
-    sql(dsn, "SELECT add_mailbox('foo@example.com', %s)", FOO_PW)
-    sql(dsn, "SELECT add_mailbox('bar@example.com', 'bar pw bar')")
-    sql(dsn, "SELECT add_mailbox('sleepy@example.com', 'sleepy pw')")
-    sql(dsn, "SELECT add_alias('team@example.com', 'foo@example.com')")
-    sql(dsn, "SELECT add_alias('team@example.com', 'bar@example.com')")
-    sql(dsn, "SELECT add_alias('@example.com', 'foo@example.com')")  # a catch-all grants nothing
-    sql(dsn, "SELECT add_alias_domain('example.net', 'example.com')")
-    yield dsn
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        # roles are the whole cluster's: leave them as found
-        conn.execute("ALTER ROLE mailreader PASSWORD NULL")
-        conn.execute("ALTER ROLE mailauth PASSWORD NULL")
+    require_root()
+    with mail_database(cluster, DB, mailreader=READER_PW, mailauth=AUTH_PW) as dsn:
+        sql(dsn, "SELECT add_domain('example.com')")
+        sql(dsn, "SELECT add_mailbox('foo@example.com', %s)", FOO_PW)
+        sql(dsn, "SELECT add_mailbox('bar@example.com', 'bar pw bar')")
+        sql(dsn, "SELECT add_mailbox('sleepy@example.com', 'sleepy pw')")
+        sql(dsn, "SELECT add_alias('team@example.com', 'foo@example.com')")
+        sql(dsn, "SELECT add_alias('team@example.com', 'bar@example.com')")
+        sql(dsn, "SELECT add_alias('@example.com', 'foo@example.com')")  # a catch-all grants nothing
+        sql(dsn, "SELECT add_alias_domain('example.net', 'example.com')")
+        yield dsn
 
 
 @pytest.fixture(scope="module")
 def daemons(admin_dsn, cluster):
     root = private_dir("mailbook-sendas-")
-    reader_pw, auth_pw = root / "reader.pw", root / "auth.pw"
-    write_private(reader_pw, READER_PW + "\n")
+    auth_pw = root / "auth.pw"
     write_private(auth_pw, AUTH_PW + "\n")
-    maps = root / "maps"
-    cli(["maps", "install", "--dest", str(maps), "--port", str(cluster.port), "--dbname", DB,
-         "--password-file", str(reader_pw)], check=True)
-    pf = Postfix(root / "postfix", maps, submission=True)
+    pf = install_postfix(root, cluster, DB, READER_PW, submission=True)
     pf.start()
     dovecot = install_dovecot(root, pf.mail, "--port", str(cluster.port), "--dbname", DB,
                               "--password-file", str(auth_pw))
