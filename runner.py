@@ -622,21 +622,15 @@ def mailbox_disable(email: str, dsn: Dsn = None):
     _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, false)", (email,)), False)
 
 
-class Service(str, Enum):
-    imap = "imap"
-    pop3 = "pop3"
-    smtp = "smtp"
-    submission = "submission"
-    sieve = "sieve"
+Services = Annotated[list[str], typer.Argument(
+    help="imap, pop3, smtp (Postfix submission), submission (Dovecot's), sieve.", metavar="SERVICES...")]
 
 
-Services = Annotated[list[Service], typer.Argument(help="imap, pop3, smtp (Postfix submission), submission (Dovecot's), sieve.")]
-
-
-def _set_services(dsn: Optional[str], function: str, name: str, services: list[Service], allowed: bool) -> None:
+def _set_services(dsn: Optional[str], function: str, name: str, services: list[str], allowed: bool) -> None:
+    # the names are checked by the SQL function: an unknown one is one line, SQLSTATE 22023
     with connect(dsn) as conn, conn.transaction():  # all services or none
         for s in services:
-            row = conn.execute(f"SELECT disabled_services FROM {function}(%s, %s, %s)", (name, s.value, allowed)).fetchone()
+            row = conn.execute(f"SELECT disabled_services FROM {function}(%s, %s, %s)", (name, s, allowed)).fetchone()
     typer.echo(f"{name.lower()}: turned off: {', '.join(row[0]) or 'nothing'}")
 
 

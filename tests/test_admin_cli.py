@@ -200,8 +200,10 @@ def test_mailbox_and_domain_deny_allow_services_and_list_them(dsn, env):
     assert json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)[0]["services_off"] == "sieve"
     r = mb(["mailbox", "deny", "ghost@example.com", "pop3"], dsn, env)
     assert r.exit_code == 1 and "ghost@example.com" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
-    r = mb(["mailbox", "deny", "foo@example.com", "telnet"], dsn, env)
-    assert r.exit_code == 2 and "telnet" in r.stderr                    # refused before any connection
+    r = mb(["mailbox", "deny", "foo@example.com", "imap", "telnet"], dsn, env)
+    assert r.exit_code == 1 and 'unknown service "telnet"' in r.stderr and "22023" in r.stderr, r.stderr
+    assert len(r.stderr.splitlines()) == 1
+    assert json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)[0]["services_off"] == "pop3"  # no imap
 
 
 def test_quota_and_domain_limits_through_the_cli_and_an_import_past_a_cap_writes_nothing(dsn, env, db, tmp_path):
