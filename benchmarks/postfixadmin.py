@@ -106,22 +106,27 @@ class Replay:
         return ok, self.trips
 
 
-def recipient_classes(mailboxes, aliases, domains, rng: random.Random, count: int) -> dict[str, list[str]]:
-    """Keys per class of recipient, from the benchmark's data set (see run.dataset)."""
-    alias_domains = [d for d in domains if d.startswith("alias-")]
-    aliased = {d.removeprefix("alias-") for d in alias_domains}
-    hosted = [d for d in domains if not d.startswith("alias-")]
-    catch_all = [d for i, d in enumerate(hosted) if i % 10 == 5]
-    plain = [d for i, d in enumerate(hosted) if i % 10 != 5]
-    in_aliased = [m for m in mailboxes[: 50 * len(hosted)] if m.rpartition("@")[2] in aliased]
+def recipient_classes(mailboxes, aliases, alias_domains: dict[str, str], catch_all: set[str],
+                      rng: random.Random, count: int) -> dict[str, list[str]]:
+    """Keys per class of recipient. alias_domains (alias domain -> target) and catch_all
+    (domains with an "@domain" alias) are read from the loaded database, not assumed."""
+    hosted = sorted({m.rpartition("@")[2] for m in mailboxes})
+    plain = [d for d in hosted if d not in catch_all]
+    via = {target: alias for alias, target in alias_domains.items()}
+    in_aliased = [m for m in mailboxes[: 50 * len(hosted)] if m.rpartition("@")[2] in via]
+
+    def through_alias_domain(address: str) -> str:
+        local, _, domain = address.rpartition("@")
+        return f"{local}@{via[domain]}"
+
     classes = {
         "mailbox": [rng.choice(mailboxes) for _ in range(count)],
         "alias": [rng.choice(aliases) for _ in range(count)],
-        "mailbox via an alias domain": [rng.choice(in_aliased).replace("@", "@alias-") for _ in range(count)],
+        "mailbox via an alias domain": [through_alias_domain(rng.choice(in_aliased)) for _ in range(count)],
         "unknown user, no catch-all": [f"nobody{i}@{rng.choice(plain)}" for i in range(count)],
     }
     if catch_all:
-        classes["unknown user, catch-all"] = [f"nobody{i}@{rng.choice(catch_all)}" for i in range(count)]
+        classes["unknown user, catch-all"] = [f"nobody{i}@{rng.choice(sorted(catch_all))}" for i in range(count)]
     return classes
 
 
@@ -130,12 +135,16 @@ def compare(admin_dsn: str, reader_dsn: str, reader_pw: str, ours: tuple[list[st
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS pfa CASCADE")
         conn.execute(PFA_SCHEMA)
+        alias_domains = dict(conn.execute("SELECT domain, alias_of FROM public.transports"
+                                          " WHERE alias_of IS NOT NULL").fetchall())
+        catch_all = {a for (a,) in conn.execute("SELECT DISTINCT substr(alias, 2) FROM public.aliases"
+                                                " WHERE left(alias, 1) = '@'").fetchall()}
     hosted = set(domains)
     out = {}
     try:
         with psycopg.connect(reader_dsn, password=reader_pw, autocommit=True) as conn:
             designs = {"mailbook": Replay(conn, *ours, hosted), "postfixadmin": Replay(conn, *POSTFIXADMIN, hosted)}
-            for cls, keys in recipient_classes(mailboxes, aliases, domains, rng, count).items():
+            for cls, keys in recipient_classes(mailboxes, aliases, alias_domains, catch_all, rng, count).items():
                 for replay in designs.values():  # warm up
                     for key in keys[:20]:
                         replay.recipient(key)

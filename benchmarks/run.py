@@ -39,7 +39,7 @@ import postfixadmin  # noqa: E402  (benchmarks/postfixadmin.py)
 from mailbook import bulk  # noqa: E402
 from mailbook import migrations as mig  # noqa: E402
 from mailbook.cluster import PrivateCluster  # noqa: E402
-from mailbook.daemons import dovecot_queries  # noqa: E402
+from mailbook.daemons import DOMAIN_KEYED, dovecot_queries  # noqa: E402
 from mailbook.maps import map_files  # noqa: E402
 from mailbook.secrets import new_password, set_role_password  # noqa: E402
 from mailbook.setup import init_database  # noqa: E402
@@ -101,7 +101,7 @@ def keys_for(query_name: str, mailboxes, aliases, domains, count: int, rng: rand
     """Hits and misses mixed: a third mailboxes, a third aliases, a third unknown (in
     hosted domains, alias domains and catch-all domains, or in a domain not hosted);
     the domain of a known address is swapped for its alias domain one time in ten."""
-    if query_name in ("domains.cf", "relay-domains.cf", "transport.cf"):
+    if query_name in DOMAIN_KEYED:
         return [rng.choice(domains) if i % 2 else f"unhosted{i}.example.org" for i in range(count)]
     aliased = {d.removeprefix("alias-") for d in domains if d.startswith("alias-")}
     pick = []
