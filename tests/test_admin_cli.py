@@ -405,6 +405,102 @@ def test_import_10000_mailboxes_then_export_reimport_reproduces_it_exactly(dsn, 
     assert again.stdout == exported
 
 
+USERS_KEYS = """
+SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.conindid
+  FROM pg_constraint c
+ WHERE (c.conrelid = 'users'::regclass AND c.contype IN ('p', 'u')) OR c.confrelid = 'users'::regclass
+UNION ALL
+SELECT 'index', i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indexrelid
+  FROM pg_index i WHERE i.indrelid = 'users'::regclass
+ ORDER BY 1, 2"""
+
+
+def users_keys(db):
+    """users' keys, indexes and the foreign keys pointing at it: (definitions, index oids)."""
+    rows = db.execute(USERS_KEYS).fetchall()
+    return [r[:3] for r in rows], {r[3] for r in rows}
+
+
+def test_an_initial_load_builds_users_keys_once_after_the_rows_and_they_come_back_as_they_were(
+        dsn, env, db, tmp_path):
+    """10,000 mailboxes into an empty users: its keys and indexes are set aside and built
+    after the rows; the same definitions come back, and they hold (the foreign key from
+    send_as included)."""
+    db.execute("RESET ROLE")
+    definitions, oids = users_keys(db)
+    # three indexes, two of them the keys (email, maildir), and send_as's foreign key
+    assert len(definitions) == 6
+    rows = generated_rows(10_000, [db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]])
+    rows.append({"kind": "sendas", "address": "info@d0.example.com", "destination": "user0@d0.example.com"})
+    ok(["import", str(write_csv(tmp_path / "load.csv", rows))], dsn, env)
+    after, new_oids = users_keys(db)
+    assert after == definitions and not oids & new_oids  # the same keys, built anew
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (10_000,)
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        db.execute("INSERT INTO users (email, password, maildir) SELECT email, password, 'x/' FROM users LIMIT 1")
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("INSERT INTO send_as (login, address) VALUES ('nobody@d0.example.com', 'x@d0.example.com')")
+    db.execute("DELETE FROM users WHERE email = 'user0@d0.example.com'")  # its grant goes with it
+    assert db.execute("SELECT count(*) FROM send_as").fetchone() == (0,)
+
+
+def test_an_initial_load_with_a_mailbox_twice_names_both_lines_and_writes_nothing(dsn, env, db, tmp_path):
+    db.execute("RESET ROLE")
+    definitions, oids = users_keys(db)
+    before = table_checksums(db)
+    rows = generated_rows(10_000, [db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]])
+    first = next(i for i, r in enumerate(rows) if r["address"] == "user7@d7.example.com")
+    rows.append(dict(rows[first], maildir="elsewhere/user7/"))  # only the key repeats
+    path = write_csv(tmp_path / "twice.csv", rows)
+    r = mb(["import", str(path)], dsn, env)
+    assert r.exit_code == 1, r
+    assert (f"twice.csv:{len(rows) + 1}: mailbox \"user7@d7.example.com\" appears more than once in the file"
+            f" (first on line {first + 2})") in r.stderr and "1 problem(s)" in r.stderr
+    assert table_checksums(db) == before
+    assert users_keys(db) == (definitions, oids)  # untouched: the set-aside was rolled back
+
+
+def test_an_initial_load_locks_users_until_it_commits_and_an_import_into_a_populated_table_does_not(db, cluster):
+    """The one thing an initial load costs: nobody reads users until it commits. Into a
+    table that has mailboxes, an import goes in row by row and readers carry on."""
+    from mailbook import bulk
+    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]
+
+    def import_open(rows):
+        """An import whose transaction stays open, as a long one would be mid-way."""
+        conn = psycopg.connect(cluster.dsn(db.info.dbname))
+        conn.execute("SET ROLE mailadmin")
+        out = io.StringIO()
+        write = csv.DictWriter(out, fieldnames=COLUMNS)
+        write.writeheader()
+        write.writerows(rows)
+        out.seek(0)
+        count, problems = bulk.import_csv(conn, out, dry_run=False)
+        assert count == len(rows) and not problems
+        return conn
+
+    def can_read():
+        with psycopg.connect(cluster.dsn(db.info.dbname), autocommit=True) as reader:
+            reader.execute("SET lock_timeout = '500ms'")
+            try:
+                reader.execute("SELECT count(*) FROM users WHERE email = 'user1@d1.example.com'")
+                return True
+            except psycopg.errors.LockNotAvailable:
+                return False
+
+    initial = import_open(generated_rows(10_000, [hash_]))
+    assert not can_read()
+    initial.commit()
+    initial.close()
+    assert can_read()
+    more = [{"kind": "mailbox", "address": f"more{i}@d{i % 10}.example.com", "password_hash": hash_}
+            for i in range(10_000)]
+    populated = import_open(more)
+    assert can_read()
+    populated.rollback()
+    populated.close()
+
+
 def test_import_plaintext_passwords_are_hashed_at_the_configured_cost(dsn, env, db, tmp_path):
     path = write_csv(tmp_path / "p.csv", [
         {"kind": "domain", "address": "example.com"},
