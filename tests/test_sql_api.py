@@ -493,6 +493,42 @@ def test_cascading_removal_during_an_insert_takes_the_new_mailboxes_with_it(db):
     assert db.execute(ORPHANS).fetchone() == (0,)
 
 
+INITIAL_LOAD = """
+INSERT INTO import_staging (kind, address, password_hash)
+SELECT 'mailbox', 'u' || g || '@example.com', (SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4)))
+  FROM generate_series(1, 10000) g;
+DO $$
+DECLARE p record;
+BEGIN
+    FOR p IN SELECT * FROM import_batch() LOOP
+        RAISE EXCEPTION 'line %: %', p.line, p.problem USING ERRCODE = '23503';
+    END LOOP;
+END
+$$"""
+
+
+def test_domain_removed_during_an_initial_load_waits_for_it_and_is_refused(db):
+    """An initial load (10,000 mailboxes into an empty users) sets users' keys aside
+    under an exclusive lock: a removal waits for the load and then finds its mailboxes."""
+    db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
+    loaded, removed = concurrently(db, INITIAL_LOAD, "SELECT remove_domain('example.com')")
+    assert loaded is None
+    assert removed is not None and removed.sqlstate == "23503", removed
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (10_000,)
+    assert db.execute(ORPHANS).fetchone() == (0,)
+
+
+def test_initial_load_while_the_domain_removal_is_uncommitted_waits_and_writes_nothing(db):
+    db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
+    keys = db.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'users'::regclass").fetchone()
+    removed, loaded = concurrently(db, "SELECT remove_domain('example.com')", INITIAL_LOAD)
+    assert removed is None
+    assert loaded is not None and loaded.sqlstate == "23503" and 'domain "example.com" is not hosted here' in str(loaded), loaded
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'users'::regclass").fetchone() == keys
+    assert db.execute(ORPHANS).fetchone() == (0,)
+
+
 def test_domain_removal_at_repeatable_read_is_refused_with_the_reason(db):
     db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
     with psycopg.connect(db.info.dsn) as conn:

@@ -1,4 +1,6 @@
--- Undo 0024: import_rows as 0023 left it.
+-- Undo 0024: import_rows and the staging sequence as 0023 left them.
+ALTER TABLE public.import_staging ALTER COLUMN seq SET CACHE 1;
+
 CREATE OR REPLACE VIEW public.import_rows AS
 SELECT s.batch, s.seq,
        lower(trim(s.kind)) AS kind,
