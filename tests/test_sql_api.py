@@ -419,6 +419,33 @@ def test_validation_helpers_of_0012_answer_exactly_as_those_of_0011(db):
         db.execute("DROP SCHEMA old CASCADE")
 
 
+def test_import_rows_of_0024_reads_every_staged_row_as_that_of_0023_did(db):
+    """0024 gave import_rows' kind a fast path and lower-cases the default maildir once;
+    the 0023 view (from 0024's rollback) must read every staged row the same."""
+    from mailbook import data_dir
+    rollback = (data_dir("migrations") / "0024_import_staging_fast_paths.rollback.sql").read_text()
+    old_view = rollback[rollback.index("CREATE OR REPLACE VIEW public.import_rows"):]
+    corpus = validation_corpus(db)
+    kinds = ["mailbox", " Mailbox", "MAILBOX ", "mailbox\t", "domain", "Domain", "alias", "ALIAS", "sendas",
+             " sendas ", "send as", "", None, "mail box", "mailboxes", "\u0130mailbox"]
+    addresses = corpus["address_error"] + ["Foo@Example.COM", "\u00c4@b.de", "a@b@c", "@x.com", "x@", "", None]
+    with psycopg.connect(db.info.dsn) as conn:  # one transaction: the staged rows are its batch
+        conn.execute("CREATE TEMP VIEW old_import_rows AS" + old_view.split(" AS", 1)[1].replace("public.import_rows", ""))
+        conn.execute("""INSERT INTO import_staging (kind, address, maildir, password_hash, active)
+                        SELECT k, a, m, h, act
+                          FROM unnest(%s::text[]) k, unnest(%s::text[]) a,
+                               unnest(ARRAY[NULL, '', 'x/y/']) m, unnest(ARRAY[NULL, '$2y$04$abc']) h,
+                               unnest(ARRAY[NULL, ' TRUE ']) act""", (kinds, addresses))
+        staged = conn.execute("SELECT count(*) FROM import_staging").fetchone()[0]
+        assert staged > 50_000
+        differ = conn.execute("""(SELECT * FROM public.import_rows EXCEPT ALL SELECT * FROM old_import_rows)
+                                 UNION ALL
+                                 (SELECT * FROM old_import_rows EXCEPT ALL SELECT * FROM public.import_rows)
+                                 LIMIT 5""").fetchall()
+        assert not differ, differ
+        conn.rollback()
+
+
 # -- the hosted-domain rule under concurrency (0013: checked per statement) -----------------
 
 ORPHANS = """SELECT (SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT FROM transports t WHERE t.domain = u.domain))
