@@ -39,7 +39,7 @@ import postfixadmin  # noqa: E402  (benchmarks/postfixadmin.py)
 from mailbook import bulk  # noqa: E402
 from mailbook import migrations as mig  # noqa: E402
 from mailbook.cluster import PrivateCluster  # noqa: E402
-from mailbook.daemons import DOMAIN_KEYED, dovecot_queries  # noqa: E402
+from mailbook.daemons import DOMAIN_KEYED, dovecot_queries, plan_scans  # noqa: E402
 from mailbook.maps import map_files  # noqa: E402
 from mailbook.secrets import new_password, set_role_password  # noqa: E402
 from mailbook.setup import init_database  # noqa: E402
@@ -145,6 +145,24 @@ def lookup_latency(dsn: str, password: str, queries: dict[str, str], keys: dict[
             out[name] = {"p50_us": percentile(timings, 50), "p99_us": percentile(timings, 99),
                          "p50_ratio": round(percentile(timings, 50) / percentile(own_floor, 50), 2)}
         out["SELECT 1"] = {"p50_us": percentile(floor, 50), "p99_us": percentile(floor, 99), "p50_ratio": 1.0}
+    return out
+
+
+def plans(dsn: str, password: str, queries: dict[str, str], keys: dict[str, list[str]], count: int = 12) -> dict:
+    """Each query's plan for its first keys (hits and misses), as the daemon's role: the
+    scans it makes (a lookup function's own statements do not show) and the most pages
+    any one lookup read, the function's statements included."""
+    out = {}
+    with psycopg.connect(dsn, password=password, autocommit=True) as conn:
+        for name, sql in queries.items():
+            scans, pages = set(), 0
+            for key in keys[name][:count]:
+                conn.execute(sql, bound(key)).fetchall()  # a lookup function compiles on its first call
+                (plan,) = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, bound(key)).fetchone()[0]
+                scans |= {f"{node} on {relation}" if relation else node for node, relation in plan_scans(plan["Plan"])}
+                pages = max(pages, plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"])
+            out[name] = {"scans": sorted(scans), "max_pages": pages,
+                         "seq_scan_of_users_or_aliases": any(s in scans for s in ("Seq Scan on users", "Seq Scan on aliases"))}
     return out
 
 
@@ -304,6 +322,8 @@ def run(sizes: list[int], out_dir: Path, samples: int) -> dict:
             figures["postfix"] = lookup_latency(f"{tcp} user=mailreader", passwords["mailreader"], map_queries, keys)
             figures["dovecot"] = lookup_latency(f"{tcp} user=mailauth", passwords["mailauth"], auth_queries, keys)
             figures["postmap"] = postmap_rate(cluster, db, passwords["mailreader"], keys, work)
+            figures["plans"] = {**plans(f"{tcp} user=mailreader", passwords["mailreader"], map_queries, keys),
+                                **plans(f"{tcp} user=mailauth", passwords["mailauth"], auth_queries, keys)}
             templates = {m.name: m.query for m in map_files()}
             figures["postfixadmin"] = postfixadmin.compare(
                 admin, f"{tcp} user=mailreader", passwords["mailreader"],
@@ -355,6 +375,14 @@ def markdown(r: dict) -> str:
             lines.append(f"| `{name}` | " + " | ".join(f"{r['sizes'][n]['postmap'][name]['keys_per_s']:,}"
                                                       for n in sizes) + " |")
     largest = sizes[-1]
+    if r["sizes"][largest].get("plans"):
+        lines += ["", f"**Plans** at {int(largest):,} mailboxes (`EXPLAIN (ANALYZE, BUFFERS)` of each lookup's first "
+                  "keys, hits and misses, as the daemon's role; a lookup function's own statements show only in "
+                  "the pages):", "", "| query | scans | pages read, at most | sequential scan of users or aliases |",
+                  "|---|---|---|---|"]
+        for name, f in r["sizes"][largest]["plans"].items():
+            lines.append(f"| `{name}` | {', '.join(f['scans']) or '(inside the function)'} | {f['max_pages']} | "
+                         f"{'**yes**' if f['seq_scan_of_users_or_aliases'] else 'no'} |")
     if r["sizes"][largest].get("postfixadmin"):
         lines += ["", f"**Round trips per recipient** at {int(largest):,} mailboxes: mailbook's `virtual.cf` + "
                   "`mailboxes.cf` next to PostfixAdmin's documented query set (three alias tables, two mailbox "

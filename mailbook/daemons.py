@@ -83,6 +83,15 @@ def dovecot_queries() -> dict[str, str]:
             for m in re.finditer(r"^(password_query|user_query)\s*=\s*(.+)$", text, re.M)}
 
 
+def plan_scans(plan: dict) -> list[tuple[str, str]]:
+    """(node type, relation) of every scan in an EXPLAIN (FORMAT JSON) plan node and below:
+    what the query-plan test and the benchmark check a lookup by."""
+    found = [(plan["Node Type"], plan.get("Relation Name", ""))] if "Scan" in plan["Node Type"] else []
+    for child in plan.get("Plans", []):
+        found += plan_scans(child)
+    return found
+
+
 def expand_dovecot(query: str, user: str, service: str = "imap") -> str:
     """The SQL Dovecot sends for a login name (auth_username_format = %Lu lower-cases it)
     logging in to a service."""

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from mailbook.daemons import dovecot_queries, expand_dovecot
+from mailbook.daemons import dovecot_queries, expand_dovecot, plan_scans
 from mailbook.maps import expand, map_files
 
 MAILBOXES = 100_000
@@ -50,14 +50,6 @@ def lookups() -> list[tuple[str, str]]:
     return out
 
 
-def scans(plan: dict) -> list[tuple[str, str]]:
-    """(node type, relation) of every scan in a JSON plan."""
-    found = [(plan["Node Type"], plan.get("Relation Name", ""))] if "Scan" in plan["Node Type"] else []
-    for child in plan.get("Plans", []):
-        found += scans(child)
-    return found
-
-
 def test_every_postfix_and_dovecot_lookup_uses_indexes_and_reads_a_handful_of_pages(big):
     checked = set()
     for role in ("mailreader", "mailauth"):
@@ -68,7 +60,7 @@ def test_every_postfix_and_dovecot_lookup_uses_indexes_and_reads_a_handful_of_pa
             if role == "mailreader" and what.startswith(("password_query", "user_query")):
                 continue
             (plan,) = big.execute("EXPLAIN (FORMAT JSON) " + sql).fetchone()[0]
-            found = scans(plan["Plan"])
+            found = plan_scans(plan["Plan"])
             checked.add(what.split()[0])
             if "postfix_" in sql and not found:
                 continue  # a lookup function (sql/api/70_lookups.sql): its pages are counted below
