@@ -381,8 +381,8 @@ def markdown(r: dict) -> str:
                   "the pages):", "", "| query | scans | pages read, at most | sequential scan of users or aliases |",
                   "|---|---|---|---|"]
         for name, f in r["sizes"][largest]["plans"].items():
-            lines.append(f"| `{name}` | {', '.join(f['scans']) or '(inside the function)'} | {f['max_pages']} | "
-                         f"{'**yes**' if f['seq_scan_of_users_or_aliases'] else 'no'} |")
+            seq = "**yes**" if f["seq_scan_of_users_or_aliases"] else "no" if f["scans"] else "n/a: see the pages"
+            lines.append(f"| `{name}` | {', '.join(f['scans']) or '(inside the function)'} | {f['max_pages']} | {seq} |")
     if r["sizes"][largest].get("postfixadmin"):
         lines += ["", f"**Round trips per recipient** at {int(largest):,} mailboxes: mailbook's `virtual.cf` + "
                   "`mailboxes.cf` next to PostfixAdmin's documented query set (three alias tables, two mailbox "

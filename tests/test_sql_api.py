@@ -556,6 +556,60 @@ def test_initial_load_while_the_domain_removal_is_uncommitted_waits_and_writes_n
     assert db.execute(ORPHANS).fetchone() == (0,)
 
 
+def test_domain_removed_while_an_initial_load_writes_its_rows_waits_for_it_without_a_deadlock(db):
+    """The removal arrives mid-load, once the load holds users and is writing (a test-only
+    trigger holds it there): the two lock in the same order, so the removal waits, finds
+    the mailboxes and is refused; neither is cancelled as a deadlock (40P01)."""
+    import threading
+    import time
+    db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
+    db.execute("""CREATE FUNCTION public.hold_for_test() RETURNS trigger LANGUAGE plpgsql
+                  AS $$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$""")
+    db.execute("CREATE TRIGGER hold_for_test BEFORE INSERT ON users FOR EACH STATEMENT EXECUTE FUNCTION hold_for_test()")
+    holder = psycopg.connect(db.info.dsn)
+    load = psycopg.connect(db.info.dsn)  # one transaction: the staged rows are its batch
+    remove = psycopg.connect(db.info.dsn, autocommit=True)
+    outcome: dict[str, Exception | None] = {}
+
+    def run(name, conn, sql):
+        try:
+            conn.execute(sql)
+            conn.commit()
+            outcome[name] = None
+        except psycopg.Error as exc:
+            outcome[name] = exc
+
+    def waits(conn, event=None):
+        """Until the session waits for a lock (of that kind, if given)."""
+        for _ in range(300):
+            row = db.execute("SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = %s",
+                             (conn.info.backend_pid,)).fetchone()
+            if row[0] == "Lock" and event in (None, row[1]):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"session {conn.info.backend_pid} never waited for a lock")
+
+    try:
+        holder.execute("SELECT pg_advisory_xact_lock(4242)")
+        loading = threading.Thread(target=run, args=("load", load, INITIAL_LOAD))
+        loading.start()
+        waits(load, "advisory")  # users is locked, its keys set aside, the INSERT begun
+        removing = threading.Thread(target=run, args=("remove", remove, "SELECT remove_domain('example.com')"))
+        removing.start()
+        waits(remove)
+        holder.rollback()  # the load goes on
+        loading.join(60)
+        removing.join(60)
+    finally:
+        holder.close()
+        load.close()
+        remove.close()
+    assert outcome["load"] is None, outcome
+    assert outcome["remove"] is not None and outcome["remove"].sqlstate == "23503", outcome
+    assert db.execute("SELECT count(*) FROM users").fetchone() == (10_000,)
+    assert db.execute(ORPHANS).fetchone() == (0,)
+
+
 def test_domain_removal_at_repeatable_read_is_refused_with_the_reason(db):
     db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
     with psycopg.connect(db.info.dsn) as conn:

@@ -3,15 +3,23 @@
 -- normalised_password_hash(), the tables' constraints), so a row the API would refuse is
 -- refused here too.
 
--- set_aside_users_keys() -> the statements that put them back
--- Caller: import_batch() only, for an initial load (granted to nobody).
--- Drops users' primary key, unique constraints and other indexes, and the foreign keys
--- that point at users (send_as), and returns the statements that re-create each as it
--- was (keys, then indexes, then the foreign keys), read from the catalogue, so an index
--- a later migration adds is set aside too. PostgreSQL's own advice for loading a table
--- ("Populating a Database"): one sorted index build per index after the rows are in
--- costs a fraction of a million retail insertions (at 1,000,000 mailboxes, 2.0 s
--- against 8.3 s). The rebuilt keys check every row again; a duplicate fails the build.
+-- set_aside_users_keys() -> the statements that put them back, or NULL
+-- Caller: import_batch() only, for an initial load (granted to nobody); it must run the
+-- statements before its transaction ends.
+-- Locks users against every other session, and only if users is still empty, drops its
+-- primary key, unique constraints and other indexes, and the foreign keys that point
+-- at users (send_as), and returns the statements that re-create each as it was (keys,
+-- then indexes, then the foreign keys), read from the catalogue, so an index a later
+-- migration adds is set aside too (its definition only: a comment on it, or a CLUSTER
+-- mark, would not come back; the schema has none). PostgreSQL's own advice for loading
+-- a table ("Populating a Database"): one sorted build per index after the rows are in
+-- costs a fraction of a million retail insertions (at 1,000,000 mailboxes, 2.0 s against
+-- 8.3 s). The rebuilt keys check every row again; a duplicate fails the build.
+--
+-- Locks in remove_domain()'s order, domains first: every domain row FOR KEY SHARE, then
+-- users. Taken the other way round, a removal that locked its domain and then read users
+-- would wait for the load while the load's hosted-domain check waited for the domain's
+-- row: a deadlock. Now a removal waits for the load and then finds its mailboxes.
 CREATE FUNCTION public.set_aside_users_keys() RETURNS text[]
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -20,6 +28,11 @@ DECLARE
     restore text[];
     drop_it text;
 BEGIN
+    PERFORM FROM public.transports t ORDER BY t.domain FOR KEY SHARE;
+    LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE;
+    IF EXISTS (SELECT FROM public.users) THEN  -- a session added a mailbox first: row by row
+        RETURN NULL;
+    END IF;
     SELECT array_agg(k.stmt ORDER BY k.pass, k.name) INTO restore
       FROM (SELECT 1 AS pass, c.conname AS name,
                    format('ALTER TABLE public.users ADD CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid)) AS stmt
@@ -182,10 +195,7 @@ BEGIN
                   FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'domain';
             END IF;
             IF n_mailboxes >= 10000 AND NOT EXISTS (SELECT FROM public.users) THEN
-                LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE;
-                IF NOT EXISTS (SELECT FROM public.users) THEN  -- still, now that nobody else writes
-                    restore := public.set_aside_users_keys();
-                END IF;
+                restore := public.set_aside_users_keys();  -- NULL if a mailbox came first
             END IF;
             IF n_mailboxes > 0 THEN
                 INSERT INTO public.users (email, password, realname, maildir, quota_bytes, active, quota_messages,
