@@ -460,6 +460,37 @@ def test_an_initial_load_with_a_mailbox_twice_names_both_lines_and_writes_nothin
     assert users_keys(db) == (definitions, oids)  # untouched: the set-aside was rolled back
 
 
+ALIASES_KEYS = """
+SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indexrelid
+  FROM pg_index i WHERE i.indrelid = 'aliases'::regclass ORDER BY 1"""
+
+
+def test_an_initial_load_of_aliases_builds_their_keys_after_the_rows_and_names_a_repeated_row(
+        dsn, env, db, tmp_path):
+    """10,000 aliases into an empty aliases table: the same keys come back, built anew,
+    and a row given twice is named by its line while nothing is written."""
+    db.execute("RESET ROLE")
+    before = db.execute(ALIASES_KEYS).fetchall()
+    assert len(before) == 3  # the primary key (alias, email), domain, email
+    rows = [{"kind": "domain", "address": "example.com"},
+            {"kind": "mailbox", "address": "foo@example.com", "password_hash":
+             db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]}]
+    rows += [{"kind": "alias", "address": f"a{i}@example.com", "destination": "foo@example.com"} for i in range(10_000)]
+    checksums = table_checksums(db)
+    twice = write_csv(tmp_path / "twice.csv", rows + [rows[500]])
+    r = mb(["import", str(twice)], dsn, env)
+    assert r.exit_code == 1, r
+    assert (f"twice.csv:{len(rows) + 2}: alias \"a498@example.com -> foo@example.com\" appears more than once"
+            f" in the file (first on line 502)") in r.stderr and "1 problem(s)" in r.stderr
+    assert table_checksums(db) == checksums and db.execute(ALIASES_KEYS).fetchall() == before
+    ok(["import", str(write_csv(tmp_path / "load.csv", rows))], dsn, env)
+    after = db.execute(ALIASES_KEYS).fetchall()
+    assert [r[:2] for r in after] == [r[:2] for r in before] and not {r[2] for r in before} & {r[2] for r in after}
+    assert db.execute("SELECT count(*) FROM aliases").fetchone() == (10_000,)
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        db.execute("INSERT INTO aliases (alias, email) VALUES ('a1@example.com', 'foo@example.com')")
+
+
 def test_an_initial_load_locks_users_until_it_commits_and_an_import_into_a_populated_table_does_not(db, cluster):
     """The one thing an initial load costs: nobody reads users until it commits. Into a
     table that has mailboxes, an import goes in row by row and readers carry on."""
