@@ -26,6 +26,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     restore  text[];
+    drops    text[];
     drop_it  text;
     occupied boolean;
 BEGIN
@@ -38,34 +39,27 @@ BEGIN
     IF occupied THEN  -- a session added a row first: row by row, then
         RETURN NULL;
     END IF;
-    SELECT array_agg(k.stmt ORDER BY k.pass, k.name) INTO restore
+    -- each object with the statement that re-creates it and the one that drops it:
+    -- re-created keys first, then indexes, then the foreign keys that need the keys;
+    -- dropped the other way round
+    SELECT array_agg(k.create_it ORDER BY k.pass, k.name), array_agg(k.drop_it ORDER BY k.pass DESC, k.name)
+      INTO restore, drops
       FROM (SELECT 1 AS pass, c.conname AS name,
-                   format('ALTER TABLE %s ADD CONSTRAINT %I %s', target, c.conname, pg_get_constraintdef(c.oid)) AS stmt
+                   format('ALTER TABLE %s ADD CONSTRAINT %I %s', target, c.conname, pg_get_constraintdef(c.oid)) AS create_it,
+                   format('ALTER TABLE %s DROP CONSTRAINT %I', target, c.conname) AS drop_it
               FROM pg_constraint c WHERE c.conrelid = target AND c.contype IN ('p', 'u', 'x')
             UNION ALL
-            SELECT 2, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+            SELECT 2, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid),
+                   format('DROP INDEX %s', i.indexrelid::regclass)
               FROM pg_index i
              WHERE i.indrelid = target
                AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
             UNION ALL
             SELECT 3, c.conname,
-                   format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
+                   format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid)),
+                   format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname)
               FROM pg_constraint c WHERE c.confrelid = target AND c.contype = 'f') k;
-    -- in the reverse order: the foreign keys first, as they need the primary key
-    FOR drop_it IN
-        SELECT d.stmt FROM (
-            SELECT 1 AS pass, format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname) AS stmt
-              FROM pg_constraint c WHERE c.confrelid = target AND c.contype = 'f'
-            UNION ALL
-            SELECT 2, format('DROP INDEX %s', i.indexrelid::regclass)
-              FROM pg_index i
-             WHERE i.indrelid = target
-               AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
-            UNION ALL
-            SELECT 3, format('ALTER TABLE %s DROP CONSTRAINT %I', target, c.conname)
-              FROM pg_constraint c WHERE c.conrelid = target AND c.contype IN ('p', 'u', 'x')) d
-         ORDER BY d.pass, d.stmt
-    LOOP
+    FOREACH drop_it IN ARRAY coalesce(drops, '{}') LOOP
         EXECUTE drop_it;
     END LOOP;
     RETURN coalesce(restore, '{}');
