@@ -405,19 +405,19 @@ def test_import_10000_mailboxes_then_export_reimport_reproduces_it_exactly(dsn, 
     assert again.stdout == exported
 
 
-USERS_KEYS = """
+TABLE_KEYS = """
 SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.conindid
   FROM pg_constraint c
- WHERE (c.conrelid = 'users'::regclass AND c.contype IN ('p', 'u')) OR c.confrelid = 'users'::regclass
+ WHERE (c.conrelid = %(table)s::regclass AND c.contype IN ('p', 'u')) OR c.confrelid = %(table)s::regclass
 UNION ALL
 SELECT 'index', i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indexrelid
-  FROM pg_index i WHERE i.indrelid = 'users'::regclass
+  FROM pg_index i WHERE i.indrelid = %(table)s::regclass
  ORDER BY 1, 2"""
 
 
-def users_keys(db):
-    """users' keys, indexes and the foreign keys pointing at it: (definitions, index oids)."""
-    rows = db.execute(USERS_KEYS).fetchall()
+def table_keys(db, table):
+    """A table's keys, indexes and the foreign keys pointing at it: (definitions, index oids)."""
+    rows = db.execute(TABLE_KEYS, {"table": table}).fetchall()
     return [r[:3] for r in rows], {r[3] for r in rows}
 
 
@@ -427,13 +427,13 @@ def test_an_initial_load_builds_users_keys_once_after_the_rows_and_they_come_bac
     after the rows; the same definitions come back, and they hold (the foreign key from
     send_as included)."""
     db.execute("RESET ROLE")
-    definitions, oids = users_keys(db)
+    definitions, oids = table_keys(db, "users")
     # three indexes, two of them the keys (email, maildir), and send_as's foreign key
     assert len(definitions) == 6
     rows = generated_rows(10_000, [db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]])
     rows.append({"kind": "sendas", "address": "info@d0.example.com", "destination": "user0@d0.example.com"})
     ok(["import", str(write_csv(tmp_path / "load.csv", rows))], dsn, env)
-    after, new_oids = users_keys(db)
+    after, new_oids = table_keys(db, "users")
     assert after == definitions and not oids & new_oids  # the same keys, built anew
     assert db.execute("SELECT count(*) FROM users").fetchone() == (10_000,)
     with pytest.raises(psycopg.errors.UniqueViolation):
@@ -446,7 +446,7 @@ def test_an_initial_load_builds_users_keys_once_after_the_rows_and_they_come_bac
 
 def test_an_initial_load_with_a_mailbox_twice_names_both_lines_and_writes_nothing(dsn, env, db, tmp_path):
     db.execute("RESET ROLE")
-    definitions, oids = users_keys(db)
+    definitions, oids = table_keys(db, "users")
     before = table_checksums(db)
     rows = generated_rows(10_000, [db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]])
     first = next(i for i, r in enumerate(rows) if r["address"] == "user7@d7.example.com")
@@ -457,12 +457,7 @@ def test_an_initial_load_with_a_mailbox_twice_names_both_lines_and_writes_nothin
     assert (f"twice.csv:{len(rows) + 1}: mailbox \"user7@d7.example.com\" appears more than once in the file"
             f" (first on line {first + 2})") in r.stderr and "1 problem(s)" in r.stderr
     assert table_checksums(db) == before
-    assert users_keys(db) == (definitions, oids)  # untouched: the set-aside was rolled back
-
-
-ALIASES_KEYS = """
-SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indexrelid
-  FROM pg_index i WHERE i.indrelid = 'aliases'::regclass ORDER BY 1"""
+    assert table_keys(db, "users") == (definitions, oids)  # untouched: the set-aside was rolled back
 
 
 def test_an_initial_load_of_aliases_builds_their_keys_after_the_rows_and_names_a_repeated_row(
@@ -470,8 +465,8 @@ def test_an_initial_load_of_aliases_builds_their_keys_after_the_rows_and_names_a
     """10,000 aliases into an empty aliases table: the same keys come back, built anew,
     and a row given twice is named by its line while nothing is written."""
     db.execute("RESET ROLE")
-    before = db.execute(ALIASES_KEYS).fetchall()
-    assert len(before) == 3  # the primary key (alias, email), domain, email
+    definitions, oids = table_keys(db, "aliases")
+    assert len(definitions) == 4  # the primary key (alias, email) and its index; indexes on domain, email
     rows = [{"kind": "domain", "address": "example.com"},
             {"kind": "mailbox", "address": "foo@example.com", "password_hash":
              db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]}]
@@ -482,10 +477,10 @@ def test_an_initial_load_of_aliases_builds_their_keys_after_the_rows_and_names_a
     assert r.exit_code == 1, r
     assert (f"twice.csv:{len(rows) + 2}: alias \"a498@example.com -> foo@example.com\" appears more than once"
             f" in the file (first on line 502)") in r.stderr and "1 problem(s)" in r.stderr
-    assert table_checksums(db) == checksums and db.execute(ALIASES_KEYS).fetchall() == before
+    assert table_checksums(db) == checksums and table_keys(db, "aliases") == (definitions, oids)
     ok(["import", str(write_csv(tmp_path / "load.csv", rows))], dsn, env)
-    after = db.execute(ALIASES_KEYS).fetchall()
-    assert [r[:2] for r in after] == [r[:2] for r in before] and not {r[2] for r in before} & {r[2] for r in after}
+    after, new_oids = table_keys(db, "aliases")
+    assert after == definitions and not oids & new_oids  # the same keys, built anew
     assert db.execute("SELECT count(*) FROM aliases").fetchone() == (10_000,)
     with pytest.raises(psycopg.errors.UniqueViolation):
         db.execute("INSERT INTO aliases (alias, email) VALUES ('a1@example.com', 'foo@example.com')")
