@@ -115,6 +115,8 @@ BEGIN
     -- a 10,000-row batch for a handful and joins it row by row (3 s instead of 0.3 s).
     -- ANALYZE is quick (a sample) and sees our own rows; it also makes two imports at
     -- the same moment run one after the other, which is what an admin would want.
+    -- It never samples password or password_hash (statistics target 0, migration 0028):
+    -- pg_statistic is WAL-logged, and a plaintext there would reach replicas and backups.
     ANALYZE public.import_staging;
 
     -- 1. one pass over the batch: how many rows of each kind (a kind the file lacks costs
@@ -226,7 +228,7 @@ BEGIN
                 SELECT r.destination, r.address
                   FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'sendas';
             END IF;
-            DELETE FROM public.import_staging s WHERE s.batch = this_batch;
+            DELETE FROM public.import_staging;  -- ours, and any a transaction left (below)
             RETURN;
         EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
             -- everything written above is rolled back with this block; explain it below
@@ -308,6 +310,24 @@ BEGIN
         UNION ALL
         SELECT r.line, format('maildir %s is already used by mailbox %s', public.quoted(r.maildir), public.quoted(u.email))
           FROM r JOIN public.users u ON u.maildir = r.maildir WHERE r.kind = 'mailbox' AND u.email <> r.address
+        -- maildirs apart (0026): none above or below a stored mailbox's, or another row's
+        UNION ALL
+        SELECT r.line, format('maildir %s lies inside the maildir %s of %s', public.quoted(r.maildir),
+                              public.quoted(u.maildir), public.quoted(u.email))
+          FROM r JOIN public.users u ON u.maildir IN (SELECT public.maildir_parents(r.maildir)) WHERE r.kind = 'mailbox'
+        UNION ALL
+        SELECT r.line, format('maildir %s would contain the maildir %s of %s', public.quoted(r.maildir),
+                              public.quoted(u.maildir), public.quoted(u.email))
+          FROM r JOIN LATERAL (SELECT c.maildir, c.email FROM public.users c
+                                WHERE c.maildir > r.maildir AND c.maildir < r.maildir || chr(127)
+                                  AND starts_with(c.maildir, r.maildir)
+                                ORDER BY c.maildir LIMIT 1) u ON true
+         WHERE r.kind = 'mailbox'
+        UNION ALL
+        SELECT i.line, format('maildir %s lies inside the maildir %s on line %s', public.quoted(i.maildir),
+                              public.quoted(o.maildir), o.line)
+          FROM r i JOIN r o ON o.kind = 'mailbox' AND o.maildir IN (SELECT public.maildir_parents(i.maildir))
+         WHERE i.kind = 'mailbox'
         UNION ALL
         SELECT r.line, format('alias %s already forwards to %s', public.quoted(r.address), public.quoted(r.destination))
           FROM r JOIN public.aliases a ON a.alias = r.address AND a.email = r.destination WHERE r.kind = 'alias'
@@ -346,7 +366,10 @@ BEGIN
         -- session got there first (23505), or a rule is missing here; say what failed
         RAISE EXCEPTION '%', failed_msg USING ERRCODE = failed;
     END IF;
-    DELETE FROM public.import_staging s WHERE s.batch = this_batch;
+    -- our rows, and any that a transaction committed without calling import_batch() (a
+    -- hand-written INSERT): no batch may outlive its transaction. Another session's rows
+    -- are invisible until it commits, and by then it has deleted them itself.
+    DELETE FROM public.import_staging;
 END
 $$;
 REVOKE ALL ON FUNCTION public.import_batch(boolean) FROM PUBLIC;

@@ -28,8 +28,12 @@ GRANT SELECT (email, realname, maildir, created, domain, quota_bytes, active, mo
               quota_messages)
     ON public.users TO mailadmin;
 -- the one write: `mailbook import` COPYs a batch here for import_batch() to check and
--- apply. No SELECT: nobody reads another session's staged passwords.
-GRANT INSERT ON public.import_staging TO mailadmin;
+-- apply. The file's columns only: batch is always its default, the inserting
+-- transaction, so nobody can slip rows into another admin's import (0028). No SELECT:
+-- nobody reads another session's staged passwords.
+GRANT INSERT (kind, address, destination, password, password_hash, realname, maildir, quota_bytes, transport,
+              gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes)
+    ON public.import_staging TO mailadmin;
 
 -- mailreader: Postfix (postfix-maps/*.cf). What the maps select and filter on, no hashes.
 GRANT SELECT (domain, transport, active, alias_of) ON public.transports TO mailreader;
