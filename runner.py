@@ -767,8 +767,10 @@ def maildirs_purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
 ):
     """Delete queued maildirs that lie inside --base, belong to the vmail uid and no
-    mailbox uses; never through a symlink. Run as root on the mail host. Exit 1 if a
-    directory was kept for a reason that needs a look (a symlink, another owner).
+    mailbox uses; never through a symlink, never with a live maildir at, above or below
+    it (in the database or on disk). Run as root on the mail host. Exit 1 if a
+    directory was kept for a reason that needs a look (a symlink, another owner, a
+    live maildir inside it or around it).
 
         mailbook maildirs purge --base /home/mail --dry-run
     """

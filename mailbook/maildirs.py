@@ -2,8 +2,11 @@
 
 The database queues a removed mailbox's maildir (migration 0021); this deletes it, as
 root on the mail host, only if the path lies inside the base directory with no symbolic
-link on the way, the directory belongs to the vmail uid, and no mailbox uses the path
-(claim_maildir() decides that under a lock, in the transaction that deletes). Every
+link on the way, the directory belongs to the vmail uid, and no mailbox uses the path or
+a path above or below it (claim_maildir() decides that under a lock, in the transaction
+that deletes). On disk too, no live maildir may lie at or below what is deleted: each
+mailbox's maildir is resolved as Dovecot and Postfix would (following symlinks), so a
+link that puts one inside the doomed directory keeps the directory. Every
 path component is opened with O_NOFOLLOW, one directory at a time, and the tree is
 removed relative to its parent's descriptor, so a symlink swapped in after the checks
 cannot redirect the deletion.
@@ -11,6 +14,7 @@ cannot redirect the deletion.
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 import stat
@@ -35,6 +39,25 @@ class Outcome:
     def refused(self) -> bool:
         """Kept for a reason that needs a human (not merely in use again)."""
         return self.action == "kept" and not self.reason.startswith("a mailbox uses it")
+
+
+class LiveMaildirs:
+    """Every mailbox's maildir as it resolves on disk, sorted, to ask which lie at or
+    below a directory."""
+
+    def __init__(self, conn: psycopg.Connection, base: Path):
+        rows = conn.execute("SELECT maildir, email FROM mailboxes").fetchall()
+        self._paths = sorted((os.path.realpath(base / maildir), maildir, email) for maildir, email in rows)
+
+    def inside(self, directory: Path) -> str | None:
+        """A reason if a live maildir resolves to directory or below it, else None."""
+        top = os.path.realpath(directory)
+        i = bisect.bisect_left(self._paths, (top,))
+        for real, maildir, email in self._paths[i:]:
+            if real != top and not real.startswith(top + os.sep):
+                break
+            return f"the maildir {maildir} of {email} resolves to {real}, inside it on disk"
+        return None
 
 
 def _open_parent(base_fd: int, parts: tuple[str, ...]) -> int:
@@ -88,11 +111,16 @@ def purge(conn: psycopg.Connection, base: Path, uid: int | None, dry_run: bool) 
         if uid == 0:
             raise Failure(f"--base {base} belongs to root; give the vmail uid with --uid")
         outcomes = []
-        for maildir, email, in_use in conn.execute("SELECT maildir, email, in_use FROM queued_maildirs()").fetchall():
-            if in_use:
-                outcomes.append(Outcome(maildir, email, "kept", "a mailbox uses it again"))
+        queued = conn.execute("SELECT maildir, email, reason FROM queued_maildirs()").fetchall()
+        live = LiveMaildirs(conn, base) if queued else None
+        for maildir, email, busy in queued:
+            if busy:  # why a mailbox needs it, or one above or below it
+                outcomes.append(Outcome(maildir, email, "kept", busy))
                 continue
             verdict, reason = _check(base_fd, maildir, uid)
+            if verdict == "ok":
+                reason = live.inside(base / maildir) or ""
+                verdict = "unsafe" if reason else verdict
             if verdict == "unsafe":
                 outcomes.append(Outcome(maildir, email, "kept", reason))
             elif dry_run:
@@ -110,7 +138,8 @@ def _remove(conn, base_fd: int, maildir: str, email: str, uid: int, verdict: str
     try:
         with conn.transaction():
             if not conn.execute("SELECT claim_maildir(%s)", (maildir,)).fetchone()[0]:
-                return Outcome(maildir, email, "kept", "a mailbox uses it again")
+                why = conn.execute("SELECT reason FROM queued_maildirs() WHERE maildir = %s", (maildir,)).fetchone()
+                return Outcome(maildir, email, "kept", why[0] if why and why[0] else "a mailbox uses it again")
             if verdict == "gone":
                 return Outcome(maildir, email, "forgotten", reason)
             # checked again under the claim, then removed relative to its parent's descriptor

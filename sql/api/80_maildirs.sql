@@ -2,16 +2,40 @@
 -- files themselves are the runner's job (it runs as root on the mail host); these
 -- functions decide, under a lock, whether a path may go.
 
--- queued_maildirs() -> table(maildir, email, queued, in_use)
--- Caller: members of mailadmin (runner: `mailbook maildirs purge`, `--dry-run`).
--- in_use: a mailbox has that maildir again; such a path is never purged.
-CREATE FUNCTION public.queued_maildirs()
-RETURNS TABLE (maildir text, email text, queued timestamptz, in_use boolean)
+-- maildir_in_use(maildir) -> text
+-- Why a path must stay, or NULL: a mailbox has that maildir again, a mailbox's maildir
+-- lies inside it, or it lies inside a mailbox's maildir (such a row predates 0026, or
+-- was added after the removal). Deleting it would destroy live mail.
+-- Caller: queued_maildirs() and claim_maildir() only (granted to nobody).
+CREATE FUNCTION public.maildir_in_use(maildir text) RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT q.maildir, q.email, q.queued, EXISTS (SELECT FROM public.users u WHERE u.maildir = q.maildir)
-  FROM public.maildir_purge_queue q
+SELECT CASE WHEN u.maildir = maildir_in_use.maildir THEN 'a mailbox uses it again'
+            WHEN u.maildir > maildir_in_use.maildir
+                THEN format('the maildir %s of %s lies inside it', public.quoted(u.maildir), public.quoted(u.email))
+            ELSE format('it lies inside the maildir %s of %s', public.quoted(u.maildir), public.quoted(u.email)) END
+  FROM public.users u
+ WHERE u.maildir = maildir_in_use.maildir
+    OR u.maildir IN (SELECT public.maildir_parents(maildir_in_use.maildir))
+    OR (u.maildir > maildir_in_use.maildir AND u.maildir < maildir_in_use.maildir || chr(127)
+        AND starts_with(u.maildir, maildir_in_use.maildir))
+ ORDER BY u.maildir = maildir_in_use.maildir DESC, u.maildir
+ LIMIT 1
+$$;
+REVOKE ALL ON FUNCTION public.maildir_in_use(text) FROM PUBLIC;
+
+-- queued_maildirs() -> table(maildir, email, queued, in_use, reason)
+-- Caller: members of mailadmin (runner: `mailbook maildirs purge`, `--dry-run`).
+-- in_use: the path, or a path above or below it, is a mailbox's maildir (reason says
+-- which); such a path is never purged.
+CREATE FUNCTION public.queued_maildirs()
+RETURNS TABLE (maildir text, email text, queued timestamptz, in_use boolean, reason text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT q.maildir, q.email, q.queued, r.reason IS NOT NULL, r.reason
+  FROM public.maildir_purge_queue q, LATERAL (SELECT public.maildir_in_use(q.maildir) AS reason) r
  ORDER BY q.queued, q.maildir
 $$;
 REVOKE ALL ON FUNCTION public.queued_maildirs() FROM PUBLIC;
@@ -23,6 +47,9 @@ GRANT EXECUTE ON FUNCTION public.queued_maildirs() TO mailadmin;
 -- mailbox uses it. The entry stays locked until the runner commits, so a mailbox added
 -- meanwhile with that path waits, and then starts with an empty directory rather than
 -- a half-deleted one; if the runner fails to delete, it rolls back and the entry stays.
+-- It also takes the lock row of the path's first segment (0026), so a mailbox added
+-- meanwhile with a maildir above or below the path waits too. False while the path,
+-- or one above or below it, is a mailbox's maildir (maildir_in_use()).
 -- Raises P0002 if the path is not queued.
 CREATE FUNCTION public.claim_maildir(maildir text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -34,7 +61,9 @@ BEGIN
         RAISE EXCEPTION 'maildir % is not queued for purging', public.quoted(claim_maildir.maildir)
               USING ERRCODE = 'P0002';
     END IF;
-    IF EXISTS (SELECT FROM public.users u WHERE u.maildir = claim_maildir.maildir) THEN
+    INSERT INTO public.maildir_roots AS r (root) VALUES (split_part(claim_maildir.maildir, '/', 1))
+    ON CONFLICT (root) DO UPDATE SET root = excluded.root;
+    IF public.maildir_in_use(claim_maildir.maildir) IS NOT NULL THEN
         RETURN false;
     END IF;
     DELETE FROM public.maildir_purge_queue q WHERE q.maildir = claim_maildir.maildir;
