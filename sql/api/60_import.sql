@@ -203,7 +203,7 @@ BEGIN
                 INSERT INTO public.users (email, password, realname, maildir, quota_bytes, active, quota_messages,
                                           disabled_services)
                 SELECT r.address,
-                       coalesce(r.password_hash, '{BLF-CRYPT}' || public.crypt(r.password, public.gen_salt('bf', cost))),
+                       coalesce(r.password_hash, '{BLF-CRYPT}' || crypto.crypt(r.password, crypto.gen_salt('bf', cost))),
                        r.realname, r.maildir, r.quota_bytes::bigint, coalesce(r.active NOT IN ('false', 'f', 'no', '0'), true),
                        r.quota_messages::bigint, r.services_off
                   FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'mailbox';
