@@ -9,6 +9,8 @@ yoyo's table and the refreshed API commit together or not at all.
 
 from __future__ import annotations
 
+import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +109,7 @@ def _migration_session(conn: psycopg.Connection):
         raise Failure(
             f"role {user} may not act as {OWNER}; connect as a superuser or GRANT {OWNER} TO {user}"
         )
-    conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+    _take_lock(conn)
     try:
         held = None
         if conn.execute("SELECT to_regclass('public.yoyo_lock')").fetchone()[0]:
@@ -124,6 +126,38 @@ def _migration_session(conn: psycopg.Connection):
         yield backend
     finally:
         conn.execute(f"RESET ROLE; SELECT pg_advisory_unlock({LOCK_KEY})")
+
+
+# who holds mailbook's advisory lock in this database, and whether that role could be
+# migrating (a superuser or a member of mailowner)
+_HOLDER = """
+SELECT l.pid, a.usename, pg_has_role(a.usesysid, %(owner)s, 'MEMBER')
+  FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.classid::bigint = %(key)s >> 32 AND l.objid::bigint = %(key)s & 4294967295
+"""
+
+
+def _take_lock(conn: psycopg.Connection) -> None:
+    """mailbook's advisory lock. Any role that may connect can take an advisory lock, so
+    a help-desk session could hold this one and stall every upgrade: a run waits only for
+    a holder that could itself be migrating, and names any other at once."""
+    told = None
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+        holder = conn.execute(_HOLDER, {"owner": OWNER, "key": LOCK_KEY}).fetchone()
+        if holder is None:
+            continue  # released between the two queries
+        pid, role, may_migrate = holder
+        if not may_migrate:
+            raise Failure(
+                f"session {pid} (role {role}) holds mailbook's migration lock but may not migrate;"
+                f" if it is not yours, end it: SELECT pg_terminate_backend({pid})"
+            )
+        if told != pid:
+            print(f"waiting for migration run {pid} (role {role}) to finish", file=sys.stderr)
+            told = pid
+        time.sleep(0.2)
 
 
 def _all_migrations():
