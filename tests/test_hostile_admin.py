@@ -1,0 +1,231 @@
+"""The hostile help-desk admin, end to end (issue 15): a member of mailadmin provisions and
+nothing more, and root's maintenance never destroys a live mailbox. Real Postfix delivers,
+real Dovecot authenticates, real directories are purged; the admin works through the
+`mailbook` command as the login `alice`, as a help-desk would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import ADMIN_LOGIN, ADMIN_PASSWORD, cli
+from mailbook.migrations import LOCK_KEY
+from mailbook.secrets import write_private
+from mta import install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
+
+DB = "hostile"
+READER_PW = "hostile reader pw"
+AUTH_PW = "hostile auth pw"
+
+
+@pytest.fixture(scope="module")
+def world(cluster):
+    """A mail database with Postfix delivering into a mail base and Dovecot reading it."""
+    require_root("the hostile-admin tests")
+    root = private_dir("mailbook-hostile-")
+    with mail_database(cluster, DB, mailreader=READER_PW, mailauth=AUTH_PW) as dsn:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("UPDATE settings SET bcrypt_cost = 4")  # hundreds of imported passwords below
+        postfix = install_postfix(root, cluster, DB, READER_PW)
+        postfix.start()
+        write_private(root / "auth.pw", AUTH_PW + "\n")
+        dovecot = install_dovecot(root, postfix.mail, "--port", str(cluster.port), "--dbname", DB,
+                                  "--password-file", str(root / "auth.pw"))
+        dovecot.start()
+        try:
+            yield dsn, f"host=127.0.0.1 port={cluster.port} dbname={DB} user={ADMIN_LOGIN}", postfix, dovecot
+        finally:
+            dovecot.stop()
+            postfix.stop()
+            remove(root)
+
+
+def alice(args: list[str], admin_dsn: str, input: str | None = None):
+    """`mailbook ARGS` as the help-desk login."""
+    return cli([*args, "--dsn", admin_dsn], input=input, env={"PGPASSWORD": ADMIN_PASSWORD})
+
+
+def ok(args, admin_dsn, input=None):
+    r = alice(args, admin_dsn, input)
+    assert r.exit_code == 0, r
+    return r
+
+
+def refused(args, admin_dsn, sqlstate: str, *words: str, input=None):
+    r = alice(args, admin_dsn, input)
+    assert r.exit_code == 1, r
+    line = r.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line and f"SQLSTATE {sqlstate}" in line, r
+    for w in words:
+        assert w in line, r
+    return line
+
+
+def test_a_nested_maildir_is_refused_and_purge_never_destroys_live_mail(world):
+    dsn, admin_dsn, postfix, dovecot = world
+    ok(["domain", "add", "example.com"], admin_dsn)
+    ok(["domain", "add", "other.org"], admin_dsn)
+    for who in ("foo@example.com", "boss@other.org"):
+        ok(["mailbox", "add", who, "--password-stdin"], admin_dsn, f"{who} secret\n")
+    postfix.send("foo@example.com", "for-foo")
+    postfix.send("boss@other.org", "for-boss")
+    foo_mail = postfix.delivered("example.com/foo/", "for-foo")
+    boss_mail = postfix.delivered("other.org/boss/", "for-boss")
+
+    # the two attacks the review reproduced: a maildir around foo's, one inside boss's
+    refused(["mailbox", "add", "evil@example.com", "--maildir", "example.com/", "--password-stdin"], admin_dsn,
+            "23P01", '"example.com/"', '"foo@example.com"', input="evil secret\n")
+    refused(["mailbox", "add", "spy@example.com", "--maildir", "other.org/boss/.Archive/", "--password-stdin"],
+            admin_dsn, "23P01", '"other.org/boss/"', '"boss@other.org"', input="spy secret\n")
+    assert dovecot.auth_test("spy@example.com", "spy secret").returncode == 77, "spy must not exist for Dovecot"
+
+    # a nested row from before migration 0026 (the owner's DML with the rule switched off)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE users DISABLE TRIGGER users_maildirs_apart")
+        conn.execute("INSERT INTO users (email, password, maildir)"
+                     " SELECT 'evil@example.com', password, 'example.com/' FROM users WHERE email = 'foo@example.com'")
+        conn.execute("ALTER TABLE users ENABLE TRIGGER users_maildirs_apart")
+    ok(["mailbox", "remove", "evil@example.com"], admin_dsn)
+    dry = alice(["maildirs", "purge", "--base", str(postfix.mail), "--dry-run"], admin_dsn)
+    assert dry.exit_code == 1, dry
+    assert 'kept example.com/ (evil@example.com): the maildir "example.com/foo/" of "foo@example.com" lies inside it' \
+        in dry.stdout, dry
+    real = alice(["maildirs", "purge", "--base", str(postfix.mail)], admin_dsn)
+    assert real.exit_code == 1 and "kept example.com/" in real.stdout, real
+    assert foo_mail.exists() and boss_mail.exists(), "live mail was deleted"
+    assert "example.com/" in ok(["maildirs", "list"], admin_dsn).stdout, "the entry stays for a human to decide"
+    ok(["maildirs", "forget", "example.com/"], admin_dsn)
+
+
+def test_a_symlink_that_puts_a_live_maildir_inside_a_queued_one_keeps_it(world):
+    dsn, admin_dsn, postfix, dovecot = world
+    ok(["domain", "add", "gone.org"], admin_dsn)
+    ok(["domain", "add", "link.org"], admin_dsn)
+    ok(["mailbox", "add", "old@gone.org", "--password-stdin"], admin_dsn, "old secret 1\n")
+    ok(["mailbox", "add", "x@link.org", "--password-stdin"], admin_dsn, "x secret 1\n")
+    postfix.send("old@gone.org", "for-old")
+    postfix.delivered("gone.org/old/", "for-old")
+    # on disk, link.org is a symlink into the old maildir, so x's maildir lies inside it
+    base = postfix.mail
+    os.symlink(base / "gone.org" / "old", base / "link.org")
+    owner = (base / "gone.org" / "old").stat().st_uid
+    for sub in ("", "new", "cur", "tmp"):
+        (base / "link.org" / "x" / sub).mkdir(exist_ok=True)
+        os.chown(base / "link.org" / "x" / sub, owner, -1)
+    x_mail = base / "link.org" / "x" / "new" / "1.mail"
+    x_mail.write_text("Subject: for-x\n\nlive mail\n")
+    assert x_mail.resolve().is_relative_to(base / "gone.org" / "old")
+    ok(["mailbox", "remove", "old@gone.org"], admin_dsn)
+    r = alice(["maildirs", "purge", "--base", str(base)], admin_dsn)
+    assert r.exit_code == 1, r
+    assert "kept gone.org/old/ (old@gone.org): the maildir link.org/x/ of x@link.org resolves to" in r.stdout, r
+    assert x_mail.exists(), "a live mailbox's mail was deleted through a symlink"
+    ok(["maildirs", "forget", "gone.org/old/"], admin_dsn)
+
+
+def test_a_zero_round_hash_is_refused_and_dovecot_takes_no_wrong_password(world):
+    dsn, admin_dsn, postfix, dovecot = world
+    ok(["domain", "add", "hash.org"], admin_dsn)
+    zero = "{PBKDF2}$1$ab$0$" + "0" * 40
+    refused(["mailbox", "add", "zero@hash.org", "--hashed", "--password-stdin"], admin_dsn,
+            "22023", "{PBKDF2} has 0 rounds", "1000 to 1000000", input=zero + "\n")
+    for guess in ("anything", "", "zero"):
+        assert dovecot.auth_test("zero@hash.org", guess).returncode == 77
+    costly = "$2a$31$" + "a" * 53
+    refused(["mailbox", "add", "slow@hash.org", "--hashed", "--password-stdin"], admin_dsn,
+            "22023", "cost 31", input=costly + "\n")
+    # a PBKDF2 hash as Dovecot itself writes it is accepted and checked by Dovecot
+    real = dovecot.doveadm("pw", "-s", "PBKDF2", "-p", "moved in secret").stdout.strip()
+    ok(["mailbox", "add", "pbkdf2@hash.org", "--hashed", "--password-stdin"], admin_dsn, real + "\n")
+    assert dovecot.auth_test("pbkdf2@hash.org", "moved in secret").returncode == 0, dovecot.log_text()
+    assert dovecot.auth_test("pbkdf2@hash.org", "a wrong guess").returncode == 77
+
+
+def test_rows_a_help_desk_leaves_in_staging_are_never_imported_and_are_cleared(world, tmp_path):
+    dsn, admin_dsn, postfix, dovecot = world
+    ok(["domain", "add", "stage.org"], admin_dsn)
+    with psycopg.connect(admin_dsn, password=ADMIN_PASSWORD, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("INSERT INTO import_staging (batch, kind, address, password)"
+                         " VALUES ((pg_current_xact_id()::text::bigint + 5)::text::xid8, 'mailbox',"
+                         " 'backdoor@stage.org', 'backdoor secret')")
+        conn.execute("INSERT INTO import_staging (kind, address, password)"
+                     " VALUES ('mailbox', 'stray@stage.org', 'stray secret')")  # committed, own batch
+    csv = tmp_path / "users.csv"
+    csv.write_text("kind,address,password\nmailbox,real@stage.org,real secret 1\n")
+    r = ok(["import", str(csv)], admin_dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        added = [e for (e,) in conn.execute("SELECT email FROM users WHERE domain = 'stage.org'")]
+        left = conn.execute("SELECT count(*) FROM import_staging").fetchone()[0]
+    assert added == ["real@stage.org"], r
+    assert left == 0, "a committed staging row outlived the next import"
+
+
+def test_an_import_leaves_no_plaintext_in_the_statistics(world, tmp_path):
+    dsn, admin_dsn, postfix, dovecot = world
+    ok(["domain", "add", "stats.org"], admin_dsn)
+    csv = tmp_path / "many.csv"
+    csv.write_text("kind,address,password,realname\n" + "".join(
+        f"mailbox,u{i}@stats.org,Plain-{i:04d}-secret,User {i}\n" for i in range(400)))
+    ok(["import", str(csv)], admin_dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        analyzed = conn.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'import_staging'").fetchone()[0]
+        leaked = conn.execute("SELECT attname FROM pg_stats WHERE tablename = 'import_staging'"
+                              " AND (most_common_vals::text LIKE '%Plain-%' OR histogram_bounds::text LIKE '%Plain-%'"
+                              "      OR attname IN ('password', 'password_hash'))").fetchall()
+    assert analyzed > 0, "the import no longer analyzes its staged rows: this test proves nothing"
+    assert leaked == [], f"plaintext passwords reached pg_statistic: {leaked}"
+
+
+def test_a_help_desk_session_holding_the_migration_lock_is_named_not_waited_for(world):
+    dsn, admin_dsn, postfix, dovecot = world
+    with psycopg.connect(admin_dsn, password=ADMIN_PASSWORD, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        pid = conn.info.backend_pid
+        mailbook = Path(sys.executable).parent / "mailbook"
+        r = subprocess.run([str(mailbook), "migrate", "apply", "--dsn", dsn], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 1, r
+    assert f"session {pid} (role {ADMIN_LOGIN}) holds mailbook's migration lock but may not migrate" in r.stderr, r
+    assert f"SELECT pg_terminate_backend({pid})" in r.stderr and "Traceback" not in r.stderr, r
+
+
+@pytest.mark.parametrize("isolation", ["read committed", "repeatable read"])
+def test_two_sessions_racing_to_nest_maildirs_never_both_win(db, cluster, isolation):
+    admin = f"host=127.0.0.1 port={cluster.port} dbname={db.info.dbname} user={ADMIN_LOGIN}"
+    db.execute("SELECT add_domain('race.org')")
+    first = psycopg.connect(admin, password=ADMIN_PASSWORD)
+    second = psycopg.connect(admin, password=ADMIN_PASSWORD)
+    try:
+        first.execute("SELECT * FROM add_mailbox('inner@race.org', 'inner secret 1', NULL, 'race.org/inner/')")
+        outcome = {}
+
+        def outer():
+            try:
+                second.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+                second.execute("SELECT 1")  # takes the snapshot before the first commits
+                second.execute("SELECT * FROM add_mailbox('outer@race.org', 'outer secret 1', NULL, 'race.org/')")
+                second.commit()
+                outcome["result"] = "added"
+            except psycopg.Error as exc:
+                second.rollback()
+                outcome["result"] = exc.sqlstate
+
+        t = threading.Thread(target=outer)
+        t.start()
+        t.join(2)
+        assert t.is_alive(), "the second writer did not wait for the first"
+        first.commit()
+        t.join(30)
+        assert outcome["result"] == ("23P01" if isolation == "read committed" else "40001")
+        assert db.execute("SELECT array_agg(email ORDER BY email) FROM users WHERE domain = 'race.org'"
+                          ).fetchone()[0] == ["inner@race.org"]
+    finally:
+        first.close()
+        second.close()
