@@ -124,7 +124,8 @@ CREATE TRIGGER users_maildirs_apart_on_update AFTER UPDATE ON public.users
 CREATE VIEW public.nested_maildirs AS
 SELECT o.maildir AS outer_maildir, o.email AS outer_email, i.maildir AS inner_maildir, i.email AS inner_email
   FROM public.users i
-  JOIN public.users o ON o.maildir IN (SELECT public.maildir_parents(i.maildir));
+ CROSS JOIN LATERAL public.maildir_parents(i.maildir) AS p(parent)
+  JOIN public.users o ON o.maildir = p.parent;
 
 DO $report$
 DECLARE

@@ -1,15 +1,17 @@
 -- pgcrypto moves from schema public into schema crypto, which only mailowner may use.
 -- In public, its functions were callable by every role that reads the tables (Postfix's
 -- mailreader, Dovecot's mailauth, the help-desk's mailadmin): nothing the roles need, and
--- crypt() with gen_salt('bf', 31) is a CPU sink anyone could start. pgcrypto is a trusted
--- extension: mailowner owns the extension, but the bootstrap superuser owns its functions,
--- so mailowner can neither revoke their EXECUTE from PUBLIC nor ALTER EXTENSION ... SET
--- SCHEMA. It can drop the extension and create it again in a schema without USAGE for
--- anyone else, which hides the functions: no function can be called without looking its
--- name up. Nothing in the schema depends on pgcrypto (the API calls it by name, from
--- SECURITY DEFINER functions that run as mailowner, and is re-created after this).
--- A pgcrypto that a superuser created, or that the DBA's own objects use, is not
--- touched: the migration stops and says what to run as a superuser.
+-- crypt() with gen_salt('bf', 31) is a CPU sink anyone could start. Hiding the functions
+-- in a schema nobody else may use is enough: no function can be called without looking
+-- its name up. Revoking their EXECUTE is not possible for mailowner: pgcrypto is a
+-- trusted extension, so even when mailowner created it, its functions belong to the
+-- bootstrap superuser.
+-- How it moves: run by a superuser (`mailbook migrate apply` as postgres), ALTER
+-- EXTENSION ... SET SCHEMA with the session user's rights, whoever created pgcrypto (the
+-- tutorial has the superuser create it); otherwise, if mailowner owns the extension,
+-- DROP and CREATE it again in crypto (nothing in the schema depends on it: the API calls
+-- it by name, and is re-created after the migrations); otherwise the migration stops
+-- and says what a superuser must run.
 -- depends: 0028_private_import_staging
 
 CREATE SCHEMA IF NOT EXISTS crypto AUTHORIZATION mailowner;
@@ -23,13 +25,18 @@ BEGIN
     IF (SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname = 'pgcrypto') = 'crypto'::regnamespace THEN
         RETURN;  -- moved by a superuser already
     END IF;
-    IF owner <> 'mailowner'::regrole THEN
+    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) THEN
+        EXECUTE 'RESET ROLE';
+        ALTER EXTENSION pgcrypto SET SCHEMA crypto;
+        EXECUTE 'SET ROLE mailowner';
+    ELSIF owner = 'mailowner'::regrole THEN
+        DROP EXTENSION pgcrypto;
+        CREATE EXTENSION pgcrypto WITH SCHEMA crypto;
+    ELSE
         RAISE EXCEPTION 'pgcrypto belongs to %, so mailowner cannot move it into schema crypto', owner
               USING ERRCODE = '42501',
-                    HINT = 'as a superuser in this database: CREATE SCHEMA IF NOT EXISTS crypto AUTHORIZATION '
-                           'mailowner; ALTER EXTENSION pgcrypto SET SCHEMA crypto; then apply again';
+                    HINT = 'run mailbook migrate apply as a superuser, or as one in this database: CREATE SCHEMA '
+                           'IF NOT EXISTS crypto AUTHORIZATION mailowner; ALTER EXTENSION pgcrypto SET SCHEMA crypto';
     END IF;
-    DROP EXTENSION pgcrypto;
-    CREATE EXTENSION pgcrypto WITH SCHEMA crypto;
 END
 $move$;

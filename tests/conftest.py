@@ -155,3 +155,14 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 PYTHON = sys.executable
+
+
+def verified(conn: psycopg.Connection, email: str, password: str) -> bool:
+    """verify_password() as the DBA would call it (mailowner): it is no longer granted to
+    mailadmin, for whom it was a password oracle. conn's role is restored afterwards."""
+    role = conn.execute("SELECT current_user").fetchone()[0]
+    conn.execute("SET ROLE mailowner")
+    try:
+        return conn.execute("SELECT public.verify_password(%s, %s)", (email, password)).fetchone()[0]
+    finally:
+        conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role)))

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import typer.main
 
-from conftest import ROOT, cli, table_checksums
+from conftest import ROOT, cli, table_checksums, verified
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -124,7 +124,7 @@ def test_tutorial_database_migrates_with_the_guides_query(cluster, oldmail, db, 
     assert db.execute("SELECT gid FROM transports").fetchall() == [(1000,)]
     assert db.execute("SELECT alias, email FROM aliases").fetchall() == [("info@example.com", "foo@example.com")]
     db.execute("SET ROLE alice")
-    assert db.execute("SELECT verify_password('foo@example.com', 'ecnrypted_password')").fetchone() == (True,)
+    assert verified(db, "foo@example.com", "ecnrypted_password")
 
 
 # -- back up and restore ----------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_backup_and_restore_as_documented_reproduces_the_data_and_the_lockdown(c
         with psycopg.connect(cluster.dsn("restored"), autocommit=True) as conn:
             assert table_checksums(conn) == before
             conn.execute("SET ROLE alice")
-            assert conn.execute("SELECT verify_password('foo@example.com', 'secret')").fetchone() == (True,)
+            assert verified(conn, "foo@example.com", "secret")
     finally:
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS restored WITH (FORCE)")

@@ -23,7 +23,7 @@ def session(db) -> psycopg.Connection:
 
 def test_eight_workers_adding_the_same_and_their_own_mailboxes_leave_one_winner_each(db):
     db.execute("SELECT add_domain('example.com')")
-    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]
+    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt('pw', crypto.gen_salt('bf', 4))").fetchone()[0]
     shared = [f"same{i}@example.com" for i in range(25)]
     start = threading.Barrier(8)
 
@@ -52,7 +52,7 @@ def test_eight_workers_adding_the_same_and_their_own_mailboxes_leave_one_winner_
 
 def test_lookups_during_removals_see_a_whole_mailbox_or_nothing(db):
     db.execute("SELECT add_domain('example.com')")
-    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]
+    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt('pw', crypto.gen_salt('bf', 4))").fetchone()[0]
     addresses = [f"u{i}@example.com" for i in range(300)]
     db.execute("SELECT count(add_mailbox_hashed(a, %s)) FROM unnest(%s::text[]) a", (hash_, addresses))
     done = threading.Event()
@@ -91,7 +91,7 @@ def test_eight_workers_racing_for_a_capped_domains_places_fill_it_exactly(db):
     db.execute("SELECT add_domain('example.org')")
     db.execute("SELECT set_domain_limits('example.com', 20, 40, 1000000)")
     db.execute("SELECT set_domain_limits('example.org', 20, NULL, NULL)")
-    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypt('pw', gen_salt('bf', 4))").fetchone()[0]
+    hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt('pw', crypto.gen_salt('bf', 4))").fetchone()[0]
     start = threading.Barrier(8)
 
     def worker(w: int):

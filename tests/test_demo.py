@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import PYTHON, ROOT, run
+from conftest import PYTHON, ROOT, run, verified
 from mailbook import Failure
 from mailbook import cluster as cluster_mod
 
@@ -68,7 +68,7 @@ def test_demo_roles_log_in_over_tcp_with_the_pgpass_file_and_read_only_what_they
     admin_dsn = re.search(r'DBA \(superuser, Unix socket\):\s+psql "([^"]+)"', r.stdout).group(1)
     with psycopg.connect(admin_dsn) as conn:
         conn.execute("SET ROLE mailadmin")
-        assert conn.execute("SELECT verify_password('foo@example.com', %s)", (mailbox_password,)).fetchone() == (True,)
+        assert verified(conn, "foo@example.com", mailbox_password)
 
 
 def test_demo_again_reuses_the_cluster_then_stops_and_resets(demo_dir):

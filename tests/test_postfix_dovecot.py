@@ -18,7 +18,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import cli, require_program, run
+from conftest import cli, require_program, run, verified
 from mailbook.maps import map_files
 from mailbook.secrets import set_role_password, write_private
 from mta import Postfix, install_dovecot, private_dir, remove
@@ -351,7 +351,7 @@ def test_a_doveadm_pw_hash_imported_with_add_mailbox_hashed_authenticates(doveco
     with psycopg.connect(mta_dsn, autocommit=True) as conn:
         conn.execute("SET ROLE mailadmin")
         conn.execute("SELECT add_mailbox_hashed('moved@example.com', %s)", (r.stdout.strip(),))
-        assert conn.execute("SELECT verify_password('moved@example.com', 'imported secret')").fetchone() == (True,)
+        assert verified(conn, "moved@example.com", "imported secret")
     assert dovecot.auth_test("moved@example.com", "imported secret").returncode == 0
     assert dovecot.auth_test("moved@example.com", "wrong").returncode == 77
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import ADMIN_LOGIN
+from conftest import ADMIN_LOGIN, verified
 
 DECOYS = r"""
 CREATE TABLE evil.calls (what text);
@@ -59,8 +59,7 @@ def test_api_calls_use_the_real_objects_whatever_the_callers_search_path(attacke
     db.execute("SELECT add_mailbox('Foo@Example.com', 'correct horse')")
     db.execute("SELECT add_alias('Team@Example.com', 'foo@example.com')")
     db.execute("SELECT set_password('foo@example.com', 'battery staple')")
-    assert db.execute("SELECT public.verify_password('foo@example.com', 'battery staple')").fetchone() == (True,)
-    assert db.execute("SELECT public.verify_password('foo@example.com', 'correct horse')").fetchone() == (False,)
+    assert verified(db, "foo@example.com", "battery staple") and not verified(db, "foo@example.com", "correct horse")
     db.execute("SELECT add_mailbox('bar@example.com', 'x y z')")
     db.execute("SELECT remove_mailbox('bar@example.com')")
     assert db.execute("SELECT what FROM evil.calls").fetchall() == []

@@ -121,7 +121,7 @@ def test_lookups_and_logins_go_on_from_the_standby_and_provisioning_there_is_ref
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
         assert user == "foo@example.com" and hash_.startswith("{BLF-CRYPT}$2")
         with psycopg.connect(standby.dsn("mail")) as conn:
-            assert conn.execute("SELECT crypt('correct horse', %s) = %s",
+            assert conn.execute("SELECT crypto.crypt('correct horse', %s) = %s",
                                 (hash_.removeprefix("{BLF-CRYPT}"), hash_.removeprefix("{BLF-CRYPT}"))).fetchone() == (True,)
 
         r = cli(["domain", "add", "example.org", "--dsn", standby.dsn("mail")])

@@ -314,7 +314,9 @@ BEGIN
         UNION ALL
         SELECT r.line, format('maildir %s lies inside the maildir %s of %s', public.quoted(r.maildir),
                               public.quoted(u.maildir), public.quoted(u.email))
-          FROM r JOIN public.users u ON u.maildir IN (SELECT public.maildir_parents(r.maildir)) WHERE r.kind = 'mailbox'
+          FROM r CROSS JOIN LATERAL public.maildir_parents(r.maildir) AS p(parent)
+          JOIN public.users u ON u.maildir = p.parent
+         WHERE r.kind = 'mailbox'
         UNION ALL
         SELECT r.line, format('maildir %s would contain the maildir %s of %s', public.quoted(r.maildir),
                               public.quoted(u.maildir), public.quoted(u.email))
@@ -326,7 +328,8 @@ BEGIN
         UNION ALL
         SELECT i.line, format('maildir %s lies inside the maildir %s on line %s', public.quoted(i.maildir),
                               public.quoted(o.maildir), o.line)
-          FROM r i JOIN r o ON o.kind = 'mailbox' AND o.maildir IN (SELECT public.maildir_parents(i.maildir))
+          FROM r i CROSS JOIN LATERAL public.maildir_parents(i.maildir) AS p(parent)
+          JOIN r o ON o.kind = 'mailbox' AND o.maildir = p.parent
          WHERE i.kind = 'mailbox'
         UNION ALL
         SELECT r.line, format('alias %s already forwards to %s', public.quoted(r.address), public.quoted(r.destination))

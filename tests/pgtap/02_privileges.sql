@@ -46,7 +46,7 @@ CREATE TEMP VIEW api AS
 SELECT p.oid, p.proname::text AS name,
        array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) AS t) AS args,
        p.proname IN ('add_domain', 'remove_domain', 'set_domain_active', 'add_mailbox',
-                     'add_mailbox_hashed', 'set_password', 'verify_password', 'hash_password',
+                     'add_mailbox_hashed', 'set_password', 'hash_password',
                      'remove_mailbox', 'set_mailbox_active', 'add_alias', 'remove_alias', 'add_alias_domain',
                      'allow_send_as', 'disallow_send_as', 'set_mailbox_service', 'set_domain_service',
                      'service_list_error', 'set_mailbox_quota', 'set_domain_limits',
@@ -60,7 +60,7 @@ SELECT p.oid, p.proname::text AS name,
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
 
-SELECT plan(23 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
+SELECT plan(25 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
 \ir _setup.sql
 
 -- the database
@@ -89,10 +89,10 @@ SELECT isnt_superuser(r, format('%s is not a superuser', r))
 SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_name)
                   FROM information_schema.role_table_grants g
                  WHERE g.table_schema = 'public' AND g.grantee <> 'mailowner' ORDER BY 1),
-          ARRAY['mailadmin INSERT import_staging', 'mailadmin SELECT aliases', 'mailadmin SELECT audit_log',
+          ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT audit_log',
                 'mailadmin SELECT mailboxes', 'mailadmin SELECT send_as',
                 'mailadmin SELECT settings', 'mailadmin SELECT transports'],
-          'the only table-wide grants are mailadmin''s SELECTs and its INSERT into import_staging; users is granted column by column');
+          'the only table-wide grants are mailadmin''s SELECTs; users and import_staging are granted column by column');
 SELECT ok(NOT EXISTS (SELECT FROM pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p
                        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')
                          AND has_table_privilege('public', c.oid, p)),
@@ -101,6 +101,13 @@ SELECT ok(NOT EXISTS (SELECT FROM information_schema.column_privileges g
                        WHERE g.table_schema = 'public' AND g.grantee IN ('mailadmin', 'mailreader', 'mailauth')
                          AND g.privilege_type <> 'SELECT' AND g.table_name <> 'import_staging'),
           'no service or admin role may write any column of a real table');
+SELECT is(array(SELECT a.attname::text FROM pg_attribute a
+                  WHERE a.attrelid = 'public.import_staging'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                    AND NOT has_column_privilege('mailadmin', a.attrelid, a.attnum, 'INSERT') ORDER BY 1),
+          ARRAY['batch', 'seq'],
+          'mailadmin may stage every column of a file, never batch or seq: its rows are its own transaction''s');
+SELECT ok(NOT has_function_privilege('mailadmin', 'public.verify_password(text, text)', 'EXECUTE'),
+          'mailadmin may not verify passwords: it provisions, it does not test guesses');
 SELECT ok(NOT has_table_privilege('mailadmin', 'public.import_staging', 'SELECT'),
           'mailadmin may stage an import but not read staged rows (plaintext passwords)');
 

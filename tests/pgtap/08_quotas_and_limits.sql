@@ -49,7 +49,7 @@ SELECT lives_ok($$SELECT set_mailbox_quota('foo@example.com', 1000000); SELECT s
     'quotas that add up to the cap');
 RESET ROLE;
 SELECT throws_ok($$INSERT INTO users (email, password, maildir, quota_bytes)
-                   VALUES ('qux@example.com', '{BLF-CRYPT}' || crypt('x', gen_salt('bf', 4)), 'example.com/qux/', 10)$$,
+                   VALUES ('qux@example.com', '{BLF-CRYPT}' || crypto.crypt('x', crypto.gen_salt('bf', 4)), 'example.com/qux/', 10)$$,
     '23514', NULL, 'the owner''s own DML meets the caps too');
 
 SELECT * FROM finish();

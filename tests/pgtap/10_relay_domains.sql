@@ -32,7 +32,7 @@ SELECT throws_like($$UPDATE transports SET transport = 'relay:[mx2.example.net]'
                    '%"example.com" is relayed to "relay:[mx2.example.net]", so it holds no mailboxes%',
                    'a domain with mailboxes cannot become a relay domain');
 SELECT throws_ok($$INSERT INTO users (email, password, maildir)
-                   VALUES ('y@backup.example', '{BLF-CRYPT}' || crypt('x', gen_salt('bf', 4)), 'backup.example/y/')$$,
+                   VALUES ('y@backup.example', '{BLF-CRYPT}' || crypto.crypt('x', crypto.gen_salt('bf', 4)), 'backup.example/y/')$$,
                  '23514', NULL, 'nor does the owner''s DML put one in');
 
 SELECT * FROM finish();
