@@ -247,7 +247,7 @@ def add_mailbox_vs_bcrypt(admin_dsn: str, rounds: int = 15) -> dict:
         bare, api = [], []
         for i in range(rounds):
             t0 = time.perf_counter()
-            conn.execute("SELECT crypt(%s, gen_salt('bf', %s))", (f"password {i}", cost)).fetchone()
+            conn.execute("SELECT crypto.crypt(%s, crypto.gen_salt('bf', %s))", (f"password {i}", cost)).fetchone()
             t1 = time.perf_counter()
             conn.execute("SELECT * FROM add_mailbox(%s, %s)", (f"b{i}@bcrypt.example.com", f"password {i}")).fetchone()
             t2 = time.perf_counter()
@@ -308,7 +308,7 @@ def run(sizes: list[int], out_dir: Path, samples: int) -> dict:
             admin = cluster.dsn(db)
             with psycopg.connect(admin, autocommit=True) as conn:
                 mig.apply(conn)
-                hashes = hashes or [conn.execute("SELECT '{BLF-CRYPT}' || crypt(%s, gen_salt('bf', 10))",
+                hashes = hashes or [conn.execute("SELECT '{BLF-CRYPT}' || crypto.crypt(%s, crypto.gen_salt('bf', 10))",
                                                  (f"pw{i}",)).fetchone()[0] for i in range(16)]
                 passwords = {r: new_password() for r in ("mailreader", "mailauth")}
                 for role, pw in passwords.items():
