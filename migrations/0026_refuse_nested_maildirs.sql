@@ -59,8 +59,10 @@ COMMENT ON TABLE public.maildir_roots IS
 
 -- refuse_nested_maildirs(): AFTER INSERT / UPDATE ... FOR EACH STATEMENT on users.
 -- Checks the maildirs the statement wrote (an UPDATE that kept them costs one probe).
+-- First it takes the lock rows of their first segments, unless this transaction holds
+-- users in ACCESS EXCLUSIVE mode (an initial load: nobody else can write it anyway).
 -- A big statement (10,000 rows or more, such as an initial load, which sets the indexes
--- aside) first sorts the whole table once: if no maildir starts with the one before it,
+-- aside) then sorts the whole table once: if no maildir starts with the one before it,
 -- none nests at all (the maildirs below a path sort right after it). Otherwise, or for
 -- a small statement, each written maildir is probed in the index: its parents, and the
 -- range of paths that start with it. Raises 23P01 naming both mailboxes.
@@ -69,36 +71,45 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    written text[];
+    written text[];  -- an UPDATE's changed maildirs; NULL for an INSERT: all of new_rows
+    n       bigint;
     bad     record;
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         written := ARRAY(SELECT n.maildir FROM new_rows n EXCEPT SELECT o.maildir FROM old_rows o);
+        n := cardinality(written);
     ELSE
-        written := ARRAY(SELECT n.maildir FROM new_rows n);
+        SELECT count(*) INTO n FROM new_rows;
     END IF;
-    IF cardinality(written) = 0 THEN
+    IF n = 0 THEN
         RETURN NULL;
     END IF;
-    -- take turns with every other writer under the same first segments, in one order
-    INSERT INTO public.maildir_roots AS r (root)
-    SELECT DISTINCT split_part(w, '/', 1) FROM unnest(written) AS w ORDER BY 1
-    ON CONFLICT (root) DO UPDATE SET root = excluded.root;
-    IF cardinality(written) >= 10000 AND NOT EXISTS (
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks l
+                    WHERE l.locktype = 'relation' AND l.relation = 'public.users'::regclass
+                      AND l.pid = pg_catalog.pg_backend_pid() AND l.mode = 'AccessExclusiveLock' AND l.granted) THEN
+        -- take turns with every other writer under the same first segments, in one order
+        INSERT INTO public.maildir_roots AS r (root)
+        SELECT DISTINCT split_part(w.maildir, '/', 1)
+          FROM (SELECT unnest(written) UNION ALL SELECT n.maildir FROM new_rows n WHERE written IS NULL) AS w(maildir)
+         ORDER BY 1
+        ON CONFLICT (root) DO UPDATE SET root = excluded.root;
+    END IF;
+    IF n >= 10000 AND NOT EXISTS (
         SELECT FROM (SELECT u.maildir, lag(u.maildir) OVER (ORDER BY u.maildir) AS before
                        FROM public.users u) s
          WHERE starts_with(s.maildir, s.before)) THEN
         RETURN NULL;
     END IF;
-    SELECT w AS maildir, n.email, u.maildir AS other, u.email AS other_email, u.maildir < w AS inside
+    SELECT w.maildir, m.email, u.maildir AS other, u.email AS other_email, u.maildir < w.maildir AS inside
       INTO bad
-      FROM unnest(written) AS w
-      JOIN public.users n ON n.maildir = w
+      FROM (SELECT unnest(written) UNION ALL SELECT n.maildir FROM new_rows n WHERE written IS NULL) AS w(maildir)
+      JOIN public.users m ON m.maildir = w.maildir
       JOIN LATERAL (SELECT p.maildir, p.email FROM public.users p
-                     WHERE p.maildir IN (SELECT public.maildir_parents(w))
+                     WHERE p.maildir IN (SELECT public.maildir_parents(w.maildir))
                     UNION ALL
                     (SELECT c.maildir, c.email FROM public.users c
-                      WHERE c.maildir > w AND c.maildir < w || chr(127) AND starts_with(c.maildir, w)
+                      WHERE c.maildir > w.maildir AND c.maildir < w.maildir || chr(127)
+                        AND starts_with(c.maildir, w.maildir)
                       LIMIT 1)
                     LIMIT 1) u ON true
      LIMIT 1;
