@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mailbook import Failure
 from mailbook.maps import parse_settings
+from mailbook.secrets import write_atomically
 
 MODE = 0o640
 
@@ -81,15 +82,6 @@ def _write(path: Path, text: str, gid: int | None) -> None:
             directory.mkdir(parents=True, mode=0o750)
             if gid is not None:
                 os.chown(directory, -1, gid)
-        tmp = directory / f".{path.name}.mailbook-tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if gid is not None:
-            os.chown(tmp, 0 if os.geteuid() == 0 else -1, gid)
-        os.chmod(tmp, MODE)
-        os.replace(tmp, path)
+        write_atomically(path, text, MODE, gid)
     except PermissionError as exc:
         raise Failure(f"cannot write {path}: {exc.strerror}; run as root") from None

@@ -4,10 +4,12 @@ verifiers so the plaintext never reaches the server (nor its log)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -38,13 +40,32 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
+def write_atomically(path: Path, text: str, mode: int = 0o600, gid: int | None = None) -> None:
+    """Replace path with text, never readable more widely than mode on the way. The
+    temporary file beside it is created exclusively under an unpredictable name
+    (mkstemp: O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), so a file or a symlink someone
+    planted there is never opened, let alone written through; its group and mode are
+    set on the descriptor before the first byte; then fsync, and rename over path (which
+    replaces a symlink at path itself rather than following it)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            if gid is not None:
+                os.fchown(f.fileno(), 0 if os.geteuid() == 0 else -1, gid)
+            os.fchmod(f.fileno(), mode)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner may read (0600), atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_atomically(path, text, 0o600)
 
 
 def read_password_file(path: Path) -> str:
