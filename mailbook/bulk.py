@@ -89,8 +89,11 @@ def import_csv(conn: psycopg.Connection, f: TextIO, dry_run: bool,
     return count, problems
 
 
+# csv_cell_out() (0029): a value a spreadsheet would take for a formula gets one more
+# leading apostrophe; import takes it off again
 EXPORT_QUERY = """
-SELECT kind, address, destination, password, password_hash, realname, maildir, quota_bytes,
+SELECT kind, public.csv_cell_out(address), public.csv_cell_out(destination), password, password_hash,
+       public.csv_cell_out(realname), public.csv_cell_out(maildir), quota_bytes,
        transport, gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes
   FROM (SELECT CASE WHEN alias_of IS NULL THEN 1 ELSE 2 END AS k, 'domain' AS kind, domain AS address,
                alias_of AS destination, NULL AS password,
@@ -111,7 +114,7 @@ SELECT kind, address, destination, password, password_hash, realname, maildir, q
         SELECT 5, 'sendas', address, login, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                NULL, NULL, NULL, NULL, NULL
           FROM public.send_as) rows
- ORDER BY k, address, destination
+ ORDER BY k, rows.address, rows.destination
 """
 
 

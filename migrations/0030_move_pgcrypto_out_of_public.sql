@@ -12,7 +12,7 @@
 -- DROP and CREATE it again in crypto (nothing in the schema depends on it: the API calls
 -- it by name, and is re-created after the migrations); otherwise the migration stops
 -- and says what a superuser must run.
--- depends: 0028_private_import_staging
+-- depends: 0029_neutralise_stored_text
 
 CREATE SCHEMA IF NOT EXISTS crypto AUTHORIZATION mailowner;
 REVOKE ALL ON SCHEMA crypto FROM PUBLIC;
