@@ -25,7 +25,8 @@ from rich.table import Table
 
 from mailbook import Failure, bulk, connect, describe
 from mailbook.daemons import check_maps, dovecot_files, snippet_settings
-from mailbook.doctor import database_checks, hba_checks, map_file_checks, migration_checks
+from mailbook.doctor import (catalogue_checks, database_checks, facts as catalogue_facts, hba_checks, map_file_checks,
+                             migration_checks, stored_row_checks, verifier_checks)
 from mailbook.hba import hba_lines
 from mailbook.install import install as install_files
 from mailbook.maildirs import purge as purge_maildirs
@@ -190,15 +191,20 @@ def doctor(
         help="Also audit the map files installed here (mode, group, whether they answer).")] = None,
     config_dir: Annotated[Optional[Path], typer.Option(help="Postfix configuration directory (postmap -c).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    owner_member: Annotated[Optional[list[str]], typer.Option(
+        help="A role deliberately granted mailowner (e.g. a migration account); repeatable.")] = None,
 ):
     """Audit a live mail database: server version, password_encryption, pg_hba.conf, roles,
-    the privileges everything depends on, pgcrypto, pending migrations; with --maps-dir,
-    the installed map files too. Exit 1 if any check fails (warnings do not).
+    the whole catalogue against a freshly migrated one (owners, privileges, memberships,
+    role attributes, SECURITY DEFINER settings), how the service roles' passwords are
+    stored, rows older than today's rules, pending migrations; with --maps-dir, the
+    installed map files too. Exit 1 if any check fails (warnings do not).
 
         mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql
     """
     with connect(dsn) as conn:
-        checks = [*database_checks(conn), *hba_checks(conn), *migration_checks(conn)]
+        checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
+                  *verifier_checks(conn), *stored_row_checks(conn), *hba_checks(conn), *migration_checks(conn)]
     if maps_dir is not None:
         checks += map_file_checks(maps_dir, config_dir)
     _show(["check", "status", "detail"], checks, as_json)
@@ -208,14 +214,22 @@ def doctor(
 
 
 @app.command()
-def privileges(dsn: Dsn = None):
+def privileges(
+    dsn: Dsn = None,
+    as_facts: Annotated[bool, typer.Option("--facts", help=(
+        "Print the catalogue as facts, each with the statement that restores it: on a freshly"
+        " migrated database, what sql/catalogue.expected holds."))] = False,
+):
     """Print what each role may do in the mail database (a Markdown table): the database,
     schema public, every table, view, sequence and function, as PostgreSQL answers.
 
         mailbook privileges --dsn 'dbname=mail'
     """
     with connect(dsn) as conn:
-        typer.echo(privilege_markdown(privilege_matrix(conn)), nl=False)
+        if as_facts:
+            typer.echo("".join(f"{fact}\t{restore}\n" for fact, _, restore in catalogue_facts(conn)), nl=False)
+        else:
+            typer.echo(privilege_markdown(privilege_matrix(conn)), nl=False)
 
 
 @app.command()

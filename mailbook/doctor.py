@@ -23,6 +23,93 @@ def database_checks(conn: psycopg.Connection) -> list[Check]:
     return [tuple(row) for row in conn.execute((data_dir("sql") / "doctor.sql").read_text())]
 
 
+EXPECTED = "catalogue.expected"
+
+
+def facts(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    """(fact, revert, restore) for the live catalogue: sql/catalogue.sql."""
+    return [tuple(row) for row in conn.execute((data_dir("sql") / "catalogue.sql").read_text())]
+
+
+def expected_facts() -> dict[str, str]:
+    """fact -> restore, as a freshly migrated database has them (sql/catalogue.expected)."""
+    lines = (data_dir("sql") / EXPECTED).read_text().splitlines()
+    return dict(line.split("\t", 1) for line in lines if line and not line.startswith("#"))
+
+
+def catalogue_checks(conn: psycopg.Connection, owner_members: tuple[str, ...] = ()) -> list[Check]:
+    """The live catalogue against the expected one, exactly: every owner, privilege
+    (database, schema, table, column, sequence, function, default), role attribute and
+    membership, SECURITY DEFINER setting and extension. Each difference fails, with the
+    statement that reverts it."""
+    if any(not m.applied for m in mig.status(conn)):
+        return [("catalogue", "warn", "compared with the expected one only when every migration is applied")]
+    database = conn.execute("SELECT quote_ident(current_database())").fetchone()[0]
+    live = {fact: (revert, restore) for fact, revert, restore in facts(conn)}
+    expected = expected_facts()
+    allowed = {f"{conn.execute('SELECT quote_ident(%s)', (m,)).fetchone()[0]} is a member of mailowner"
+               for m in owner_members}
+    owned = {_owned(f) for f in expected if f.startswith("owner of ")}
+    found: list[Check] = []
+    for fact in sorted(set(live) - set(expected) - allowed):
+        if fact.startswith("owner of ") and _owned(fact) in owned:
+            continue  # another owner than expected: the missing fact below says how to restore it
+        found.append(("catalogue", "fail", f"unexpected: {fact}; revert: {live[fact][0].replace('{database}', database)}"))
+    for fact in sorted(set(expected) - set(live)):
+        found.append(("catalogue", "fail", f"missing: {fact}; restore: {expected[fact].replace('{database}', database)}"))
+    return found or [("catalogue", "pass", f"{len(live)} facts exactly as migrated: owners, privileges, role "
+                                           "attributes and memberships, SECURITY DEFINER settings, extensions")]
+
+
+def _owned(fact: str) -> str:
+    """'owner of table public.users: mailowner' -> 'table public.users'."""
+    return fact[len("owner of "):].rsplit(": ", 1)[0]
+
+
+def verifier_checks(conn: psycopg.Connection) -> list[Check]:
+    """How the service roles' passwords are stored: SCRAM (or none yet), never md5."""
+    try:
+        with conn.transaction():
+            rows = conn.execute("SELECT rolname, rolpassword FROM pg_catalog.pg_authid"
+                                " WHERE rolname IN ('mailreader', 'mailauth') ORDER BY 1").fetchall()
+    except psycopg.errors.InsufficientPrivilege:
+        return [("role passwords", "warn", "only a superuser may read how passwords are stored: run doctor as one")]
+    found: list[Check] = []
+    for role, stored in rows:
+        if stored is not None and not stored.startswith("SCRAM-SHA-256$"):
+            kind = "an md5 hash" if stored.startswith("md5") else "a plaintext"
+            found.append(("role passwords", "fail", f"{role}'s password is stored as {kind}: set it again with"
+                                                    f" `mailbook role password {role} --generate FILE`"))
+    return found or [("role passwords", "pass", "mailreader and mailauth: SCRAM-SHA-256 or not set")]
+
+
+def stored_row_checks(conn: psycopg.Connection) -> list[Check]:
+    """Rows older than today's rules: nested maildirs (0026), hashes out of bounds (0027),
+    format characters in realnames (0029). Reported, never rewritten."""
+    if conn.execute("SELECT to_regclass('public.nested_maildirs')").fetchone()[0] is None:
+        return []
+    found: list[Check] = []
+    nested = conn.execute("SELECT inner_maildir, inner_email, outer_maildir, outer_email FROM public.nested_maildirs"
+                          " ORDER BY 3, 1").fetchall()
+    for inner, inner_email, outer, outer_email in nested[:20]:
+        found.append(("nested maildirs", "fail", f"{inner} of {inner_email} lies inside {outer} of {outer_email}:"
+                                                 " give one a directory of its own (UPDATE users SET maildir = ...)"))
+    if len(nested) > 20:
+        found.append(("nested maildirs", "fail", f"and {len(nested) - 20} more pair(s): SELECT * FROM nested_maildirs"))
+    bad = conn.execute("""SELECT u.email, coalesce(public.password_hash_error(u.password), public.realname_error(u.realname))
+                            FROM public.users u
+                           WHERE public.password_hash_error(u.password) IS NOT NULL
+                              OR public.realname_error(u.realname) IS NOT NULL
+                           ORDER BY 1""").fetchall()
+    for email, problem in bad[:20]:
+        found.append(("stored mailboxes", "fail", f"{email}: {problem}"))
+    if len(bad) > 20:
+        found.append(("stored mailboxes", "fail", f"and {len(bad) - 20} more mailbox(es) today's rules refuse"))
+    if not found:
+        found.append(("stored mailboxes", "pass", "no nested maildirs; every hash and realname meets today's rules"))
+    return found
+
+
 def hba_checks(conn: psycopg.Connection) -> list[Check]:
     """pg_hba.conf as the server reads it: errors, trust or cleartext over the network,
     md5, and lines letting any role into any database from beyond loopback."""
@@ -32,15 +119,24 @@ def hba_checks(conn: psycopg.Connection) -> list[Check]:
                                  " FROM pg_catalog.pg_hba_file_rules ORDER BY line_number").fetchall()
     except psycopg.errors.InsufficientPrivilege:
         return [("pg_hba.conf", "warn", "only a superuser may read pg_hba_file_rules: run doctor as one")]
+    supers = {r for (r,) in conn.execute("SELECT rolname FROM pg_catalog.pg_roles WHERE rolsuper")}
     found: list[Check] = []
     for line, kind, databases, users, address, method, error in rules:
         where = f"line {line}"
+        superusers = "all" in users or bool(supers & set(users))
         if error:
             found.append(("pg_hba.conf", "fail", f"{where}: {error}"))
         elif method in ("trust", "password") and kind != "local":
             found.append(("pg_hba.conf", "fail", f"{where}: {method} over the network ({address})"))
         elif method == "password":
             found.append(("pg_hba.conf", "fail", f"{where}: password sends it in clear text; use scram-sha-256"))
+        elif method == "trust" and not set(users) <= supers:
+            found.append(("pg_hba.conf", "fail", f"{where}: trust on the local socket lets any local user in as"
+                                                 f" {','.join(users)}, help-desk and service roles included; use"
+                                                 " peer or scram-sha-256"))
+        elif kind != "local" and superusers and not _loopback(address):
+            found.append(("pg_hba.conf", "fail", f"{where}: a superuser ({','.join(users)}) may log in from {address};"
+                                                 " let superusers in over the local socket only"))
         elif method == "md5":
             found.append(("pg_hba.conf", "warn", f"{where}: md5; use scram-sha-256"))
         elif method == "trust":

@@ -13,6 +13,7 @@ import re
 from mailbook import Failure
 
 SERVICE_ROLES = ("mailreader", "mailauth")
+WIDEST = {4: 16, 6: 48}  # the widest --network accepted, as a prefix length
 _NAME = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 
 
@@ -24,9 +25,16 @@ def hba_lines(dbname: str = "mail", roles: tuple[str, ...] = SERVICE_ROLES,
     nets = []
     for net in networks:
         try:
-            nets.append(str(ipaddress.ip_network(net, strict=True)))
+            parsed = ipaddress.ip_network(net, strict=True)
         except ValueError as exc:
             raise Failure(f"{net!r} is not a network address such as 192.0.2.10/32: {exc}") from None
+        # the mail hosts' own networks: a /0 is the whole internet, and a password is
+        # then the only thing between it and the service roles
+        if parsed.prefixlen < WIDEST[parsed.version]:
+            raise Failure(f"{parsed} is wider than a /{WIDEST[parsed.version]}: it would let that much of the"
+                          " internet try the service roles' passwords; name the mail hosts' own networks,"
+                          " one --network each")
+        nets.append(str(parsed))
     rows = [("# TYPE", "DATABASE", "USER", "ADDRESS", "METHOD")]
     for role in roles:
         rows.append(("local", dbname, role, "", "scram-sha-256"))

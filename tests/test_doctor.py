@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import psycopg
+import pytest
 
 from conftest import cli
 
@@ -51,3 +52,127 @@ def test_each_broken_promise_is_a_named_failure(fresh_db):
             conn.execute("REVOKE SELECT ON public.settings FROM PUBLIC")
             conn.execute("REVOKE INSERT ON public.aliases FROM mailreader")
             conn.execute("REVOKE SELECT (password) ON public.users FROM mailreader")
+
+
+# -- the whole catalogue against a freshly migrated one -------------------------------------
+
+def test_the_expected_catalogue_is_what_a_fresh_migration_builds(mail_dsn):
+    from mailbook.doctor import expected_facts, facts
+    with psycopg.connect(mail_dsn) as conn:
+        live = {fact: restore for fact, _, restore in facts(conn)}
+    expected = expected_facts()
+    assert live == expected, (
+        "sql/catalogue.expected is out of date: mailbook privileges --facts --dsn 'dbname=mail' > sql/catalogue.expected"
+        f" (keep its header); new: {sorted(set(live) - set(expected))[:5]}, gone: {sorted(set(expected) - set(live))[:5]}")
+
+
+# (weakening, words the doctor must print); each is undone by the statement doctor prints
+WEAKENINGS = [
+    ("GRANT mailowner TO alice", "alice is a member of mailowner"),
+    ("GRANT CREATE, TEMPORARY ON DATABASE {db} TO PUBLIC", "PUBLIC may CREATE database"),
+    ("GRANT EXECUTE ON FUNCTION public.add_mailbox(text, text, text, text, bigint) TO PUBLIC",
+     "PUBLIC may EXECUTE function public.add_mailbox("),
+    ("GRANT USAGE, UPDATE ON SEQUENCE public.audit_log_id_seq TO mailadmin",
+     "mailadmin may UPDATE sequence public.audit_log_id_seq"),
+    ("GRANT DELETE ON public.users TO mailadmin", "mailadmin may DELETE table public.users"),
+    ("GRANT SELECT (password) ON public.users TO nosy", "nosy may SELECT column password of table public.users"),
+    ("ALTER ROLE mailadmin CREATEROLE", "role mailadmin is CREATEROLE"),
+    ("ALTER FUNCTION public.add_domain(text, text, integer) RESET search_path",
+     "missing: function public.add_domain(domain text, transport text, gid integer) sets search_path"),
+    ("CREATE SCHEMA evil AUTHORIZATION mailadmin", "owner of schema evil: mailadmin"),
+    ("ALTER DEFAULT PRIVILEGES FOR ROLE mailowner GRANT SELECT ON TABLES TO mailreader",
+     "mailreader may SELECT whatever mailowner creates of tables"),
+    ("GRANT USAGE ON SCHEMA crypto TO mailadmin", "mailadmin may USAGE schema crypto"),
+]
+
+
+@pytest.fixture
+def migrated(fresh_db, cluster):
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS nosy; CREATE ROLE nosy LOGIN")
+    yield fresh_db
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("REVOKE mailowner FROM alice; ALTER ROLE mailadmin NOCREATEROLE")
+        dbname = psycopg.conninfo.conninfo_to_dict(fresh_db)["dbname"]
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        conn.execute("DROP ROLE IF EXISTS nosy")
+
+
+def catalogue_failures(dsn: str) -> list[str]:
+    r = cli(["doctor", "--dsn", dsn, "--json"])
+    return [c["detail"] for c in json.loads(r.stdout) if c["check"] == "catalogue" and c["status"] == "fail"]
+
+
+@pytest.mark.parametrize("weakening, named", WEAKENINGS, ids=[w[0][:40] for w in WEAKENINGS])
+def test_every_weakening_of_the_catalogue_fails_doctor_with_the_sql_that_reverts_it(migrated, weakening, named):
+    dbname = psycopg.conninfo.conninfo_to_dict(migrated)["dbname"]
+    assert catalogue_failures(migrated) == []
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        conn.execute(weakening.replace("{db}", f'"{dbname}"'))
+    r = cli(["doctor", "--dsn", migrated])
+    assert r.exit_code == 1 and named in r.stdout and "catalogue" in r.stderr, r
+    failures = catalogue_failures(migrated)
+    assert failures and all("; revert: " in f or "; restore: " in f for f in failures), failures
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        for f in failures:
+            conn.execute(f.split("; revert: " if "; revert: " in f else "; restore: ", 1)[1])
+    assert catalogue_failures(migrated) == [], "the statements doctor printed did not revert the change"
+
+
+def test_a_role_deliberately_granted_mailowner_may_be_named(migrated):
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        conn.execute("GRANT mailowner TO alice")
+    assert cli(["doctor", "--dsn", migrated]).exit_code == 1
+    r = cli(["doctor", "--dsn", migrated, "--owner-member", "alice", "--json"])
+    assert rows(r.stdout)["catalogue"] == ["pass"], r
+
+
+def test_an_md5_verifier_for_a_service_role_fails(migrated, cluster):
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        (saved,) = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'mailreader'").fetchone()
+        conn.execute("SET password_encryption = 'md5'; ALTER ROLE mailreader PASSWORD 'weak one'")
+    try:
+        r = cli(["doctor", "--dsn", migrated, "--json"])
+        assert r.exit_code == 1 and rows(r.stdout)["role passwords"] == ["fail"], r
+        assert "mailreader's password is stored as an md5 hash" in r.stdout
+    finally:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            if saved is None:
+                conn.execute("ALTER ROLE mailreader PASSWORD NULL")
+            else:
+                conn.execute(psycopg.sql.SQL("ALTER ROLE mailreader PASSWORD {}").format(psycopg.sql.Literal(saved)))
+
+
+@pytest.mark.parametrize("line, named", [("local all all trust", "trust on the local socket lets any local user in"),
+                                         ("host all postgres 0.0.0.0/0 scram-sha-256", "a superuser (postgres) may log in from 0.0.0.0")])
+def test_pg_hba_lines_that_open_the_server_fail(migrated, cluster, line, named):
+    hba = cluster.data / "pg_hba.conf"
+    before = hba.read_text()
+    hba.write_text(before + line + "\n")
+    try:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        r = cli(["doctor", "--dsn", migrated, "--json"])
+        assert r.exit_code == 1 and "fail" in rows(r.stdout)["pg_hba.conf"] and named in r.stdout, r
+    finally:
+        hba.write_text(before)
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+
+
+def test_rows_older_than_the_rules_are_reported_not_rewritten(migrated):
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        conn.execute("SELECT add_domain('example.com')")
+        conn.execute("SELECT add_mailbox('foo@example.com', 'foo secret 1')")
+        conn.execute("ALTER TABLE users DISABLE TRIGGER users_maildirs_apart; ALTER TABLE users DROP CONSTRAINT users_password_hashed")
+        conn.execute("INSERT INTO users (email, password, maildir) VALUES"
+                     " ('evil@example.com', '{PBKDF2}$1$ab$0$' || repeat('0', 40), 'example.com/')")
+        conn.execute("ALTER TABLE users ENABLE TRIGGER users_maildirs_apart")
+    r = cli(["doctor", "--dsn", migrated, "--json"])
+    found = rows(r.stdout)
+    assert r.exit_code == 1 and found["nested maildirs"] == ["fail"] and "fail" in found["stored mailboxes"], r
+    assert "example.com/foo/ of foo@example.com lies inside example.com/ of evil@example.com" in r.stdout
+    assert "evil@example.com: password hash {PBKDF2} has 0 rounds" in r.stdout
+    with psycopg.connect(migrated) as conn:
+        assert conn.execute("SELECT maildir FROM users WHERE email = 'evil@example.com'").fetchone() == ("example.com/",)

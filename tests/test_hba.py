@@ -82,3 +82,15 @@ def test_bad_names_and_networks_are_one_clear_line():
     assert r.exit_code == 1 and "not a plain PostgreSQL name" in r.stderr
     r = cli(["hba", "--network", "2001:db8::/64"], check=True)
     assert "hostssl  mail      mailauth    2001:db8::/64" in r.stdout
+
+
+@pytest.mark.parametrize("network", ["0.0.0.0/0", "::/0", "10.0.0.0/8", "2001:db8::/32"])
+def test_a_network_wider_than_the_mail_hosts_is_refused_and_nothing_is_printed(network):
+    r = cli(["hba", "--network", network])
+    assert r.exit_code == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r
+    assert f"{network} is wider than a /" in r.stderr and "one --network each" in r.stderr
+
+
+def test_a_mail_hosts_network_up_to_the_limit_is_accepted():
+    for network in ("192.0.2.0/24", "10.1.0.0/16", "2001:db8:1::/48"):
+        assert f"hostssl  mail      mailauth    {network}" in cli(["hba", "--network", network], check=True).stdout

@@ -1,0 +1,150 @@
+-- The mail database's catalogue as facts: who owns, may do and is what. `mailbook doctor`
+-- compares them with sql/catalogue.expected (these facts on a freshly migrated database,
+-- written by `mailbook privileges --facts`, kept so by tests/test_doctor.py); each fact
+-- comes with the statement that takes it away (revert) and the one that puts it back
+-- (restore). {database} stands for the database's quoted name.
+--
+-- In scope: the database; schemas public and crypto and every schema a non-superuser
+-- owns (a superuser's own schema, such as pgTAP's, is its business); their tables,
+-- views, sequences, columns and functions (pgcrypto's too); the default privileges of
+-- the four roles and any in those schemas; the four roles' attributes and memberships
+-- (members of mailadmin, the help-desk and DBA logins, are expected to vary); extensions.
+-- A superuser is named "a superuser" and never listed as a grantee or member: it may do
+-- everything anyway. An owner's own privileges are implied by ownership, not listed.
+WITH
+-- superusers, and pg_database_owner (PostgreSQL 14+: whoever owns the database, here mailowner)
+super AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolname = 'pg_database_owner'),
+ours AS (SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
+          WHERE r.rolname IN ('mailowner', 'mailadmin', 'mailreader', 'mailauth')),
+schemas AS (
+    SELECT n.oid, n.nspname, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n
+     WHERE n.nspname IN ('public', 'crypto')
+        OR (n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname !~ '^pg_(toast_)?temp_'
+            AND n.nspowner NOT IN (SELECT oid FROM super))
+),
+-- every object: how a fact names it, how a statement names it, its owner and its ACL
+-- with the defaults made explicit (acldefault), so a PUBLIC grant that was never
+-- revoked shows
+objects (obj, label, target, alter_target, kind, owner, acl) AS (
+    SELECT d.oid, 'database', 'DATABASE {database}', 'DATABASE {database}', 'DATABASE', d.datdba,
+           coalesce(d.datacl, acldefault('d', d.datdba))
+      FROM pg_catalog.pg_database d WHERE d.datname = current_database()
+    UNION ALL
+    SELECT s.oid, 'schema ' || s.nspname, format('SCHEMA %I', s.nspname), format('SCHEMA %I', s.nspname), 'SCHEMA',
+           -- schema public belongs to pg_database_owner (PostgreSQL 15) or a superuser (13, 14)
+           CASE WHEN s.nspname = 'public' AND s.nspowner IN (SELECT oid FROM super) THEN NULL ELSE s.nspowner END,
+           coalesce(s.nspacl, acldefault('n', s.nspowner))
+      FROM schemas s
+    UNION ALL
+    SELECT c.oid, CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' ELSE 'table ' END
+               || format('%I.%I', s.nspname, c.relname),
+           CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || format('%I.%I', s.nspname, c.relname),
+           CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' WHEN 'v' THEN 'VIEW ' ELSE 'TABLE ' END
+               || format('%I.%I', s.nspname, c.relname),
+           CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END,
+           c.relowner, coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner))
+      FROM pg_catalog.pg_class c JOIN schemas s ON s.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    UNION ALL
+    SELECT p.oid, 'function ' || format('%I.%I(%s)', s.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
+           'FUNCTION ' || format('%I.%I(%s)', s.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
+           'FUNCTION ' || format('%I.%I(%s)', s.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
+           'FUNCTION', p.proowner, coalesce(p.proacl, acldefault('f', p.proowner))
+      FROM pg_catalog.pg_proc p JOIN schemas s ON s.oid = p.pronamespace
+     WHERE p.prokind IN ('f', 'p')
+),
+who (oid, name) AS (
+    SELECT 0::oid, 'PUBLIC'
+    UNION ALL
+    SELECT r.oid, quote_ident(r.rolname) FROM pg_catalog.pg_roles r
+),
+facts (fact, revert, restore) AS (
+    -- owners
+    SELECT format('owner of %s: %s', o.label,
+                  CASE WHEN o.owner IN (SELECT oid FROM super) THEN 'a superuser' ELSE o.owner::regrole::text END),
+           'DROP ' || o.alter_target, format('ALTER %s OWNER TO %s', o.alter_target, o.owner::regrole)
+      FROM objects o WHERE o.owner IS NOT NULL
+    UNION ALL
+    -- privileges on objects
+    SELECT format('%s may %s %s%s', w.name, a.privilege_type, o.label, CASE WHEN a.is_grantable THEN ' (and grant it)' END),
+           format('REVOKE %s ON %s FROM %s', a.privilege_type, o.target, w.name),
+           format('GRANT %s ON %s TO %s%s', a.privilege_type, o.target, w.name,
+                  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+      FROM objects o, LATERAL aclexplode(o.acl) a JOIN who w ON w.oid = a.grantee
+     WHERE a.grantee IS DISTINCT FROM o.owner AND a.grantee NOT IN (SELECT oid FROM super)
+    UNION ALL
+    -- privileges on columns
+    SELECT format('%s may %s column %I of %s', w.name, a.privilege_type, att.attname, o.label),
+           format('REVOKE %s (%I) ON %s FROM %s', a.privilege_type, att.attname, o.target, w.name),
+           format('GRANT %s (%I) ON %s TO %s', a.privilege_type, att.attname, o.target, w.name)
+      FROM objects o
+      JOIN pg_catalog.pg_attribute att ON o.kind IN ('TABLE', 'VIEW')
+                                      AND att.attrelid = o.obj
+                                      AND att.attnum > 0 AND NOT att.attisdropped AND att.attacl IS NOT NULL,
+           LATERAL aclexplode(att.attacl) a JOIN who w ON w.oid = a.grantee
+     WHERE a.grantee NOT IN (SELECT oid FROM super)
+    UNION ALL
+    -- SECURITY DEFINER and settings of functions in public
+    SELECT format('%s runs as its owner', o.label),
+           format('ALTER %s SECURITY INVOKER', o.target), format('ALTER %s SECURITY DEFINER', o.target)
+      FROM objects o JOIN pg_catalog.pg_proc p ON o.kind = 'FUNCTION' AND p.oid = o.obj
+     WHERE p.prosecdef
+    UNION ALL
+    SELECT format('%s sets %s', o.label, c.setting),
+           format('ALTER %s RESET %s', o.target, split_part(c.setting, '=', 1)),
+           format('ALTER %s SET %s = %s', o.target, split_part(c.setting, '=', 1), substr(c.setting, strpos(c.setting, '=') + 1))
+      FROM objects o JOIN pg_catalog.pg_proc p ON o.kind = 'FUNCTION' AND p.oid = o.obj,
+           LATERAL unnest(p.proconfig) AS c(setting)
+    UNION ALL
+    -- default privileges: the four roles' own (defaults made explicit), and any in scope
+    SELECT format('%s may %s whatever %s creates of %s%s', w.name, a.privilege_type, r.rolname, k.word,
+                  coalesce(' in schema ' || d.nspname, '')),
+           format('ALTER DEFAULT PRIVILEGES FOR ROLE %I%s REVOKE %s ON %s FROM %s', r.rolname,
+                  coalesce(' IN SCHEMA ' || quote_ident(d.nspname), ''), a.privilege_type, upper(k.word), w.name),
+           format('ALTER DEFAULT PRIVILEGES FOR ROLE %I%s GRANT %s ON %s TO %s', r.rolname,
+                  coalesce(' IN SCHEMA ' || quote_ident(d.nspname), ''), a.privilege_type, upper(k.word), w.name)
+      FROM (SELECT o.oid AS role, k.objtype, NULL::text AS nspname,
+                   coalesce((SELECT x.defaclacl FROM pg_catalog.pg_default_acl x
+                              WHERE x.defaclrole = o.oid AND x.defaclnamespace = 0 AND x.defaclobjtype = k.objtype),
+                            acldefault(CASE k.objtype WHEN 'S' THEN 's' ELSE k.objtype END, o.oid)) AS acl
+              FROM ours o CROSS JOIN (VALUES ('r'::"char"), ('S'), ('f'), ('T'), ('n')) AS k(objtype)
+            UNION ALL
+            SELECT x.defaclrole, x.defaclobjtype, s.nspname, x.defaclacl
+              FROM pg_catalog.pg_default_acl x JOIN schemas s ON s.oid = x.defaclnamespace
+            UNION ALL
+            SELECT x.defaclrole, x.defaclobjtype, NULL, x.defaclacl
+              FROM pg_catalog.pg_default_acl x
+             WHERE x.defaclnamespace = 0 AND x.defaclrole NOT IN (SELECT oid FROM ours)
+               AND x.defaclrole NOT IN (SELECT oid FROM super)) d
+      JOIN pg_catalog.pg_roles r ON r.oid = d.role
+      JOIN (VALUES ('r'::"char", 'tables'), ('S', 'sequences'), ('f', 'functions'), ('T', 'types'), ('n', 'schemas'))
+           AS k(objtype, word) ON k.objtype = d.objtype,
+           LATERAL aclexplode(d.acl) a JOIN who w ON w.oid = a.grantee
+     WHERE a.grantee <> d.role AND a.grantee NOT IN (SELECT oid FROM super)
+    UNION ALL
+    -- the four roles: attributes
+    SELECT format('role %s is %s', o.rolname, x.attr),
+           format('ALTER ROLE %I %s', o.rolname, x.undo), format('ALTER ROLE %I %s', o.rolname, x.attr)
+      FROM ours o JOIN pg_catalog.pg_roles r ON r.oid = o.oid,
+           LATERAL (VALUES ('SUPERUSER', 'NOSUPERUSER', r.rolsuper), ('CREATEROLE', 'NOCREATEROLE', r.rolcreaterole),
+                           ('CREATEDB', 'NOCREATEDB', r.rolcreatedb), ('REPLICATION', 'NOREPLICATION', r.rolreplication),
+                           ('BYPASSRLS', 'NOBYPASSRLS', r.rolbypassrls), ('LOGIN', 'NOLOGIN', r.rolcanlogin),
+                           ('NOINHERIT', 'INHERIT', NOT r.rolinherit)) AS x(attr, undo, is_set)
+     WHERE x.is_set
+    UNION ALL
+    -- memberships in and of the four roles (but the logins in mailadmin), superusers aside
+    SELECT format('%s is a member of %s', quote_ident(m.rolname), quote_ident(g.rolname)),
+           format('REVOKE %I FROM %I', g.rolname, m.rolname), format('GRANT %I TO %I', g.rolname, m.rolname)
+      FROM pg_catalog.pg_auth_members am
+      JOIN pg_catalog.pg_roles g ON g.oid = am.roleid
+      JOIN pg_catalog.pg_roles m ON m.oid = am.member
+     WHERE (am.roleid IN (SELECT oid FROM ours) OR am.member IN (SELECT oid FROM ours))
+       AND NOT (g.rolname = 'mailadmin' AND am.member NOT IN (SELECT oid FROM ours))
+       AND am.member NOT IN (SELECT oid FROM super)
+    UNION ALL
+    -- extensions in scope
+    SELECT format('extension %s lives in schema %s', e.extname, s.nspname),
+           format('DROP EXTENSION %I', e.extname), 'mailbook migrate apply'
+      FROM pg_catalog.pg_extension e JOIN schemas s ON s.oid = e.extnamespace
+)
+SELECT f.fact, f.revert, f.restore FROM facts f ORDER BY f.fact
