@@ -36,18 +36,18 @@ granted AS (
                             WHEN 'function' THEN pg_catalog.has_function_privilege(r.role, o.oid, priv)
                             ELSE pg_catalog.has_table_privilege(r.role, o.oid, priv) END
                   ORDER BY i) AS privs,
-           -- columns readable without table-wide SELECT
-           CASE WHEN o.kind IN ('table', 'view') AND NOT pg_catalog.has_table_privilege(r.role, o.oid, 'SELECT')
-                THEN array(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                            WHERE a.attrelid = o.oid AND a.attnum > 0 AND NOT a.attisdropped
-                              AND pg_catalog.has_column_privilege(r.role, o.oid, a.attnum, 'SELECT')
-                            ORDER BY a.attnum) END AS columns
+           -- columns readable, or insertable, without the table-wide privilege
+           array(SELECT c.priv || ' (' || string_agg(a.attname, ', ' ORDER BY a.attnum) || ')'
+                   FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE']) WITH ORDINALITY AS c(priv, i)
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = o.oid AND a.attnum > 0 AND NOT a.attisdropped
+                  WHERE o.kind IN ('table', 'view') AND NOT pg_catalog.has_table_privilege(r.role, o.oid, c.priv)
+                    AND pg_catalog.has_column_privilege(r.role, o.oid, a.attnum, c.priv)
+                  GROUP BY c.priv, c.i ORDER BY c.i) AS columns
       FROM objects o CROSS JOIN roles r
 )
 SELECT g.kind, g.name, g.role,
        concat_ws(' ', nullif(array_to_string(g.privs, ' '), ''),
-                 CASE WHEN cardinality(g.columns) > 0
-                      THEN 'SELECT (' || array_to_string(g.columns, ', ') || ')' END) AS may
+                 nullif(array_to_string(g.columns, ' '), '')) AS may
   FROM granted g
  ORDER BY array_position(ARRAY['database', 'schema', 'table', 'view', 'sequence', 'function'], g.kind),
           g.name, g.n
