@@ -716,7 +716,8 @@ def test_import_and_export_carry_alias_domains_catch_alls_send_as_services_and_c
 
     # an export names the alias domain's target and comes back the same from a fresh database
     exported = cli(["export", "-", "--dsn", cluster.dsn(db.info.dbname)], check=True).stdout
-    assert "domain,example.net,example.com," in exported and "alias,@example.com,foo@example.com," in exported
+    # the catch-all's "@example.com" leaves with an apostrophe (no spreadsheet formula, 0029)
+    assert "domain,example.net,example.com," in exported and "alias,'@example.com,foo@example.com," in exported
     assert "sendas,info@example.com,foo@example.com," in exported
     assert ",true,,sieve,5,," in exported and ",true,7,pop3,,," in exported  # services and caps travel too
     assert cli(["migrate", "apply", "--dsn", fresh_db]).exit_code == 0
