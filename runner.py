@@ -218,16 +218,17 @@ def privileges(
     dsn: Dsn = None,
     as_facts: Annotated[bool, typer.Option("--facts", help=(
         "Print the catalogue as facts, each with the statement that restores it: on a freshly"
-        " migrated database, what sql/catalogue.expected holds."))] = False,
+        " migrated database, what sql/catalogue.expected holds (header included)."))] = False,
 ):
     """Print what each role may do in the mail database (a Markdown table): the database,
     schema public, every table, view, sequence and function, as PostgreSQL answers.
 
         mailbook privileges --dsn 'dbname=mail'
     """
+    from mailbook.doctor import expected_text
     with connect(dsn) as conn:
         if as_facts:
-            typer.echo("".join(f"{fact}\t{restore}\n" for fact, _, restore in catalogue_facts(conn)), nl=False)
+            typer.echo(expected_text(conn), nl=False)
         else:
             typer.echo(privilege_markdown(privilege_matrix(conn)), nl=False)
 

@@ -24,11 +24,23 @@ def database_checks(conn: psycopg.Connection) -> list[Check]:
 
 
 EXPECTED = "catalogue.expected"
+EXPECTED_HEADER = """\
+# What a freshly migrated mail database's catalogue holds, one fact a line, each with the
+# statement that restores it ({database}: the database's name). `mailbook doctor` compares a live
+# database with this exactly. Written, whole, by: mailbook privileges --facts --dsn 'dbname=mail'
+# > sql/catalogue.expected (on a freshly migrated database), or by the test that checks it:
+# MAILBOOK_WRITE_EXPECTED=1 .venv/bin/python -m pytest -q tests/test_doctor.py -k expected_catalogue
+"""
 
 
 def facts(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
     """(fact, revert, restore) for the live catalogue: sql/catalogue.sql."""
     return [tuple(row) for row in conn.execute((data_dir("sql") / "catalogue.sql").read_text())]
+
+
+def expected_text(conn: psycopg.Connection) -> str:
+    """sql/catalogue.expected as this database's catalogue would have it."""
+    return EXPECTED_HEADER + "".join(f"{fact}\t{restore}\n" for fact, _, restore in facts(conn))
 
 
 def expected_facts() -> dict[str, str]:
@@ -51,7 +63,9 @@ def catalogue_checks(conn: psycopg.Connection, owner_members: tuple[str, ...] = 
                for m in owner_members}
     owned = {_owned(f) for f in expected if f.startswith("owner of ")}
     found: list[Check] = []
-    for fact in sorted(set(live) - set(expected) - allowed):
+    # in an order that lets the reverts run one after the other: what is taken from an
+    # object before the object, and what lies in a schema before the schema
+    for fact in sorted(set(live) - set(expected) - allowed, key=lambda f: (_drop_rank(live[f][0]), f)):
         if fact.startswith("owner of ") and _owned(fact) in owned:
             continue  # another owner than expected: the missing fact below says how to restore it
         found.append(("catalogue", "fail", f"unexpected: {fact}; revert: {live[fact][0].replace('{database}', database)}"))
@@ -59,6 +73,16 @@ def catalogue_checks(conn: psycopg.Connection, owner_members: tuple[str, ...] = 
         found.append(("catalogue", "fail", f"missing: {fact}; restore: {expected[fact].replace('{database}', database)}"))
     return found or [("catalogue", "pass", f"{len(live)} facts exactly as migrated: owners, privileges, role "
                                            "attributes and memberships, SECURITY DEFINER settings, extensions")]
+
+
+DROP_ORDER = ("DROP VIEW", "DROP MATERIALIZED VIEW", "DROP FOREIGN TABLE", "DROP TABLE", "DROP SEQUENCE",
+              "DROP PROCEDURE", "DROP FUNCTION", "DROP EXTENSION", "DROP SCHEMA")
+
+
+def _drop_rank(revert: str) -> int:
+    """0 for a REVOKE or ALTER; then views before the tables they read, tables before
+    their sequences and the functions their triggers call, extensions, schemas last."""
+    return next((i + 1 for i, word in enumerate(DROP_ORDER) if revert.startswith(word + " ")), 0)
 
 
 def _owned(fact: str) -> str:
@@ -115,14 +139,15 @@ def hba_checks(conn: psycopg.Connection) -> list[Check]:
     md5, and lines letting any role into any database from beyond loopback."""
     try:
         with conn.transaction():
-            rules = conn.execute("SELECT line_number, type, database, user_name, address, auth_method, error"
-                                 " FROM pg_catalog.pg_hba_file_rules ORDER BY line_number").fetchall()
+            rules = conn.execute("SELECT line_number, type, database, user_name, address, netmask, auth_method,"
+                                 " error FROM pg_catalog.pg_hba_file_rules ORDER BY line_number").fetchall()
     except psycopg.errors.InsufficientPrivilege:
         return [("pg_hba.conf", "warn", "only a superuser may read pg_hba_file_rules: run doctor as one")]
     supers = {r for (r,) in conn.execute("SELECT rolname FROM pg_catalog.pg_roles WHERE rolsuper")}
     found: list[Check] = []
-    for line, kind, databases, users, address, method, error in rules:
+    for line, kind, databases, users, address, netmask, method, error in rules:
         where = f"line {line}"
+        address = _network(address, netmask)
         superusers = "all" in users or bool(supers & set(users))
         if error:
             found.append(("pg_hba.conf", "fail", f"{where}: {error}"))
@@ -146,11 +171,21 @@ def hba_checks(conn: psycopg.Connection) -> list[Check]:
     return found or [("pg_hba.conf", "pass", f"{len(rules)} line(s): no trust, cleartext or md5 over the network")]
 
 
+def _network(address: str | None, netmask: str | None) -> str | None:
+    """'127.0.0.1' with netmask '0.0.0.0' -> '127.0.0.0/0': the rule's reach, not its first address."""
+    try:
+        prefix = bin(int(ipaddress.ip_address(netmask))).count("1")
+        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    except ValueError:
+        return address  # a host name, samehost, samenet, all; or no address (local)
+
+
 def _loopback(address: str | None) -> bool:
     try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
-    except ValueError:
+        net = ipaddress.ip_network(address)
+    except (ValueError, TypeError):
         return False  # a host name, samehost, samenet, all
+    return net.network_address.is_loopback and net.broadcast_address.is_loopback
 
 
 def migration_checks(conn: psycopg.Connection) -> list[Check]:

@@ -4,11 +4,14 @@
 -- comes with the statement that takes it away (revert) and the one that puts it back
 -- (restore). {database} stands for the database's quoted name.
 --
--- In scope: the database; schemas public and crypto and every schema a non-superuser
--- owns (a superuser's own schema, such as pgTAP's, is its business); their tables,
--- views, sequences, columns and functions (pgcrypto's too); the default privileges of
--- the four roles and any in those schemas; the four roles' attributes and memberships
--- (members of mailadmin, the help-desk and DBA logins, are expected to vary); extensions.
+-- Wholly in scope: the database; schemas public and crypto and every schema a
+-- non-superuser owns; their tables, views, sequences, columns and functions (pgcrypto's
+-- too); the default privileges of the four roles and any in those schemas; the four
+-- roles' attributes and memberships (members of mailadmin, the help-desk and DBA logins,
+-- are expected to vary, but not to hand mailadmin on); extensions. Any other schema
+-- (pg_catalog, information_schema, a superuser's own such as pgTAP's) is its owner's
+-- business, except what it grants to or lets be owned by the four roles
+-- (`GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) TO mailadmin`).
 -- A superuser is named "a superuser" and never listed as a grantee or member: it may do
 -- everything anyway. An owner's own privileges are implied by ownership, not listed.
 WITH
@@ -16,42 +19,53 @@ WITH
 super AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolname = 'pg_database_owner'),
 ours AS (SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
           WHERE r.rolname IN ('mailowner', 'mailadmin', 'mailreader', 'mailauth')),
+-- whole: every fact counts; otherwise only facts naming one of the four roles
 schemas AS (
-    SELECT n.oid, n.nspname, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n
-     WHERE n.nspname IN ('public', 'crypto')
-        OR (n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname !~ '^pg_(toast_)?temp_'
-            AND n.nspowner NOT IN (SELECT oid FROM super))
+    SELECT n.oid, n.nspname, n.nspowner, n.nspacl,
+           n.nspname IN ('public', 'crypto')
+           OR (n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspowner NOT IN (SELECT oid FROM super)) AS whole
+      FROM pg_catalog.pg_namespace n
+     WHERE n.nspname <> 'pg_toast' AND n.nspname !~ '^pg_(toast_)?temp_'
 ),
 -- every object: how a fact names it, how a statement names it, its owner and its ACL
 -- with the defaults made explicit (acldefault), so a PUBLIC grant that was never
 -- revoked shows
-objects (obj, label, target, alter_target, kind, owner, acl) AS (
+objects (obj, label, target, alter_target, kind, owner, acl, whole, extension) AS (
     SELECT d.oid, 'database', 'DATABASE {database}', 'DATABASE {database}', 'DATABASE', d.datdba,
-           coalesce(d.datacl, acldefault('d', d.datdba))
+           coalesce(d.datacl, acldefault('d', d.datdba)), true, NULL
       FROM pg_catalog.pg_database d WHERE d.datname = current_database()
     UNION ALL
     SELECT s.oid, 'schema ' || s.nspname, format('SCHEMA %I', s.nspname), format('SCHEMA %I', s.nspname), 'SCHEMA',
            -- schema public belongs to pg_database_owner (PostgreSQL 15) or a superuser (13, 14)
            CASE WHEN s.nspname = 'public' AND s.nspowner IN (SELECT oid FROM super) THEN NULL ELSE s.nspowner END,
-           coalesce(s.nspacl, acldefault('n', s.nspowner))
+           coalesce(s.nspacl, acldefault('n', s.nspowner)), s.whole, NULL
       FROM schemas s
     UNION ALL
     SELECT c.oid, CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' ELSE 'table ' END
                || format('%I.%I', s.nspname, c.relname),
            CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || format('%I.%I', s.nspname, c.relname),
-           CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' WHEN 'v' THEN 'VIEW ' ELSE 'TABLE ' END
+           CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' WHEN 'v' THEN 'VIEW ' WHEN 'm' THEN 'MATERIALIZED VIEW '
+                          WHEN 'f' THEN 'FOREIGN TABLE ' ELSE 'TABLE ' END
                || format('%I.%I', s.nspname, c.relname),
            CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END,
-           c.relowner, coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner))
+           c.relowner, coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner)),
+           s.whole, (SELECT e.extname FROM pg_catalog.pg_depend dep JOIN pg_catalog.pg_extension e ON e.oid = dep.refobjid
+                      WHERE dep.classid = 'pg_class'::regclass AND dep.objid = c.oid AND dep.deptype = 'e')
       FROM pg_catalog.pg_class c JOIN schemas s ON s.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
     UNION ALL
-    SELECT p.oid, 'function ' || format('%I.%I(%s)', s.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
-           'FUNCTION ' || format('%I.%I(%s)', s.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
-           'FUNCTION ' || format('%I.%I(%s)', s.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
-           'FUNCTION', p.proowner, coalesce(p.proacl, acldefault('f', p.proowner))
-      FROM pg_catalog.pg_proc p JOIN schemas s ON s.oid = p.pronamespace
-     WHERE p.prokind IN ('f', 'p')
+    SELECT p.oid, lower(p.word) || ' ' || p.name, p.word || ' ' || p.name, p.word || ' ' || p.name,
+           'FUNCTION', p.proowner, coalesce(p.proacl, acldefault('f', p.proowner)), p.whole, p.extension
+      FROM (SELECT p.oid, p.proowner, p.proacl, s.whole,
+                   CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS word,
+                   format('%I.%I(%s)', s.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) AS name,
+                   (SELECT e.extname FROM pg_catalog.pg_depend dep JOIN pg_catalog.pg_extension e ON e.oid = dep.refobjid
+                     WHERE dep.classid = 'pg_proc'::regclass AND dep.objid = p.oid AND dep.deptype = 'e') AS extension
+              FROM pg_catalog.pg_proc p JOIN schemas s ON s.oid = p.pronamespace
+             -- outside the whole schemas, only what names one of the four roles
+             WHERE p.prokind IN ('f', 'p')
+               AND (s.whole OR p.proowner IN (SELECT oid FROM ours)
+                    OR EXISTS (SELECT FROM aclexplode(p.proacl) a WHERE a.grantee IN (SELECT oid FROM ours)))) p
 ),
 who (oid, name) AS (
     SELECT 0::oid, 'PUBLIC'
@@ -62,8 +76,12 @@ facts (fact, revert, restore) AS (
     -- owners
     SELECT format('owner of %s: %s', o.label,
                   CASE WHEN o.owner IN (SELECT oid FROM super) THEN 'a superuser' ELSE o.owner::regrole::text END),
-           'DROP ' || o.alter_target, format('ALTER %s OWNER TO %s', o.alter_target, o.owner::regrole)
-      FROM objects o WHERE o.owner IS NOT NULL
+           -- an extension's objects go with it
+           CASE WHEN o.extension IS NOT NULL THEN format('DROP EXTENSION IF EXISTS %I', o.extension)
+                WHEN o.kind = 'DATABASE' THEN 'DROP ' || o.alter_target
+                ELSE regexp_replace(o.alter_target, '^((MATERIALIZED VIEW|FOREIGN TABLE|\w+) )', 'DROP \1IF EXISTS ') END,
+           format('ALTER %s OWNER TO %s', o.alter_target, o.owner::regrole)
+      FROM objects o WHERE o.owner IS NOT NULL AND (o.whole OR o.owner IN (SELECT oid FROM ours))
     UNION ALL
     -- privileges on objects
     SELECT format('%s may %s %s%s', w.name, a.privilege_type, o.label, CASE WHEN a.is_grantable THEN ' (and grant it)' END),
@@ -72,6 +90,7 @@ facts (fact, revert, restore) AS (
                   CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
       FROM objects o, LATERAL aclexplode(o.acl) a JOIN who w ON w.oid = a.grantee
      WHERE a.grantee IS DISTINCT FROM o.owner AND a.grantee NOT IN (SELECT oid FROM super)
+       AND (o.whole OR a.grantee IN (SELECT oid FROM ours))
     UNION ALL
     -- privileges on columns
     SELECT format('%s may %s column %I of %s', w.name, a.privilege_type, att.attname, o.label),
@@ -82,19 +101,20 @@ facts (fact, revert, restore) AS (
                                       AND att.attrelid = o.obj
                                       AND att.attnum > 0 AND NOT att.attisdropped AND att.attacl IS NOT NULL,
            LATERAL aclexplode(att.attacl) a JOIN who w ON w.oid = a.grantee
-     WHERE a.grantee NOT IN (SELECT oid FROM super)
+     WHERE a.grantee NOT IN (SELECT oid FROM super) AND (o.whole OR a.grantee IN (SELECT oid FROM ours))
     UNION ALL
-    -- SECURITY DEFINER and settings of functions in public
+    -- SECURITY DEFINER and settings of functions
     SELECT format('%s runs as its owner', o.label),
            format('ALTER %s SECURITY INVOKER', o.target), format('ALTER %s SECURITY DEFINER', o.target)
       FROM objects o JOIN pg_catalog.pg_proc p ON o.kind = 'FUNCTION' AND p.oid = o.obj
-     WHERE p.prosecdef
+     WHERE p.prosecdef AND (o.whole OR o.owner IN (SELECT oid FROM ours))
     UNION ALL
     SELECT format('%s sets %s', o.label, c.setting),
            format('ALTER %s RESET %s', o.target, split_part(c.setting, '=', 1)),
            format('ALTER %s SET %s = %s', o.target, split_part(c.setting, '=', 1), substr(c.setting, strpos(c.setting, '=') + 1))
       FROM objects o JOIN pg_catalog.pg_proc p ON o.kind = 'FUNCTION' AND p.oid = o.obj,
            LATERAL unnest(p.proconfig) AS c(setting)
+     WHERE o.whole OR o.owner IN (SELECT oid FROM ours)
     UNION ALL
     -- default privileges: the four roles' own (defaults made explicit), and any in scope
     SELECT format('%s may %s whatever %s creates of %s%s', w.name, a.privilege_type, r.rolname, k.word,
@@ -111,6 +131,8 @@ facts (fact, revert, restore) AS (
             UNION ALL
             SELECT x.defaclrole, x.defaclobjtype, s.nspname, x.defaclacl
               FROM pg_catalog.pg_default_acl x JOIN schemas s ON s.oid = x.defaclnamespace
+             WHERE s.whole OR x.defaclrole IN (SELECT oid FROM ours)
+                OR EXISTS (SELECT FROM aclexplode(x.defaclacl) a WHERE a.grantee IN (SELECT oid FROM ours))
             UNION ALL
             SELECT x.defaclrole, x.defaclobjtype, NULL, x.defaclacl
               FROM pg_catalog.pg_default_acl x
@@ -132,19 +154,25 @@ facts (fact, revert, restore) AS (
                            ('NOINHERIT', 'INHERIT', NOT r.rolinherit)) AS x(attr, undo, is_set)
      WHERE x.is_set
     UNION ALL
-    -- memberships in and of the four roles (but the logins in mailadmin), superusers aside
-    SELECT format('%s is a member of %s', quote_ident(m.rolname), quote_ident(g.rolname)),
-           format('REVOKE %I FROM %I', g.rolname, m.rolname), format('GRANT %I TO %I', g.rolname, m.rolname)
+    -- memberships in and of the four roles, superusers aside; the logins in mailadmin
+    -- only when they may hand it on
+    SELECT CASE WHEN mine THEN format('%s is a member of %s%s', quote_ident(m.rolname), quote_ident(g.rolname),
+                                      CASE WHEN am.admin_option THEN ' (and may grant it)' END)
+                ELSE format('%s may grant %s to others', quote_ident(m.rolname), quote_ident(g.rolname)) END,
+           CASE WHEN mine THEN format('REVOKE %I FROM %I', g.rolname, m.rolname)
+                ELSE format('REVOKE ADMIN OPTION FOR %I FROM %I', g.rolname, m.rolname) END,
+           format('GRANT %I TO %I%s', g.rolname, m.rolname, CASE WHEN am.admin_option THEN ' WITH ADMIN OPTION' ELSE '' END)
       FROM pg_catalog.pg_auth_members am
       JOIN pg_catalog.pg_roles g ON g.oid = am.roleid
-      JOIN pg_catalog.pg_roles m ON m.oid = am.member
+      JOIN pg_catalog.pg_roles m ON m.oid = am.member,
+           LATERAL (SELECT NOT (g.rolname = 'mailadmin' AND am.member NOT IN (SELECT oid FROM ours)) AS mine) x
      WHERE (am.roleid IN (SELECT oid FROM ours) OR am.member IN (SELECT oid FROM ours))
-       AND NOT (g.rolname = 'mailadmin' AND am.member NOT IN (SELECT oid FROM ours))
+       AND (mine OR am.admin_option)
        AND am.member NOT IN (SELECT oid FROM super)
     UNION ALL
     -- extensions in scope
     SELECT format('extension %s lives in schema %s', e.extname, s.nspname),
            format('DROP EXTENSION %I', e.extname), 'mailbook migrate apply'
-      FROM pg_catalog.pg_extension e JOIN schemas s ON s.oid = e.extnamespace
+      FROM pg_catalog.pg_extension e JOIN schemas s ON s.oid = e.extnamespace AND s.whole
 )
 SELECT f.fact, f.revert, f.restore FROM facts f ORDER BY f.fact
