@@ -11,7 +11,10 @@
 -- are expected to vary, but not to hand mailadmin on); extensions. Any other schema
 -- (pg_catalog, information_schema, a superuser's own such as pgTAP's) is its owner's
 -- business, except what it grants to or lets be owned by the four roles
--- (`GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) TO mailadmin`).
+-- (`GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) TO mailadmin`), and, in
+-- pg_catalog, what PUBLIC may do beyond what initdb left it (pg_init_privs, which
+-- information_schema, made later by initdb, is not in; `GRANT SELECT ON
+-- pg_catalog.pg_statistic TO PUBLIC`).
 -- A superuser is named "a superuser" and never listed as a grantee or member: it may do
 -- everything anyway. An owner's own privileges are implied by ownership, not listed.
 WITH
@@ -19,9 +22,10 @@ WITH
 super AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolname = 'pg_database_owner'),
 ours AS (SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
           WHERE r.rolname IN ('mailowner', 'mailadmin', 'mailreader', 'mailauth')),
--- whole: every fact counts; otherwise only facts naming one of the four roles
+-- whole: every fact counts; otherwise only facts naming one of the four roles (or, in
+-- pg_catalog, PUBLIC beyond initdb's privileges)
 schemas AS (
-    SELECT n.oid, n.nspname, n.nspowner, n.nspacl,
+    SELECT n.oid, n.nspname, n.nspowner, n.nspacl, n.nspname = 'pg_catalog' AS system,
            n.nspname IN ('public', 'crypto')
            OR (n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspowner NOT IN (SELECT oid FROM super)) AS whole
       FROM pg_catalog.pg_namespace n
@@ -30,15 +34,18 @@ schemas AS (
 -- every object: how a fact names it, how a statement names it, its owner and its ACL
 -- with the defaults made explicit (acldefault), so a PUBLIC grant that was never
 -- revoked shows
-objects (obj, label, target, alter_target, kind, owner, acl, whole, extension) AS (
+objects (obj, label, target, alter_target, kind, owner, acl, whole, extension, initial) AS (
     SELECT d.oid, 'database', 'DATABASE {database}', 'DATABASE {database}', 'DATABASE', d.datdba,
-           coalesce(d.datacl, acldefault('d', d.datdba)), true, NULL
+           coalesce(d.datacl, acldefault('d', d.datdba)), true, NULL, NULL::aclitem[]
       FROM pg_catalog.pg_database d WHERE d.datname = current_database()
     UNION ALL
     SELECT s.oid, 'schema ' || s.nspname, format('SCHEMA %I', s.nspname), format('SCHEMA %I', s.nspname), 'SCHEMA',
            -- schema public belongs to pg_database_owner (PostgreSQL 15) or a superuser (13, 14)
            CASE WHEN s.nspname = 'public' AND s.nspowner IN (SELECT oid FROM super) THEN NULL ELSE s.nspowner END,
-           coalesce(s.nspacl, acldefault('n', s.nspowner)), s.whole, NULL
+           coalesce(s.nspacl, acldefault('n', s.nspowner)), s.whole, NULL,
+           CASE WHEN s.system THEN coalesce((SELECT i.initprivs FROM pg_catalog.pg_init_privs i
+                                              WHERE i.classoid = 'pg_namespace'::regclass AND i.objoid = s.oid
+                                                AND i.objsubid = 0), acldefault('n', s.nspowner)) END
       FROM schemas s
     UNION ALL
     SELECT c.oid, CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' ELSE 'table ' END
@@ -50,13 +57,19 @@ objects (obj, label, target, alter_target, kind, owner, acl, whole, extension) A
            CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END,
            c.relowner, coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner)),
            s.whole, (SELECT e.extname FROM pg_catalog.pg_depend dep JOIN pg_catalog.pg_extension e ON e.oid = dep.refobjid
-                      WHERE dep.classid = 'pg_class'::regclass AND dep.objid = c.oid AND dep.deptype = 'e')
+                      WHERE dep.classid = 'pg_class'::regclass AND dep.objid = c.oid AND dep.deptype = 'e'),
+           CASE WHEN s.system THEN coalesce((SELECT i.initprivs FROM pg_catalog.pg_init_privs i
+                                              WHERE i.classoid = 'pg_class'::regclass AND i.objoid = c.oid AND i.objsubid = 0),
+                                            acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) END
       FROM pg_catalog.pg_class c JOIN schemas s ON s.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
     UNION ALL
     SELECT p.oid, lower(p.word) || ' ' || p.name, p.word || ' ' || p.name, p.word || ' ' || p.name,
-           'FUNCTION', p.proowner, coalesce(p.proacl, acldefault('f', p.proowner)), p.whole, p.extension
-      FROM (SELECT p.oid, p.proowner, p.proacl, s.whole,
+           'FUNCTION', p.proowner, coalesce(p.proacl, acldefault('f', p.proowner)), p.whole, p.extension,
+           CASE WHEN p.system THEN coalesce((SELECT i.initprivs FROM pg_catalog.pg_init_privs i
+                                              WHERE i.classoid = 'pg_proc'::regclass AND i.objoid = p.oid AND i.objsubid = 0),
+                                            acldefault('f', p.proowner)) END
+      FROM (SELECT p.oid, p.proowner, p.proacl, s.whole, s.system,
                    CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS word,
                    format('%I.%I(%s)', s.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) AS name,
                    (SELECT e.extname FROM pg_catalog.pg_depend dep JOIN pg_catalog.pg_extension e ON e.oid = dep.refobjid
@@ -64,8 +77,16 @@ objects (obj, label, target, alter_target, kind, owner, acl, whole, extension) A
               FROM pg_catalog.pg_proc p JOIN schemas s ON s.oid = p.pronamespace
              -- outside the whole schemas, only what names one of the four roles
              WHERE p.prokind IN ('f', 'p')
-               AND (s.whole OR p.proowner IN (SELECT oid FROM ours)
+               AND (s.whole OR p.proowner IN (SELECT oid FROM ours) OR (s.system AND p.proacl IS NOT NULL)
                     OR EXISTS (SELECT FROM aclexplode(p.proacl) a WHERE a.grantee IN (SELECT oid FROM ours)))) p
+),
+-- what initdb let PUBLIC do in pg_catalog
+initial_public (obj, subid, privilege_type) AS (
+    SELECT o.obj, 0, b.privilege_type FROM objects o, LATERAL aclexplode(o.initial) b WHERE b.grantee = 0
+    UNION ALL
+    SELECT i.objoid, i.objsubid, b.privilege_type
+      FROM pg_catalog.pg_init_privs i, LATERAL aclexplode(i.initprivs) b
+     WHERE i.classoid = 'pg_class'::regclass AND i.objsubid > 0 AND b.grantee = 0
 ),
 who (oid, name) AS (
     SELECT 0::oid, 'PUBLIC'
@@ -78,6 +99,8 @@ facts (fact, revert, restore) AS (
                   CASE WHEN o.owner IN (SELECT oid FROM super) THEN 'a superuser' ELSE o.owner::regrole::text END),
            -- an extension's objects go with it
            CASE WHEN o.extension IS NOT NULL THEN format('DROP EXTENSION IF EXISTS %I', o.extension)
+                -- PostgreSQL 15 gives it to whoever owns the database
+                WHEN o.label = 'schema public' THEN 'ALTER SCHEMA public OWNER TO pg_database_owner'
                 WHEN o.kind = 'DATABASE' THEN 'DROP ' || o.alter_target
                 ELSE regexp_replace(o.alter_target, '^((MATERIALIZED VIEW|FOREIGN TABLE|\w+) )', 'DROP \1IF EXISTS ') END,
            format('ALTER %s OWNER TO %s', o.alter_target, o.owner::regrole)
@@ -90,7 +113,9 @@ facts (fact, revert, restore) AS (
                   CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
       FROM objects o, LATERAL aclexplode(o.acl) a JOIN who w ON w.oid = a.grantee
      WHERE a.grantee IS DISTINCT FROM o.owner AND a.grantee NOT IN (SELECT oid FROM super)
-       AND (o.whole OR a.grantee IN (SELECT oid FROM ours))
+       AND (o.whole OR a.grantee IN (SELECT oid FROM ours)
+            OR (a.grantee = 0 AND o.initial IS NOT NULL
+                AND (o.obj, 0, a.privilege_type) NOT IN (SELECT * FROM initial_public)))
     UNION ALL
     -- privileges on columns
     SELECT format('%s may %s column %I of %s', w.name, a.privilege_type, att.attname, o.label),
@@ -101,7 +126,10 @@ facts (fact, revert, restore) AS (
                                       AND att.attrelid = o.obj
                                       AND att.attnum > 0 AND NOT att.attisdropped AND att.attacl IS NOT NULL,
            LATERAL aclexplode(att.attacl) a JOIN who w ON w.oid = a.grantee
-     WHERE a.grantee NOT IN (SELECT oid FROM super) AND (o.whole OR a.grantee IN (SELECT oid FROM ours))
+     WHERE a.grantee NOT IN (SELECT oid FROM super)
+       AND (o.whole OR a.grantee IN (SELECT oid FROM ours)
+            OR (a.grantee = 0 AND o.initial IS NOT NULL
+                AND (o.obj, att.attnum::int, a.privilege_type) NOT IN (SELECT * FROM initial_public)))
     UNION ALL
     -- SECURITY DEFINER and settings of functions
     SELECT format('%s runs as its owner', o.label),

@@ -93,6 +93,10 @@ WEAKENINGS = [
     ("GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) TO mailadmin",
      "mailadmin may EXECUTE function pg_catalog.pg_read_file(text)"),
     ("GRANT mailadmin TO alice WITH ADMIN OPTION", "alice may grant mailadmin to others"),
+    ("GRANT SELECT ON pg_catalog.pg_statistic TO PUBLIC", "PUBLIC may SELECT table pg_catalog.pg_statistic"),
+    ("GRANT SELECT (rolpassword) ON pg_catalog.pg_authid TO PUBLIC",
+     "PUBLIC may SELECT column rolpassword of table pg_catalog.pg_authid"),
+    ("ALTER SCHEMA public OWNER TO mailadmin", "owner of schema public: mailadmin"),
     ("CREATE SCHEMA evil AUTHORIZATION mailadmin; CREATE TABLE evil.t (id serial); GRANT SELECT ON evil.t TO mailreader",
      "owner of table evil.t: a superuser"),
     ("CREATE TABLE public.extra (id serial); CREATE VIEW public.extra_v AS SELECT * FROM public.extra;"
