@@ -47,6 +47,7 @@ def test_each_broken_promise_is_a_named_failure(fresh_db):
         assert found["service roles write nothing"] == ["fail"] and "mailreader may INSERT aliases" in r.stdout
         assert found["password hashes"] == ["fail"]
         assert found["migrations"] == ["warn"] and "1 pending" in r.stdout
+        assert found["catalogue"] == ["warn"] and "only when every migration is applied" in r.stdout
         assert r.stderr.startswith("mailbook: 3 check(s) failed: ") and r.stderr.count("\n") == 1
     finally:
         with psycopg.connect(fresh_db, autocommit=True) as conn:
@@ -201,3 +202,14 @@ def test_rows_older_than_the_rules_are_reported_not_rewritten(migrated):
     assert "evil@example.com: password hash {PBKDF2} has 0 rounds" in r.stdout
     with psycopg.connect(migrated) as conn:
         assert conn.execute("SELECT maildir FROM users WHERE email = 'evil@example.com'").fetchone() == ("example.com/",)
+
+
+def test_a_help_desk_login_gets_warnings_for_what_it_may_not_read_not_a_crash(mail_dsn):
+    from conftest import ADMIN_LOGIN, ADMIN_PASSWORD
+    r = cli(["doctor", "--dsn", f"{mail_dsn} user={ADMIN_LOGIN} host=127.0.0.1", "--json"],
+            env={"PGPASSWORD": ADMIN_PASSWORD})
+    assert r.exit_code == 0 and "Traceback" not in r.stderr, r
+    found = rows(r.stdout)
+    for check in ("catalogue", "role passwords", "stored mailboxes", "pg_hba.conf", "migrations"):
+        assert found[check] == ["warn"], (check, r.stdout)
+    assert "run doctor as a superuser or a member of mailowner" in r.stdout
