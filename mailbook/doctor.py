@@ -73,7 +73,11 @@ def catalogue_checks(conn: psycopg.Connection, owner_members: tuple[str, ...] = 
     for fact in sorted(set(live) - set(expected) - allowed, key=lambda f: (_drop_rank(live[f][0]), f)):
         if fact.startswith("owner of ") and _owned(fact) in owned:
             continue  # another owner than expected: the missing fact below says how to restore it
-        found.append(("catalogue", "fail", f"unexpected: {fact}; revert: {live[fact][0].replace('{database}', database)}"))
+        hint = ""
+        if fact.endswith(" is a member of mailowner"):  # migrations.py suggests it for a migration account
+            hint = f" (a migration account? then say so: --owner-member {fact.split(' is a member')[0]})"
+        found.append(("catalogue", "fail",
+                      f"unexpected: {fact}{hint}; revert: {live[fact][0].replace('{database}', database)}"))
     for fact in sorted(set(expected) - set(live)):
         found.append(("catalogue", "fail", f"missing: {fact}; restore: {expected[fact].replace('{database}', database)}"))
     return found or [("catalogue", "pass", f"{len(live)} facts exactly as migrated: owners, privileges, role "
