@@ -30,6 +30,10 @@ def hba_lines(dbname: str = "mail", roles: tuple[str, ...] = SERVICE_ROLES,
             raise Failure(f"{net!r} is not a network address such as 192.0.2.10/32: {exc}") from None
         # the mail hosts' own networks: a /0 is the whole internet, and a password is
         # then the only thing between it and the service roles
+        mapped = parsed.version == 6 and parsed.subnet_of(ipaddress.ip_network("::ffff:0:0/96"))
+        if mapped and parsed.prefixlen - 96 < WIDEST[4]:  # IPv4 written as IPv6: IPv4's limit
+            raise Failure(f"{parsed} is IPv4's {parsed.network_address.ipv4_mapped}/{parsed.prefixlen - 96}, wider than"
+                          f" a /{WIDEST[4]}: name the mail hosts' own networks, one --network each")
         if parsed.prefixlen < WIDEST[parsed.version]:
             raise Failure(f"{parsed} is wider than a /{WIDEST[parsed.version]}: it would let that much of the"
                           " internet try the service roles' passwords; name the mail hosts' own networks,"
