@@ -33,14 +33,14 @@ EXPECTED_HEADER = """\
 """
 
 
-def facts(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
-    """(fact, revert, restore) for the live catalogue: sql/catalogue.sql."""
+def facts(conn: psycopg.Connection) -> list[tuple[str, str, str, str | None]]:
+    """(fact, revert, restore, extension) for the live catalogue: sql/catalogue.sql."""
     return [tuple(row) for row in conn.execute((data_dir("sql") / "catalogue.sql").read_text())]
 
 
 def expected_text(conn: psycopg.Connection) -> str:
     """sql/catalogue.expected as this database's catalogue would have it."""
-    return EXPECTED_HEADER + "".join(f"{fact}\t{restore}\n" for fact, _, restore in facts(conn))
+    return EXPECTED_HEADER + "".join(f"{fact}\t{restore}\n" for fact, _, restore, _ in facts(conn))
 
 
 def expected_facts() -> dict[str, str]:
@@ -62,8 +62,11 @@ def catalogue_checks(conn: psycopg.Connection, owner_members: tuple[str, ...] = 
         return [("catalogue", "warn", "compared with the expected one only when every migration is applied:"
                                       " run mailbook migrate apply")]
     database = conn.execute("SELECT quote_ident(current_database())").fetchone()[0]
-    live = {fact: (revert, restore) for fact, revert, restore in facts(conn)}
+    live = {fact: (revert, extension) for fact, revert, _, extension in facts(conn)}
     expected = expected_facts()
+    # an unexpected extension is one fact: DROP EXTENSION takes its objects and their privileges
+    extensions = {f.split(" ")[1]: f for f in set(live) - set(expected) if f.startswith("extension ")}
+    folded = {ext: sum(1 for f in set(live) - set(expected) if live[f][1] == ext) for ext in extensions}
     allowed = {f"{conn.execute('SELECT quote_ident(%s)', (m,)).fetchone()[0]} is a member of mailowner"
                for m in owner_members}
     owned = {_owned(f) for f in expected if f.startswith("owner of ")}
@@ -73,7 +76,11 @@ def catalogue_checks(conn: psycopg.Connection, owner_members: tuple[str, ...] = 
     for fact in sorted(set(live) - set(expected) - allowed, key=lambda f: (_drop_rank(live[f][0]), f)):
         if fact.startswith("owner of ") and _owned(fact) in owned:
             continue  # another owner than expected: the missing fact below says how to restore it
+        if live[fact][1] in extensions:
+            continue
         hint = ""
+        if fact.startswith("extension ") and folded.get(fact.split(" ")[1]):
+            hint = f" (and {folded[fact.split(' ')[1]]} facts about its objects)"
         if fact.endswith(" is a member of mailowner"):  # migrations.py suggests it for a migration account
             hint = f" (a migration account? then say so: --owner-member {fact.split(' is a member')[0]})"
         found.append(("catalogue", "fail",

@@ -93,7 +93,8 @@ who (oid, name) AS (
     UNION ALL
     SELECT r.oid, quote_ident(r.rolname) FROM pg_catalog.pg_roles r
 ),
-facts (fact, revert, restore) AS (
+-- extension: the extension an object belongs to (doctor folds its facts into the extension's)
+facts (fact, revert, restore, extension) AS (
     -- owners
     SELECT format('owner of %s: %s', o.label,
                   CASE WHEN o.owner IN (SELECT oid FROM super) THEN 'a superuser' ELSE o.owner::regrole::text END),
@@ -103,14 +104,14 @@ facts (fact, revert, restore) AS (
                 WHEN o.label = 'schema public' THEN 'ALTER SCHEMA public OWNER TO pg_database_owner'
                 WHEN o.kind = 'DATABASE' THEN 'DROP ' || o.alter_target
                 ELSE regexp_replace(o.alter_target, '^((MATERIALIZED VIEW|FOREIGN TABLE|\w+) )', 'DROP \1IF EXISTS ') END,
-           format('ALTER %s OWNER TO %s', o.alter_target, o.owner::regrole)
+           format('ALTER %s OWNER TO %s', o.alter_target, o.owner::regrole), o.extension
       FROM objects o WHERE o.owner IS NOT NULL AND (o.whole OR o.owner IN (SELECT oid FROM ours))
     UNION ALL
     -- privileges on objects
     SELECT format('%s may %s %s%s', w.name, a.privilege_type, o.label, CASE WHEN a.is_grantable THEN ' (and grant it)' END),
            format('REVOKE %s ON %s FROM %s', a.privilege_type, o.target, w.name),
            format('GRANT %s ON %s TO %s%s', a.privilege_type, o.target, w.name,
-                  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+                  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END), o.extension
       FROM objects o, LATERAL aclexplode(o.acl) a JOIN who w ON w.oid = a.grantee
      WHERE a.grantee IS DISTINCT FROM o.owner AND a.grantee NOT IN (SELECT oid FROM super)
        AND (o.whole OR a.grantee IN (SELECT oid FROM ours)
@@ -120,7 +121,7 @@ facts (fact, revert, restore) AS (
     -- privileges on columns
     SELECT format('%s may %s column %I of %s', w.name, a.privilege_type, att.attname, o.label),
            format('REVOKE %s (%I) ON %s FROM %s', a.privilege_type, att.attname, o.target, w.name),
-           format('GRANT %s (%I) ON %s TO %s', a.privilege_type, att.attname, o.target, w.name)
+           format('GRANT %s (%I) ON %s TO %s', a.privilege_type, att.attname, o.target, w.name), o.extension
       FROM objects o
       JOIN pg_catalog.pg_attribute att ON o.kind IN ('TABLE', 'VIEW')
                                       AND att.attrelid = o.obj
@@ -133,13 +134,15 @@ facts (fact, revert, restore) AS (
     UNION ALL
     -- SECURITY DEFINER and settings of functions
     SELECT format('%s runs as its owner', o.label),
-           format('ALTER %s SECURITY INVOKER', o.target), format('ALTER %s SECURITY DEFINER', o.target)
+           format('ALTER %s SECURITY INVOKER', o.target), format('ALTER %s SECURITY DEFINER', o.target),
+           o.extension
       FROM objects o JOIN pg_catalog.pg_proc p ON o.kind = 'FUNCTION' AND p.oid = o.obj
      WHERE p.prosecdef AND (o.whole OR o.owner IN (SELECT oid FROM ours))
     UNION ALL
     SELECT format('%s sets %s', o.label, c.setting),
            format('ALTER %s RESET %s', o.target, split_part(c.setting, '=', 1)),
-           format('ALTER %s SET %s = %s', o.target, split_part(c.setting, '=', 1), substr(c.setting, strpos(c.setting, '=') + 1))
+           format('ALTER %s SET %s = %s', o.target, split_part(c.setting, '=', 1), substr(c.setting, strpos(c.setting, '=') + 1)),
+           o.extension
       FROM objects o JOIN pg_catalog.pg_proc p ON o.kind = 'FUNCTION' AND p.oid = o.obj,
            LATERAL unnest(p.proconfig) AS c(setting)
      WHERE o.whole OR o.owner IN (SELECT oid FROM ours)
@@ -150,7 +153,8 @@ facts (fact, revert, restore) AS (
            format('ALTER DEFAULT PRIVILEGES FOR ROLE %I%s REVOKE %s ON %s FROM %s', r.rolname,
                   coalesce(' IN SCHEMA ' || quote_ident(d.nspname), ''), a.privilege_type, upper(k.word), w.name),
            format('ALTER DEFAULT PRIVILEGES FOR ROLE %I%s GRANT %s ON %s TO %s', r.rolname,
-                  coalesce(' IN SCHEMA ' || quote_ident(d.nspname), ''), a.privilege_type, upper(k.word), w.name)
+                  coalesce(' IN SCHEMA ' || quote_ident(d.nspname), ''), a.privilege_type, upper(k.word), w.name),
+           NULL
       FROM (SELECT o.oid AS role, k.objtype, NULL::text AS nspname,
                    coalesce((SELECT x.defaclacl FROM pg_catalog.pg_default_acl x
                               WHERE x.defaclrole = o.oid AND x.defaclnamespace = 0 AND x.defaclobjtype = k.objtype),
@@ -174,7 +178,7 @@ facts (fact, revert, restore) AS (
     UNION ALL
     -- the four roles: attributes
     SELECT format('role %s is %s', o.rolname, x.attr),
-           format('ALTER ROLE %I %s', o.rolname, x.undo), format('ALTER ROLE %I %s', o.rolname, x.attr)
+           format('ALTER ROLE %I %s', o.rolname, x.undo), format('ALTER ROLE %I %s', o.rolname, x.attr), NULL
       FROM ours o JOIN pg_catalog.pg_roles r ON r.oid = o.oid,
            LATERAL (VALUES ('SUPERUSER', 'NOSUPERUSER', r.rolsuper), ('CREATEROLE', 'NOCREATEROLE', r.rolcreaterole),
                            ('CREATEDB', 'NOCREATEDB', r.rolcreatedb), ('REPLICATION', 'NOREPLICATION', r.rolreplication),
@@ -189,7 +193,8 @@ facts (fact, revert, restore) AS (
                 ELSE format('%s may grant %s to others', quote_ident(m.rolname), quote_ident(g.rolname)) END,
            CASE WHEN mine THEN format('REVOKE %I FROM %I', g.rolname, m.rolname)
                 ELSE format('REVOKE ADMIN OPTION FOR %I FROM %I', g.rolname, m.rolname) END,
-           format('GRANT %I TO %I%s', g.rolname, m.rolname, CASE WHEN am.admin_option THEN ' WITH ADMIN OPTION' ELSE '' END)
+           format('GRANT %I TO %I%s', g.rolname, m.rolname, CASE WHEN am.admin_option THEN ' WITH ADMIN OPTION' ELSE '' END),
+           NULL
       FROM pg_catalog.pg_auth_members am
       JOIN pg_catalog.pg_roles g ON g.oid = am.roleid
       JOIN pg_catalog.pg_roles m ON m.oid = am.member,
@@ -200,7 +205,7 @@ facts (fact, revert, restore) AS (
     UNION ALL
     -- extensions in scope
     SELECT format('extension %s lives in schema %s', e.extname, s.nspname),
-           format('DROP EXTENSION %I', e.extname), 'mailbook migrate apply'
+           format('DROP EXTENSION %I', e.extname), 'mailbook migrate apply', NULL
       FROM pg_catalog.pg_extension e JOIN schemas s ON s.oid = e.extnamespace AND s.whole
 )
-SELECT f.fact, f.revert, f.restore FROM facts f ORDER BY f.fact
+SELECT f.fact, f.revert, f.restore, f.extension FROM facts f ORDER BY f.fact
