@@ -153,8 +153,10 @@ def stored_row_checks(conn: psycopg.Connection) -> list[Check]:
 
 
 def hba_checks(conn: psycopg.Connection) -> list[Check]:
-    """pg_hba.conf as the server reads it: errors, trust or cleartext over the network,
-    md5, and lines letting any role into any database from beyond loopback."""
+    """pg_hba.conf as the server reads it: errors, trust, ident or cleartext over the
+    network, trust for more than superusers on the socket, a superuser (or `all`)
+    reachable from beyond loopback (netmask counted), md5, and lines letting any role into
+    any database from beyond loopback."""
     try:
         with conn.transaction():
             rules = conn.execute("SELECT line_number, type, database, user_name, address, netmask, auth_method,"
@@ -173,6 +175,9 @@ def hba_checks(conn: psycopg.Connection) -> list[Check]:
             found.append(("pg_hba.conf", "fail", f"{where}: {method} over the network ({address})"))
         elif method == "password":
             found.append(("pg_hba.conf", "fail", f"{where}: password sends it in clear text; use scram-sha-256"))
+        elif method == "ident" and kind != "local" and not _loopback(address):
+            found.append(("pg_hba.conf", "fail", f"{where}: ident from {address} believes whatever identd the client"
+                                                 " host runs, as good as trust; use scram-sha-256"))
         elif method == "trust" and not set(users) <= supers:
             found.append(("pg_hba.conf", "fail", f"{where}: trust on the local socket lets any local user in as"
                                                  f" {','.join(users)}, help-desk and service roles included; use"
@@ -199,6 +204,8 @@ def _network(address: str | None, netmask: str | None) -> str | None:
 
 
 def _loopback(address: str | None) -> bool:
+    if address == "samehost":  # the server's own addresses: connections from this host
+        return True
     try:
         net = ipaddress.ip_network(address)
     except (ValueError, TypeError):

@@ -172,6 +172,7 @@ def test_an_md5_verifier_for_a_service_role_fails(migrated, cluster):
     # a loopback address with a netmask that reaches everywhere
     ("host all postgres 127.0.0.1 0.0.0.0 scram-sha-256", "a superuser (postgres) may log in from 0.0.0.0/0"),
     ("host all all ::1/0 scram-sha-256", "a superuser (all) may log in from ::/0"),
+    ("host mail mailreader 192.0.2.0/24 ident", "ident from 192.0.2.0/24 believes whatever identd"),
 ])
 def test_pg_hba_lines_that_open_the_server_fail(migrated, cluster, line, named):
     hba = cluster.data / "pg_hba.conf"
