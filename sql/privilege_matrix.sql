@@ -1,8 +1,10 @@
 -- The privilege matrix: what each role may do with the mail database, schema public and
 -- every table, view, sequence and function in it, as PostgreSQL itself answers (the
 -- has_*_privilege() functions, which count role membership and ownership). Where a role
--- may read only some columns of a table, they are named. Extension functions (pgcrypto)
--- are left out: nobody but mailowner can use schema public to reach them.
+-- may read only some columns of a table, they are named. Extension functions are left
+-- out (pgcrypto lives in schema crypto since 0030, which only mailowner may use). The
+-- matrix is a function of what sql/catalogue.sql lists (ACLs, owners, the four roles'
+-- attributes and memberships), so a database `mailbook doctor` passes prints this one.
 -- Parameter: %(roles)s, role names; 'public' stands for PUBLIC.
 WITH roles AS (
     SELECT r.role, r.n FROM unnest(%(roles)s::text[]) WITH ORDINALITY AS r(role, n)
