@@ -22,6 +22,11 @@ WITH
 super AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolname = 'pg_database_owner'),
 ours AS (SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
           WHERE r.rolname IN ('mailowner', 'mailadmin', 'mailreader', 'mailauth')),
+-- the help-desk logins: direct members of mailadmin but the four roles and superusers
+helpdesk AS (SELECT m.oid, m.rolname, m.rolcreaterole, m.rolreplication
+               FROM pg_catalog.pg_auth_members am JOIN pg_catalog.pg_roles m ON m.oid = am.member
+              WHERE am.roleid = (SELECT oid FROM ours WHERE rolname = 'mailadmin')
+                AND m.oid NOT IN (SELECT oid FROM ours) AND m.oid NOT IN (SELECT oid FROM super)),
 -- whole: every fact counts; otherwise only facts naming one of the four roles (or, in
 -- pg_catalog, PUBLIC beyond initdb's privileges)
 schemas AS (
@@ -202,6 +207,20 @@ facts (fact, revert, restore, extension) AS (
      WHERE (am.roleid IN (SELECT oid FROM ours) OR am.member IN (SELECT oid FROM ours))
        AND (mine OR am.admin_option)
        AND am.member NOT IN (SELECT oid FROM super)
+    UNION ALL
+    -- the help-desk logins: nothing that reaches past mailadmin (reading every table,
+    -- the server's files, granting itself mailowner, streaming the cluster)
+    SELECT format('%s, a member of mailadmin, is a member of %s', quote_ident(h.rolname), g.rolname),
+           format('REVOKE %I FROM %I', g.rolname, h.rolname), format('GRANT %I TO %I', g.rolname, h.rolname), NULL
+      FROM helpdesk h JOIN pg_catalog.pg_auth_members am ON am.member = h.oid
+      JOIN pg_catalog.pg_roles g ON g.oid = am.roleid
+     WHERE g.rolname IN ('pg_read_all_data', 'pg_write_all_data', 'pg_read_server_files', 'pg_write_server_files',
+                         'pg_execute_server_program')
+    UNION ALL
+    SELECT format('%s, a member of mailadmin, is %s', quote_ident(h.rolname), x.attr),
+           format('ALTER ROLE %I NO%s', h.rolname, x.attr), format('ALTER ROLE %I %s', h.rolname, x.attr), NULL
+      FROM helpdesk h, LATERAL (VALUES ('CREATEROLE', h.rolcreaterole), ('REPLICATION', h.rolreplication)) AS x(attr, is_set)
+     WHERE x.is_set
     UNION ALL
     -- extensions in scope
     SELECT format('extension %s lives in schema %s', e.extname, s.nspname),

@@ -94,6 +94,8 @@ WEAKENINGS = [
     ("GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) TO mailadmin",
      "mailadmin may EXECUTE function pg_catalog.pg_read_file(text)"),
     ("GRANT mailadmin TO alice WITH ADMIN OPTION", "alice may grant mailadmin to others"),
+    ("GRANT pg_read_all_data TO alice", "alice, a member of mailadmin, is a member of pg_read_all_data"),
+    ("ALTER ROLE alice CREATEROLE", "alice, a member of mailadmin, is CREATEROLE"),
     ("GRANT SELECT ON pg_catalog.pg_statistic TO PUBLIC", "PUBLIC may SELECT table pg_catalog.pg_statistic"),
     ("GRANT SELECT (rolpassword) ON pg_catalog.pg_authid TO PUBLIC",
      "PUBLIC may SELECT column rolpassword of table pg_catalog.pg_authid"),
@@ -114,7 +116,8 @@ def migrated(fresh_db, cluster):
     yield fresh_db
     with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
         conn.execute("REVOKE mailowner FROM alice; ALTER ROLE mailadmin NOCREATEROLE; GRANT mailadmin TO alice;"
-                     " REVOKE ADMIN OPTION FOR mailadmin FROM alice")
+                     " REVOKE ADMIN OPTION FOR mailadmin FROM alice; REVOKE pg_read_all_data FROM alice;"
+                     " ALTER ROLE alice NOCREATEROLE")
         dbname = psycopg.conninfo.conninfo_to_dict(fresh_db)["dbname"]
         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         conn.execute("DROP ROLE IF EXISTS nosy")
