@@ -8,7 +8,9 @@
 -- non-superuser owns; their tables, views, sequences, columns and functions (pgcrypto's
 -- too); the default privileges of the four roles and any in those schemas; the four
 -- roles' attributes and memberships (members of mailadmin, the help-desk and DBA logins,
--- are expected to vary, but not to hand mailadmin on); extensions. Any other schema
+-- are expected to vary, but not to hand mailadmin on, read every table, touch the
+-- server's files, create roles or replicate); extensions. A schema owned by anyone but a
+-- superuser, mailadmin included, is unexpected; a superuser's own is not. Any other schema
 -- (pg_catalog, information_schema, a superuser's own such as pgTAP's) is its owner's
 -- business, except what it grants to or lets be owned by the four roles
 -- (`GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) TO mailadmin`), and, in
