@@ -71,6 +71,9 @@ def test_the_expected_catalogue_is_what_a_fresh_migration_builds(mail_dsn):
         "sql/catalogue.expected is out of date; rewrite it with MAILBOOK_WRITE_EXPECTED=1 .venv/bin/python -m pytest"
         f" -q tests/test_doctor.py -k expected_catalogue; new: {sorted(set(live) - set(expected))[:5]},"
         f" gone: {sorted(set(expected) - set(live))[:5]}")
+    # and the file is exactly what the one-line regeneration prints, header included
+    printed = cli(["privileges", "--facts", "--dsn", mail_dsn], check=True).stdout
+    assert printed == (data_dir("sql") / EXPECTED).read_text(), "regenerate sql/catalogue.expected (see above)"
 
 
 # (weakening, words the doctor must print); each is undone by the statement doctor prints
