@@ -25,7 +25,7 @@ from rich.table import Table
 
 from mailbook import Failure, bulk, connect, describe
 from mailbook.daemons import check_maps, dovecot_files, snippet_settings
-from mailbook.doctor import (catalogue_checks, database_checks, facts as catalogue_facts, hba_checks, map_file_checks,
+from mailbook.doctor import (catalogue_checks, database_checks, hba_checks, map_file_checks,
                              migration_checks, stored_row_checks, verifier_checks)
 from mailbook.hba import hba_lines
 from mailbook.install import install as install_files
