@@ -9,6 +9,7 @@ service roles included, authenticates with scram-sha-256 over the socket or loop
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import pwd
@@ -18,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 from mailbook import Failure
+from mailbook.secrets import write_atomically
 
 SUPERUSER = "postgres"
 PACKAGE_HINT = "install PostgreSQL's server (Debian: apt-get install postgresql postgresql-contrib)"
@@ -66,8 +68,13 @@ class PrivateCluster:
     # -- what clients need ----------------------------------------------------------
     @property
     def port(self) -> int:
-        if self._port is None and self.port_file.exists():
-            self._port = int(self.port_file.read_text())
+        if self._port is None:
+            try:  # never through a link the OS user left (ELOOP): that is no port file
+                with os.fdopen(os.open(self.port_file, os.O_RDONLY | os.O_NOFOLLOW)) as f:
+                    self._port = int(f.read())
+            except (FileNotFoundError, OSError) as exc:
+                if exc.errno not in (errno.ENOENT, errno.ELOOP):
+                    raise
         if self._port is None:
             self._port = free_port()
         return self._port
@@ -113,14 +120,16 @@ class PrivateCluster:
                         check=False)
         if out.returncode != 0:
             raise Failure(f"initdb failed: {out.stderr.strip().splitlines()[-1:]}")
-        (self.data / "pg_hba.conf").write_text(
+        # written as root into a directory the OS user owns: never through a link it planted
+        owner = pwd.getpwnam(self.os_user) if os.geteuid() == 0 else None
+        ids = {"uid": owner.pw_uid, "gid": owner.pw_gid} if owner else {}
+        write_atomically(self.data / "pg_hba.conf",
             "# mailbook private cluster: only the superuser may skip the password, and only\n"
             "# over the Unix socket in the cluster's private directory\n"
             f"local all {SUPERUSER} trust\n"
             "local all all scram-sha-256\n"
             "host all all 127.0.0.1/32 scram-sha-256\n"
-            "host all all ::1/128 scram-sha-256\n"
-        )
+            "host all all ::1/128 scram-sha-256\n", 0o600, **ids)
         settings = [
             "listen_addresses = '127.0.0.1'",
             f"unix_socket_directories = '{self.socket_dir}'",
@@ -130,8 +139,10 @@ class PrivateCluster:
         if not self.durable:  # tests: a crash loses nothing we care about
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         settings += self.settings
-        with open(self.data / "postgresql.conf", "a") as f:
-            f.write("\n# mailbook\n" + "\n".join(settings) + "\n")
+        conf = self.data / "postgresql.conf"
+        with os.fdopen(os.open(conf, os.O_RDONLY | os.O_NOFOLLOW)) as f:
+            initdb_conf = f.read()
+        write_atomically(conf, initdb_conf + "\n# mailbook\n" + "\n".join(settings) + "\n", 0o600, **ids)
 
     def start(self) -> None:
         if not self.initialised():
@@ -144,7 +155,7 @@ class PrivateCluster:
         if out.returncode != 0:
             tail = self.log.read_text().strip().splitlines()[-3:] if self.log.exists() else []
             raise Failure(f"PostgreSQL did not start: {' '.join(tail) or out.stderr.strip()}")
-        self.port_file.write_text(str(port))
+        write_atomically(self.port_file, str(port), 0o644)
 
     def stop(self) -> None:
         if self.running():

@@ -40,7 +40,8 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def write_atomically(path: Path, text: str, mode: int = 0o600, gid: int | None = None) -> None:
+def write_atomically(path: Path, text: str, mode: int = 0o600, gid: int | None = None,
+                     uid: int | None = None) -> None:
     """Replace path with text, never readable more widely than mode on the way. The
     temporary file beside it is created exclusively under an unpredictable name
     (mkstemp: O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), so a file or a symlink someone
@@ -50,8 +51,8 @@ def write_atomically(path: Path, text: str, mode: int = 0o600, gid: int | None =
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            if gid is not None:
-                os.fchown(f.fileno(), 0 if os.geteuid() == 0 else -1, gid)
+            if uid is not None or gid is not None:  # (mkstemp made it ours: euid, egid)
+                os.fchown(f.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
             os.fchmod(f.fileno(), mode)
             f.write(text)
             f.flush()

@@ -83,3 +83,27 @@ def test_map_files_are_installed_0640_whatever_was_planted_beside_them(shared_di
     # nothing of ours is left behind
     assert not [p for p in shared_dir.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")
                 and p.name != f".{virtual.name}.tmp"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root writes into the cluster OS user's directory")
+def test_a_private_cluster_never_writes_as_root_through_a_link_its_os_user_planted(tmp_path):
+    """The cluster's directory belongs to the postgres OS user (and, once it runs, to
+    whoever is its database superuser: COPY ... TO PROGRAM); root writes the port file and
+    configs there and must not follow a symlink left in their place."""
+    import tempfile
+
+    from mailbook.cluster import SUPERUSER, PrivateCluster
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours\n")
+    root = Path(tempfile.mkdtemp(prefix="mailbook-link-", dir="/var/tmp"))
+    cluster = PrivateCluster(root, durable=False)
+    try:
+        cluster.init()
+        hba = (cluster.data / "pg_hba.conf").stat()
+        assert (hba.st_uid, stat.S_IMODE(hba.st_mode)) == (pwd.getpwnam(SUPERUSER).pw_uid, 0o600)
+        os.symlink(outside, cluster.port_file)
+        cluster.start()
+        assert outside.read_text() == "not yours\n" and not cluster.port_file.is_symlink()
+        assert cluster.port_file.read_text() == str(cluster.port)
+    finally:
+        cluster.destroy()
