@@ -147,6 +147,29 @@ def test_a_zero_round_hash_is_refused_and_dovecot_takes_no_wrong_password(world)
     assert dovecot.auth_test("pbkdf2@hash.org", "a wrong guess").returncode == 77
 
 
+@pytest.mark.parametrize("role", ["mailowner", "mailauth", "mailreader", "postgres"])
+def test_a_help_desk_login_cannot_become_another_role(world, role):
+    """SET ROLE is checked against the login itself: alice is only a member of mailadmin."""
+    dsn, admin_dsn, postfix, dovecot = world
+    with psycopg.connect(admin_dsn, password=ADMIN_PASSWORD, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"SET ROLE {role}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"SET SESSION AUTHORIZATION {role}")
+
+
+@pytest.mark.parametrize("username", ["boss@other.org' OR '1'='1", "boss@other.org'--", "' OR email LIKE '%",
+                                      "%u", "boss@other.org\\", 'boss@other.org" OR "1"="1'])
+def test_hostile_usernames_log_nobody_in_through_dovecot(world, username):
+    """The review's username injection attempts stay refused: Dovecot escapes the
+    username into its SQL, and no such address exists."""
+    dsn, admin_dsn, postfix, dovecot = world
+    alice(["domain", "add", "other.org"], admin_dsn)  # if the first test has not: 23505 then, harmless
+    alice(["mailbox", "add", "boss@other.org", "--password-stdin"], admin_dsn, "boss@other.org secret\n")
+    assert dovecot.auth_test("boss@other.org", "boss@other.org secret").returncode == 0, dovecot.log_text()
+    assert dovecot.auth_test(username, "boss@other.org secret").returncode == 77, dovecot.log_text()
+
+
 def test_rows_a_help_desk_leaves_in_staging_are_never_imported_and_are_cleared(world, tmp_path):
     dsn, admin_dsn, postfix, dovecot = world
     ok(["domain", "add", "stage.org"], admin_dsn)
