@@ -72,7 +72,7 @@ class PrivateCluster:
             try:  # never through a link the OS user left (ELOOP): that is no port file
                 with os.fdopen(os.open(self.port_file, os.O_RDONLY | os.O_NOFOLLOW)) as f:
                     self._port = int(f.read())
-            except (FileNotFoundError, OSError) as exc:
+            except OSError as exc:
                 if exc.errno not in (errno.ENOENT, errno.ELOOP):
                     raise
         if self._port is None:

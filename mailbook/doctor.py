@@ -138,10 +138,11 @@ def stored_row_checks(conn: psycopg.Connection) -> list[Check]:
                                                  " give one a directory of its own (UPDATE users SET maildir = ...)"))
     if len(nested) > 20:
         found.append(("nested maildirs", "fail", f"and {len(nested) - 20} more pair(s): SELECT * FROM nested_maildirs"))
-    bad = conn.execute("""SELECT u.email, coalesce(public.password_hash_error(u.password), public.realname_error(u.realname))
-                            FROM public.users u
-                           WHERE public.password_hash_error(u.password) IS NOT NULL
-                              OR public.realname_error(u.realname) IS NOT NULL
+    bad = conn.execute("""SELECT x.email, x.problem
+                            FROM (SELECT u.email, coalesce(public.password_hash_error(u.password),
+                                                           public.realname_error(u.realname)) AS problem
+                                    FROM public.users u) x
+                           WHERE x.problem IS NOT NULL
                            ORDER BY 1""").fetchall()
     for email, problem in bad[:20]:
         found.append(("stored mailboxes", "fail", f"{email}: {problem}"))

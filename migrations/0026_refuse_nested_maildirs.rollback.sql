@@ -5,6 +5,7 @@ DROP TRIGGER users_maildirs_apart ON public.users;
 DROP TRIGGER users_maildirs_apart_on_update ON public.users;
 DROP FUNCTION public.refuse_nested_maildirs();
 DROP TABLE public.maildir_roots;
+DROP FUNCTION public.maildirs_around(text);
 DROP FUNCTION public.maildir_parents(text);
 DROP VIEW public.mailboxes;
 ALTER TABLE public.users ALTER COLUMN maildir TYPE text COLLATE "default";

@@ -49,6 +49,23 @@ SELECT array_to_string((string_to_array(maildir, '/'))[1:k], '/') || '/'
   FROM generate_series(1, length(maildir) - length(replace(maildir, '/', '')) - 1) AS k
 $f$;
 
+-- maildirs_around(path) -> table(maildir, email): the mailboxes whose maildir lies
+-- above path (every one) or below it (the first: one is enough to refuse or keep), never
+-- itself. Parents by equality in the unique index, children as the index range of paths
+-- that start with it (chr(127) sorts after every character a maildir may hold). Used by
+-- the trigger below and by maildir_in_use() (the purge).
+CREATE FUNCTION public.maildirs_around(path text) RETURNS TABLE (maildir text, email text)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $f$
+SELECT p.maildir, p.email FROM public.users p
+ WHERE p.maildir IN (SELECT public.maildir_parents(maildirs_around.path))
+UNION ALL
+(SELECT c.maildir, c.email FROM public.users c
+  WHERE c.maildir > maildirs_around.path AND c.maildir < maildirs_around.path || pg_catalog.chr(127)
+    AND pg_catalog.starts_with(c.maildir, maildirs_around.path)
+  ORDER BY c.maildir LIMIT 1)
+$f$;
+
 -- one row per first path segment, updated by every statement that writes a maildir
 -- under it (see above); nobody but mailowner reads or writes it
 CREATE TABLE public.maildir_roots (
@@ -64,8 +81,8 @@ COMMENT ON TABLE public.maildir_roots IS
 -- A big statement (10,000 rows or more, such as an initial load, which sets the indexes
 -- aside) then sorts the whole table once: if no maildir starts with the one before it,
 -- none nests at all (the maildirs below a path sort right after it). Otherwise, or for
--- a small statement, each written maildir is probed in the index: its parents, and the
--- range of paths that start with it. Raises 23P01 naming both mailboxes.
+-- a small statement, each written maildir is probed in the index (maildirs_around()).
+-- Raises 23P01 naming both mailboxes.
 CREATE FUNCTION public.refuse_nested_maildirs() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -104,14 +121,7 @@ BEGIN
       INTO bad
       FROM (SELECT unnest(written) UNION ALL SELECT n.maildir FROM new_rows n WHERE written IS NULL) AS w(maildir)
       JOIN public.users m ON m.maildir = w.maildir
-      JOIN LATERAL (SELECT p.maildir, p.email FROM public.users p
-                     WHERE p.maildir IN (SELECT public.maildir_parents(w.maildir))
-                    UNION ALL
-                    (SELECT c.maildir, c.email FROM public.users c
-                      WHERE c.maildir > w.maildir AND c.maildir < w.maildir || chr(127)
-                        AND starts_with(c.maildir, w.maildir)
-                      LIMIT 1)
-                    LIMIT 1) u ON true
+      JOIN LATERAL (SELECT a.maildir, a.email FROM public.maildirs_around(w.maildir) a LIMIT 1) u ON true
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'maildir % of % %', public.quoted(bad.maildir), public.quoted(bad.email),

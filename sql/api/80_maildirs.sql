@@ -15,11 +15,9 @@ SELECT CASE WHEN u.maildir = maildir_in_use.maildir THEN 'a mailbox uses it agai
             WHEN u.maildir > maildir_in_use.maildir
                 THEN format('the maildir %s of %s lies inside it', public.quoted(u.maildir), public.quoted(u.email))
             ELSE format('it lies inside the maildir %s of %s', public.quoted(u.maildir), public.quoted(u.email)) END
-  FROM public.users u
- WHERE u.maildir = maildir_in_use.maildir
-    OR u.maildir IN (SELECT public.maildir_parents(maildir_in_use.maildir))
-    OR (u.maildir > maildir_in_use.maildir AND u.maildir < maildir_in_use.maildir || chr(127)
-        AND starts_with(u.maildir, maildir_in_use.maildir))
+  FROM (SELECT s.maildir, s.email FROM public.users s WHERE s.maildir = maildir_in_use.maildir
+        UNION ALL
+        SELECT a.maildir, a.email FROM public.maildirs_around(maildir_in_use.maildir) a) u
  ORDER BY u.maildir = maildir_in_use.maildir DESC, u.maildir
  LIMIT 1
 $$;
