@@ -312,18 +312,10 @@ BEGIN
           FROM r JOIN public.users u ON u.maildir = r.maildir WHERE r.kind = 'mailbox' AND u.email <> r.address
         -- maildirs apart (0026): none above or below a stored mailbox's, or another row's
         UNION ALL
-        SELECT r.line, format('maildir %s lies inside the maildir %s of %s', public.quoted(r.maildir),
-                              public.quoted(u.maildir), public.quoted(u.email))
-          FROM r CROSS JOIN LATERAL public.maildir_parents(r.maildir) AS p(parent)
-          JOIN public.users u ON u.maildir = p.parent
-         WHERE r.kind = 'mailbox'
-        UNION ALL
-        SELECT r.line, format('maildir %s would contain the maildir %s of %s', public.quoted(r.maildir),
-                              public.quoted(u.maildir), public.quoted(u.email))
-          FROM r JOIN LATERAL (SELECT c.maildir, c.email FROM public.users c
-                                WHERE c.maildir > r.maildir AND c.maildir < r.maildir || chr(127)
-                                  AND starts_with(c.maildir, r.maildir)
-                                ORDER BY c.maildir LIMIT 1) u ON true
+        SELECT r.line, format('maildir %s %s the maildir %s of %s', public.quoted(r.maildir),
+                              CASE WHEN a.maildir < r.maildir THEN 'lies inside' ELSE 'would contain' END,
+                              public.quoted(a.maildir), public.quoted(a.email))
+          FROM r CROSS JOIN LATERAL public.maildirs_around(r.maildir) a
          WHERE r.kind = 'mailbox'
         UNION ALL
         SELECT i.line, format('maildir %s lies inside the maildir %s on line %s', public.quoted(i.maildir),
