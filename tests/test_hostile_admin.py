@@ -103,6 +103,26 @@ def test_a_nested_maildir_is_refused_and_purge_never_destroys_live_mail(world):
     ok(["maildirs", "forget", "example.com/"], admin_dsn)
 
 
+def test_an_import_names_every_nested_maildir_by_line_and_writes_nothing(world, tmp_path):
+    dsn, admin_dsn, postfix, dovecot = world
+    ok(["domain", "add", "imp.org"], admin_dsn)
+    ok(["mailbox", "add", "chief@imp.org", "--password-stdin"], admin_dsn, "chief secret 1\n")
+    f = tmp_path / "nested.csv"
+    f.write_text("kind,address,password,maildir\n"
+                 "mailbox,a1@imp.org,secret one 1,imp.org/a1/\n"
+                 "mailbox,a2@imp.org,secret two 2,imp.org/a1/sub/\n"       # inside line 2
+                 "mailbox,a3@imp.org,secret three 3,imp.org/\n"            # around chief's, and line 2's
+                 "mailbox,a4@imp.org,secret four 4,imp.org/chief/x/\n")    # inside chief's and line 4's
+    r = alice(["import", str(f)], admin_dsn)
+    assert r.exit_code == 1, r
+    assert f'{f}:3: maildir "imp.org/a1/sub/" lies inside the maildir "imp.org/a1/" on line 2' in r.stderr
+    assert f'{f}:4: maildir "imp.org/" would contain the maildir "imp.org/chief/" of "chief@imp.org"' in r.stderr
+    assert f'{f}:5: maildir "imp.org/chief/x/" lies inside the maildir "imp.org/chief/" of "chief@imp.org"' in r.stderr
+    assert f'{f}:5: maildir "imp.org/chief/x/" lies inside the maildir "imp.org/" on line 4' in r.stderr
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM users WHERE domain = 'imp.org'").fetchone() == (1,)
+
+
 def test_a_symlink_that_puts_a_live_maildir_inside_a_queued_one_keeps_it(world):
     dsn, admin_dsn, postfix, dovecot = world
     ok(["domain", "add", "gone.org"], admin_dsn)
