@@ -85,12 +85,14 @@ def test_map_files_are_installed_0640_whatever_was_planted_beside_them(shared_di
                 and p.name != f".{virtual.name}.tmp"]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root writes into the cluster OS user's directory")
 def test_a_private_cluster_never_writes_as_root_through_a_link_its_os_user_planted(tmp_path):
     """The cluster's directory belongs to the postgres OS user (and, once it runs, to
     whoever is its database superuser: COPY ... TO PROGRAM); root writes the port file and
     configs there and must not follow a symlink left in their place."""
     import tempfile
+
+    from mta import require_root
+    require_root("the private cluster's file test (only root writes into the OS user's directory)")
 
     from mailbook.cluster import SUPERUSER, PrivateCluster
     outside = tmp_path / "outside.txt"
