@@ -24,7 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from mailbook import Failure, bulk, connect, describe
-from mailbook.daemons import check_maps, dovecot_files, snippet_settings
+from mailbook.daemons import check_maps, dovecot_files, snippet_services, snippet_settings
 from mailbook.doctor import (catalogue_checks, database_checks, hba_checks, map_file_checks,
                              migration_checks, stored_row_checks, verifier_checks)
 from mailbook.hba import hba_lines
@@ -389,12 +389,15 @@ def _standbys(values: Optional[list[str]]) -> list[tuple[str, int]]:
 def maps_postconf(
     dest: Annotated[Path, typer.Option(help="Where the map files are installed.")] = Path("/etc/postfix/pgsql"),
 ):
-    """Print the `postconf -e` commands that wire the maps into main.cf.
+    """Print the `postconf -e` commands that wire the maps into main.cf (and the
+    `postconf -P` ones for the master.cf overrides).
 
         mailbook maps postconf | sh && postfix reload
     """
     for name, value in snippet_settings(dest):
         typer.echo(f"postconf -e {shlex.quote(f'{name} = {value}')}")
+    for service, name, value in snippet_services(dest):
+        typer.echo(f"postconf -P {shlex.quote(f'{service}/{name}={value}')}")
 
 
 @maps_app.command("check")

@@ -13,11 +13,10 @@ from mailbook import Failure, data_dir
 from mailbook.maps import MapFile, map_files
 
 DEFAULT_MAP_DIR = "/etc/postfix/pgsql"
-DOMAIN_KEYED = ("domains.cf", "relay-domains.cf", "transport.cf")  # looked up by domain, not by address
+DOMAIN_KEYED = ("domains.cf", "relay-domains.cf")  # looked up by domain, not by address
 
 
-def snippet_settings(dest: Path) -> list[tuple[str, str]]:
-    """(parameter, value) of main.cf.snippet, with the map directory set to dest."""
+def _snippet_lines(dest: Path) -> list[tuple[str, str]]:
     text = (data_dir("postfix-maps") / "main.cf.snippet").read_text()
     settings = []
     for line in text.splitlines():
@@ -25,6 +24,34 @@ def snippet_settings(dest: Path) -> list[tuple[str, str]]:
             name, _, value = line.partition("=")
             settings.append((name.strip(), value.strip().replace(DEFAULT_MAP_DIR, str(dest))))
     return settings
+
+
+def snippet_settings(dest: Path) -> list[tuple[str, str]]:
+    """(parameter, value) of main.cf.snippet's main.cf lines, with the map directory set
+    to dest."""
+    return [(name, value) for name, value in _snippet_lines(dest) if "/" not in name]
+
+
+def snippet_services(dest: Path) -> list[tuple[str, str, str]]:
+    """(service/type, parameter, value) of main.cf.snippet's master.cf overrides, the
+    lines written as `postconf -P` takes them: rewrite/unix/helpful_warnings = no."""
+    out = []
+    for name, value in _snippet_lines(dest):
+        if "/" in name:
+            service, kind, parameter = name.split("/")
+            out.append((f"{service}/{kind}", parameter, value))
+    return out
+
+
+def with_services(master_cf: str, services: list[tuple[str, str, str]]) -> str:
+    """master.cf text with each override added as "-o parameter=value" below its
+    service's line (what `postconf -P` does to /etc/postfix/master.cf)."""
+    lines = master_cf.splitlines()
+    for service, parameter, value in services:
+        name, kind = service.split("/")
+        at = next(i for i, line in enumerate(lines) if line.split()[:2] == [name, kind])
+        lines.insert(at + 1, f"  -o {parameter}={value}")
+    return "\n".join(lines) + "\n"
 
 
 def postmap_path() -> str:

@@ -25,7 +25,7 @@ import pytest
 
 from conftest import cli, require_program, run
 from mailbook import data_dir
-from mailbook.daemons import snippet_settings
+from mailbook.daemons import snippet_services, snippet_settings, with_services
 from mailbook.cluster import free_port
 from mailbook.secrets import set_role_password, write_private
 
@@ -120,7 +120,8 @@ class Postfix:
             "virtual_gid_maps": f"static:{VMAIL_GID}",
         })
         (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
-        master = MASTER_CF.format(port=self.port).replace("1000?", "1000")
+        master = with_services(MASTER_CF.format(port=self.port).replace("1000?", "1000"),
+                               snippet_services(self.maps))
         if self.submission_port:
             options = dict(submission_options())
             options["smtpd_tls_security_level"] = "none"  # loopback, no certificate here
@@ -144,6 +145,10 @@ class Postfix:
 
     def stop(self) -> None:
         run([self.postfix, "-c", str(self.config), "stop"])
+
+    def reload(self) -> None:
+        r = run([self.postfix, "-c", str(self.config), "reload"])
+        assert r.returncode == 0, r.stdout + r.stderr
 
     def postqueue_flush(self) -> None:
         run(["/usr/sbin/postqueue", "-c", str(self.config), "-f"])

@@ -188,7 +188,7 @@ def test_maps_check_shows_what_postfix_sees(maps_dir, config_dir):
     r = cli(["maps", "check", "team@example.com", "--dest", str(maps_dir), "--config-dir", str(config_dir)], check=True)
     line = next(l for l in r.stdout.splitlines() if "virtual_alias_maps" in l)
     assert sorted(line.split("-> ")[1].split(",")) == ["bar@example.com", "foo@example.com"]
-    assert re.search(r"transport\.cf\s+transport_maps\s+example\.com\s+-> virtual:", r.stdout)
+    assert re.search(r"transport\.cf\s+transport_maps\s+team@example\.com\s+-> virtual:", r.stdout)
     assert re.search(r"mailboxes\.cf\s+virtual_mailbox_maps\s+team@example\.com\s+-> \(not found\)", r.stdout)
 
 
@@ -224,8 +224,10 @@ def test_maps_check_with_a_wrong_password_fails_naming_the_map(root_dir, cluster
         ("domains.cf", "example.net", None),
         ("virtual.cf", "info@example.org", "foo@example.com"),
         ("virtual.cf", "foo@example.com", None),
-        ("transport.cf", "example.com", "virtual:"),
-        ("transport.cf", "example.net", None),
+        ("transport.cf", "anyone@example.com", "virtual:"),     # the address's domain answers
+        ("transport.cf", "example.com", None),                  # a bare domain: no query
+        ("transport.cf", ".example.com", None),                 # a parent domain: no query
+        ("transport.cf", "someone@example.net", None),
         ("sender-login.cf", "foo@example.com", "foo@example.com"),
         ("sender-login.cf", "info@example.org", "foo@example.com"),
         ("sender-login.cf", "bar@example.com", "bar@example.com"),
@@ -253,6 +255,10 @@ HOSTILE_KEYS = ["x' OR '1'='1@example.com", "foo@example.com' --", "'; DROP TABL
 def test_hostile_keys_find_nothing_and_raise_no_error_in_any_map(maps_dir, config_dir, key):
     for m in map_files():
         code, out, err = postmap(key, maps_dir / m.name)
+        if m.name == "transport.cf" and "@" in key:
+            # answered by the key's domain alone: the same as a plain address there
+            assert (code, out, err) == postmap("plain@" + key.rpartition("@")[2], maps_dir / m.name), (key[:60], out)
+            continue
         assert (code, out, err) == (1, "", ""), (m.name, key[:60], code, out, err)
 
 
@@ -287,6 +293,46 @@ def test_mail_to_a_mailbox_lands_in_its_maildir(postfix):
     postfix.send("foo@example.com", "to-foo")
     f = postfix.delivered("example.com/foo/", "to-foo")
     assert f.stat().st_uid == postfix.mail.stat().st_uid
+
+
+def test_postfix_asks_postgresql_seven_times_for_a_mailbox_and_four_times_for_an_unknown_user(postfix, cluster):
+    """Counted in PostgreSQL's own log, through the whole shipped snippet: per recipient,
+    for a mailbox,
+    domains.cf and transport.cf once in smtpd's and once in qmgr's address resolution,
+    virtual.cf in smtpd and cleanup, mailboxes.cf in smtpd and virtual(8); for an unknown
+    user, smtpd's four and the 550. relay-domains.cf is never asked about a hosted domain
+    (main.cf.snippet turns off the resolver's check for a domain in both)."""
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("ALTER ROLE mailreader SET log_statement = 'all'")
+    try:
+        postfix.reload()  # proxymap reconnects, with the setting
+        time.sleep(1)
+        start = cluster.log.stat().st_size
+        postfix.send("foo@example.com", "counted")
+        postfix.delivered("example.com/foo/", "counted")
+        time.sleep(0.5)
+        mailbox = _lookups_logged(cluster, start)
+        start = cluster.log.stat().st_size
+        assert postfix.rcpt("nobody@example.com")[0] == 550
+        time.sleep(0.5)
+        unknown = _lookups_logged(cluster, start)
+    finally:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("ALTER ROLE mailreader RESET log_statement")
+        postfix.reload()
+    assert mailbox == {"postfix_mailbox_domain": 2, "postfix_transport": 2, "postfix_virtual": 2,
+                       "postfix_mailbox": 2}, mailbox
+    assert unknown == {"postfix_mailbox_domain": 1, "postfix_transport": 1, "postfix_virtual": 1,
+                       "postfix_mailbox": 1}, unknown
+
+
+def _lookups_logged(cluster, start: int) -> dict[str, int]:
+    with open(cluster.log, errors="replace") as f:
+        f.seek(start)
+        text = f.read()
+    # the recipient's lookups only: smtpd also resolves the sender (sender@elsewhere.example),
+    # at most once per message, less when its resolver cache still holds it
+    return dict(Counter(re.findall(r"statement: SELECT (postfix_\w+)\((?:'[^']*', )?'example\.com'\)", text)))
 
 
 def test_mail_to_a_mixed_case_address_is_delivered(postfix):

@@ -54,8 +54,10 @@ SELECT p.oid, p.proname::text AS name,
                      'quoted', 'domain_name_error', 'address_error', 'alias_error', 'maildir_error',
                      'transport_error', 'password_hash_error', 'password_error',
                      'normalised_password_hash', 'default_maildir', 'realname_error',
-                     'import_batch', 'postfix_virtual', 'postfix_sender_logins', 'is_relay_transport') AS for_mailadmin,
-       p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport') AS for_mailreader
+                     'import_batch', 'postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
+                     'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain') AS for_mailadmin,
+       p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
+                     'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain') AS for_mailreader
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');

@@ -1,0 +1,666 @@
+#!/usr/bin/env python3
+"""Recipients per second through a real Postfix: mailbook's maps as shipped, PostfixAdmin's
+real schema with its documented maps, and static hash: maps of the same data, side by side.
+
+    scripts/bench.sh --e2e [--rounds 3] [--out benchmarks/results/<machine>]
+
+One private PostgreSQL holds two databases filled with the same mail data: mailbook's
+(built by `migrate apply`, loaded through `mailbook import`'s own path) and PostfixAdmin's
+(schema created by Debian's postfixadmin 3.3 running its own upgrade.php, rows written as
+PostfixAdmin writes them: a self-alias per mailbox, md5crypt hashes, maildir
+domain/user/). Three private Postfix 3.7 instances (loopback only, as root, files under
+/var/tmp) take mail on their own ports; each is configured by its project's documented
+main.cf lines, and deliveries go to discard(8) (the `virtual` service is discard), so the
+measurement is Postfix's own work plus its lookups. smtp-source sends each workload; a run
+ends when the queue is empty, so the queue manager's lookups count too.
+
+Queries per recipient come from PostgreSQL's own log (log_statement = all for the map
+roles, in a separate short run), per map file. Results: e2e.json, e2e.md, e2e.png in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import grp
+import pwd
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from mailbook import bulk, data_dir  # noqa: E402
+from mailbook import migrations as mig  # noqa: E402
+from mailbook.cluster import PrivateCluster, free_port  # noqa: E402
+from mailbook.daemons import snippet_services, snippet_settings, with_services  # noqa: E402
+from mailbook.install import install as install_files  # noqa: E402
+from mailbook.maps import map_files  # noqa: E402
+from mailbook.secrets import new_password, set_role_password  # noqa: E402
+from mailbook.setup import init_database  # noqa: E402
+
+# -- the data: the same for all three -------------------------------------------------------
+
+BIG = "big.example.com"          # most mailboxes and every alias live here
+ALIAS_DOMAIN = "alias.example.net"  # an alias domain of BIG
+CATCHALL = "catchall.example.org"   # a hosted domain with a catch-all
+RELAY = "relay.example.com"         # a backup-MX domain (relayed, no mailboxes)
+BIG_MAILBOXES = 60_000
+ALIASES = 20_000
+FILLER_DOMAINS, FILLER_EACH = 97, 412  # 100,000 mailboxes, 100 hosted domains in all
+CATCHALL_MAILBOXES = 100
+# one well-formed hash for every mailbox: lookups never read it, only the import checks it
+HASH = "{BLF-CRYPT}$2a$05$" + "a" * 53
+PFA_HASH = "$1$abcdefgh$ABCDEFGHIJKLMNOPQRSTU."  # PostfixAdmin's default md5crypt form
+
+# (name, smtp-source recipient base, recipients per message, rejected?): smtp-source -N
+# (Postfix 3.7) puts a running number before the local part, so "m@big" sends 1m@big,
+# 2m@big, ...: the mailboxes are named that way
+WORKLOADS = [
+    ("mailbox", f"m@{BIG}", 1, False),
+    ("mailbox, 20 per message", f"m@{BIG}", 20, False),
+    ("alias", f"a@{BIG}", 1, False),
+    ("mailbox via alias domain", f"m@{ALIAS_DOMAIN}", 1, False),
+    ("unknown user (550)", f"nobody@{BIG}", 1, True),
+    ("unknown user, catch-all", f"nobody@{CATCHALL}", 1, False),
+]
+# Not here: sender logins on submission. reject_sender_login_mismatch needs a SASL login
+# (Postfix ignores it otherwise, and logs so), smtp-source cannot log in, and a login
+# costs Dovecot a password hash that would dwarf the lookup. sender-login.cf is measured
+# where it is alone: server CPU per lookup, below, and benchmarks/run.py.
+
+
+def mailbook_csv() -> tuple[str, str]:
+    """(mailboxes with their domains, aliases with alias domains and catch-alls) for
+    `mailbook import`."""
+    out = io.StringIO()
+    out.write("kind,address,password_hash,realname\n")
+    filler = [f"d{i}.example.com" for i in range(FILLER_DOMAINS)]
+    for d in [BIG, CATCHALL, *filler]:
+        out.write(f"domain,{d},,\n")
+    out.writelines(f"mailbox,{i}m@{BIG},{HASH},User {i}\n" for i in range(BIG_MAILBOXES))
+    out.writelines(f"mailbox,{i}m@{CATCHALL},{HASH},\n" for i in range(CATCHALL_MAILBOXES))
+    for d in filler:
+        out.writelines(f"mailbox,u{i}@{d},{HASH},\n" for i in range(FILLER_EACH))
+    aliases = io.StringIO()
+    aliases.write("kind,address,destination\n")
+    aliases.write(f"domain,{ALIAS_DOMAIN},{BIG}\n")
+    aliases.write(f"alias,@{CATCHALL},0m@{BIG}\n")
+    aliases.writelines(f"alias,{i}a@{BIG},{i}m@{BIG}\n" for i in range(ALIASES))
+    return out.getvalue(), aliases.getvalue()
+
+
+def all_mailboxes() -> list[tuple[str, str, str]]:
+    """(local part, domain, maildir) of every mailbox, as mailbook stores the maildir."""
+    out = [(f"{i}m", BIG, f"{BIG}/{i}m/") for i in range(BIG_MAILBOXES)]
+    out += [(f"{i}m", CATCHALL, f"{CATCHALL}/{i}m/") for i in range(CATCHALL_MAILBOXES)]
+    for d in range(FILLER_DOMAINS):
+        out += [(f"u{i}", f"d{d}.example.com", f"d{d}.example.com/u{i}/") for i in range(FILLER_EACH)]
+    return out
+
+
+def hosted_domains() -> list[str]:
+    return [BIG, CATCHALL, *(f"d{i}.example.com" for i in range(FILLER_DOMAINS))]
+
+
+# -- mailbook -------------------------------------------------------------------------------
+
+def build_mailbook(cluster: PrivateCluster, db: str) -> str:
+    """Migrated and loaded; returns mailreader's password."""
+    init_database(cluster.dsn(), db)
+    with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
+        mig.apply(conn)
+        password = new_password()
+        set_role_password(conn, "mailreader", password)
+        conn.execute("SET ROLE mailadmin")
+        mailboxes, aliases = mailbook_csv()
+        for text in (mailboxes, aliases):
+            _, problems = bulk.import_csv(conn, io.StringIO(text), dry_run=False)
+            assert not problems, problems[:3]
+        conn.execute("RESET ROLE")
+        conn.execute("SELECT add_domain(%s, 'smtp:[192.0.2.25]')", (RELAY,))
+        conn.execute("VACUUM ANALYZE")
+    return password
+
+
+def mailbook_postfix(maps: Path, port: int, db: str, password: str) -> dict[str, str]:
+    values = {"hosts": f"127.0.0.1:{port}", "user": "mailreader", "password": password, "dbname": db}
+    install_files({maps / m.name: m.with_connection(values) for m in map_files()}, group="postfix")
+    return dict(snippet_settings(maps))
+
+
+# -- PostfixAdmin ---------------------------------------------------------------------------
+
+PFA_TREE = Path("/usr/share/postfixadmin")
+
+# Its documented map files (DOCUMENTS/POSTFIX_CONF.txt, "with transport map support"), in
+# PostgreSQL's syntax as that file says to write them (active = 't', || for CONCAT).
+PFA_MAPS = {
+    "virtual_domains_maps.cf": "SELECT domain FROM domain WHERE domain='%s' AND active = 't'"
+                               " AND NOT (transport LIKE 'smtp%%' OR transport LIKE 'relay%%')",
+    "virtual_alias_maps.cf": "SELECT goto FROM alias WHERE address='%s' AND active = 't'",
+    "virtual_alias_domain_maps.cf": "SELECT goto FROM alias,alias_domain WHERE alias_domain.alias_domain = '%d'"
+                                    " and alias.address = '%u' || '@' || alias_domain.target_domain"
+                                    " AND alias.active='t' AND alias_domain.active='t'",
+    "virtual_alias_domain_catchall_maps.cf": "SELECT goto FROM alias,alias_domain"
+                                             " WHERE alias_domain.alias_domain = '%d'"
+                                             " and alias.address = '@' || alias_domain.target_domain"
+                                             " AND alias.active='t' AND alias_domain.active='t'",
+    "virtual_mailbox_maps.cf": "SELECT maildir FROM mailbox WHERE username='%s' AND active = 't'",
+    "virtual_alias_domain_mailbox_maps.cf": "SELECT maildir FROM mailbox,alias_domain"
+                                            " WHERE alias_domain.alias_domain = '%d'"
+                                            " and mailbox.username = '%u' || '@' || alias_domain.target_domain"
+                                            " AND mailbox.active='t' AND alias_domain.active='t'",
+    "relay_domains.cf": "SELECT domain FROM domain WHERE domain='%s' AND active = 't'"
+                        " AND (transport LIKE 'smtp%%' OR transport LIKE 'relay%%')",
+    "transport_maps.cf": "SELECT transport FROM domain WHERE domain='%s' AND active = 't'",
+    # PostfixAdmin documents no sender-login map; the query its users write (a mailbox
+    # owns itself, an alias is owned by its destinations) is the comparable one
+    "sender_login_maps.cf": "SELECT goto FROM alias WHERE address='%s' AND active = 't'",
+}
+
+
+def build_postfixadmin(cluster: PrivateCluster, db: str, work: Path) -> str:
+    """PostfixAdmin's own schema (its upgrade.php, run by php-cli from a private copy of
+    Debian's tree so its config points here), filled like PostfixAdmin fills it; returns
+    the password of its read-only Postfix role."""
+    tree = work / "postfixadmin"
+    # config.local.php is a dangling link there (Debian's is not created): cp says so, harmless
+    subprocess.run(["cp", "-rL", str(PFA_TREE), str(tree)], check=False, stderr=subprocess.DEVNULL)
+    (tree / "templates_c").mkdir(exist_ok=True)
+    shutil.copy("/etc/postfixadmin/dbconfig.inc.php", tree / "dbconfig.inc.php")
+    owner_pw, reader_pw = new_password(), new_password()
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE pfa_owner LOGIN PASSWORD '{owner_pw}'")
+        conn.execute(f"CREATE ROLE pfa_postfix LOGIN PASSWORD '{reader_pw}'")
+        conn.execute(f'CREATE DATABASE "{db}" OWNER pfa_owner')
+    (tree / "config.local.php").write_text(
+        "<?php\n$CONF['configured'] = true;\n$CONF['database_type'] = 'pgsql';\n"
+        f"$CONF['database_host'] = '127.0.0.1';\n$CONF['database_port'] = '{cluster.port}';\n"
+        f"$CONF['database_user'] = 'pfa_owner';\n$CONF['database_password'] = '{owner_pw}';\n"
+        f"$CONF['database_name'] = '{db}';\n")
+    out = subprocess.run(["php", "upgrade.php"], cwd=tree / "public", capture_output=True, text=True)
+    # (it prints an exception when plpgsql already exists, and goes on: not a failure)
+    if out.returncode != 0 or "updating to version" not in out.stdout:
+        raise SystemExit(f"PostfixAdmin's upgrade.php failed: {out.stdout[-500:]} {out.stderr[-500:]}")
+    shutil.rmtree(tree)  # it held the owner's password
+    with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
+        version = conn.execute("SELECT value FROM config WHERE name = 'version'").fetchone()[0]
+        now = "now()"
+        with conn.cursor().copy("COPY domain (domain, description, aliases, mailboxes, maxquota, quota,"
+                                " transport, backupmx, active) FROM STDIN") as copy:
+            for d in hosted_domains() + [ALIAS_DOMAIN]:
+                copy.write_row((d, "", 0, 0, 0, 0, "virtual", False, True))
+            copy.write_row((RELAY, "", 0, 0, 0, 0, "smtp:[192.0.2.25]", True, True))
+        with conn.cursor().copy("COPY mailbox (username, password, name, maildir, quota, local_part,"
+                                " domain, active) FROM STDIN") as copy:
+            for local, domain, _ in all_mailboxes():
+                # PostfixAdmin's maildir with domain_path=YES, domain_in_mailbox=NO
+                copy.write_row((f"{local}@{domain}", PFA_HASH, "", f"{domain}/{local}/", 0, local, domain, True))
+        with conn.cursor().copy("COPY alias (address, goto, domain, active) FROM STDIN") as copy:
+            for local, domain, _ in all_mailboxes():  # the self-row PostfixAdmin adds per mailbox
+                copy.write_row((f"{local}@{domain}", f"{local}@{domain}", domain, True))
+            for i in range(ALIASES):
+                copy.write_row((f"{i}a@{BIG}", f"{i}m@{BIG}", BIG, True))
+            copy.write_row((f"@{CATCHALL}", f"0m@{BIG}", CATCHALL, True))
+        conn.execute("INSERT INTO alias_domain (alias_domain, target_domain, active) VALUES (%s, %s, true)",
+                     (ALIAS_DOMAIN, BIG))
+        conn.execute("GRANT SELECT ON domain, mailbox, alias, alias_domain TO pfa_postfix")
+        conn.execute(f"GRANT CONNECT ON DATABASE \"{db}\" TO pfa_postfix")
+        conn.execute("VACUUM ANALYZE")
+        print(f"PostfixAdmin schema version {version}", flush=True)
+    return reader_pw
+
+
+def postfixadmin_postfix(maps: Path, port: int, db: str, password: str) -> dict[str, str]:
+    files = {}
+    for name, query in PFA_MAPS.items():
+        files[maps / name] = (f"user = pfa_postfix\npassword = {password}\nhosts = 127.0.0.1:{port}\n"
+                              f"dbname = {db}\nquery = {query}\n")
+    install_files(files, group="postfix")
+    p = f"proxy:pgsql:{maps}/"
+    return {
+        "virtual_mailbox_domains": p + "virtual_domains_maps.cf",
+        "virtual_alias_maps": ", ".join(p + n for n in ("virtual_alias_maps.cf", "virtual_alias_domain_maps.cf",
+                                                        "virtual_alias_domain_catchall_maps.cf")),
+        "virtual_mailbox_maps": p + "virtual_mailbox_maps.cf, " + p + "virtual_alias_domain_mailbox_maps.cf",
+        "relay_domains": p + "relay_domains.cf",
+        "transport_maps": p + "transport_maps.cf",
+        "smtpd_sender_login_maps": p + "sender_login_maps.cf",
+        "virtual_mailbox_base": "/nonexistent",
+        "virtual_uid_maps": "static:65534",
+        "virtual_gid_maps": "static:65534",
+    }
+
+
+# -- static hash: maps ----------------------------------------------------------------------
+
+def hash_postfix(maps: Path) -> dict[str, str]:
+    """The same answers as mailbook's maps, as hash: files (what a site that rebuilds its
+    tables from a script would run)."""
+    maps.mkdir(parents=True, exist_ok=True)
+    mailboxes = all_mailboxes()
+    tables = {
+        "domains": [f"{d} {d}" for d in [*hosted_domains(), ALIAS_DOMAIN]],
+        "mailboxes": [f"{local}@{domain} {maildir}" for local, domain, maildir in mailboxes],
+        # aliases; the alias domain as one entry per address its target accepts; the
+        # catch-all after self-entries for the catch-all domain's mailboxes
+        "virtual": ([f"{i}a@{BIG} {i}m@{BIG}" for i in range(ALIASES)]
+                    + [f"{i}m@{ALIAS_DOMAIN} {i}m@{BIG}" for i in range(BIG_MAILBOXES)]
+                    + [f"{i}a@{ALIAS_DOMAIN} {i}a@{BIG}" for i in range(ALIASES)]
+                    + [f"{i}m@{CATCHALL} {i}m@{CATCHALL}" for i in range(CATCHALL_MAILBOXES)]
+                    + [f"@{CATCHALL} 0m@{BIG}"]),
+        "transport": [f"{RELAY} smtp:[192.0.2.25]"],
+        "relay_domains": [f"{RELAY} {RELAY}"],
+        "sender_logins": ([f"{local}@{domain} {local}@{domain}" for local, domain, _ in mailboxes]
+                          + [f"{i}a@{BIG} {i}m@{BIG}" for i in range(ALIASES)]),
+    }
+    (maps / "main.cf").write_text("compatibility_level = 3.6\n")  # postmap's own, not /etc/postfix's
+    for name, lines in tables.items():
+        (maps / name).write_text("\n".join(lines) + "\n")
+        subprocess.run(["postmap", "-c", str(maps), f"hash:{maps / name}"], check=True)
+    h = f"hash:{maps}/"
+    return {
+        "virtual_mailbox_domains": h + "domains", "virtual_mailbox_maps": h + "mailboxes",
+        "virtual_alias_maps": h + "virtual", "transport_maps": h + "transport",
+        "relay_domains": h + "relay_domains", "smtpd_sender_login_maps": h + "sender_logins",
+        "virtual_mailbox_base": "/nonexistent", "virtual_uid_maps": "static:65534",
+        "virtual_gid_maps": "static:65534",
+    }
+
+
+# -- a private Postfix ----------------------------------------------------------------------
+
+MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd
+127.0.0.1:{submission} inet n - n - - smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch,permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000    0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+# every delivery is discarded: what is measured is Postfix's work and its lookups
+virtual   unix  -       -       n       -       -       discard
+smtp      unix  -       -       n       -       -       discard
+relay     unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       discard
+local     unix  -       -       n       -       -       discard
+"""
+
+
+class Instance:
+    def __init__(self, name: str, root: Path, settings: dict[str, str],
+                 services: list[tuple[str, str, str]] | None = None):
+        self.name, self.root = name, root
+        self.port, self.submission = free_port(), free_port()
+        self.config = root / "etc"
+        self.queue = root / "queue"
+        for d in (self.config, self.queue, root / "data"):
+            d.mkdir(parents=True, exist_ok=True)
+        shutil.chown(root / "data", "postfix", "postfix")
+        main = dict(settings)
+        main.update({
+            "compatibility_level": "3.6", "queue_directory": str(self.queue),
+            "data_directory": str(root / "data"), "meta_directory": "/etc/postfix",
+            "mail_owner": "postfix", "setgid_group": "postdrop",
+            "myhostname": "mx.bench.test", "mydomain": "bench.test", "mydestination": "localhost",
+            "inet_interfaces": "127.0.0.1", "inet_protocols": "ipv4", "mynetworks": "192.0.2.1/32",
+            "maillog_file": str(root / "maillog"), "alias_maps": "", "alias_database": "",
+            "local_recipient_maps": "", "smtputf8_enable": "no",
+            # a load test from one client address: no per-client limits in the way, and no
+            # tarpit for a client whose recipients are refused (the unknown-user workload)
+            "smtpd_client_connection_count_limit": "0", "smtpd_client_connection_rate_limit": "0",
+            "smtpd_client_event_limit_exceptions": "127.0.0.0/8",
+            "smtpd_error_sleep_time": "0", "smtpd_soft_error_limit": "100000",
+            "smtpd_hard_error_limit": "100000", "smtpd_junk_command_limit": "100000",
+        })
+        (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
+        (self.config / "master.cf").write_text(with_services(MASTER_CF.format(port=self.port, submission=self.submission),
+                                                             services or []))
+
+    def start(self) -> None:
+        subprocess.run(["postfix", "-c", str(self.config), "start"], check=True, capture_output=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            r = subprocess.run(["smtp-source", "-c", "-m", "1", "-t", "probe@bench.test", "-A",
+                                f"127.0.0.1:{self.port}"], capture_output=True)
+            if r.returncode == 0:
+                break
+            time.sleep(0.2)
+        self.wait_empty()
+
+    def stop(self) -> None:
+        subprocess.run(["postfix", "-c", str(self.config), "stop"], capture_output=True)
+
+    def queued(self) -> int:
+        return sum(len(files) for sub in ("incoming", "active", "deferred", "maildrop")
+                   for _, _, files in os.walk(self.queue / sub))
+
+    def wait_empty(self, timeout: float = 300) -> None:
+        deadline = time.time() + timeout
+        while self.queued():
+            if time.time() > deadline:
+                raise SystemExit(f"{self.name}: queue not empty after {timeout} s")
+            time.sleep(0.02)
+
+    def send(self, base: str, per_message: int, messages: int, rejected: bool, submission: bool) -> float:
+        """Seconds from the first connection until the queue is empty again."""
+        port = self.submission if submission else self.port
+        sender = f"1m@{BIG}" if submission else "sender@elsewhere.example"
+        cmd = ["smtp-source", "-d", "-s", "8", "-l", "512", "-m", str(messages), "-f", sender,
+               "-t", base, "-N", *(["-r", str(per_message)] if per_message > 1 else []),
+               *(["-A"] if rejected else []), f"127.0.0.1:{port}"]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"{self.name}: smtp-source failed: {r.stderr[-500:]}")
+        self.wait_empty()
+        return time.perf_counter() - t0
+
+    def log_errors(self) -> list[str]:
+        log = self.root / "maillog"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return [line for line in text.splitlines() if "warning:" in line or "fatal:" in line][-5:]
+
+
+# -- one run --------------------------------------------------------------------------------
+
+def messages_for(per_message: int, scale: float) -> int:
+    # every recipient a different address: BIG's 60,000 mailboxes bound a run
+    return max(100, int((2000 if per_message == 1 else 1000) * scale))
+
+
+def throughput(instances: list[Instance], rounds: int, scale: float) -> dict:
+    """recipients/s per workload per instance, per round; the instances take turns."""
+    out: dict = {w[0]: {i.name: [] for i in instances} for w in WORKLOADS}
+    for r in range(rounds):
+        for name, base, per_message, rejected in WORKLOADS:
+            submission = False
+            messages = messages_for(per_message, scale)
+            for inst in (instances if r % 2 == 0 else reversed(instances)):
+                seconds = inst.send(base, per_message, messages, rejected, submission)
+                out[name][inst.name].append(round(messages * per_message / seconds, 1))
+            print(f"round {r + 1} {name}: " + ", ".join(f"{i.name} {out[name][i.name][-1]}/s" for i in instances),
+                  flush=True)
+    return out
+
+
+def query_counts(cluster: PrivateCluster, instances: list[Instance], roles: dict[str, str]) -> dict:
+    """Statements per recipient by map, read from PostgreSQL's log: every statement of
+    the map roles is logged during one short run per workload."""
+    out: dict = {}
+    log = cluster.log
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        for role in roles.values():
+            conn.execute(f"ALTER ROLE {role} SET log_statement = 'all'")
+    try:
+        # the map roles' connections are pooled by proxymap: restart so they pick it up
+        for inst in instances:
+            if inst.name in roles:
+                inst.stop()
+                inst.start()
+        for name, base, per_message, rejected in WORKLOADS:
+            submission = False
+            messages = 50
+            for inst in instances:
+                if inst.name not in roles:
+                    continue
+                start = log.stat().st_size
+                inst.send(base, per_message, messages, rejected, submission)
+                time.sleep(0.3)
+                with open(log, errors="replace") as f:
+                    f.seek(start)
+                    text = f.read()
+                statements = [m.group(1) for m in re.finditer(r"LOG:  statement: (.*)", text)]
+                by_query = Counter(_which_map(s) for s in statements)
+                recipients = messages * per_message
+                out.setdefault(name, {})[inst.name] = {
+                    "per_recipient": round(len(statements) / recipients, 2),
+                    "by_map": {k: round(v / recipients, 2) for k, v in sorted(by_query.items())}}
+    finally:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            for role in roles.values():
+                conn.execute(f"ALTER ROLE {role} RESET log_statement")
+        for inst in instances:
+            if inst.name in roles:
+                inst.stop()
+                inst.start()
+    return out
+
+
+def server_cpu(cluster: PrivateCluster, db: str, user: str, password: str, queries: dict[str, list[str]],
+               rounds: int = 3) -> dict:
+    """PostgreSQL's own CPU time per lookup, in µs, for each map's query sent as Postfix
+    sends it (plain text, one simple-protocol query per key, on one connection), next to
+    a trivial query of the same shape (SELECT 'key') on the same connection; read from
+    the backend's /proc/<pid>/stat. The best of `rounds` runs of 4,000 lookups each."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    with psycopg.connect(host="127.0.0.1", port=cluster.port, dbname=db, user=user, password=password,
+                         autocommit=True) as conn:
+        pid = conn.info.backend_pid
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+
+        def run(statements: list[bytes]) -> float:
+            for s in statements[:200]:  # warm: plans cached, pages in memory
+                conn.pgconn.exec_(s)
+            best = float("inf")
+            for _ in range(rounds):
+                c0 = cpu()
+                for s in statements:
+                    r = conn.pgconn.exec_(s)
+                    assert r.status in (1, 2), (s, r.error_message)  # COMMAND_OK, TUPLES_OK
+                best = min(best, (cpu() - c0) / len(statements) * 1e6)
+            return round(best, 1)
+
+        for name, statements in queries.items():
+            keys = [s.encode() for s in statements]
+            trivial = [f"SELECT '{k}'".encode() for k in _keys_of(statements)]
+            out[name] = {"us": run(keys), "trivial_us": run(trivial)}
+            out[name]["ratio"] = round(out[name]["us"] / out[name]["trivial_us"], 2)
+    return out
+
+
+def _keys_of(statements: list[str]) -> list[str]:
+    return [re.findall(r"'([^']*)'", s)[0] for s in statements]
+
+
+KEY_KINDS = {  # the key each map is asked for in the workloads
+    "domains.cf": "domain", "mailboxes.cf": "mailbox", "relay-domains.cf": "other domain",
+    "sender-login.cf": "mailbox", "transport.cf": "mailbox", "virtual.cf": "alias",
+    "virtual_domains_maps.cf": "domain", "virtual_alias_maps.cf": "alias",
+    "virtual_alias_domain_maps.cf": "via alias domain", "virtual_alias_domain_catchall_maps.cf": "via alias domain",
+    "virtual_mailbox_maps.cf": "mailbox", "virtual_alias_domain_mailbox_maps.cf": "via alias domain",
+    "relay_domains.cf": "other domain", "transport_maps.cf": "domain",
+}
+
+
+def lookup_statements(templates: dict[str, str], count: int = 4000) -> dict[str, list[str]]:
+    """Each map's statement, as Postfix expands it, for `count` keys of its kind."""
+    from mailbook.maps import expand
+    kinds = {"domain": lambda i: BIG, "mailbox": lambda i: f"{i}m@{BIG}", "alias": lambda i: f"{i}a@{BIG}",
+             "via alias domain": lambda i: f"{i}m@{ALIAS_DOMAIN}",
+             "other domain": lambda i: f"host{i}.elsewhere.example"}
+    return {name: [expand(query, kinds[KEY_KINDS[name]](i)) for i in range(count)]
+            for name, query in templates.items()}
+
+
+def _which_map(statement: str) -> str:
+    """The map file a logged statement came from."""
+    for m in map_files():
+        head = re.split(r"'%[sud]'", m.query)[0].strip()
+        if statement.startswith(head):
+            return m.name
+    for name, query in PFA_MAPS.items():
+        head = re.split(r"'%[sud]'", query)[0].strip()
+        if statement.startswith(head):
+            return "pfa:" + name
+    return statement[:40]
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "")
+    postfix = subprocess.run(["postconf", "-d", "-h", "mail_version"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "postfix": postfix}
+
+
+def run(out_dir: Path, rounds: int, scale: float) -> dict:
+    if os.geteuid() != 0:
+        raise SystemExit("the end-to-end benchmark runs Postfix, which needs root")
+    for program in ("postfix", "smtp-source", "postmap", "php"):
+        if not shutil.which(program):
+            raise SystemExit(f"{program} not found: run scripts/bench.sh, which installs it")
+    work = Path(tempfile.mkdtemp(prefix="mailbook-e2e-", dir="/var/tmp"))
+    work.chmod(0o755)
+    cluster = PrivateCluster(work / "pg", settings=["shared_buffers = 512MB", "max_wal_size = 4GB"])
+    instances: list[Instance] = []
+    try:
+        cluster.start()
+        t0 = time.perf_counter()
+        reader_pw = build_mailbook(cluster, "mail")
+        pfa_pw = build_postfixadmin(cluster, "postfixadmin", work)
+        print(f"data loaded in {time.perf_counter() - t0:.0f} s", flush=True)
+        instances = [
+            Instance("hash", work / "hash", hash_postfix(work / "hash-maps")),
+            Instance("mailbook", work / "mailbook", mailbook_postfix(work / "mb-maps", cluster.port, "mail", reader_pw),
+                     snippet_services(work / "mb-maps")),
+            Instance("postfixadmin", work / "pfa", postfixadmin_postfix(work / "pfa-maps", cluster.port,
+                                                                        "postfixadmin", pfa_pw)),
+        ]
+        for inst in instances:
+            inst.start()
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+        result = {"machine": {**machine(), "postgresql": version}, "rounds": rounds,
+                  "data": {"mailboxes": len(all_mailboxes()), "aliases": ALIASES,
+                           "domains": len(hosted_domains()) + 2},
+                  "messages": {w[0]: messages_for(w[2], scale) for w in WORKLOADS}}
+        mb_templates = {m.name: m.query for m in map_files()}
+        pfa_templates = {k: v for k, v in PFA_MAPS.items() if k != "sender_login_maps.cf"}
+        result["server_cpu"] = {
+            "mailbook": server_cpu(cluster, "mail", "mailreader", reader_pw, lookup_statements(mb_templates)),
+            "postfixadmin": server_cpu(cluster, "postfixadmin", "pfa_postfix", pfa_pw,
+                                       lookup_statements(pfa_templates)),
+        }
+        print(json.dumps(result["server_cpu"]), flush=True)
+        result["queries"] = query_counts(cluster, instances, {"mailbook": "mailreader", "postfixadmin": "pfa_postfix"})
+        result["throughput"] = throughput(instances, rounds, scale)
+        result["warnings"] = {i.name: i.log_errors() for i in instances}
+    finally:
+        for inst in instances:
+            inst.stop()
+        cluster.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "e2e.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / "e2e.md").write_text(markdown(result))
+    plot(result, out_dir / "e2e.png")
+    return result
+
+
+# -- reports --------------------------------------------------------------------------------
+
+def ratios(result: dict, a: str, b: str, workload: str) -> list[float]:
+    """a/b per round: each ratio from one round, where both ran minutes apart at most."""
+    t = result["throughput"][workload]
+    return [x / y for x, y in zip(t[a], t[b])]
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [
+        "# End to end: recipients per second through a real Postfix",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores; Postfix {m['postfix']}, PostgreSQL {m['postgresql']}. "
+        f"{r['data']['mailboxes']:,} mailboxes, {r['data']['aliases']:,} aliases, {r['data']['domains']} domains; "
+        f"{r['rounds']} rounds, the three configurations taking turns. Figures are ranges over rounds; "
+        "ratios are the median of per-round ratios.",
+        "",
+        "| workload | hash: rcpt/s | mailbook rcpt/s | PostfixAdmin rcpt/s | mailbook / hash | "
+        "mailbook / PostfixAdmin | queries per rcpt, mailbook | PostfixAdmin |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for w in r["throughput"]:
+        t = r["throughput"][w]
+        rng = {k: f"{min(v):,.0f}–{max(v):,.0f}" for k, v in t.items()}
+        q = r["queries"].get(w, {})
+        lines.append(
+            f"| {w} | {rng['hash']} | {rng['mailbook']} | {rng['postfixadmin']} | "
+            f"{statistics.median(ratios(r, 'mailbook', 'hash', w)):.2f}x | "
+            f"{statistics.median(ratios(r, 'mailbook', 'postfixadmin', w)):.2f}x | "
+            f"{q.get('mailbook', {}).get('per_recipient', '–')} | {q.get('postfixadmin', {}).get('per_recipient', '–')} |")
+    lines += ["", "Queries per recipient by map file (from PostgreSQL's log):", ""]
+    for w, by in r["queries"].items():
+        for who, q in by.items():
+            lines.append(f"- {w}, {who}: " + ", ".join(f"{k} {v}" for k, v in q["by_map"].items()))
+    return "\n".join(lines) + "\n"
+
+
+def plot(r: dict, path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    workloads = list(r["throughput"])
+    names = ["hash", "mailbook", "postfixadmin"]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.27
+    for k, name in enumerate(names):
+        med = [statistics.median(r["throughput"][w][name]) for w in workloads]
+        lo = [m - min(r["throughput"][w][name]) for w, m in zip(workloads, med)]
+        hi = [max(r["throughput"][w][name]) - m for w, m in zip(workloads, med)]
+        ax.bar([i + (k - 1) * width for i in range(len(workloads))], med, width, yerr=[lo, hi], label=name, capsize=2)
+    ax.set_xticks(range(len(workloads)))
+    ax.set_xticklabels(workloads, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("recipients per second")
+    ax.set_title(f"Through Postfix {r['machine']['postfix']}, {r['data']['mailboxes']:,} mailboxes")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--scale", type=float, default=1.0, help="messages per run, as a share of the default")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "local")
+    a = p.parse_args()
+    r = run(a.out, a.rounds, a.scale)
+    print(markdown(r))
+
+
+if __name__ == "__main__":
+    main()
