@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests): installs what is missing, then runs benchmarks/run.py on a
-# private PostgreSQL.   scripts/bench.sh [--mailboxes 1000,100000,1000000] [--out DIR]
+# Benchmarks (not tests): installs what is missing, then runs them on a private PostgreSQL.
+#   scripts/bench.sh [--mailboxes 1000,100000,1000000] [--out DIR]   lookups, import, migrate
+#   scripts/bench.sh --e2e [--rounds 3] [--out DIR]                  through a real Postfix (root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --bench
+if [ "${1:-}" = "--e2e" ]; then
+    shift
+    exec .venv/bin/python benchmarks/e2e.py "$@"
+fi
 exec .venv/bin/python benchmarks/run.py "$@"
