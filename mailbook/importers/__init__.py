@@ -202,7 +202,8 @@ def write(target: psycopg.Connection, plan: Plan, dry_run: bool, skip_existing: 
     naming them, unless skip_existing: then those rows are left out and listed."""
     there = existing(target, plan)
     if there and not skip_existing:
-        names = sorted(" ".join(k[:2]) + (f" -> {k[2]}" if len(k) > 2 else "") for k in there)
+        order = {"domain": 0, "mailbox": 1, "alias": 2}  # domains first: the likeliest mistake is the same source twice
+        names = [" ".join(k[:2]) + (f" -> {k[2]}" if len(k) > 2 else "") for k in sorted(there, key=lambda k: (order[k[0]], k))]
         shown = "; ".join(names[:10]) + (f"; and {len(names) - 10} more" if len(names) > 10 else "")
         raise Failure(f"{len(names)} row(s) of {plan.tool} are already in mailbook ({shown}); nothing was imported."
                       " Run again with --skip-existing to add only the rest")

@@ -120,6 +120,8 @@ def read(conn: psycopg.Connection, vmail_owner: str = "vmail:vmail") -> Plan:
                        f" (e.g. {reopened[0][0]}@{d}); mailbook's domain list would shut them out, so each mailbox"
                        " carries its own list and the domain none")
             domain_off[g] = set()
+        if users_of[g]:  # the mail is owned by a uid per user and the domain's gid: give it to the vmail owner
+            plan.commands.append(f"chown -R {vmail_owner} {domaindir}")
         values = dict(address=d, transport=transport, services_off=words(domain_off[g]))
         plan.add("domain", "relay domain" if relay and not users_of[g] else "domain", f"domain {d}", **values)
         if note:
@@ -153,7 +155,6 @@ def read(conn: psycopg.Connection, vmail_owner: str = "vmail:vmail") -> Plan:
                        f" add `{address} {transports[tid]}` to a hash: transport_maps ahead of mailbook's to keep it")
         if note:
             plan.leave(f"note of {address}", f"{note!r}: mailbook keeps no notes")
-        plan.commands.append(f"chown -R {vmail_owner} {home}")
 
     for g, local, destination in aliases:
         d = primary.get(g)
