@@ -181,7 +181,7 @@ class Lookups:
     (each a list, tried in turn as Postfix does): whether the domain is accepted, the
     final addresses after virtual alias expansion (key user@domain, then @domain; an
     address mapped to itself stays), and for each final address in a hosted domain its
-    maildir (or unknown), in a relay domain its transport, else remote."""
+    maildir and transport (or unknown), in a relay domain its transport, else remote."""
 
     def __init__(self, config_dir: Path, domains: list[Path], relay: list[Path], aliases: list[Path],
                  mailboxes: list[Path], transport: list[Path], maildir_prefix: str = ""):
@@ -227,8 +227,9 @@ class Lookups:
             fcls = self.domain_class(final.rpartition("@")[2])
             if fcls == "virtual":
                 maildir = self.first(self.mailboxes, final)
-                finals.append((final, "unknown" if maildir is None else self.prefix + maildir,
-                               self.transport_of(final)))
+                # where the mail ends up: a maildir, whichever name of the domain led there
+                finals.append(("unknown", final) if maildir is None else
+                              ("maildir", self.prefix + maildir, self.transport_of(final)))
             elif fcls == "relay":
                 finals.append((final, "relay", self.transport_of(final)))
             else:
