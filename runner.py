@@ -848,33 +848,86 @@ def log(
     _show(*_call(dsn, query, (*params, limit)), as_json, empty="(no changes)")
 
 
-@app.command("import", short_help="Add domains, mailboxes and aliases from CSV: all rows or none.")
+class Source(str, Enum):
+    postfixadmin = "postfixadmin"
+    vmm = "vmm"
+
+
+@app.command("import", short_help="Add domains, mailboxes and aliases from CSV, PostfixAdmin or vmm: all rows or none.")
 def import_(
-    file: Annotated[Path, typer.Argument(help="CSV file with a header (- for stdin).")],
+    file: Annotated[Optional[Path], typer.Argument(help="CSV file with a header (- for stdin).")] = None,
     dsn: Dsn = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; write nothing.")] = False,
+    source: Annotated[Optional[Source], typer.Option("--from", help="Move in from this tool's database instead of a file.")] = None,
+    source_dsn: Annotated[Optional[str], typer.Option("--source-dsn", callback=_no_password,
+                                                      help="libpq connection string of the tool's database (read only).")] = None,
+    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="With --from: leave out rows mailbook already holds.")] = False,
+    cleartext: Annotated[bool, typer.Option("--cleartext-passwords", help="With --from postfixadmin: its passwords are"
+                                            " cleartext ($CONF['encrypt'] = 'cleartext'); hash them.")] = False,
+    vmail_owner: Annotated[str, typer.Option(help="With --from vmm: the owner the printed chown commands give the mail.")] = "vmail:vmail",
 ):
     """Add domains, mailboxes, aliases and send-as grants from a CSV file: every row is checked first,
-    every bad row reported with its line number, then all are written or none.
+    every bad row reported with its line number, then all are written or none. With --from, read
+    PostfixAdmin 3.3's or vmm 0.7's database instead (in one read-only snapshot), list what cannot
+    be carried over as it was, and import the rest the same way.
 
     Columns: kind,address,destination,password,password_hash,realname,maildir,
     quota_bytes,transport,gid,active (only kind and address are required). Example:
 
         mailbook import users.csv --dry-run && mailbook import users.csv
+
+        mailbook import --from postfixadmin --source-dsn 'dbname=postfixadmin' --dry-run
     """
-    source = sys.stdin if str(file) == "-" else _open_csv(file)
+    if source is not None:
+        if file is not None:
+            raise Failure("give a FILE or --from, not both")
+        _import_from(source, source_dsn, dsn, dry_run, skip_existing, cleartext, vmail_owner)
+        return
+    if file is None:
+        raise Failure("give a CSV FILE (- for stdin), or --from postfixadmin|vmm --source-dsn DSN")
+    source_file = sys.stdin if str(file) == "-" else _open_csv(file)
     with connect(dsn) as conn:
-        if sys.stdout.isatty() and source is not sys.stdin:
+        if sys.stdout.isatty() and source_file is not sys.stdin:
             with Progress(transient=True) as bar:  # counts characters sent, against the file's size
                 task = bar.add_task("loading", total=max(file.stat().st_size, 1))
-                count, problems = bulk.import_csv(conn, source, dry_run, lambda n: bar.advance(task, n))
+                count, problems = bulk.import_csv(conn, source_file, dry_run, lambda n: bar.advance(task, n))
         else:
-            count, problems = bulk.import_csv(conn, source, dry_run)
+            count, problems = bulk.import_csv(conn, source_file, dry_run)
     for line, problem in problems:
         typer.echo(f"{file}:{line}: {problem}", err=True)
     if problems:
         raise Failure(f"{len(problems)} problem(s) in {file}; nothing was imported")
     typer.echo(f"{count} row(s) checked, no problems" if dry_run else f"imported {count} row(s) from {file}")
+
+
+def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], dry_run: bool,
+                 skip_existing: bool, cleartext: bool, vmail_owner: str) -> None:
+    """`import --from`: the reader maps the source; importers.run() writes it as a file would go."""
+    from mailbook import importers
+    from mailbook.importers import postfixadmin, vmm
+    if source is Source.postfixadmin:
+        reader = lambda conn: postfixadmin.read(conn, cleartext=cleartext)  # noqa: E731
+    else:
+        reader = lambda conn: vmm.read(conn, vmail_owner=vmail_owner)  # noqa: E731
+    plan, problems = importers.run(reader, source_dsn, dsn, dry_run, skip_existing)
+    typer.echo(f"{plan.tool} {plan.version}, read in one snapshot: "
+               + (", ".join(f"{n} {label}(s)" for label, n in plan.counts()) or "nothing to move"))
+    if plan.skipped:
+        typer.echo(f"already in mailbook, left out ({len(plan.skipped)}): " + "; ".join(plan.skipped))
+    if plan.left:
+        typer.echo(f"not carried over as it was ({len(plan.left)}):")
+        for what, why in plan.left:
+            typer.echo(f"  {what}: {why}")
+    for where, problem in problems:
+        typer.echo(f"{plan.tool} {where}: {problem}", err=True)
+    if problems:
+        raise Failure(f"{len(problems)} problem(s) in {plan.tool}'s data; nothing was imported")
+    if plan.commands:
+        typer.echo("then, on the mail host:" if not dry_run else "after the import, on the mail host:")
+        for command in plan.commands:
+            typer.echo(f"  {command}")
+    typer.echo(f"{len(plan.rows)} row(s) checked, no problems; nothing written (dry run)" if dry_run
+               else f"imported {len(plan.rows)} row(s) from {plan.tool}")
 
 
 def _open_csv(path: Path):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks for mailbook, and mailbook itself into
 # ./.venv (editable). `scripts/install.sh --test` adds what the test suite needs:
-# pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks, PgBouncer;
+# pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks, PgBouncer,
+# PostfixAdmin (with PHP's CLI and pgsql driver) and vmm;
 # `--bench` what benchmarks/run.py needs: postmap and matplotlib.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,8 @@ packages=(postgresql postgresql-contrib python3 python3-venv)
 extra=""
 if [ "${1:-}" = "--test" ]; then
     packages+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks pgbouncer)
+               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks pgbouncer
+               postfixadmin php-cli php-pgsql vmm)   # the move-in tests build their databases with them
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql)   # postmap, Postfix's own pgsql client
@@ -26,8 +28,18 @@ if ((${#missing[@]})); then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     # Postfix asks how to configure itself; mailbook and its tests write their own main.cf
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    # PostfixAdmin would ask for a database to set up; the tests give it their own
+    echo "postfixadmin postfixadmin/dbconfig-install boolean false" | $sudo debconf-set-selections
+    # PostfixAdmin pulls in a web server: keep it from starting during the install
+    policy=""
+    if [[ " ${missing[*]} " == *" postfixadmin "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod 0755 /usr/sbin/policy-rc.d
+        policy=/usr/sbin/policy-rc.d
+    fi
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -z "$policy" ] || $sudo rm -f "$policy"
 fi
 
 python=${PYTHON:-python3}
