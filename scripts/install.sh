@@ -3,7 +3,8 @@
 # ./.venv (editable). `scripts/install.sh --test` adds what the test suite needs:
 # pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks, PgBouncer,
 # PostfixAdmin (with PHP's CLI and pgsql driver) and vmm;
-# `--bench` what benchmarks/run.py needs: postmap and matplotlib.
+# `--bench` what benchmarks/ needs: Postfix (postmap, smtp-source), PostfixAdmin with PHP's
+# CLI and pgsql driver (the end-to-end peer), matplotlib.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,8 @@ if [ "${1:-}" = "--test" ]; then
                postfixadmin php-cli php-pgsql vmm)   # the move-in tests build their databases with them
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
-    packages+=(postfix postfix-pgsql)   # postmap, Postfix's own pgsql client
+    packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
+               postfixadmin php-cli php-pgsql)   # benchmarks/e2e.py builds PostfixAdmin's schema with them
     extra="[bench]"
 fi
 
