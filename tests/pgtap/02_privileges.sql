@@ -54,7 +54,8 @@ SELECT p.oid, p.proname::text AS name,
                      'quoted', 'domain_name_error', 'address_error', 'alias_error', 'maildir_error',
                      'transport_error', 'password_hash_error', 'password_error',
                      'normalised_password_hash', 'default_maildir', 'realname_error',
-                     'import_batch', 'postfix_virtual', 'postfix_sender_logins', 'is_relay_transport') AS for_mailadmin,
+                     'import_batch', 'postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
+                     'password_policy_error') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport') AS for_mailreader
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
