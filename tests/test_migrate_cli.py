@@ -50,7 +50,8 @@ def test_init_creates_roles_and_database_owned_by_mailowner_and_is_idempotent(cl
         owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'init_test'").fetchone()
         assert owner == ("mailowner",)
         roles = dict(conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mail%'").fetchall())
-        assert roles == {"mailowner": False, "mailadmin": False, "mailreader": True, "mailauth": True}
+        assert roles == {"mailowner": False, "mailadmin": False, "mailreader": True, "mailauth": True,
+                         "mailwebmail": True}
         assert conn.execute("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'mail%' AND rolpassword IS NOT NULL").fetchone() == (0,)
         conn.execute("DROP DATABASE init_test")
 
