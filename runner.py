@@ -862,7 +862,8 @@ def log(
     as_json: Json = False,
 ):
     """The audit log: who changed which domain, mailbox, alias or setting, and when (the
-    columns that changed, never their values), oldest first.
+    columns that changed, never their values), oldest first; refused password changes
+    from a webmail as REFUSED, with the reason.
 
         mailbook log --key foo@example.com --since '7 days'
     """
@@ -876,7 +877,7 @@ def log(
         where.append("at >= %s::timestamptz" if since[:4].isdigit() else "at >= now() - %s::interval")
         params.append(since)
     query = ("SELECT * FROM (SELECT id, at, login_role AS login, acting_role AS role, operation,"
-             " table_name AS table, row_key AS key, array_to_string(changed, ',') AS changed"
+             " table_name AS table, row_key AS key, array_to_string(changed, ',') AS changed, reason"
              f" FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s) newest ORDER BY id")
     _show(*_call(dsn, query, (*params, limit)), as_json, empty="(no changes)")
 

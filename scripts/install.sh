@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks for mailbook, and mailbook itself into
 # ./.venv (editable). `scripts/install.sh --test` adds what the test suite needs:
-# pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks, PgBouncer;
+# pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks, PgBouncer,
+# Roundcube with its password plugin and PHP's PostgreSQL driver, chromium and chromedriver;
 # `--bench` what benchmarks/run.py needs: postmap and matplotlib.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,8 @@ packages=(postgresql postgresql-contrib python3 python3-venv)
 extra=""
 if [ "${1:-}" = "--test" ]; then
     packages+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks pgbouncer)
+               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks pgbouncer
+               roundcube-core roundcube-pgsql roundcube-plugins php-cli php-pgsql chromium chromium-driver)
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql)   # postmap, Postfix's own pgsql client
@@ -26,6 +28,8 @@ if ((${#missing[@]})); then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     # Postfix asks how to configure itself; mailbook and its tests write their own main.cf
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    # Roundcube's tests build their own database and configuration: no dbconfig-common
+    echo "roundcube-core roundcube/dbconfig-install boolean false" | $sudo debconf-set-selections
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
