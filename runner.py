@@ -32,6 +32,7 @@ from mailbook.install import install as install_files
 from mailbook.maildirs import purge as purge_maildirs
 from mailbook.maps import map_files
 from mailbook.pgbouncer import pgbouncer_files
+from mailbook.roundcube import dsn as roundcube_dsn, roundcube_files
 from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
 from mailbook.secrets import new_password, obtain_password, set_role_password, write_private
 from mailbook.setup import init_database
@@ -64,6 +65,8 @@ maps_app = typer.Typer(no_args_is_help=True, help="Install and check Postfix's p
 app.add_typer(maps_app, name="maps")
 dovecot_app = typer.Typer(no_args_is_help=True, help="Install Dovecot's SQL authentication file.   mailbook dovecot install --password-file /root/mailauth.pw")
 app.add_typer(dovecot_app, name="dovecot")
+roundcube_app = typer.Typer(no_args_is_help=True, help="Let Roundcube users change their own password through mailbook.   mailbook roundcube install --password-file /root/mailwebmail.pw")
+app.add_typer(roundcube_app, name="roundcube")
 pgbouncer_app = typer.Typer(no_args_is_help=True, help="Install PgBouncer in front of PostgreSQL, so a restart or short outage is a wait, not a 451.   mailbook pgbouncer install")
 app.add_typer(pgbouncer_app, name="pgbouncer")
 domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable, allow, deny, limits.   mailbook domain add example.com")
@@ -76,7 +79,7 @@ sendas_app = typer.Typer(no_args_is_help=True, help="Who may send as which addre
 app.add_typer(sendas_app, name="sendas")
 maildirs_app = typer.Typer(no_args_is_help=True, help="Maildirs of removed mailboxes: list, purge, forget.   mailbook maildirs purge --base /home/mail --dry-run")
 app.add_typer(maildirs_app, name="maildirs")
-role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth).   mailbook role password mailreader --generate /root/mailreader.pw")
+role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth, mailwebmail).   mailbook role password mailreader --generate /root/mailreader.pw")
 app.add_typer(role_app, name="role")
 
 out = Console()
@@ -239,7 +242,7 @@ def hba(
     network: Annotated[Optional[list[str]], typer.Option(
         help="A network of mail hosts elsewhere (CIDR), reached over TLS; repeatable.")] = None,
 ):
-    """Print the pg_hba.conf lines Postfix and Dovecot need: mailreader and mailauth, the
+    """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader, mailauth and mailwebmail, the
     mail database only, SCRAM passwords, the local socket and loopback (v4 and v6).
 
         mailbook hba >> /etc/postgresql/15/main/pg_hba.conf   # then review the file's order
@@ -320,11 +323,12 @@ def _report(changes, dry_run: bool) -> None:
 class ServiceRole(str, Enum):
     mailreader = "mailreader"
     mailauth = "mailauth"
+    mailwebmail = "mailwebmail"
 
 
 @role_app.command("password")
 def role_password(
-    role: Annotated[ServiceRole, typer.Argument(help="mailreader (Postfix) or mailauth (Dovecot).")],
+    role: Annotated[ServiceRole, typer.Argument(help="mailreader (Postfix), mailauth (Dovecot) or mailwebmail (a webmail's password form).")],
     dsn: AdminDsn = None,
     password_file: PasswordFile = None,
     generate: Annotated[Optional[Path], typer.Option(
@@ -449,6 +453,38 @@ def dovecot_install(
     if not dry_run:
         typer.echo(f"next: in conf.d/10-auth.conf, `!include {files and conf_d / 'auth-mailbook.conf.ext'}`"
                    " (instead of auth-system.conf.ext) and auth_username_format = %Lu")
+
+
+@roundcube_app.command("install")
+def roundcube_install(
+    dest: Annotated[Path, typer.Option(help="Directory of the password plugin's config.inc.php.")] = Path(
+        "/etc/roundcube/plugins/password"),
+    host: Host = "127.0.0.1",
+    port: Port = 5432,
+    dbname: DbName = "mail",
+    user: Annotated[str, typer.Option(help="Role Roundcube logs in as.")] = "mailwebmail",
+    min_length: Annotated[Optional[int], typer.Option(
+        min=1, max=72, help="The minimum length Roundcube's form shows and checks first "
+                            "(default: settings.password_min_length, read through --dsn).")] = None,
+    dsn: Dsn = None,
+    password_file: PasswordFile = None,
+    dry_run: DryRun = False,
+):
+    """Install the configuration of Roundcube's password plugin (Debian: roundcube-plugins):
+    driver sql, mailwebmail's DSN, and a query that calls change_password(); mode 0640,
+    group www-data. Then add 'password' to $config['plugins'] in /etc/roundcube/config.inc.php.
+
+        mailbook roundcube install --password-file /root/mailwebmail.pw
+    """
+    password = obtain_password(password_file, "MAILBOOK_WEBMAIL_PASSWORD", f"PostgreSQL role {user}")
+    db_dsn = roundcube_dsn(host, port, dbname, user, password)
+    if min_length is None:
+        with connect(dsn) as conn:  # a member of mailadmin may read settings
+            min_length = conn.execute("SELECT password_min_length FROM public.settings").fetchone()[0]
+    files = roundcube_files(dest, db_dsn, min_length)
+    _report(install_files(files, group="www-data", dry_run=dry_run), dry_run)
+    if not dry_run:
+        typer.echo("next: add 'password' to $config['plugins'] in /etc/roundcube/config.inc.php")
 
 
 @pgbouncer_app.command("install")
@@ -829,7 +865,8 @@ def log(
     as_json: Json = False,
 ):
     """The audit log: who changed which domain, mailbox, alias or setting, and when (the
-    columns that changed, never their values), oldest first.
+    columns that changed, never their values), oldest first; refused password changes
+    from a webmail as REFUSED, with the reason.
 
         mailbook log --key foo@example.com --since '7 days'
     """
@@ -843,7 +880,7 @@ def log(
         where.append("at >= %s::timestamptz" if since[:4].isdigit() else "at >= now() - %s::interval")
         params.append(since)
     query = ("SELECT * FROM (SELECT id, at, login_role AS login, acting_role AS role, operation,"
-             " table_name AS table, row_key AS key, array_to_string(changed, ',') AS changed"
+             " table_name AS table, row_key AS key, array_to_string(changed, ',') AS changed, reason"
              f" FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s) newest ORDER BY id")
     _show(*_call(dsn, query, (*params, limit)), as_json, empty="(no changes)")
 

@@ -111,7 +111,7 @@ def verifier_checks(conn: psycopg.Connection) -> list[Check]:
     try:
         with conn.transaction():
             rows = conn.execute("SELECT rolname, rolpassword FROM pg_catalog.pg_authid"
-                                " WHERE rolname IN ('mailreader', 'mailauth') ORDER BY 1").fetchall()
+                                " WHERE rolname IN ('mailreader', 'mailauth', 'mailwebmail') ORDER BY 1").fetchall()
     except psycopg.errors.InsufficientPrivilege:
         return [("role passwords", "warn", "only a superuser may read how passwords are stored: run doctor as one")]
     found: list[Check] = []
@@ -120,7 +120,7 @@ def verifier_checks(conn: psycopg.Connection) -> list[Check]:
             kind = "an md5 hash" if stored.startswith("md5") else "a plaintext"
             found.append(("role passwords", "fail", f"{role}'s password is stored as {kind}: set it again with"
                                                     f" `mailbook role password {role} --generate FILE`"))
-    return found or [("role passwords", "pass", "mailreader and mailauth: SCRAM-SHA-256 or not set")]
+    return found or [("role passwords", "pass", "mailreader, mailauth and mailwebmail: SCRAM-SHA-256 or not set")]
 
 
 def stored_row_checks(conn: psycopg.Connection) -> list[Check]:

@@ -2,7 +2,8 @@
 # Installs what a fresh Debian 12 machine lacks for mailbook, and mailbook itself into
 # ./.venv (editable). `scripts/install.sh --test` adds what the test suite needs:
 # pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks, PgBouncer,
-# PostfixAdmin (with PHP's CLI and pgsql driver) and vmm;
+# PostfixAdmin (with PHP's CLI and pgsql driver) and vmm, Roundcube with its password
+# plugin, chromium and chromedriver;
 # `--bench` what benchmarks/ needs: Postfix (postmap, smtp-source), PostfixAdmin with PHP's
 # CLI and pgsql driver (the end-to-end peer), matplotlib.
 set -euo pipefail
@@ -13,7 +14,8 @@ extra=""
 if [ "${1:-}" = "--test" ]; then
     packages+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
                postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks pgbouncer
-               postfixadmin php-cli php-pgsql vmm)   # the move-in tests build their databases with them
+               postfixadmin php-cli php-pgsql vmm   # the move-in tests build their databases with them
+               roundcube-core roundcube-pgsql roundcube-plugins chromium chromium-driver)   # the webmail tests
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
@@ -32,13 +34,15 @@ if ((${#missing[@]})); then
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
     # PostfixAdmin would ask for a database to set up; the tests give it their own
     echo "postfixadmin postfixadmin/dbconfig-install boolean false" | $sudo debconf-set-selections
-    # PostfixAdmin pulls in a web server: keep it from starting during the install
+    # PostfixAdmin and Roundcube pull in a web server: keep it from starting during the install
     policy=""
-    if [[ " ${missing[*]} " == *" postfixadmin "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    if [[ " ${missing[*]} " == *" postfixadmin "* || " ${missing[*]} " == *" roundcube-core "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
         $sudo chmod 0755 /usr/sbin/policy-rc.d
         policy=/usr/sbin/policy-rc.d
     fi
+    # Roundcube's tests build their own database and configuration: no dbconfig-common
+    echo "roundcube-core roundcube/dbconfig-install boolean false" | $sudo debconf-set-selections
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     [ -z "$policy" ] || $sudo rm -f "$policy"

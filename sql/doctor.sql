@@ -16,14 +16,15 @@ SELECT 'pgcrypto',
        coalesce('version ' || e.extversion, 'not installed in this database: run mailbook migrate apply')
   FROM (SELECT NULL) one LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'pgcrypto'
 UNION ALL
--- the four roles, with login where it belongs (whether a login role has a password shows
+-- the five roles, with login where it belongs (whether a login role has a password shows
 -- in the map files check: a map that cannot log in does not answer)
 SELECT 'role ' || r.name,
        CASE WHEN a.rolname IS NULL OR a.rolcanlogin <> r.login THEN 'fail' ELSE 'pass' END,
        CASE WHEN a.rolname IS NULL THEN 'missing: run mailbook init'
             WHEN a.rolcanlogin <> r.login THEN CASE WHEN r.login THEN 'cannot log in' ELSE 'can log in, but must not' END
             WHEN r.login THEN 'login' ELSE 'no login' END
-  FROM (VALUES ('mailowner', false), ('mailadmin', false), ('mailreader', true), ('mailauth', true)) AS r(name, login)
+  FROM (VALUES ('mailowner', false), ('mailadmin', false), ('mailreader', true), ('mailauth', true),
+               ('mailwebmail', true)) AS r(name, login)
   LEFT JOIN pg_catalog.pg_roles a ON a.rolname = r.name
 UNION ALL
 -- privileges: the promises the rest depends on
@@ -38,23 +39,40 @@ SELECT 'PUBLIC may use nothing',
                        AND pg_catalog.has_table_privilege('public', c.oid, 'SELECT')) x) p
 UNION ALL
 SELECT 'service roles write nothing',
-       CASE WHEN bad IS NULL THEN 'pass' ELSE 'fail' END, coalesce(bad, 'mailreader and mailauth only read')
+       CASE WHEN bad IS NULL THEN 'pass' ELSE 'fail' END,
+       coalesce(bad, 'mailreader and mailauth only read; mailwebmail touches no table')
   FROM (SELECT string_agg(r || ' may ' || priv || ' ' || c.relname, ', ') AS bad
-          FROM unnest(ARRAY['mailreader', 'mailauth']) AS r
+          FROM unnest(ARRAY['mailreader', 'mailauth', 'mailwebmail']) AS r
          CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS priv
           JOIN pg_catalog.pg_class c ON c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
          WHERE EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)
            AND pg_catalog.has_table_privilege(r, c.oid, priv)) p
 UNION ALL
+-- mailwebmail's statements carry passwords as literals (Roundcube's SQL driver): its role
+-- settings keep them out of the server log and pg_stat_activity (sql/roles.sql)
+SELECT 'mailwebmail statements unlogged',
+       CASE WHEN missing IS NULL THEN 'pass' ELSE 'fail' END,
+       coalesce('missing role settings ' || missing || ': run mailbook init as a superuser',
+                'log_statement, log_min_duration_statement, log_min_error_statement and track_activities'
+                || ' keep its passwords out of the log and pg_stat_activity')
+  FROM (SELECT string_agg(w, ', ') AS missing
+          FROM unnest(ARRAY['log_statement=none', 'log_min_duration_statement=-1', 'log_min_error_statement=panic',
+                            'track_activities=off']) AS w
+         WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s
+                            WHERE s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'mailwebmail')
+                              AND s.setdatabase = 0 AND w = ANY (s.setconfig))) m
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'mailwebmail')
+UNION ALL
 SELECT 'password hashes',
-       CASE WHEN NOT reader AND auth AND NOT admin THEN 'pass' ELSE 'fail' END,
-       format('readable by mailauth: %s; by mailreader: %s; by mailadmin: %s (expected yes, no, no)',
+       CASE WHEN NOT reader AND auth AND NOT admin AND NOT webmail THEN 'pass' ELSE 'fail' END,
+       format('readable by mailauth: %s; by mailreader: %s; by mailadmin: %s; by mailwebmail: %s'
+              ' (expected yes, no, no, no)',
               CASE WHEN auth THEN 'yes' ELSE 'no' END, CASE WHEN reader THEN 'yes' ELSE 'no' END,
-              CASE WHEN admin THEN 'yes' ELSE 'no' END)
+              CASE WHEN admin THEN 'yes' ELSE 'no' END, CASE WHEN webmail THEN 'yes' ELSE 'no' END)
   FROM (SELECT bool_or(r = 'mailreader' AND ok) AS reader, bool_or(r = 'mailauth' AND ok) AS auth,
-               bool_or(r = 'mailadmin' AND ok) AS admin
+               bool_or(r = 'mailadmin' AND ok) AS admin, coalesce(bool_or(r = 'mailwebmail' AND ok), false) AS webmail
           FROM (SELECT r, pg_catalog.has_column_privilege(r, 'public.users', 'password', 'SELECT') AS ok
-                  FROM unnest(ARRAY['mailreader', 'mailauth', 'mailadmin']) AS r
+                  FROM unnest(ARRAY['mailreader', 'mailauth', 'mailadmin', 'mailwebmail']) AS r
                  WHERE to_regclass('public.users') IS NOT NULL
                    AND EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)) x) p
  WHERE to_regclass('public.users') IS NOT NULL

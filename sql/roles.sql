@@ -1,4 +1,4 @@
--- The four cluster roles mailbook relies on. Roles belong to the whole cluster, not to the
+-- The five cluster roles mailbook relies on. Roles belong to the whole cluster, not to the
 -- mail database, so they are created here (by `mailbook init`, as a superuser) rather than
 -- in a migration that a rollback could undo under another database's feet.
 -- Idempotent: an existing role is left exactly as it is. No passwords here, ever: the
@@ -11,7 +11,8 @@ DECLARE
         ['mailowner',  'false'],  -- owns every object; migrations run as it
         ['mailadmin',  'false'],  -- provisioning: EXECUTE on the functions, SELECT on all but hashes
         ['mailreader', 'true' ],  -- Postfix map lookups
-        ['mailauth',   'true' ]   -- Dovecot passdb/userdb lookups
+        ['mailauth',   'true' ],  -- Dovecot passdb/userdb lookups
+        ['mailwebmail', 'true']   -- a webmail's password form: EXECUTE change_password() only
     ];
     r text[];
 BEGIN
@@ -24,3 +25,13 @@ BEGIN
     END LOOP;
 END
 $roles$;
+
+-- mailwebmail sends passwords inside the statement's text: Roundcube's SQL driver writes
+-- them into the query as literals, it never binds them. Keep that text out of the server
+-- log whatever the server logs for others, and out of pg_stat_activity, where every
+-- session of the same role (a thief holding the webmail's password, say) could read
+-- another's change in flight. Superuser-only parameters: set here by `mailbook init`.
+ALTER ROLE mailwebmail SET log_statement = 'none';
+ALTER ROLE mailwebmail SET log_min_duration_statement = -1;
+ALTER ROLE mailwebmail SET log_min_error_statement = 'panic';
+ALTER ROLE mailwebmail SET track_activities = off;

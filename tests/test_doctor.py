@@ -25,8 +25,8 @@ def test_a_healthy_mail_database_passes_every_check(mail_dsn):
     assert r.exit_code == 0, r.stdout + r.stderr
     found = rows(r.stdout)
     for check in ("PostgreSQL version", "password_encryption", "pgcrypto", "role mailowner", "role mailadmin",
-                  "role mailreader", "role mailauth", "PUBLIC may use nothing", "service roles write nothing",
-                  "password hashes", "migrations"):
+                  "role mailreader", "role mailauth", "role mailwebmail", "PUBLIC may use nothing",
+                  "service roles write nothing", "password hashes", "mailwebmail statements unlogged", "migrations"):
         assert found.get(check) == ["pass"], (check, r.stdout)
     # the test cluster lets its superuser in over the socket without a password: said, not failed
     assert found["pg_hba.conf"] == ["warn"] and "trust on the local socket" in r.stdout
@@ -221,3 +221,18 @@ def test_a_help_desk_login_gets_warnings_for_what_it_may_not_read_not_a_crash(ma
     for check in ("catalogue", "role passwords", "stored mailboxes", "pg_hba.conf", "migrations"):
         assert found[check] == ["warn"], (check, r.stdout)
     assert "run doctor as a superuser or a member of mailowner" in r.stdout
+
+
+def test_mailwebmail_without_its_unlogged_settings_fails(migrated, cluster):
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("ALTER ROLE mailwebmail RESET track_activities")
+    try:
+        r = cli(["doctor", "--dsn", migrated, "--json"])
+        assert r.exit_code == 1 and rows(r.stdout)["mailwebmail statements unlogged"] == ["fail"], r
+        assert "missing role settings track_activities=off: run mailbook init as a superuser" in r.stdout
+        cli(["init", "--dsn", cluster.dsn(), "--database", "doctor_init"], check=True)  # puts it back
+        assert rows(cli(["doctor", "--dsn", migrated, "--json"]).stdout)["mailwebmail statements unlogged"] == ["pass"]
+    finally:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute("ALTER ROLE mailwebmail SET track_activities = off")
+            conn.execute("DROP DATABASE IF EXISTS doctor_init")

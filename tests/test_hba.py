@@ -25,6 +25,7 @@ def hba_cluster():
     with psycopg.connect(c.dsn(), autocommit=True) as conn:
         set_role_password(conn, "mailreader", "reader-pw-for-tests")
         set_role_password(conn, "mailauth", "auth-pw-for-tests")
+        set_role_password(conn, "mailwebmail", "webmail-pw-for-tests")
         conn.execute("CREATE ROLE bob LOGIN IN ROLE mailadmin")
         set_role_password(conn, "bob", "bob-pw-for-tests")
     lines = cli(["hba"], check=True).stdout
@@ -56,7 +57,7 @@ def test_hba_lines_load_without_error_and_grant_nothing_broader(hba_cluster):
                              " WHERE user_name <> ARRAY[%s]", (SUPERUSER,)).fetchall()
     assert {(t, a) for t, _, _, a, _ in rules} == {("local", None), ("host", "127.0.0.1"), ("host", "::1")}
     assert {tuple(d) for _, d, _, _, _ in rules} == {("mail",)}
-    assert {tuple(u) for _, _, u, _, _ in rules} == {("mailreader",), ("mailauth",)}
+    assert {tuple(u) for _, _, u, _, _ in rules} == {("mailreader",), ("mailauth",), ("mailwebmail",)}
     assert {m for *_, m in rules} == {"scram-sha-256"}
 
 
@@ -65,6 +66,7 @@ def test_service_roles_reach_the_mail_database_with_their_passwords(hba_cluster,
     host = hba_cluster.host if via == "socket" else "127.0.0.1"
     assert reaches(hba_cluster, host, "mail", "mailreader", "reader-pw-for-tests")
     assert reaches(hba_cluster, host, "mail", "mailauth", "auth-pw-for-tests")
+    assert reaches(hba_cluster, host, "mail", "mailwebmail", "webmail-pw-for-tests")
 
 
 @pytest.mark.parametrize("dbname, user, password", [
@@ -82,7 +84,7 @@ def test_bad_names_and_networks_are_one_clear_line():
     r = cli(["hba", "--dbname", "mail; DROP"])
     assert r.exit_code == 1 and "not a plain PostgreSQL name" in r.stderr
     r = cli(["hba", "--network", "2001:db8::/64"], check=True)
-    assert "hostssl  mail      mailauth    2001:db8::/64" in r.stdout
+    assert "hostssl  mail      mailauth     2001:db8::/64" in r.stdout
 
 
 @pytest.mark.parametrize("network", ["0.0.0.0/0", "::/0", "10.0.0.0/8", "2001:db8::/32", "::ffff:0.0.0.0/96"])
@@ -95,4 +97,4 @@ def test_a_network_wider_than_the_mail_hosts_is_refused_and_nothing_is_printed(n
 def test_a_mail_hosts_network_up_to_the_limit_is_accepted():
     for network in ("192.0.2.0/24", "10.1.0.0/16", "2001:db8:1::/48", "::ffff:192.0.2.0/120"):
         printed = ipaddress.ip_network(network)  # IPv6 as PostgreSQL reads it back
-        assert f"hostssl  mail      mailauth    {printed}" in cli(["hba", "--network", network], check=True).stdout
+        assert f"hostssl  mail      mailauth     {printed}" in cli(["hba", "--network", network], check=True).stdout

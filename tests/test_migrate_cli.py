@@ -50,7 +50,8 @@ def test_init_creates_roles_and_database_owned_by_mailowner_and_is_idempotent(cl
         owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'init_test'").fetchone()
         assert owner == ("mailowner",)
         roles = dict(conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mail%'").fetchall())
-        assert roles == {"mailowner": False, "mailadmin": False, "mailreader": True, "mailauth": True}
+        assert roles == {"mailowner": False, "mailadmin": False, "mailreader": True, "mailauth": True,
+                         "mailwebmail": True}
         assert conn.execute("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'mail%' AND rolpassword IS NOT NULL").fetchone() == (0,)
         conn.execute("DROP DATABASE init_test")
 
@@ -233,11 +234,9 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     cli(["migrate", "rollback", "--count", str(len(MIGRATION_IDS) - blocked), "--dsn", fresh_db], check=True)
     with psycopg.connect(fresh_db) as blocker:
         # a writer's lock on the mail tables holds any migration that alters one of them
-        # (the newest, 0030, moves pgcrypto's functions into schema crypto: an uncommitted
-        # change to one of their catalogue rows holds it as a row lock holds a row)
+        # (the newest, 0050, alters settings and audit_log)
         blocker.execute("LOCK TABLE public.transports, public.users, public.aliases, public.import_staging,"
-                        " public.import_rows IN ROW EXCLUSIVE MODE")
-        blocker.execute("ALTER FUNCTION public.crypt(text, text) IMMUTABLE")
+                        " public.import_rows, public.settings, public.audit_log IN ROW EXCLUSIVE MODE")
         proc = subprocess.Popen([PYTHON, str(ROOT / "runner.py"), "migrate", "apply", "--dsn", fresh_db],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with psycopg.connect(fresh_db, autocommit=True) as watch:
@@ -261,9 +260,9 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     assert applied_ids(fresh_db) == MIGRATION_IDS[:blocked]  # the previous version, exactly
     with psycopg.connect(fresh_db) as conn:
         # what the newest migration does is not there
-        assert conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension"
-                            " WHERE extname = 'pgcrypto'").fetchone() == ("public",)
-        assert conn.execute("SELECT to_regnamespace('crypto')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regclass('public.password_failures')").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.settings'::regclass"
+                            " AND attname = 'password_min_length'").fetchone() == (0,)
     r = cli(["migrate", "apply", "--dsn", fresh_db], check=True)
     assert f"applied {MIGRATION_IDS[blocked]}" in r.stdout
     assert applied_ids(fresh_db) == MIGRATION_IDS

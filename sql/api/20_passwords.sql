@@ -38,23 +38,52 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.normalise_password_hash(text) FROM PUBLIC;
 
+-- password_matches(stored, password) -> boolean
+-- Caller: the API (verify_password, change_password); granted to nobody. Whether password
+-- gives the stored hash, for the schemes pgcrypto can check: bcrypt with or without
+-- {BLF-CRYPT} and any of $2a$ $2b$ $2y$ (pgcrypto only reads $2a$, and silently falls back
+-- to DES for the others, so the prefix is rewritten first), the tutorial's bare crypt()
+-- output, and MD5-CRYPT. NULL for any other scheme: it cannot say, and never guesses.
+CREATE FUNCTION public.password_matches(stored text, password text) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    scheme text := coalesce(substring(stored FROM '^\{([^}]*)\}'), 'CRYPT');
+    body   text := regexp_replace(stored, '^\{[^}]*\}', '');
+BEGIN
+    IF scheme IN ('BLF-CRYPT', 'CRYPT') AND body ~ '^\$2[abxy]\$' THEN
+        body := '$2a$' || substr(body, 5);
+    ELSIF NOT (scheme IN ('MD5-CRYPT', 'CRYPT') AND body LIKE '$1$%') THEN
+        RETURN NULL;
+    END IF;
+    RETURN crypto.crypt(password, body) = body;
+END
+$$;
+REVOKE ALL ON FUNCTION public.password_matches(text, text) FROM PUBLIC;
+
+-- password_scheme(stored) -> text
+-- Caller: the API; granted to nobody. The {SCHEME} of a stored hash (CRYPT when bare),
+-- for messages.
+CREATE FUNCTION public.password_scheme(stored text) RETURNS text
+LANGUAGE sql IMMUTABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(substring(stored FROM '^\{([^}]*)\}'), 'CRYPT') $$;
+REVOKE ALL ON FUNCTION public.password_scheme(text) FROM PUBLIC;
+
 -- verify_password(email, password) -> boolean
 -- Caller: the DBA (a superuser or mailowner), not mailadmin: for a help-desk account it
 -- was a password oracle (about 22 unaudited guesses a second a session), and provisioning
 -- never needs to know a password, only to set one. Checks a password against the stored
--- hash only (not the active flags). Understands bcrypt with or without {BLF-CRYPT} and
--- any of $2a$ $2b$ $2y$ (pgcrypto only reads $2a$, and silently falls back to DES for
--- the others, so the prefix is rewritten first), the tutorial's bare crypt() output,
--- and MD5-CRYPT. Raises 0A000 for a scheme it cannot check in SQL, never a false
--- "false"; P0002 when the mailbox does not exist.
+-- hash only (not the active flags), with password_matches(). Raises 0A000 for a scheme it
+-- cannot check in SQL, never a false "false"; P0002 when the mailbox does not exist.
 CREATE FUNCTION public.verify_password(email text, password text) RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    stored text;
-    scheme text;
-    body   text;
+    stored  text;
+    matches boolean;
 BEGIN
     SELECT u.password INTO stored FROM public.users u WHERE u.email = lower(verify_password.email);
     IF NOT FOUND THEN
@@ -64,16 +93,14 @@ BEGIN
     IF password IS NULL THEN
         RAISE EXCEPTION 'password must not be NULL' USING ERRCODE = '22004';
     END IF;
-    scheme := coalesce(substring(stored FROM '^\{([^}]*)\}'), 'CRYPT');
-    body := regexp_replace(stored, '^\{[^}]*\}', '');
-    IF scheme IN ('BLF-CRYPT', 'CRYPT') AND body ~ '^\$2[abxy]\$' THEN
-        body := '$2a$' || substr(body, 5);
-    ELSIF NOT (scheme IN ('MD5-CRYPT', 'CRYPT') AND body LIKE '$1$%') THEN
-        RAISE EXCEPTION 'cannot verify a % hash in SQL (pgcrypto reads only bcrypt and MD5-CRYPT)', scheme
+    matches := public.password_matches(stored, password);
+    IF matches IS NULL THEN
+        RAISE EXCEPTION 'cannot verify a % hash in SQL (pgcrypto reads only bcrypt and MD5-CRYPT)',
+              public.password_scheme(stored)
               USING ERRCODE = '0A000',
                     HINT = 'check it with `doveadm auth test` instead';
     END IF;
-    RETURN crypto.crypt(password, body) = body;
+    RETURN matches;
 END
 $$;
 REVOKE ALL ON FUNCTION public.verify_password(text, text) FROM PUBLIC;

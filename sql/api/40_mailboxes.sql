@@ -101,7 +101,10 @@ GRANT EXECUTE ON FUNCTION public.add_mailbox_hashed(text, text, text, text, bigi
 
 -- set_password(email, password) -> void
 -- Caller: members of mailadmin (runner: `mailbook mailbox passwd`). Re-hashes at the
--- current bcrypt cost. Raises P0002 for an unknown mailbox, 22004/22023 as add_mailbox.
+-- current bcrypt cost, and ends a change_password() lockout (the help desk's way out for
+-- a user who mistyped too often). Holds password_error()'s rules, not the self-service
+-- policy (password_policy_error() checks that). Raises P0002 for an unknown mailbox,
+-- 22004/22023 as add_mailbox.
 CREATE FUNCTION public.set_password(email text, password text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -116,6 +119,7 @@ BEGIN
     UPDATE public.users u
        SET password = public.hash_password(set_password.password), modified = now()
      WHERE u.email = address;
+    DELETE FROM public.password_failures f WHERE f.email = address;
 END
 $$;
 REVOKE ALL ON FUNCTION public.set_password(text, text) FROM PUBLIC;

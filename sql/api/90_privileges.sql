@@ -9,13 +9,13 @@
 DO $db$
 BEGIN
     EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
-    EXECUTE format('GRANT CONNECT ON DATABASE %I TO mailadmin, mailreader, mailauth',
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO mailadmin, mailreader, mailauth, mailwebmail',
                    current_database());
 END
 $db$;
 
-REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth;
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth, mailwebmail;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth, mailwebmail;
 
 -- mailadmin: provisioning front-ends and DBA accounts. Reads everything but hashes.
 GRANT SELECT ON public.transports TO mailadmin;
@@ -44,3 +44,6 @@ GRANT SELECT (alias, email, domain, active) ON public.aliases TO mailreader;
 GRANT SELECT (email, password, maildir, domain, quota_bytes, quota_messages, active, disabled_services)
     ON public.users TO mailauth;
 GRANT SELECT (domain, gid, active, disabled_services) ON public.transports TO mailauth;
+
+-- mailwebmail: a webmail's password form. No table at all: it may EXECUTE
+-- change_password() (sql/api/25_change_password.sql) and nothing else.

@@ -55,7 +55,8 @@ SELECT p.oid, p.proname::text AS name,
                      'transport_error', 'password_hash_error', 'password_error',
                      'normalised_password_hash', 'default_maildir', 'realname_error',
                      'import_batch', 'postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
-                     'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain') AS for_mailadmin,
+                     'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
+                     'password_policy_error') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain') AS for_mailreader
   FROM pg_proc p

@@ -1,0 +1,403 @@
+"""Roundcube users change their own password through mailbook, in a real browser.
+
+Debian's Roundcube 1.6 (roundcube-core, roundcube-plugins' password plugin, configured by
+`mailbook roundcube install`) served by PHP's built-in server on loopback, its own
+database on the test PostgreSQL (roundcube-pgsql's schema), IMAP from a real Dovecot that
+authenticates through mailbook, driven by Debian's chromium through Debian's chromedriver
+(Selenium from PyPI, no browser download). One Roundcube for the module.
+
+The password plugin is read from /usr/share/roundcube/plugins/password (Debian's
+roundcube-plugins; scripts/install.sh --test installs it), or from the directory
+$MAILBOOK_ROUNDCUBE_PASSWORD_PLUGIN names (the same plugin from Roundcube's own 1.6
+release, on a machine without the package). Missing, the tests fail; they never skip.
+A screenshot of the password page after a successful change is written to
+test-artifacts/ (not committed).
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import re
+import secrets
+import shutil
+import stat
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import ROOT, cli, require_program, run
+from mailbook.cluster import free_port
+from mailbook.secrets import write_private
+from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove, require_root
+
+DB = "rcmail"
+AUTH_PW = "auth-pw-for-tests"
+WEBMAIL_PW = "webmail pw/with:odd@chars%"  # DSN-encoded by `mailbook roundcube install`
+RCUBE_PW = "rcube-db-pw-for-tests"
+ROUNDCUBE = Path("/usr/share/roundcube")
+PLUGIN = Path(os.environ.get("MAILBOOK_ROUNDCUBE_PASSWORD_PLUGIN", str(ROUNDCUBE / "plugins" / "password")))
+ARTIFACTS = ROOT / "test-artifacts"
+LOGS: list[Path] = []  # Roundcube's log directory, once it runs
+MAILBOXES = {  # address: its password at the start
+    "foo@example.com": "foo first passphrase",
+    "bar@example.com": "bar first passphrase",
+    "baz@example.com": "baz first passphrase",
+    "qux@example.com": "qux first passphrase",
+}
+
+ROUTER = """\
+<?php
+// PHP's built-in server: static files as they are, everything else through index.php,
+// with this directory as Roundcube's INSTALL_PATH (config/, plugins/, logs/, temp/ here)
+$path = parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH);
+if ($path !== '/' && is_file(__DIR__ . $path) && substr($path, -4) !== '.php') {
+    return false;
+}
+define('INSTALL_PATH', __DIR__ . '/');
+chdir(__DIR__);
+require __DIR__ . '/index.php';
+"""
+
+CONFIG = """\
+<?php
+$config = [];
+$config['db_dsnw'] = 'pgsql://rcube:{rcube_pw}@127.0.0.1:{pg_port}/roundcube';
+$config['imap_host'] = '127.0.0.1:{imap_port}';
+$config['smtp_host'] = '127.0.0.1:{smtp_port}';
+$config['des_key'] = '{des_key}';
+$config['plugins'] = ['password'];
+$config['skin'] = 'elastic';
+$config['log_driver'] = 'file';
+$config['log_dir'] = '{root}/logs/';
+$config['temp_dir'] = '{root}/temp/';
+$config['enable_installer'] = false;
+$config['support_url'] = '';
+$config['product_name'] = 'mailbook test webmail';
+"""
+
+
+@pytest.fixture(scope="module")
+def root_dir():
+    require_root("the Roundcube tests")
+    for program in ("/usr/bin/chromium", "/usr/bin/chromedriver", "/usr/bin/php"):
+        require_program(program)
+    for needed in (ROUNDCUBE / "index.php", ROUNDCUBE / "SQL" / "postgres.initial.sql", PLUGIN / "drivers" / "sql.php"):
+        if not needed.exists():
+            pytest.fail(f"{needed} is missing: install roundcube-core, roundcube-pgsql and roundcube-plugins "
+                        "(scripts/install.sh --test)")
+    d = private_dir("mailbook-roundcube-")
+    yield d
+    if not os.environ.get("MAILBOOK_KEEP_ROUNDCUBE"):
+        remove(d)
+
+
+@pytest.fixture(scope="module")
+def mail_db(cluster):
+    with mail_database(cluster, DB, mailauth=AUTH_PW, mailwebmail=WEBMAIL_PW) as dsn:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SET ROLE mailadmin")
+            conn.execute("SELECT add_domain('example.com')")
+            for address, password in MAILBOXES.items():
+                conn.execute("SELECT add_mailbox(%s, %s)", (address, password))
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+def dovecot(root_dir, mail_db, cluster):
+    mail = root_dir / "mail"
+    mail.mkdir()
+    os.chown(mail, VMAIL_UID, VMAIL_GID)
+    pw = root_dir / "auth.pw"
+    write_private(pw, AUTH_PW + "\n")
+    dc = install_dovecot(root_dir, mail, "--port", str(cluster.port), "--dbname", DB, "--password-file", str(pw))
+    dc.start()
+    yield dc
+    dc.stop()
+
+
+@pytest.fixture(scope="module")
+def plugin_config(root_dir, mail_db, cluster):
+    """`mailbook roundcube install` as an admin runs it (the minimum length read from the database)."""
+    pw = root_dir / "webmail.pw"
+    write_private(pw, WEBMAIL_PW + "\n")
+    dest = root_dir / "etc-roundcube-plugins-password"
+    r = cli(["roundcube", "install", "--dest", str(dest), "--port", str(cluster.port), "--dbname", DB,
+             "--password-file", str(pw), "--dsn", mail_db], check=True)
+    assert f"created {dest / 'config.inc.php'}" in r.stdout and WEBMAIL_PW not in r.stdout + r.stderr
+    return dest / "config.inc.php"
+
+
+@pytest.fixture(scope="module")
+def roundcube_db(cluster):
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE rcube LOGIN PASSWORD '{RCUBE_PW}'")
+        conn.execute("CREATE DATABASE roundcube OWNER rcube")
+    with psycopg.connect(f"host=127.0.0.1 port={cluster.port} dbname=roundcube user=rcube password={RCUBE_PW}",
+                         autocommit=True) as conn:
+        conn.execute((ROUNDCUBE / "SQL" / "postgres.initial.sql").read_text())
+    yield
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE roundcube WITH (FORCE)")
+        conn.execute("DROP ROLE rcube")
+
+
+@pytest.fixture(scope="module")
+def roundcube(root_dir, dovecot, plugin_config, roundcube_db, cluster):
+    """A private Roundcube tree (Debian's files linked in, our config and plugin config)
+    served by `php -S` on a free loopback port; yields its base URL."""
+    doc = root_dir / "roundcube"
+    for sub in ("config", "plugins", "skins", "logs", "temp"):
+        (doc / sub).mkdir(parents=True)
+    for name in ("index.php", "program", "SQL"):
+        (doc / name).symlink_to(ROUNDCUBE / name)
+    for skin in (ROUNDCUBE / "skins").iterdir():
+        (doc / "skins" / skin.name).symlink_to(skin)
+    for name in ("defaults.inc.php", "mimetypes.php"):
+        (doc / "config" / name).symlink_to(Path("/etc/roundcube") / name)
+    (doc / "config" / "config.inc.php").write_text(CONFIG.format(
+        rcube_pw=RCUBE_PW, pg_port=cluster.port, imap_port=dovecot.port, smtp_port=free_port(),
+        des_key=secrets.token_hex(12), root=doc))
+    for plugin in (ROUNDCUBE / "plugins").iterdir():
+        if plugin.name != "password":
+            (doc / "plugins" / plugin.name).symlink_to(plugin)
+    password = doc / "plugins" / "password"
+    password.mkdir()
+    for entry in PLUGIN.iterdir():
+        if entry.name != "config.inc.php":
+            (password / entry.name).symlink_to(entry)
+    (password / "config.inc.php").symlink_to(plugin_config)  # as Debian links it to /etc/roundcube/plugins
+    (doc / "router.php").write_text(ROUTER)
+    port = free_port()
+    log = open(root_dir / "php-server.log", "w")
+    server = subprocess.Popen(["/usr/bin/php", "-S", f"127.0.0.1:{port}", "-t", str(doc), str(doc / "router.php")],
+                              cwd=doc, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/", timeout=5) as answer:
+                assert answer.status == 200
+                break
+        except OSError:
+            assert time.monotonic() < deadline and server.poll() is None, (root_dir / "php-server.log").read_text()
+            time.sleep(0.2)
+    LOGS.append(doc / "logs")
+    yield base
+    server.terminate()
+    server.wait(10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(root_dir, roundcube):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={root_dir / 'chromium'}"):
+        options.add_argument(flag)
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch a browser or driver
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver",
+                                                               log_output=str(root_dir / "chromedriver.log")))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+# -- what a user does ----------------------------------------------------------------------
+
+def wait_for(browser, css, timeout=30):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(browser, timeout).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "last-page.html").write_text(browser.page_source)
+        browser.save_screenshot(str(ARTIFACTS / "last-page.png"))
+        raise AssertionError(f"{css} did not show on {browser.current_url}; the page is in {ARTIFACTS}") from None
+
+
+def log_in(browser, base, user, password) -> str:
+    """Log in on Roundcube's form; the task it lands on ('mail'), or the error it shows."""
+    from selenium.webdriver.common.by import By
+
+    browser.delete_all_cookies()
+    browser.get(base + "/?_task=login")
+    wait_for(browser, "#rcmloginuser").send_keys(user)
+    browser.find_element(By.CSS_SELECTOR, "#rcmloginpwd").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "#rcmloginsubmit").click()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if "_task=mail" in browser.current_url:
+            wait_for(browser, "#taskmenu a.logout")
+            return "mail"
+        shown = message(browser, wait=0)
+        if shown:
+            return shown
+        time.sleep(0.2)
+    raise AssertionError(f"neither logged in nor refused: {browser.current_url}")
+
+
+def message(browser, wait=30) -> str:
+    """The text of the message Roundcube shows at the top of the page (#messagestack)."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + wait
+    while True:
+        texts = [e.text.strip() for e in browser.find_elements(By.CSS_SELECTOR, "#messagestack div") if e.text.strip()]
+        texts = [t for t in texts if t not in ("Loading...", "Saving...")]
+        if texts or time.monotonic() >= deadline:
+            return texts[-1] if texts else ""
+        time.sleep(0.2)
+
+
+def change_password(browser, base, current, new, confirm=None, screenshot: str | None = None) -> str:
+    """Settings -> Password, fill in the form, Save; the message Roundcube then shows."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(base + "/?_task=settings")
+    # the password plugin's page is a page of its own (the plugin sets noframe), not a frame
+    wait_for(browser, "#settings-menu a[href*='plugin.password']").click()
+    wait_for(browser, "#curpasswd").send_keys(current)
+    browser.find_element(By.CSS_SELECTOR, "#newpasswd").send_keys(new)
+    browser.find_element(By.CSS_SELECTOR, "#confpasswd").send_keys(confirm if confirm is not None else new)
+    ready(browser)
+    browser.find_element(By.CSS_SELECTOR, ".formbuttons button.mainaction").click()
+    shown = message(browser)
+    if screenshot:
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / screenshot))
+    return shown
+
+
+def ready(browser):
+    """Wait until Roundcube's scripts have loaded and nothing is in progress."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "return !!(window.rcmail && rcmail.loaded && !rcmail.busy)"))
+
+
+def log_out(browser):
+    """The Logout button in the task menu, once Roundcube's scripts are ready (a click
+    before that is lost)."""
+    button = wait_for(browser, "#taskmenu a.logout")
+    ready(browser)
+    button.click()
+    wait_for(browser, "#rcmloginuser")
+
+
+def roundcube_logs() -> str:
+    """Everything Roundcube has logged (errors, password changes, ...)."""
+    return "".join(f"--- {f.name}\n{f.read_text(errors='replace')}" for d in LOGS for f in sorted(d.iterdir()))
+
+
+def audit(mail_db, email):
+    with psycopg.connect(mail_db) as conn:
+        return conn.execute("SELECT login_role, operation, changed, split_part(reason, ':', 1) FROM audit_log"
+                            " WHERE row_key = %s AND operation IN ('UPDATE', 'REFUSED') ORDER BY id", (email,)).fetchall()
+
+
+# -- the tests -----------------------------------------------------------------------------
+
+def test_a_user_changes_the_password_in_roundcube_and_only_the_new_one_logs_in(browser, roundcube, dovecot, mail_db):
+    user, old, new = "foo@example.com", MAILBOXES["foo@example.com"], "a second passphrase"
+    assert log_in(browser, roundcube, user, old) == "mail"
+    shown = change_password(browser, roundcube, old, new, screenshot="roundcube-password-changed.png")
+    assert shown == "Successfully saved.", (roundcube_logs(), audit(mail_db, user))
+    log_out(browser)
+    assert log_in(browser, roundcube, user, new) == "mail"
+    log_out(browser)
+    assert log_in(browser, roundcube, user, old) == "Login failed."
+    assert dovecot.auth_test(user, new).returncode == 0
+    assert dovecot.auth_test(user, old).returncode == 77
+    assert audit(mail_db, user) == [("mailwebmail", "UPDATE", ["password"], None)]
+
+
+def test_a_wrong_current_password_shows_roundcubes_error_and_changes_nothing(browser, roundcube, dovecot, mail_db):
+    user, old = "bar@example.com", MAILBOXES["bar@example.com"]
+    assert log_in(browser, roundcube, user, old) == "mail"
+    assert change_password(browser, roundcube, "not my password", "a perfectly good one") == (
+        "Current password incorrect.")
+    log_out(browser)
+    assert dovecot.auth_test(user, old).returncode == 0
+    assert audit(mail_db, user) == []  # Roundcube compares with the session's password first
+
+
+def test_the_policy_shows_in_the_page_and_the_database_refuses_what_roundcube_cannot_check(
+        browser, roundcube, dovecot, mail_db):
+    user, old = "baz@example.com", MAILBOXES["baz@example.com"]
+    assert log_in(browser, roundcube, user, old) == "mail"
+    # the minimum length, mailbook's settings.password_min_length written into the plugin's config
+    assert change_password(browser, roundcube, old, "too short") == "Password must be at least 12 characters long."
+    # the local part: only mailbook knows that rule; Roundcube's SQL driver shows no database message
+    assert change_password(browser, roundcube, old, "my name is baz, long enough") == "Could not save new password."
+    log_out(browser)
+    assert dovecot.auth_test(user, old).returncode == 0
+    assert audit(mail_db, user) == [("mailwebmail", "REFUSED", None, "MB003")]
+
+
+def test_after_five_wrong_current_passwords_roundcube_is_refused_even_the_right_one(
+        browser, roundcube, dovecot, mail_db, cluster):
+    """Roundcube itself never sends a wrong current password (it compares with the session's
+    first); whoever holds mailwebmail's password can. Five guesses through that login, then the
+    user's own change with the right password is refused by the limit, and all of it is audited."""
+    user, old = "qux@example.com", MAILBOXES["qux@example.com"]
+    with psycopg.connect(f"host=127.0.0.1 port={cluster.port} dbname={DB} user=mailwebmail password='{WEBMAIL_PW}'",
+                         autocommit=True) as thief:
+        for n in range(5):
+            assert thief.execute("SELECT code FROM public.change_password(%s, %s, 'a brand new passphrase')",
+                                 (user, f"guess {n}")).fetchone() == ("28P01",)
+    assert log_in(browser, roundcube, user, old) == "mail"  # IMAP logins are not limited: only changes
+    assert change_password(browser, roundcube, old, "a brand new passphrase") == "Could not save new password."
+    log_out(browser)
+    assert dovecot.auth_test(user, old).returncode == 0
+    assert [row[3] for row in audit(mail_db, user)] == ["28P01"] * 5 + ["MB004"]
+
+
+def test_no_password_reaches_roundcubes_logs(browser, roundcube, mail_db):
+    """Run last: every password the tests typed, against every log Roundcube wrote."""
+    logs = roundcube_logs()
+    assert "Password changed for user foo@example.com" in logs  # password_log: who, never what
+    typed = [*MAILBOXES.values(), "a second passphrase", "not my password", "a perfectly good one", "too short",
+             "my name is baz, long enough", "a brand new passphrase", WEBMAIL_PW]
+    assert not [p for p in typed if p in logs]
+
+
+def test_roundcube_install_writes_0640_group_www_data_and_dry_run_names_no_password(plugin_config, root_dir, cluster):
+    st = plugin_config.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0 and st.st_gid == grp.getgrnam("www-data").gr_gid
+    text = plugin_config.read_text()
+    assert "$config['password_driver'] = 'sql';" in text
+    assert "$config['password_query'] = 'SELECT 1 FROM public.change_password(%u, %o, %p) WHERE changed';" in text
+    assert (f"$config['password_db_dsn'] = 'pgsql://mailwebmail:webmail%20pw%2Fwith%3Aodd%40chars%25"
+            f"@127.0.0.1:{cluster.port}/{DB}';") in text
+    assert "$config['password_minimum_length'] = 12;" in text
+    assert run(["/usr/bin/php", "-l", str(plugin_config)]).returncode == 0
+    guide = (ROOT / "docs" / "admin-guide.md").read_text()
+    documented = guide.split("`roundcube install` writes")[1].split("```php\n")[1].split("```")[0]
+    for line in documented.splitlines():  # the admin guide shows the file as written
+        setting = line.split("//")[0].strip().replace("PASSWORD@127.0.0.1:5432/mail",
+                                                      f"webmail%20pw%2Fwith%3Aodd%40chars%25@127.0.0.1:{cluster.port}/{DB}")
+        assert setting in text, setting
+    before = text
+    r = cli(["roundcube", "install", "--dest", str(plugin_config.parent), "--port", str(cluster.port), "--dbname", DB,
+             "--min-length", "14", "--dry-run"], env={"MAILBOOK_WEBMAIL_PASSWORD": "another-password"}, check=True)
+    assert "would update" in r.stdout and "password_db_dsn" in r.stdout and "password_minimum_length" in r.stdout
+    assert "another-password" not in r.stdout + r.stderr and WEBMAIL_PW not in r.stdout + r.stderr
+    assert plugin_config.read_text() == before
+    r = cli(["roundcube", "install", "--dest", str(root_dir / "nowhere"), "--host", "db host", "--min-length", "12"],
+            env={"MAILBOOK_WEBMAIL_PASSWORD": "x"})
+    assert r.exit_code == 1 and r.stderr == "mailbook: --host 'db host' cannot go into Roundcube's DSN\n"
+    assert not (root_dir / "nowhere").exists()
