@@ -1,6 +1,6 @@
 """`mailbook hba`: the pg_hba.conf lines this setup needs, and nothing broader.
 
-Postfix (as mailreader) and Dovecot (as mailauth) connect to the mail database only, over
+Postfix (as mailreader) and Dovecot (as mailauth, and mailquota for usage) connect to the mail database only, over
 the local socket or loopback, with SCRAM passwords; mail hosts elsewhere get `hostssl`
 lines for the networks named. Admins (members of mailadmin, superusers) are left to the
 site's own lines."""
@@ -12,7 +12,7 @@ import re
 
 from mailbook import Failure
 
-SERVICE_ROLES = ("mailreader", "mailauth")
+SERVICE_ROLES = ("mailreader", "mailauth", "mailquota")
 WIDEST = {4: 16, 6: 48}  # the widest --network accepted, as a prefix length
 _NAME = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 

@@ -9,7 +9,7 @@ from mailbook import Failure, connect, data_dir
 
 
 def init_database(dsn: str | None, database: str) -> list[str]:
-    """Create the four roles and `database` owned by mailowner, if missing.
+    """Create the five roles and `database` owned by mailowner, if missing.
     Returns what was done, one line each. Idempotent."""
     done: list[str] = []
     with connect(dsn) as conn:

@@ -6,13 +6,13 @@
 --
 -- Wholly in scope: the database; schemas public and crypto and every schema a
 -- non-superuser owns; their tables, views, sequences, columns and functions (pgcrypto's
--- too); the default privileges of the four roles and any in those schemas; the four
+-- too); the default privileges of the five roles and any in those schemas; the five
 -- roles' attributes and memberships (members of mailadmin, the help-desk and DBA logins,
 -- are expected to vary, but not to hand mailadmin on, read every table, touch the
 -- server's files, create roles or replicate); extensions. A schema owned by anyone but a
 -- superuser, mailadmin included, is unexpected; a superuser's own is not. Any other schema
 -- (pg_catalog, information_schema, a superuser's own such as pgTAP's) is its owner's
--- business, except what it grants to or lets be owned by the four roles
+-- business, except what it grants to or lets be owned by the five roles
 -- (`GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) TO mailadmin`), and, in
 -- pg_catalog, what PUBLIC may do beyond what initdb left it (pg_init_privs, which
 -- information_schema, made later by initdb, is not in; `GRANT SELECT ON
@@ -23,13 +23,13 @@ WITH
 -- superusers, and pg_database_owner (PostgreSQL 14+: whoever owns the database, here mailowner)
 super AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolname = 'pg_database_owner'),
 ours AS (SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
-          WHERE r.rolname IN ('mailowner', 'mailadmin', 'mailreader', 'mailauth')),
--- the help-desk logins: direct members of mailadmin but the four roles and superusers
+          WHERE r.rolname IN ('mailowner', 'mailadmin', 'mailreader', 'mailauth', 'mailquota')),
+-- the help-desk logins: direct members of mailadmin but the five roles and superusers
 helpdesk AS (SELECT m.oid, m.rolname, m.rolcreaterole, m.rolreplication
                FROM pg_catalog.pg_auth_members am JOIN pg_catalog.pg_roles m ON m.oid = am.member
               WHERE am.roleid = (SELECT oid FROM ours WHERE rolname = 'mailadmin')
                 AND m.oid NOT IN (SELECT oid FROM ours) AND m.oid NOT IN (SELECT oid FROM super)),
--- whole: every fact counts; otherwise only facts naming one of the four roles (or, in
+-- whole: every fact counts; otherwise only facts naming one of the five roles (or, in
 -- pg_catalog, PUBLIC beyond initdb's privileges)
 schemas AS (
     SELECT n.oid, n.nspname, n.nspowner, n.nspacl, n.nspname = 'pg_catalog' AS system,
@@ -82,7 +82,7 @@ objects (obj, label, target, alter_target, kind, owner, acl, whole, extension, i
                    (SELECT e.extname FROM pg_catalog.pg_depend dep JOIN pg_catalog.pg_extension e ON e.oid = dep.refobjid
                      WHERE dep.classid = 'pg_proc'::regclass AND dep.objid = p.oid AND dep.deptype = 'e') AS extension
               FROM pg_catalog.pg_proc p JOIN schemas s ON s.oid = p.pronamespace
-             -- outside the whole schemas, only what names one of the four roles
+             -- outside the whole schemas, only what names one of the five roles
              WHERE p.prokind IN ('f', 'p')
                AND (s.whole OR p.proowner IN (SELECT oid FROM ours) OR (s.system AND p.proacl IS NOT NULL)
                     OR EXISTS (SELECT FROM aclexplode(p.proacl) a WHERE a.grantee IN (SELECT oid FROM ours)))) p
@@ -154,7 +154,7 @@ facts (fact, revert, restore, extension) AS (
            LATERAL unnest(p.proconfig) AS c(setting)
      WHERE o.whole OR o.owner IN (SELECT oid FROM ours)
     UNION ALL
-    -- default privileges: the four roles' own (defaults made explicit), and any in scope
+    -- default privileges: the five roles' own (defaults made explicit), and any in scope
     SELECT format('%s may %s whatever %s creates of %s%s', w.name, a.privilege_type, r.rolname, k.word,
                   coalesce(' in schema ' || d.nspname, '')),
            format('ALTER DEFAULT PRIVILEGES FOR ROLE %I%s REVOKE %s ON %s FROM %s', r.rolname,
@@ -183,7 +183,7 @@ facts (fact, revert, restore, extension) AS (
            LATERAL aclexplode(d.acl) a JOIN who w ON w.oid = a.grantee
      WHERE a.grantee <> d.role AND a.grantee NOT IN (SELECT oid FROM super)
     UNION ALL
-    -- the four roles: attributes
+    -- the five roles: attributes
     SELECT format('role %s is %s', o.rolname, x.attr),
            format('ALTER ROLE %I %s', o.rolname, x.undo), format('ALTER ROLE %I %s', o.rolname, x.attr), NULL
       FROM ours o JOIN pg_catalog.pg_roles r ON r.oid = o.oid,
@@ -193,7 +193,7 @@ facts (fact, revert, restore, extension) AS (
                            ('NOINHERIT', 'INHERIT', NOT r.rolinherit)) AS x(attr, undo, is_set)
      WHERE x.is_set
     UNION ALL
-    -- memberships in and of the four roles, superusers aside; the logins in mailadmin
+    -- memberships in and of the five roles, superusers aside; the logins in mailadmin
     -- only when they may hand it on
     SELECT CASE WHEN mine THEN format('%s is a member of %s%s', quote_ident(m.rolname), quote_ident(g.rolname),
                                       CASE WHEN am.admin_option THEN ' (and may grant it)' END)

@@ -23,7 +23,8 @@ SELECT 'role ' || r.name,
        CASE WHEN a.rolname IS NULL THEN 'missing: run mailbook init'
             WHEN a.rolcanlogin <> r.login THEN CASE WHEN r.login THEN 'cannot log in' ELSE 'can log in, but must not' END
             WHEN r.login THEN 'login' ELSE 'no login' END
-  FROM (VALUES ('mailowner', false), ('mailadmin', false), ('mailreader', true), ('mailauth', true)) AS r(name, login)
+  FROM (VALUES ('mailowner', false), ('mailadmin', false), ('mailreader', true), ('mailauth', true),
+               ('mailquota', true)) AS r(name, login)
   LEFT JOIN pg_catalog.pg_roles a ON a.rolname = r.name
 UNION ALL
 -- privileges: the promises the rest depends on
@@ -38,13 +39,18 @@ SELECT 'PUBLIC may use nothing',
                        AND pg_catalog.has_table_privilege('public', c.oid, 'SELECT')) x) p
 UNION ALL
 SELECT 'service roles write nothing',
-       CASE WHEN bad IS NULL THEN 'pass' ELSE 'fail' END, coalesce(bad, 'mailreader and mailauth only read')
+       CASE WHEN bad IS NULL THEN 'pass' ELSE 'fail' END,
+       coalesce(bad, 'mailreader and mailauth only read; mailquota writes only usage rows (quota_usage)')
   FROM (SELECT string_agg(r || ' may ' || priv || ' ' || c.relname, ', ') AS bad
-          FROM unnest(ARRAY['mailreader', 'mailauth']) AS r
+          FROM unnest(ARRAY['mailreader', 'mailauth', 'mailquota']) AS r
          CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS priv
           JOIN pg_catalog.pg_class c ON c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
          WHERE EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)
-           AND pg_catalog.has_table_privilege(r, c.oid, priv)) p
+           -- a column grant is a write too
+           AND CASE WHEN priv IN ('INSERT', 'UPDATE') THEN pg_catalog.has_any_column_privilege(r, c.oid, priv)
+                    ELSE pg_catalog.has_table_privilege(r, c.oid, priv) END
+           -- Dovecot's quota_clone upsert, the one write a service role needs
+           AND NOT (r = 'mailquota' AND c.oid = to_regclass('public.quota_usage') AND priv IN ('INSERT', 'UPDATE'))) p
 UNION ALL
 SELECT 'password hashes',
        CASE WHEN NOT reader AND auth AND NOT admin THEN 'pass' ELSE 'fail' END,

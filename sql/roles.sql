@@ -1,4 +1,4 @@
--- The four cluster roles mailbook relies on. Roles belong to the whole cluster, not to the
+-- The five cluster roles mailbook relies on. Roles belong to the whole cluster, not to the
 -- mail database, so they are created here (by `mailbook init`, as a superuser) rather than
 -- in a migration that a rollback could undo under another database's feet.
 -- Idempotent: an existing role is left exactly as it is. No passwords here, ever: the
@@ -11,7 +11,8 @@ DECLARE
         ['mailowner',  'false'],  -- owns every object; migrations run as it
         ['mailadmin',  'false'],  -- provisioning: EXECUTE on the functions, SELECT on all but hashes
         ['mailreader', 'true' ],  -- Postfix map lookups
-        ['mailauth',   'true' ]   -- Dovecot passdb/userdb lookups
+        ['mailauth',   'true' ],  -- Dovecot passdb/userdb lookups, and the vacation scripts Sieve reads
+        ['mailquota',  'true' ]   -- Dovecot's quota_clone: writes each mailbox's usage, nothing else
     ];
     r text[];
 BEGIN
