@@ -134,7 +134,6 @@ class Postfix:
 
     def start(self) -> None:
         self.configure()
-        (self.queue / "private").mkdir(parents=True, exist_ok=True)  # Dovecot's sockets may be there first
         r = run([self.postfix, "-c", str(self.config), "start"])
         assert r.returncode == 0, r.stdout + r.stderr
         deadline = time.time() + 20
