@@ -10,7 +10,8 @@ packages=(postgresql postgresql-contrib python3 python3-venv)
 extra=""
 if [ "${1:-}" = "--test" ]; then
     packages+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks pgbouncer)
+               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql dovecot-lmtpd dovecot-sieve dovecot-managesieved
+               swaks pgbouncer)
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql)   # postmap, Postfix's own pgsql client
