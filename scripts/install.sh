@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks for mailbook, and mailbook itself into
 # ./.venv (editable). `scripts/install.sh --test` adds what the test suite needs:
-# pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks, PgBouncer;
+# pgTAP and pg_prove, Postfix and Dovecot (IMAP, LMTP, Sieve) with their PostgreSQL drivers,
+# swaks, PgBouncer;
 # `--bench` what benchmarks/run.py needs: postmap and matplotlib.
 set -euo pipefail
 cd "$(dirname "$0")/.."
