@@ -251,11 +251,16 @@ def log_in(browser, base, user, password) -> str:
 
 def message(browser, wait=30) -> str:
     """The text of the message Roundcube shows at the top of the page (#messagestack)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     deadline = time.monotonic() + wait
     while True:
-        texts = [e.text.strip() for e in browser.find_elements(By.CSS_SELECTOR, "#messagestack div") if e.text.strip()]
+        try:
+            texts = [e.text.strip() for e in browser.find_elements(By.CSS_SELECTOR, "#messagestack div")]
+        except StaleElementReferenceException:
+            texts = []  # a message went, or the page moved on, between finding and reading it
+        texts = [t for t in texts if t]
         texts = [t for t in texts if t not in ("Loading...", "Saving...")]
         if texts or time.monotonic() >= deadline:
             return texts[-1] if texts else ""
