@@ -244,6 +244,9 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %Lu
+# a failed login is answered at once: tests try wrong passwords on purpose, and the default
+# 2 s delay (which also held up the next login here, 4 s) is a brute-force brake, not behaviour under test
+auth_failure_delay = 0
 mail_location = maildir:~
 """ + ("" if self.lmtp_include else """\
 # the userdb's quota_rule (user_query) takes effect through the quota plugin

@@ -135,7 +135,7 @@ BEGIN
       FROM public.import_rows r
      WHERE r.batch = this_batch;
 
-    -- the suspects' messages, and alias destinations in hosted domains (read only if the
+    -- the suspects' messages, and alias destinations in domains delivered here (as add_alias(); read only if the
     -- file has aliases; each pass reads import_rows afresh: a CTE of whole rows would be
     -- written out to disk first; only the file's addresses are kept, for the alias rule)
     WITH file_addresses AS MATERIALIZED (
@@ -167,9 +167,10 @@ BEGIN
         SELECT r.seq, format('destination %s is in a domain hosted here but is no mailbox or alias', public.quoted(r.destination))
           FROM public.import_rows r
          WHERE n_aliases > 0 AND r.batch = this_batch AND r.kind = 'alias'
-           AND split_part(r.destination, '@', 2) IN (
-                   SELECT t.domain FROM public.transports t
-                   UNION SELECT d.address FROM public.import_rows d WHERE d.batch = this_batch AND d.kind = 'domain')
+           AND split_part(r.destination, '@', 2) IN (  -- delivered here; a relay domain's next hop knows its own
+                   SELECT t.domain FROM public.transports t WHERE NOT public.is_relay_transport(t.transport)
+                   UNION SELECT d.address FROM public.import_rows d
+                          WHERE d.batch = this_batch AND d.kind = 'domain' AND NOT public.is_relay_transport(d.transport))
            AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = r.destination)
            AND NOT EXISTS (SELECT FROM public.aliases a WHERE a.alias = r.destination)
            AND NOT EXISTS (SELECT FROM file_addresses f WHERE f.address = r.destination)
