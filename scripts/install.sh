@@ -16,7 +16,7 @@ if [ "${1:-}" = "--test" ]; then
                postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql dovecot-lmtpd dovecot-sieve dovecot-managesieved
                swaks pgbouncer
                postfixadmin php-cli php-pgsql vmm   # the move-in tests build their databases with them
-               roundcube-core roundcube-pgsql roundcube-plugins chromium chromium-driver)   # the webmail tests
+               roundcube-core roundcube-sqlite3 roundcube-plugins chromium chromium-driver)   # the webmail tests
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
