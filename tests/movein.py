@@ -268,8 +268,11 @@ class Lookups:
             if fcls == "virtual":
                 maildir = self.first(self.mailboxes, final)
                 # where the mail ends up: a maildir, whichever name of the domain led there
+                # a mailbox domain's transport "virtual:" is what virtual_transport does when
+                # the map answers nothing (mailbook's transport.cf leaves it unanswered)
+                transport = self.transport_of(final)
                 finals.append(("unknown", final) if maildir is None else
-                              ("maildir", self.prefix + maildir, self.transport_of(final)))
+                              ("maildir", self.prefix + maildir, None if transport == "virtual:" else transport))
             elif fcls == "relay":
                 finals.append((final, "relay", self.transport_of(final)))
             else:

@@ -47,7 +47,10 @@ def check(db, root, subject: str, body: str) -> None:
     try:
         db.execute("SELECT set_vacation('foo@example.com', %s, %s)", (subject, body))
     except psycopg.Error as exc:
-        assert exc.sqlstate and exc.sqlstate.startswith("22"), (exc.sqlstate, str(exc), subject, body)
+        if exc.sqlstate is None and "\x00" in subject + body:
+            pass  # psycopg refuses NUL before sending (DataError): nothing reaches the server
+        else:
+            assert exc.sqlstate and exc.sqlstate.startswith("22"), (exc.sqlstate, str(exc), subject, body)
         db.execute("RESET ROLE")
         assert db.execute("SELECT count(*) FROM vacations").fetchone() == before
         return
