@@ -27,10 +27,11 @@ from mailbook import Failure, bulk, connect, describe
 from mailbook.daemons import LmtpSetup, check_maps, dovecot_files, snippet_services, snippet_settings
 from mailbook.doctor import (catalogue_checks, database_checks, hba_checks, map_file_checks,
                              migration_checks, stored_row_checks, usage_checks, verifier_checks)
-from mailbook.hba import hba_lines
+from mailbook.hba import hba_lines, patroni_fragment
 from mailbook.install import install as install_files
 from mailbook.maildirs import purge as purge_maildirs
 from mailbook.maps import map_files
+from mailbook.patroni import cluster_checks
 from mailbook.pgbouncer import pgbouncer_files
 from mailbook.roundcube import dsn as roundcube_dsn, roundcube_files
 from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
@@ -198,14 +199,19 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     owner_member: Annotated[Optional[list[str]], typer.Option(
         help="A role deliberately granted mailowner (e.g. a migration account); repeatable.")] = None,
+    patroni: Annotated[Optional[list[str]], typer.Option(
+        help="A Patroni node's REST API (http://HOST:8008); repeatable, the first that answers is asked: also"
+             " check the cluster's members, leader, lag and synchronous standby.")] = None,
 ):
     """Audit a live mail database: server version, password_encryption, pg_hba.conf, roles,
     the whole catalogue against a freshly migrated one (owners, privileges, memberships,
     role attributes, SECURITY DEFINER settings), how the service roles' passwords are
     stored, rows older than today's rules, pending migrations; with --maps-dir, the
-    installed map files too. Exit 1 if any check fails (warnings do not).
+    installed map files too; with --patroni, the Patroni cluster (members, leader, lag, a
+    synchronous standby). Exit 1 if any check fails (warnings do not).
 
         mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql
+        mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' --patroni http://pg1:8008
     """
     with connect(dsn) as conn:
         checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
@@ -213,6 +219,8 @@ def doctor(
                   *migration_checks(conn)]
     if maps_dir is not None:
         checks += map_file_checks(maps_dir, config_dir)
+    if patroni:
+        checks += cluster_checks(patroni)
     _show(["check", "status", "detail"], checks, as_json)
     failed = [name for name, status, _ in checks if status == "fail"]
     if failed:
@@ -244,14 +252,18 @@ def hba(
     dbname: Annotated[str, typer.Option(help="The mail database.")] = "mail",
     network: Annotated[Optional[list[str]], typer.Option(
         help="A network of mail hosts elsewhere (CIDR), reached over TLS; repeatable.")] = None,
+    patroni: Annotated[bool, typer.Option(
+        "--patroni", help="Print the lines as items of Patroni's postgresql.pg_hba list (Patroni owns pg_hba.conf).")] = False,
 ):
     """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader, mailauth and mailwebmail, the
     mail database only, SCRAM passwords, the local socket and loopback (v4 and v6).
 
         mailbook hba >> /etc/postgresql/15/main/pg_hba.conf   # then review the file's order
         mailbook hba --network 192.0.2.0/28                   # mail hosts elsewhere, TLS only
+        mailbook hba --patroni --network 192.0.2.0/28         # for each node's patroni.yml
     """
-    for line in hba_lines(dbname, networks=tuple(network or ())):
+    lines = hba_lines(dbname, networks=tuple(network or ()))
+    for line in patroni_fragment(lines) if patroni else lines:
         typer.echo(line)
 
 
@@ -302,7 +314,8 @@ Connect:
 Host = Annotated[str, typer.Option(help="PostgreSQL host the daemon connects to.")]
 Port = Annotated[int, typer.Option(help="PostgreSQL port.")]
 Standby = Annotated[Optional[list[str]], typer.Option(
-    help="A hot standby to read from when the primary is down, as HOST:PORT; repeatable.")]
+    help="Another server to read from when the first is down (a hot standby, or every other node of a"
+         " Patroni cluster), as HOST:PORT; repeatable.")]
 DbName = Annotated[str, typer.Option("--dbname", help="The mail database.")]
 PasswordFile = Annotated[
     Optional[Path],
@@ -474,9 +487,12 @@ def dovecot_install(
     connect = make_conninfo(host=hosts, port=ports, dbname=dbname, user=user, password=password)
     lmtp = None
     if Delivery(delivery) is Delivery.lmtp:
-        # usage is written, so only to the primary: a standby would refuse the write
+        # usage is written: with other servers listed, libpq picks the one that takes writes
+        # (a promoted standby, Patroni's leader after a failover); alone, the primary
         quota_password = obtain_password(quota_password_file, "MAILBOOK_QUOTA_PASSWORD", f"PostgreSQL role {quota_user}")
-        lmtp = LmtpSetup(make_conninfo(host=host, port=str(port), dbname=dbname, user=quota_user, password=quota_password),
+        writable = {"target_session_attrs": "read-write"} if standbys else {}
+        lmtp = LmtpSetup(make_conninfo(host=hosts, port=ports, dbname=dbname, user=quota_user, password=quota_password,
+                                       **writable),
                          postfix_queue, vmail_user, vmail_group)
     files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp)
     _report(install_files(files, group="dovecot", dry_run=dry_run), dry_run)

@@ -53,3 +53,16 @@ def hba_lines(dbname: str = "mail", roles: tuple[str, ...] = SERVICE_ROLES,
         "# and check SELECT * FROM pg_hba_file_rules WHERE error IS NOT NULL; returns nothing.",
         *table,
     ]
+
+
+def patroni_fragment(lines: list[str]) -> list[str]:
+    """hba_lines() as items of Patroni's `postgresql.pg_hba` list: Patroni writes
+    pg_hba.conf itself from that list (and overwrites what else is there), so the lines
+    go into each node's patroni.yml instead, indented to sit under `pg_hba:`."""
+    out = ["    # mailbook (`mailbook hba --patroni`): paste below `pg_hba:` in every node's patroni.yml,",
+           "    # after the lines Patroni needs (replication), then: patronictl reload CLUSTER"]
+    for line in lines:
+        if line.startswith("#"):
+            continue  # the pg_hba.conf advice: Patroni keeps the order and reloads itself
+        out.append(f"    - {' '.join(line.split())}")
+    return out
