@@ -3,7 +3,7 @@
 # ./.venv (editable). `scripts/install.sh --test` adds what the test suite needs:
 # pgTAP and pg_prove, Postfix and Dovecot (IMAP, LMTP, Sieve) with their PostgreSQL drivers,
 # swaks, PgBouncer, PostfixAdmin (with PHP's CLI and pgsql driver) and vmm, Roundcube with
-# its password plugin, chromium and chromedriver;
+# its password plugin, chromium and chromedriver, Patroni and etcd;
 # `--bench` what benchmarks/ needs: Postfix (postmap, smtp-source), PostfixAdmin with PHP's
 # CLI and pgsql driver (the end-to-end peer), matplotlib.
 set -euo pipefail
@@ -16,7 +16,8 @@ if [ "${1:-}" = "--test" ]; then
                postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql dovecot-lmtpd dovecot-sieve dovecot-managesieved
                swaks pgbouncer
                postfixadmin php-cli php-pgsql vmm   # the move-in tests build their databases with them
-               roundcube-core roundcube-sqlite3 roundcube-plugins chromium chromium-driver)   # the webmail tests
+               roundcube-core roundcube-sqlite3 roundcube-plugins chromium chromium-driver   # the webmail tests
+               patroni etcd-server)   # tests/test_patroni.py starts its own etcd and nodes
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
@@ -35,9 +36,10 @@ if ((${#missing[@]})); then
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
     # PostfixAdmin would ask for a database to set up; the tests give it their own
     echo "postfixadmin postfixadmin/dbconfig-install boolean false" | $sudo debconf-set-selections
-    # PostfixAdmin and Roundcube pull in a web server: keep it from starting during the install
+    # PostfixAdmin and Roundcube pull in a web server, etcd-server its own etcd on port 2379:
+    # keep them from starting during the install (the Patroni test starts a private etcd)
     policy=""
-    if [[ " ${missing[*]} " == *" postfixadmin "* || " ${missing[*]} " == *" roundcube-core "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    if [[ " ${missing[*]} " == *" postfixadmin "* || " ${missing[*]} " == *" roundcube-core "* || " ${missing[*]} " == *" etcd-server "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
         $sudo chmod 0755 /usr/sbin/policy-rc.d
         policy=/usr/sbin/policy-rc.d

@@ -154,6 +154,7 @@ def run_fault(stack, name: str, fault_action) -> dict:
     before = cluster.wait_healthy()
     old_leader = before["leader"]
     old_timeline = before["members"][old_leader]["timeline"]
+    log_from = len(dovecot.log_text())
     prov = Provisioning(cluster.multi_host_dsn("mail", ADMIN))
     tag = name.split()[0]  # a local part and a subject
     prov.start(tag)
@@ -177,6 +178,12 @@ def run_fault(stack, name: str, fault_action) -> dict:
         "leader_back_after_s": round(back - fault, 1),
         "cluster_whole_after_s": round(whole - fault, 1),
         "pg_rewind": "pg_rewind" in cluster.node(old_leader).log.read_text(errors="replace"),
+        # doveadm auth test: 77 a refused password, 75 (EX_TEMPFAIL) Dovecot could not ask SQL
+        "login_failures": sorted({o for _, _, o in load.logins if o != "ok"}),
+        # ... and why, as Dovecot logged it: a failed SQL query is a temporary failure to
+        # the client ([UNAVAILABLE]), not a wrong password
+        "dovecot_errors": sorted({line.split(": ", 2)[-1][:160] for line in dovecot.log_text()[log_from:].splitlines()
+                                  if "Error" in line}),
     })
     FIGURES.append(figures)
     print(f"\n{name}: {figures}")
