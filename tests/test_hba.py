@@ -98,3 +98,14 @@ def test_a_mail_hosts_network_up_to_the_limit_is_accepted():
     for network in ("192.0.2.0/24", "10.1.0.0/16", "2001:db8:1::/48", "::ffff:192.0.2.0/120"):
         printed = ipaddress.ip_network(network)  # IPv6 as PostgreSQL reads it back
         assert f"hostssl  mail      mailauth     {printed}" in cli(["hba", "--network", network], check=True).stdout
+
+
+def test_hba_patroni_prints_the_same_rules_as_items_of_patronis_pg_hba_list():
+    plain = [line.split() for line in cli(["hba", "--network", "192.0.2.0/28"], check=True).stdout.splitlines()
+             if not line.startswith("#")]
+    patroni = cli(["hba", "--patroni", "--network", "192.0.2.0/28"], check=True).stdout.splitlines()
+    items = [line.removeprefix("    - ").split() for line in patroni if line.startswith("    - ")]
+    assert items == plain and len(items) > 4
+    assert all(line.startswith("    # ") or line.startswith("    - ") for line in patroni)  # YAML under pg_hba:
+    r = cli(["hba", "--patroni", "--network", "0.0.0.0/0"])
+    assert r.exit_code == 1 and r.stdout == ""
