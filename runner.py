@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from mailbook import Failure, bulk, connect, describe
+from mailbook import Failure, bulk, compiled, connect, describe
 from mailbook.daemons import check_maps, dovecot_files, snippet_services, snippet_settings
 from mailbook.doctor import (catalogue_checks, database_checks, hba_checks, map_file_checks,
                              migration_checks, stored_row_checks, verifier_checks)
@@ -392,13 +392,16 @@ def _standbys(values: Optional[list[str]]) -> list[tuple[str, int]]:
 @maps_app.command("postconf")
 def maps_postconf(
     dest: Annotated[Path, typer.Option(help="Where the map files are installed.")] = Path("/etc/postfix/pgsql"),
+    compiled_maps: Annotated[bool, typer.Option("--compiled", help=(
+        "Use the lmdb: tables that `maps compile` writes in DEST instead of the pgsql: maps."))] = False,
 ):
     """Print the `postconf -e` commands that wire the maps into main.cf (and the
     `postconf -P` ones for the master.cf overrides).
 
         mailbook maps postconf | sh && postfix reload
+        mailbook maps postconf --compiled --dest /etc/postfix/compiled | sh && postfix reload
     """
-    for name, value in snippet_settings(dest):
+    for name, value in (compiled.postconf_settings(dest) if compiled_maps else snippet_settings(dest)):
         typer.echo(f"postconf -e {shlex.quote(f'{name} = {value}')}")
     for service, name, value in snippet_services(dest):
         typer.echo(f"postconf -P {shlex.quote(f'{service}/{name}={value}')}")
@@ -423,6 +426,59 @@ def maps_check(
     _print_lookups(rows)
     if failed:
         raise Failure(f"{len(failed)} map(s) failed; first: {failed[0]}")
+
+
+MapsDest = Annotated[Path, typer.Option(help="Directory of the compiled lmdb: tables.")]
+ConfigDir = Annotated[Optional[Path], typer.Option(help="Postfix configuration directory (postmap -c).")]
+
+
+@maps_app.command("compile")
+def maps_compile(
+    dest: MapsDest = Path("/etc/postfix/compiled"),
+    dsn: Dsn = None,
+    config_dir: ConfigDir = None,
+):
+    """Write every map as a Postfix lmdb: table in DEST, from one consistent snapshot
+    (Debian: postfix-lmdb). Each table is built under a temporary name and renamed into
+    place, so Postfix never sees half of one. Connect as mailreader. Example:
+
+        mailbook maps compile --dest /etc/postfix/compiled --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
+    """
+    with connect(dsn) as conn:
+        counts = compiled.compile_maps(conn, dest, config_dir)
+    for name, n in counts.items():
+        typer.echo(f"{dest / name}.lmdb: {n} key(s)")
+    typer.echo(f"next: mailbook maps postconf --compiled --dest {dest} | sh && postfix reload")
+
+
+@maps_app.command("verify")
+def maps_verify(
+    dest: MapsDest = Path("/etc/postfix/compiled"),
+    maps_dir: Annotated[Path, typer.Option(help="Where the pgsql: map files are installed.")] = Path("/etc/postfix/pgsql"),
+    config_dir: ConfigDir = None,
+    sample: Annotated[int, typer.Option(min=0, help="Unknown local parts tried in each domain.")] = 3,
+    dsn: Annotated[Optional[str], typer.Option(
+        "--dsn", callback=_no_password,
+        help="Also try every key the database has now (compiled_map_rows(); e.g. as mailreader).")] = None,
+):
+    """Compare every key of the compiled tables in DEST, plus unknown ones, with the
+    answers of the pgsql: maps in MAPS_DIR, both through `postmap -q -`. Exit 1 and name
+    each difference if any. Example:
+
+        mailbook maps verify --dest /etc/postfix/compiled --maps-dir /etc/postfix/pgsql
+    """
+    extra: list[str] = []
+    if dsn is not None:
+        with connect(dsn) as conn:
+            extra = [k for (k,) in conn.execute(
+                "SELECT DISTINCT r.key FROM unnest(%s::text[]) m, public.compiled_map_rows(m) r WHERE r.key NOT LIKE '@%%'",
+                ([m.name for m in compiled.MAPS],))]
+    checked, diffs = compiled.verify_keys(dest, maps_dir, config_dir, sample, extra)
+    for d in diffs:
+        typer.echo(str(d))
+    if diffs:
+        raise Failure(f"{len(diffs)} difference(s) between {dest} and the pgsql: maps in {maps_dir}")
+    typer.echo(f"{checked} key(s) compared: the compiled maps answer as the pgsql: maps do")
 
 
 @dovecot_app.command("install")

@@ -15,7 +15,8 @@ if [ "${1:-}" = "--test" ]; then
     packages+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
                postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks pgbouncer
                postfixadmin php-cli php-pgsql vmm   # the move-in tests build their databases with them
-               roundcube-core roundcube-pgsql roundcube-plugins chromium chromium-driver)   # the webmail tests
+               roundcube-core roundcube-pgsql roundcube-plugins chromium chromium-driver   # the webmail tests
+               postfix-lmdb)   # `mailbook maps compile` writes lmdb: tables
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
