@@ -56,9 +56,10 @@ SELECT p.oid, p.proname::text AS name,
                      'normalised_password_hash', 'default_maildir', 'realname_error',
                      'import_batch', 'postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
-                     'password_policy_error') AS for_mailadmin,
+                     'password_policy_error', 'compiled_map_rows') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
-                     'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain') AS for_mailreader
+                     'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
+                     'compiled_map_rows') AS for_mailreader
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
