@@ -249,7 +249,8 @@ DOMAINS = ["a.test", "b.test", "c.test"]
 LOCALS = ["u1", "u2", "u3", "info"]
 ADDRESS = st.builds(lambda l, d: f"{l}@{d}", st.sampled_from(LOCALS), st.sampled_from(DOMAINS))
 STEP = st.one_of(
-    st.tuples(st.just("add_mailbox"), ADDRESS),
+    st.tuples(st.just("add_mailbox"), ADDRESS, st.just("pw")),
+    st.tuples(st.just("add_alias"), st.sampled_from(DOMAINS).map(lambda d: "@" + d), ADDRESS),  # catch-alls, often
     st.tuples(st.just("add_alias"), st.one_of(ADDRESS, st.sampled_from(DOMAINS).map(lambda d: "@" + d)), ADDRESS),
     st.tuples(st.just("add_alias_domain"), st.sampled_from(DOMAINS), st.sampled_from(DOMAINS)),
     st.tuples(st.just("set_mailbox_active"), ADDRESS, st.booleans()),
@@ -286,18 +287,22 @@ def property_db(cluster, dsn, sql_postfix, root_dir):
     return dsn
 
 
-@settings(max_examples=25, deadline=None, database=None,
+@settings(max_examples=40, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(steps=st.lists(STEP, min_size=3, max_size=25),
-       first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True))
+@given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
+       first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
+       steps=st.lists(STEP, min_size=3, max_size=25))
 def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
-        property_db, sql_postfix, root_dir, reader_dsn, steps, first_domains):
+        property_db, sql_postfix, root_dir, reader_dsn, first_domains, first_mailboxes, steps):
     with psycopg.connect(property_db, autocommit=True) as conn:
         conn.execute("DELETE FROM public.send_as; DELETE FROM public.aliases; DELETE FROM public.users;"
                      " UPDATE public.transports SET alias_of = NULL; DELETE FROM public.transports")
         conn.execute("SET ROLE mailadmin")
+        # a populated start, so that most random steps find something to act on
         for d in first_domains:
             apply_step(conn, ("add_domain", d))
+        for a in first_mailboxes:
+            apply_step(conn, ("add_mailbox", a, "pw"))
         for step in steps:
             apply_step(conn, step)
     dest = root_dir / "property"
