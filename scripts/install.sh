@@ -20,6 +20,7 @@ if [ "${1:-}" = "--test" ]; then
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
+               dovecot-core dovecot-pgsql dovecot-lmtpd dovecot-sieve   # e2e.py's LMTP delivery and quota-status
                postfixadmin php-cli php-pgsql)   # benchmarks/e2e.py builds PostfixAdmin's schema with them
     extra="[bench]"
 fi
