@@ -24,9 +24,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from mailbook import Failure, bulk, compiled, connect, describe
-from mailbook.daemons import check_maps, dovecot_files, snippet_services, snippet_settings
+from mailbook.daemons import LmtpSetup, check_maps, dovecot_files, snippet_services, snippet_settings
 from mailbook.doctor import (catalogue_checks, database_checks, hba_checks, map_file_checks,
-                             migration_checks, stored_row_checks, verifier_checks)
+                             migration_checks, stored_row_checks, usage_checks, verifier_checks)
 from mailbook.hba import hba_lines
 from mailbook.install import install as install_files
 from mailbook.maildirs import purge as purge_maildirs
@@ -77,9 +77,11 @@ alias_app = typer.Typer(no_args_is_help=True, help="Aliases and forwards: add, l
 app.add_typer(alias_app, name="alias")
 sendas_app = typer.Typer(no_args_is_help=True, help="Who may send as which address on submission: allow, list, who, disallow.   mailbook sendas allow foo@example.com info@example.com")
 app.add_typer(sendas_app, name="sendas")
+vacation_app = typer.Typer(no_args_is_help=True, help="Out-of-office replies sent by Dovecot's Sieve: set, show, clear.   mailbook vacation set foo@example.com --subject Away --body-file away.txt")
+app.add_typer(vacation_app, name="vacation")
 maildirs_app = typer.Typer(no_args_is_help=True, help="Maildirs of removed mailboxes: list, purge, forget.   mailbook maildirs purge --base /home/mail --dry-run")
 app.add_typer(maildirs_app, name="maildirs")
-role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth, mailwebmail).   mailbook role password mailreader --generate /root/mailreader.pw")
+role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail).   mailbook role password mailreader --generate /root/mailreader.pw")
 app.add_typer(role_app, name="role")
 
 out = Console()
@@ -207,7 +209,8 @@ def doctor(
     """
     with connect(dsn) as conn:
         checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
-                  *verifier_checks(conn), *stored_row_checks(conn), *hba_checks(conn), *migration_checks(conn)]
+                  *verifier_checks(conn), *stored_row_checks(conn), *usage_checks(conn), *hba_checks(conn),
+                  *migration_checks(conn)]
     if maps_dir is not None:
         checks += map_file_checks(maps_dir, config_dir)
     _show(["check", "status", "detail"], checks, as_json)
@@ -323,12 +326,13 @@ def _report(changes, dry_run: bool) -> None:
 class ServiceRole(str, Enum):
     mailreader = "mailreader"
     mailauth = "mailauth"
+    mailquota = "mailquota"
     mailwebmail = "mailwebmail"
 
 
 @role_app.command("password")
 def role_password(
-    role: Annotated[ServiceRole, typer.Argument(help="mailreader (Postfix), mailauth (Dovecot) or mailwebmail (a webmail's password form).")],
+    role: Annotated[ServiceRole, typer.Argument(help="mailreader (Postfix), mailauth (Dovecot), mailquota (Dovecot's usage writes) or mailwebmail (a webmail's password form).")],
     dsn: AdminDsn = None,
     password_file: PasswordFile = None,
     generate: Annotated[Optional[Path], typer.Option(
@@ -389,9 +393,16 @@ def _standbys(values: Optional[list[str]]) -> list[tuple[str, int]]:
     return out
 
 
+class Delivery(str, Enum):
+    lmtp = "lmtp"
+    virtual = "virtual"
+
+
 @maps_app.command("postconf")
 def maps_postconf(
     dest: Annotated[Path, typer.Option(help="Where the map files are installed.")] = Path("/etc/postfix/pgsql"),
+    delivery: Annotated[Delivery, typer.Option(
+        help="lmtp: Dovecot's LMTP delivers (quota at RCPT, Sieve); virtual: Postfix's virtual(8).")] = "lmtp",
     compiled_maps: Annotated[bool, typer.Option("--compiled", help=(
         "Use the lmdb: tables that `maps compile` writes in DEST instead of the pgsql: maps."))] = False,
 ):
@@ -399,9 +410,11 @@ def maps_postconf(
     `postconf -P` ones for the master.cf overrides).
 
         mailbook maps postconf | sh && postfix reload
+        mailbook maps postconf --delivery virtual   # keep Postfix's virtual(8)
         mailbook maps postconf --compiled --dest /etc/postfix/compiled | sh && postfix reload
     """
-    for name, value in (compiled.postconf_settings(dest) if compiled_maps else snippet_settings(dest)):
+    settings = compiled.postconf_settings if compiled_maps else snippet_settings
+    for name, value in settings(dest, Delivery(delivery).value):
         typer.echo(f"postconf -e {shlex.quote(f'{name} = {value}')}")
     for service, name, value in snippet_services(dest):
         typer.echo(f"postconf -P {shlex.quote(f'{service}/{name}={value}')}")
@@ -492,23 +505,42 @@ def dovecot_install(
     standby: Standby = None,
     mailbox_base: Annotated[str, typer.Option(help="Postfix's virtual_mailbox_base.")] = "/home/mail",
     password_file: PasswordFile = None,
+    delivery: Annotated[Delivery, typer.Option(
+        help="lmtp: also the LMTP include (quota-status, usage, vacation) and its dict files; virtual: auth only.")] = "lmtp",
+    postfix_queue: Annotated[str, typer.Option(help="Postfix's queue_directory (LMTP and quota-status sockets go in private/).")] = "/var/spool/postfix",
+    vmail_user: Annotated[str, typer.Option(help="The user mail is stored as (mail_uid): it may use the dict socket.")] = "vmail",
+    vmail_group: Annotated[str, typer.Option(help="Its group (mail_gid).")] = "vmail",
+    quota_user: Annotated[str, typer.Option(help="Role Dovecot writes usage as.")] = "mailquota",
+    quota_password_file: Annotated[Optional[Path], typer.Option(
+        help="File whose first line is the usage role's password (- for stdin); else $MAILBOOK_QUOTA_PASSWORD.")] = None,
     dry_run: DryRun = False,
 ):
     """Install dovecot/dovecot-sql.conf.ext (connect line and mailbox base filled in) and
-    auth-mailbook.conf.ext; mode 0640, group dovecot. Then include it from 10-auth.conf.
+    auth-mailbook.conf.ext; with LMTP delivery (the default) also lmtp-mailbook.conf.ext
+    (LMTP and quota-status sockets in Postfix's queue, quota, usage into SQL, vacation
+    replies) and its two dict files. Mode 0640, group dovecot. Then include them.
 
-        mailbook dovecot install --password-file /root/mailauth.pw
+        mailbook dovecot install --password-file /root/mailauth.pw --quota-password-file /root/mailquota.pw
     """
+    if str(password_file) == "-" and str(quota_password_file) == "-":
+        raise Failure("only one of the two passwords can come from stdin")
     password = obtain_password(password_file, "MAILBOOK_DOVECOT_PASSWORD", f"PostgreSQL role {user}")
     standbys = _standbys(standby)  # libpq tries the hosts in order: the primary first
-    connect = make_conninfo(host=",".join([host, *(h for h, _ in standbys)]),
-                            port=",".join([str(port), *(str(p) for _, p in standbys)]),
-                            dbname=dbname, user=user, password=password)
-    files = dovecot_files(dest, conf_d, connect, mailbox_base)
+    hosts = ",".join([host, *(h for h, _ in standbys)])
+    ports = ",".join([str(port), *(str(p) for _, p in standbys)])
+    connect = make_conninfo(host=hosts, port=ports, dbname=dbname, user=user, password=password)
+    lmtp = None
+    if Delivery(delivery) is Delivery.lmtp:
+        # usage is written, so only to the primary: a standby would refuse the write
+        quota_password = obtain_password(quota_password_file, "MAILBOOK_QUOTA_PASSWORD", f"PostgreSQL role {quota_user}")
+        lmtp = LmtpSetup(make_conninfo(host=host, port=str(port), dbname=dbname, user=quota_user, password=quota_password),
+                         postfix_queue, vmail_user, vmail_group)
+    files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp)
     _report(install_files(files, group="dovecot", dry_run=dry_run), dry_run)
     if not dry_run:
-        typer.echo(f"next: in conf.d/10-auth.conf, `!include {files and conf_d / 'auth-mailbook.conf.ext'}`"
-                   " (instead of auth-system.conf.ext) and auth_username_format = %Lu")
+        typer.echo(f"next: in conf.d/10-auth.conf, `!include {conf_d / 'auth-mailbook.conf.ext'}`"
+                   " (instead of auth-system.conf.ext) and auth_username_format = %Lu"
+                   + (f"; then `!include {conf_d / 'lmtp-mailbook.conf.ext'}`" if lmtp else ""))
 
 
 @roundcube_app.command("install")
@@ -699,7 +731,7 @@ def mailbox_add(email: str, dsn: Dsn = None,
 @mailbox_app.command("list")
 def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
     """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
-    _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, quota_messages, active,"
+    _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
                       " array_to_string(disabled_services, ' ') AS services_off, created FROM mailboxes"
                       " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email", (domain, domain)), as_json)
 
@@ -771,10 +803,71 @@ def domain_allow(domain: str, services: Services, dsn: Dsn = None):
 @mailbox_app.command("quota")
 def mailbox_quota(email: str, dsn: Dsn = None,
                   bytes_: Annotated[Optional[int], typer.Option("--bytes", help="Byte limit; leave out for none.")] = None,
-                  messages: Annotated[Optional[int], typer.Option(help="Message limit; leave out for none.")] = None):
-    """Set a mailbox's quota, handed to Dovecot as quota_rule.   mailbook mailbox quota foo@example.com --bytes 2000000000"""
-    _show(*_call(dsn, "SELECT email, quota_bytes, quota_messages FROM set_mailbox_quota(%s, %s, %s)",
-                 (email, bytes_, messages)), False)
+                  messages: Annotated[Optional[int], typer.Option(help="Message limit; leave out for none.")] = None,
+                  lift: Annotated[bool, typer.Option("--lift", help="Remove both limits.")] = False,
+                  as_json: Json = False):
+    """Show a mailbox's quota and usage (as Dovecot last wrote it), or set the quota,
+    handed to Dovecot as quota_rule: the next message is checked against it.
+
+        mailbook mailbox quota foo@example.com
+        mailbook mailbox quota foo@example.com --bytes 2000000000
+    """
+    columns = "email, quota_bytes, used_bytes, quota_messages, used_messages"
+    if bytes_ is None and messages is None and not lift:
+        names, rows = _call(dsn, f"SELECT {columns} FROM mailboxes WHERE email = lower(%s)", (email,))
+        if not rows:
+            raise Failure(f'mailbox "{email.lower()}" does not exist')
+        _show(names, rows, as_json)
+        return
+    if lift and (bytes_ is not None or messages is not None):
+        raise Failure("give --lift or limits, not both")
+    _show(*_call(dsn, f"SELECT {columns} FROM set_mailbox_quota(%s, %s, %s)", (email, bytes_, messages)), as_json)
+
+
+@vacation_app.command("set")
+def vacation_set(email: str, dsn: Dsn = None,
+                 subject: Annotated[str, typer.Option(help="The reply's subject (one line).")] = ...,
+                 body_file: Annotated[Path, typer.Option(help="File holding the reply's text (- for stdin).")] = ...,
+                 starts: Annotated[Optional[datetime], typer.Option(help="From when (default now).")] = None,
+                 ends: Annotated[Optional[datetime], typer.Option(help="Until when (default: until cleared).")] = None,
+                 days: Annotated[Optional[int], typer.Option(help="At most one reply per sender in this many days (default 7).")] = None):
+    """Set a mailbox's out-of-office reply, sent by Dovecot's Sieve while it is due, once
+    per sender per --days, never to lists, bulk or automatic mail.
+
+        mailbook vacation set foo@example.com --subject 'Away until Monday' --body-file away.txt --ends 2026-12-01
+    """
+    body = _read_text(body_file)
+    _show(*_call(dsn, "SELECT email, subject, starts, ends, days FROM set_vacation(%s, %s, %s, %s, %s, %s)",
+                 (email, subject, body, starts, ends, days)), False)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Failure(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if "\0" in text:
+        raise Failure(f"{path} holds a NUL character; a reply is text")
+    return text
+
+
+@vacation_app.command("show")
+def vacation_show(email: Annotated[Optional[str], typer.Argument(help="Only this mailbox.")] = None,
+                  dsn: Dsn = None, as_json: Json = False):
+    """List the vacation replies (due now or not), or one mailbox's with its text.   mailbook vacation show foo@example.com"""
+    columns = "email, subject, starts, ends, days, (starts <= now() AND (ends IS NULL OR now() < ends)) AS due"
+    if email is None:
+        _show(*_call(dsn, f"SELECT {columns} FROM vacations ORDER BY email"), as_json)
+        return
+    names, rows = _call(dsn, f"SELECT {columns}, body FROM vacations WHERE email = lower(%s)", (email,))
+    _show(names, rows, as_json, empty=f"no vacation reply for {email.lower()}")
+
+
+@vacation_app.command("clear")
+def vacation_clear(email: str, dsn: Dsn = None):
+    """Stop a mailbox's vacation reply (from the next message on).   mailbook vacation clear foo@example.com"""
+    _, rows = _call(dsn, "SELECT clear_vacation(%s)", (email,))
+    typer.echo(f"cleared the vacation reply of {email.lower()}" if rows[0][0] else f"{email.lower()} had no vacation reply")
 
 
 @domain_app.command("limits")
@@ -908,6 +1001,7 @@ class AuditedTable(str, Enum):
     aliases = "aliases"
     send_as = "send_as"
     settings = "settings"
+    vacations = "vacations"
 
 
 @app.command("log")

@@ -247,10 +247,15 @@ def verify_keys(dest: Path, maps_dir: Path, config_dir: Path | None, sample: int
     return len(addresses_l) + len(domains_l), diffs
 
 
-def postconf_settings(dest: Path) -> list[tuple[str, str]]:
+def postconf_settings(dest: Path, delivery: str = "lmtp") -> list[tuple[str, str]]:
     """main.cf.snippet's settings with each pgsql: map replaced by its compiled table in
-    dest, and the refusals of refused-recipients added."""
+    dest, and the refusals of refused-recipients put first in smtpd_recipient_restrictions
+    (before reject_unlisted_recipient and the quota-status check, which stay)."""
     from mailbook.daemons import snippet_settings
     compiled = dict(main_cf_settings(dest))
-    out = [(name, compiled.pop(name, value)) for name, value in snippet_settings(dest)]
+    out = []
+    for name, value in snippet_settings(dest, delivery):
+        if name == "smtpd_recipient_restrictions":
+            value = f"{compiled.pop(name)}, {value}"
+        out.append((name, compiled.pop(name, value)))
     return out + list(compiled.items())

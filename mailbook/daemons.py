@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -16,20 +17,34 @@ DEFAULT_MAP_DIR = "/etc/postfix/pgsql"
 DOMAIN_KEYED = ("domains.cf", "relay-domains.cf")  # looked up by domain, not by address
 
 
-def _snippet_lines(dest: Path) -> list[tuple[str, str]]:
+DELIVERIES = ("lmtp", "virtual")
+# What `--delivery virtual` changes in main.cf.snippet: Postfix's virtual(8) writes the
+# maildirs, so there is no Dovecot quota-status service to ask at RCPT.
+VIRTUAL_DELIVERY = {
+    "virtual_transport": "virtual",
+    "smtpd_recipient_restrictions": "reject_unlisted_recipient",
+}
+
+
+def _snippet_lines(dest: Path, delivery: str = "lmtp") -> list[tuple[str, str]]:
+    if delivery not in DELIVERIES:
+        raise Failure(f"--delivery must be one of {', '.join(DELIVERIES)}, not {delivery!r}")
     text = (data_dir("postfix-maps") / "main.cf.snippet").read_text()
     settings = []
     for line in text.splitlines():
         if line.strip() and not line.startswith("#") and "=" in line:
             name, _, value = line.partition("=")
-            settings.append((name.strip(), value.strip().replace(DEFAULT_MAP_DIR, str(dest))))
+            name, value = name.strip(), value.strip().replace(DEFAULT_MAP_DIR, str(dest))
+            if delivery == "virtual":
+                value = VIRTUAL_DELIVERY.get(name, value)
+            settings.append((name, value))
     return settings
 
 
-def snippet_settings(dest: Path) -> list[tuple[str, str]]:
+def snippet_settings(dest: Path, delivery: str = "lmtp") -> list[tuple[str, str]]:
     """(parameter, value) of main.cf.snippet's main.cf lines, with the map directory set
-    to dest."""
-    return [(name, value) for name, value in _snippet_lines(dest) if "/" not in name]
+    to dest, for delivery through Dovecot's LMTP (as shipped) or Postfix's virtual(8)."""
+    return [(name, value) for name, value in _snippet_lines(dest, delivery) if "/" not in name]
 
 
 def snippet_services(dest: Path) -> list[tuple[str, str, str]]:
@@ -88,18 +103,51 @@ def check_maps(address: str, dest: Path, config_dir: Path | None) -> Iterator[tu
         yield m, key, answer, ok
 
 
-def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str) -> dict[Path, str]:
+@dataclass
+class LmtpSetup:
+    """What delivery through Dovecot's LMTP needs beyond authentication."""
+    quota_connect: str                      # libpq string of mailquota (quota_clone's dict)
+    postfix_queue: str = "/var/spool/postfix"  # Postfix's queue_directory: the sockets go in private/
+    vmail_user: str = "vmail"               # who mail processes run as: the dict socket's owner
+    vmail_group: str = "vmail"
+
+
+def _with_connect(text: str, connect: str) -> str:
+    return re.sub(r"^connect = .*$", lambda _: f"connect = {connect}", text, flags=re.M)
+
+
+def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
+                  lmtp: LmtpSetup | None = None) -> dict[Path, str]:
     """dovecot-sql.conf.ext with its connect line and mailbox base set, and the
-    auth include pointing at it."""
+    auth include pointing at it; with lmtp, also the LMTP include and its two dict
+    files (quota usage as mailquota, vacation scripts as the auth role), next to dest."""
     if not mailbox_base.startswith("/") or "'" in mailbox_base or "\\" in mailbox_base:
         raise Failure(f"--mailbox-base must be an absolute path without quotes, not {mailbox_base!r}")
     base = mailbox_base.rstrip("/") + "/"
     source = data_dir("dovecot")
-    sql = (source / "dovecot-sql.conf.ext").read_text()
-    sql = re.sub(r"^connect = .*$", lambda _: f"connect = {connect}", sql, flags=re.M)
+    sql = _with_connect((source / "dovecot-sql.conf.ext").read_text(), connect)
     sql = sql.replace("'/home/mail/'", f"'{base}'")
     auth = (source / "auth-mailbook.conf.ext").read_text().replace("/etc/dovecot/dovecot-sql.conf.ext", str(dest))
-    return {dest: sql, conf_d / "auth-mailbook.conf.ext": auth}
+    files = {dest: sql, conf_d / "auth-mailbook.conf.ext": auth}
+    if lmtp is None:
+        return files
+    queue = lmtp.postfix_queue.rstrip("/")
+    if not re.fullmatch(r"/[A-Za-z0-9._/-]*", queue):
+        raise Failure(f"--postfix-queue must be an absolute path of letters, digits and ._-/, not {lmtp.postfix_queue!r}")
+    for option, name in (("--vmail-user", lmtp.vmail_user), ("--vmail-group", lmtp.vmail_group)):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
+            raise Failure(f"{option} must be a user or group name, not {name!r}")
+    quota_dict, sieve_dict = dest.parent / "dovecot-dict-quota.conf.ext", dest.parent / "dovecot-dict-sieve.conf.ext"
+    include = (source / "lmtp-mailbook.conf.ext").read_text()
+    include = include.replace("/var/spool/postfix/", queue + "/")
+    include = include.replace("/etc/dovecot/dovecot-dict-quota.conf.ext", str(quota_dict))
+    include = include.replace("/etc/dovecot/dovecot-dict-sieve.conf.ext", str(sieve_dict))
+    include = include.replace("    user = vmail\n    group = vmail\n",
+                              f"    user = {lmtp.vmail_user}\n    group = {lmtp.vmail_group}\n")
+    files[conf_d / "lmtp-mailbook.conf.ext"] = include
+    files[quota_dict] = _with_connect((source / "dovecot-dict-quota.conf.ext").read_text(), lmtp.quota_connect)
+    files[sieve_dict] = _with_connect((source / "dovecot-dict-sieve.conf.ext").read_text(), connect)
+    return files
 
 
 def dovecot_queries() -> dict[str, str]:

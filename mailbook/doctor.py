@@ -111,7 +111,8 @@ def verifier_checks(conn: psycopg.Connection) -> list[Check]:
     try:
         with conn.transaction():
             rows = conn.execute("SELECT rolname, rolpassword FROM pg_catalog.pg_authid"
-                                " WHERE rolname IN ('mailreader', 'mailauth', 'mailwebmail') ORDER BY 1").fetchall()
+                                " WHERE rolname IN ('mailreader', 'mailauth', 'mailquota', 'mailwebmail')"
+                                " ORDER BY 1").fetchall()
     except psycopg.errors.InsufficientPrivilege:
         return [("role passwords", "warn", "only a superuser may read how passwords are stored: run doctor as one")]
     found: list[Check] = []
@@ -120,7 +121,8 @@ def verifier_checks(conn: psycopg.Connection) -> list[Check]:
             kind = "an md5 hash" if stored.startswith("md5") else "a plaintext"
             found.append(("role passwords", "fail", f"{role}'s password is stored as {kind}: set it again with"
                                                     f" `mailbook role password {role} --generate FILE`"))
-    return found or [("role passwords", "pass", "mailreader, mailauth and mailwebmail: SCRAM-SHA-256 or not set")]
+    return found or [("role passwords", "pass",
+                      "mailreader, mailauth, mailquota and mailwebmail: SCRAM-SHA-256 or not set")]
 
 
 def stored_row_checks(conn: psycopg.Connection) -> list[Check]:
@@ -159,6 +161,29 @@ def stored_row_checks(conn: psycopg.Connection) -> list[Check]:
     if not any(status == "fail" for _, status, _ in found):
         found.append(("stored mailboxes", "pass", "no nested maildirs; every hash and realname meets today's rules"))
     return found
+
+
+def usage_checks(conn: psycopg.Connection) -> list[Check]:
+    """Mailboxes at 90 % or more of their quota (bytes or messages), from the usage
+    Dovecot writes (quota_usage, 0060): a warning each, so they are seen before the
+    quota-status check starts refusing their mail."""
+    if conn.execute("SELECT to_regclass('public.quota_usage')").fetchone()[0] is None:
+        return []
+    full = conn.execute("""SELECT email, used_bytes, quota_bytes, used_messages, quota_messages,
+                                  greatest(used_bytes::numeric / quota_bytes, used_messages::numeric / quota_messages) AS share
+                             FROM public.mailboxes
+                            WHERE used_bytes >= 0.9 * quota_bytes OR used_messages >= 0.9 * quota_messages
+                            ORDER BY share DESC, email""").fetchall()
+    found: list[Check] = []
+    for email, used, limit, used_messages, limit_messages, share in full[:20]:
+        parts = [f"{used:,} of {limit:,} bytes" if limit else "",
+                 f"{used_messages:,} of {limit_messages:,} messages" if limit_messages else ""]
+        found.append(("mailbox usage", "warn", f"{email} uses {share:.0%} of its quota ({'; '.join(p for p in parts if p)}):"
+                                               " raise it (mailbook mailbox quota) or ask the user to clean up"))
+    if len(full) > 20:
+        found.append(("mailbox usage", "warn", f"and {len(full) - 20} more mailbox(es) at 90 % or more"))
+    measured = conn.execute("SELECT count(*) FROM public.quota_usage").fetchone()[0]
+    return found or [("mailbox usage", "pass", f"no mailbox at 90 % of its quota ({measured} measured by Dovecot)")]
 
 
 def hba_checks(conn: psycopg.Connection) -> list[Check]:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks for mailbook, and mailbook itself into
 # ./.venv (editable). `scripts/install.sh --test` adds what the test suite needs:
-# pgTAP and pg_prove, Postfix and Dovecot with their PostgreSQL drivers, swaks, PgBouncer,
-# PostfixAdmin (with PHP's CLI and pgsql driver) and vmm, Roundcube with its password
-# plugin, chromium and chromedriver;
+# pgTAP and pg_prove, Postfix and Dovecot (IMAP, LMTP, Sieve) with their PostgreSQL drivers,
+# swaks, PgBouncer, PostfixAdmin (with PHP's CLI and pgsql driver) and vmm, Roundcube with
+# its password plugin, chromium and chromedriver;
 # `--bench` what benchmarks/ needs: Postfix (postmap, smtp-source), PostfixAdmin with PHP's
 # CLI and pgsql driver (the end-to-end peer), matplotlib.
 set -euo pipefail
@@ -13,13 +13,15 @@ packages=(postgresql postgresql-contrib python3 python3-venv)
 extra=""
 if [ "${1:-}" = "--test" ]; then
     packages+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql swaks pgbouncer
+               postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql dovecot-lmtpd dovecot-sieve dovecot-managesieved
+               swaks pgbouncer
                postfixadmin php-cli php-pgsql vmm   # the move-in tests build their databases with them
-               roundcube-core roundcube-pgsql roundcube-plugins chromium chromium-driver   # the webmail tests
+               roundcube-core roundcube-sqlite3 roundcube-plugins chromium chromium-driver   # the webmail tests
                postfix-lmdb)   # `mailbook maps compile` writes lmdb: tables
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
+               dovecot-core dovecot-pgsql dovecot-lmtpd dovecot-sieve   # e2e.py's LMTP delivery and quota-status
                postfixadmin php-cli php-pgsql)   # benchmarks/e2e.py builds PostfixAdmin's schema with them
     extra="[bench]"
 fi

@@ -16,7 +16,7 @@ SELECT 'pgcrypto',
        coalesce('version ' || e.extversion, 'not installed in this database: run mailbook migrate apply')
   FROM (SELECT NULL) one LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'pgcrypto'
 UNION ALL
--- the five roles, with login where it belongs (whether a login role has a password shows
+-- the six roles, with login where it belongs (whether a login role has a password shows
 -- in the map files check: a map that cannot log in does not answer)
 SELECT 'role ' || r.name,
        CASE WHEN a.rolname IS NULL OR a.rolcanlogin <> r.login THEN 'fail' ELSE 'pass' END,
@@ -24,6 +24,7 @@ SELECT 'role ' || r.name,
             WHEN a.rolcanlogin <> r.login THEN CASE WHEN r.login THEN 'cannot log in' ELSE 'can log in, but must not' END
             WHEN r.login THEN 'login' ELSE 'no login' END
   FROM (VALUES ('mailowner', false), ('mailadmin', false), ('mailreader', true), ('mailauth', true),
+               ('mailquota', true),
                ('mailwebmail', true)) AS r(name, login)
   LEFT JOIN pg_catalog.pg_roles a ON a.rolname = r.name
 UNION ALL
@@ -40,13 +41,17 @@ SELECT 'PUBLIC may use nothing',
 UNION ALL
 SELECT 'service roles write nothing',
        CASE WHEN bad IS NULL THEN 'pass' ELSE 'fail' END,
-       coalesce(bad, 'mailreader and mailauth only read; mailwebmail touches no table')
+       coalesce(bad, 'mailreader and mailauth only read; mailquota writes only usage rows (quota_usage); mailwebmail touches no table')
   FROM (SELECT string_agg(r || ' may ' || priv || ' ' || c.relname, ', ') AS bad
-          FROM unnest(ARRAY['mailreader', 'mailauth', 'mailwebmail']) AS r
+          FROM unnest(ARRAY['mailreader', 'mailauth', 'mailquota', 'mailwebmail']) AS r
          CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS priv
           JOIN pg_catalog.pg_class c ON c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
          WHERE EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)
-           AND pg_catalog.has_table_privilege(r, c.oid, priv)) p
+           -- a column grant is a write too
+           AND CASE WHEN priv IN ('INSERT', 'UPDATE') THEN pg_catalog.has_any_column_privilege(r, c.oid, priv)
+                    ELSE pg_catalog.has_table_privilege(r, c.oid, priv) END
+           -- Dovecot's quota_clone upsert, the one write a service role needs
+           AND NOT (r = 'mailquota' AND c.oid = to_regclass('public.quota_usage') AND priv IN ('INSERT', 'UPDATE'))) p
 UNION ALL
 -- mailwebmail's statements carry passwords as literals (Roundcube's SQL driver): its role
 -- settings keep them out of the server log and pg_stat_activity (sql/roles.sql)

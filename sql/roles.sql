@@ -11,7 +11,8 @@ DECLARE
         ['mailowner',  'false'],  -- owns every object; migrations run as it
         ['mailadmin',  'false'],  -- provisioning: EXECUTE on the functions, SELECT on all but hashes
         ['mailreader', 'true' ],  -- Postfix map lookups
-        ['mailauth',   'true' ],  -- Dovecot passdb/userdb lookups
+        ['mailauth',   'true' ],  -- Dovecot passdb/userdb lookups, and the vacation scripts Sieve reads
+        ['mailquota',  'true' ],  -- Dovecot's quota_clone: writes each mailbox's usage, nothing else
         ['mailwebmail', 'true']   -- a webmail's password form: EXECUTE change_password() only
     ];
     r text[];

@@ -176,12 +176,21 @@ def map_file(path: Path, port: int, user: str, password: str, dbname: str, query
     return path
 
 
+class Missing(Exception):
+    """A lookup whose answer is not fetched yet (Lookups.answers() fetches and retries)."""
+
+
 class Lookups:
     """What Postfix answers for a recipient, given the map files of each main.cf parameter
     (each a list, tried in turn as Postfix does): whether the domain is accepted, the
     final addresses after virtual alias expansion (key user@domain, then @domain; an
     address mapped to itself stays), and for each final address in a hosted domain its
-    maildir and transport (or unknown), in a relay domain its transport, else remote."""
+    maildir and transport (or unknown), in a relay domain its transport, else remote.
+
+    Every answer comes from Postfix's own pgsql client, `postmap -q -`, fed all the keys a
+    round needs in one process per map file: answers() works out every recipient as far
+    as the keys fetched so far allow, collects the keys it lacks, fetches them (in every
+    map of the parameter at once), and goes again until nothing is missing."""
 
     def __init__(self, config_dir: Path, domains: list[Path], relay: list[Path], aliases: list[Path],
                  mailboxes: list[Path], transport: list[Path], maildir_prefix: str = ""):
@@ -189,14 +198,45 @@ class Lookups:
         self.domains, self.relay, self.aliases = domains, relay, aliases
         self.mailboxes, self.transport, self.prefix = mailboxes, transport, maildir_prefix
         self.postmap = require_program("/usr/sbin/postmap")
+        self.known: dict[Path, dict[str, str | None]] = {}  # map file -> key -> answer (None: not found)
+        self.wanted: dict[Path, set[str]] = {}
+        self.processes = 0  # postmap runs, for the curious
+
+    def fetch(self) -> None:
+        for m, keys in self.wanted.items():
+            keys = sorted(keys - self.known.setdefault(m, {}).keys())
+            if not keys:
+                continue
+            r = run([self.postmap, "-c", str(self.config_dir), "-q", "-", f"pgsql:{m}"], input="\n".join(keys) + "\n")
+            self.processes += 1
+            assert r.returncode in (0, 1) and "warning" not in r.stderr and "fatal" not in r.stderr, (m, r.stderr)
+            found = dict(line.split("\t", 1) for line in r.stdout.splitlines())
+            self.known[m].update({k: found.get(k) for k in keys})
+        self.wanted = {}
 
     def first(self, maps: list[Path], key: str) -> str | None:
         for m in maps:
-            r = run([self.postmap, "-c", str(self.config_dir), "-q", key, f"pgsql:{m}"])
-            assert r.returncode in (0, 1) and "warning" not in r.stderr and "fatal" not in r.stderr, (m, key, r.stderr)
-            if r.returncode == 0:
-                return r.stdout.strip()
+            if key not in self.known.get(m, {}):
+                for each in maps:  # the whole parameter's maps in this round: the next ones are likely asked
+                    self.wanted.setdefault(each, set()).add(key)
+                raise Missing(key)
+            if self.known[m][key] is not None:
+                return self.known[m][key]
         return None
+
+    def answers(self, recipients: list[str]) -> dict[str, tuple]:
+        out: dict[str, tuple] = {}
+        while len(out) < len(recipients):
+            for recipient in recipients:
+                if recipient not in out:
+                    try:
+                        out[recipient] = self.answer(recipient)
+                    except Missing:
+                        pass
+            if len(out) < len(recipients):
+                assert self.wanted, "no answer and nothing to fetch"
+                self.fetch()
+        return out
 
     def domain_class(self, domain: str) -> str:
         if self.first(self.domains, domain):
@@ -228,8 +268,11 @@ class Lookups:
             if fcls == "virtual":
                 maildir = self.first(self.mailboxes, final)
                 # where the mail ends up: a maildir, whichever name of the domain led there
+                # a mailbox domain's transport "virtual:" is what virtual_transport does when
+                # the map answers nothing (mailbook's transport.cf leaves it unanswered)
+                transport = self.transport_of(final)
                 finals.append(("unknown", final) if maildir is None else
-                              ("maildir", self.prefix + maildir, self.transport_of(final)))
+                              ("maildir", self.prefix + maildir, None if transport == "virtual:" else transport))
             elif fcls == "relay":
                 finals.append((final, "relay", self.transport_of(final)))
             else:

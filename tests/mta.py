@@ -77,8 +77,12 @@ def private_dir(prefix: str) -> Path:
 
 
 class Postfix:
-    def __init__(self, root: Path, maps: Path, submission: bool = False):
+    def __init__(self, root: Path, maps: Path, submission: bool = False, delivery: str = "virtual"):
         self.root, self.maps = root, maps
+        # "virtual": Postfix's virtual(8) writes the maildirs; "lmtp": main.cf.snippet as
+        # shipped, Dovecot's LMTP (a Dovecot with lmtp=True must run: Dovecot.start)
+        self.delivery = delivery
+        self.queue = root / "queue"
         self.config = root / "etc"
         self.mail = root / "mail"
         self.log = root / "maillog"
@@ -97,7 +101,7 @@ class Postfix:
         self.mail.mkdir(exist_ok=True)
         os.chown(self.mail, VMAIL_UID, VMAIL_GID)
         os.chmod(self.mail, 0o770)
-        settings = dict(snippet_settings(self.maps))  # mailbook's main.cf lines, as shipped
+        settings = dict(snippet_settings(self.maps, self.delivery))  # mailbook's main.cf lines, as shipped
         settings.update({
             # this instance's own places and identity
             "compatibility_level": "3.6",
@@ -190,28 +194,41 @@ class Postfix:
             code, msg = s.rcpt(recipient)
             return code, msg.decode()
 
-    def send(self, recipient: str, subject: str, sender: str = "sender@elsewhere.example") -> None:
-        body = f"From: {sender}\r\nTo: {recipient}\r\nSubject: {subject}\r\n\r\nhello from the mailbook tests\r\n"
+    def send(self, recipient: str, subject: str, sender: str = "sender@elsewhere.example",
+             headers: str = "", body: str = "hello from the mailbook tests") -> None:
+        message = (f"From: {sender or 'MAILER-DAEMON@elsewhere.example'}\r\nTo: {recipient}\r\n"
+                   f"Subject: {subject}\r\n{headers}\r\n{body}\r\n")
         with self.smtp() as s:
-            s.sendmail(sender, [recipient], body)
+            s.sendmail(sender, [recipient], message)
 
     def delivered(self, maildir: str, subject: str, timeout: float = 20) -> Path:
         """The file in virtual_mailbox_base/maildir/new/ holding `subject`."""
         new = self.mail / maildir / "new"
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if new.is_dir():
-                for f in new.iterdir():
-                    if f"Subject: {subject}" in f.read_text(errors="replace"):
-                        return f
+            found = self.messages(maildir, subject)
+            if found:
+                return found[0]
             time.sleep(0.2)
         raise AssertionError(f"no message {subject!r} in {new}; log:\n{self.log_text()[-3000:]}")
 
+    def messages(self, maildir: str, subject: str) -> list[Path]:
+        """The files in virtual_mailbox_base/maildir/new/ whose Subject contains `subject`."""
+        new = self.mail / maildir / "new"
+        if not new.is_dir():
+            return []
+        return [f for f in new.iterdir()
+                if any(line.startswith("Subject:") and subject in line
+                       for line in f.read_text(errors="replace").splitlines())]
+
 
 class Dovecot:
-    def __init__(self, root: Path, sql_conf: Path, auth_include: Path, mail: Path):
+    def __init__(self, root: Path, sql_conf: Path, auth_include: Path, mail: Path,
+                 lmtp_include: Path | None = None):
         self.root, self.sql_conf, self.auth_include, self.mail = root, sql_conf, auth_include, mail
+        self.lmtp_include = lmtp_include  # lmtp-mailbook.conf.ext as installed, or None
         self.postfix_auth_socket: Path | None = None  # set to Postfix.auth_socket for SASL
+        self.submission_host: str | None = None  # where Sieve sends replies: the Postfix's smtpd
         self.conf = root / "dovecot.conf"
         self.log = root / "dovecot.log"
         self.port = free_port()
@@ -229,13 +246,18 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %Lu
+# a failed login is answered at once: tests try wrong passwords on purpose, and the default
+# 2 s delay (which also held up the next login here, 4 s) is a brute-force brake, not behaviour under test
+auth_failure_delay = 0
 mail_location = maildir:~
+""" + ("" if self.lmtp_include else """\
 # the userdb's quota_rule (user_query) takes effect through the quota plugin
 mail_plugins = quota
-plugin {{
+plugin {
   quota = count:User quota
   quota_vsizes = yes
-}}
+}
+""") + f"""\
 mail_uid = {VMAIL_UID}
 mail_gid = {VMAIL_GID}
 first_valid_uid = 100
@@ -250,7 +272,9 @@ service imap-login {{
   }}
 }}
 !include {self.auth_include}
-""" + (f"""service auth {{
+""" + (f"""!include {self.lmtp_include}
+submission_host = {self.submission_host}
+""" if self.lmtp_include else "") + (f"""service auth {{
   unix_listener {self.postfix_auth_socket} {{
     mode = 0660
     user = postfix
@@ -279,13 +303,22 @@ service imap-login {{
         return run([self.doveadm_bin, "-c", str(self.conf), *args])
 
 
-def install_dovecot(root: Path, mail: Path, *install_args: str) -> Dovecot:
+def install_dovecot(root: Path, mail: Path, *install_args: str, postfix: "Postfix | None" = None) -> Dovecot:
     """`mailbook dovecot install` into root/dovecot-conf (mailbox base: mail, plus the
-    given connection options), and a Dovecot in root/dovecot using it; not started."""
+    given connection options), and a Dovecot in root/dovecot using it; not started.
+    With a Postfix that delivers through LMTP, the LMTP include too (its sockets in that
+    Postfix's queue, the vmail user nobody:nogroup; install_args must then carry
+    --quota-password-file), Sieve replies sent to that Postfix."""
     conf = root / "dovecot-conf"
+    lmtp = postfix is not None and postfix.delivery == "lmtp"
+    delivery = ["--postfix-queue", str(postfix.queue), "--vmail-user", "nobody", "--vmail-group", "nogroup"] \
+        if lmtp else ["--delivery", "virtual"]
     cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
-         "--mailbox-base", str(mail), *install_args], check=True)
-    dovecot = Dovecot(root / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", mail)
+         "--mailbox-base", str(mail), *delivery, *install_args], check=True)
+    dovecot = Dovecot(root / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", mail,
+                      conf / "lmtp-mailbook.conf.ext" if lmtp else None)
+    if lmtp:
+        dovecot.submission_host = f"127.0.0.1:{postfix.port}"
     dovecot.root.mkdir(exist_ok=True)
     return dovecot
 
@@ -298,7 +331,7 @@ def require_root(what: str = "the Postfix and Dovecot tests") -> None:
 @contextmanager
 def mail_database(cluster, name: str, **role_passwords: str) -> Iterator[str]:
     """A migrated mail database `name` on the session's cluster, the given service roles
-    (mailreader=..., mailauth=...) with those passwords; yields its superuser DSN. Drops
+    (mailreader=..., mailauth=..., mailquota=...) with those passwords; yields its superuser DSN. Drops
     it afterwards and takes the passwords back: roles are the whole cluster's."""
     cli(["init", "--dsn", cluster.dsn(), "--database", name], check=True)
     dsn = cluster.dsn(name)
@@ -315,14 +348,15 @@ def mail_database(cluster, name: str, **role_passwords: str) -> Iterator[str]:
                 conn.execute(f"ALTER ROLE {role} PASSWORD NULL")
 
 
-def install_postfix(root: Path, cluster, dbname: str, reader_password: str, submission: bool = False) -> Postfix:
+def install_postfix(root: Path, cluster, dbname: str, reader_password: str, submission: bool = False,
+                    delivery: str = "virtual") -> Postfix:
     """`mailbook maps install` into root/maps (mailreader's password from a 0600 file),
     and a Postfix in root/postfix using them; not started."""
     pw = root / "reader.pw"
     write_private(pw, reader_password + "\n")
     cli(["maps", "install", "--dest", str(root / "maps"), "--port", str(cluster.port), "--dbname", dbname,
          "--password-file", str(pw)], check=True)
-    return Postfix(root / "postfix", root / "maps", submission=submission)
+    return Postfix(root / "postfix", root / "maps", submission=submission, delivery=delivery)
 
 
 def remove(path: Path) -> None:

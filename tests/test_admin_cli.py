@@ -428,8 +428,9 @@ def test_an_initial_load_builds_users_keys_once_after_the_rows_and_they_come_bac
     send_as included)."""
     db.execute("RESET ROLE")
     definitions, oids = table_keys(db, "users")
-    # three indexes, two of them the keys (email, maildir), and send_as's foreign key
-    assert len(definitions) == 6
+    # three indexes, two of them the keys (email, maildir), and the foreign keys of send_as,
+    # quota_usage and vacations
+    assert len(definitions) == 8
     rows = generated_rows(10_000, [db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt('pw', crypto.gen_salt('bf', 4))").fetchone()[0]])
     rows.append({"kind": "sendas", "address": "info@d0.example.com", "destination": "user0@d0.example.com"})
     ok(["import", str(write_csv(tmp_path / "load.csv", rows))], dsn, env)
@@ -724,3 +725,78 @@ def test_import_and_export_carry_alias_domains_catch_alls_send_as_services_and_c
     (tmp_path / "export.csv").write_text(exported)
     cli(["import", str(tmp_path / "export.csv"), "--dsn", fresh_db], check=True)
     assert cli(["export", "-", "--dsn", fresh_db], check=True).stdout == exported
+
+
+def test_import_and_export_carry_vacation_replies_byte_for_byte_and_bad_rows_write_nothing(
+        dsn, env, db, cluster, fresh_db, tmp_path):
+    body = 'Back on Monday.\r\nUrgent: "ops@example.com"; discard;\n\\ ünïcödé\n'
+    good = write_csv(tmp_path / "good.csv", [
+        {"kind": "domain", "address": "example.com"},
+        {"kind": "mailbox", "address": "foo@example.com", "password": "pw"},
+        {"kind": "mailbox", "address": "bar@example.com", "password": "pw"},
+        {"kind": "mailbox", "address": "baz@example.com", "password": "pw"},
+        # all five columns; a subject a spreadsheet would take for a formula
+        {"kind": "vacation", "address": "Foo@example.com", "subject": "=Away", "body": body,
+         "starts": "2026-12-20 08:00:00.25+01", "ends": "2027-01-04T00:00:00Z", "days": "3"},
+        # only what is required: starts now, never ends, every 7 days
+        {"kind": "vacation", "address": "bar@example.com", "subject": "Away", "body": "Gone."},
+    ])
+    ok(["import", str(good)], dsn, env)
+    db.execute("RESET ROLE")
+    rows = db.execute("SELECT email, subject, body, starts AT TIME ZONE 'UTC', ends AT TIME ZONE 'UTC', days,"
+                      " now() - starts < interval '1 minute' FROM vacations ORDER BY 1").fetchall()
+    assert [r[:3] for r in rows] == [("bar@example.com", "Away", "Gone."), ("foo@example.com", "=Away", body)]
+    assert str(rows[1][3]) == "2026-12-20 07:00:00.250000" and str(rows[1][4]) == "2027-01-04 00:00:00"
+    assert (rows[0][4], rows[0][5], rows[0][6], rows[1][5]) == (None, 7, True, 3)
+
+    # to files: Click's runner would read a CR LF on stdout as LF
+    cli(["export", str(tmp_path / "export.csv"), "--dsn", cluster.dsn(db.info.dbname)], check=True)
+    exported = (tmp_path / "export.csv").read_bytes()
+    vacations = [r for r in csv.DictReader(io.StringIO(exported.decode(), newline="")) if r["kind"] == "vacation"]
+    assert [(v["address"], v["subject"], v["starts"], v["ends"], v["days"]) for v in vacations][1] == (
+        "foo@example.com", "'=Away", "2026-12-20T07:00:00.25Z", "2027-01-04T00:00:00Z", "3")
+    assert vacations[1]["body"] == body  # the line breaks as they were, CR included
+    assert cli(["migrate", "apply", "--dsn", fresh_db]).exit_code == 0
+    cli(["import", str(tmp_path / "export.csv"), "--dsn", fresh_db], check=True)
+    cli(["export", str(tmp_path / "again.csv"), "--dsn", fresh_db], check=True)
+    assert (tmp_path / "again.csv").read_bytes() == exported
+
+    # every bad row named by its line (the body's line breaks counted), nothing written
+    bad = write_csv(tmp_path / "bad.csv", [
+        {"kind": "mailbox", "address": "new@example.com", "password": "pw"},               # 2: fine
+        {"kind": "vacation", "address": "new@example.com", "subject": "Away",
+         "body": "two\nlines"},                                                       # 3-4: fine (line 4)
+        {"kind": "vacation", "address": "foo@example.com", "subject": "Again", "body": "x"},  # 5: has one
+        {"kind": "vacation", "address": "ghost@example.com", "subject": "s", "body": "x"},  # 6: no mailbox
+        {"kind": "vacation", "address": "baz@example.com", "subject": "", "body": "x"},     # 7: no subject
+        {"kind": "vacation", "address": "baz@example.com", "subject": "a\tb", "body": "x"},  # 8: control
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": " "},    # 9: empty body
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x",
+         "starts": "next tuesday"},                                                      # 10
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x",
+         "ends": "infinity"},                                                            # 11
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x", "days": "0"},  # 12
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x", "days": "x"},  # 13
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x",
+         "starts": "2027-01-02Z", "ends": "2027-01-01Z"},                                # 14
+        {"kind": "vacation", "address": "new@example.com", "subject": "s", "body": "x"},  # 15: repeated
+    ])
+    before = table_checksums(db)
+    r = mb(["import", str(bad)], dsn, env)
+    assert r.exit_code == 1
+    lines = {int(l.split(":")[1]) for l in r.stderr.splitlines() if l.startswith(str(bad))}
+    assert lines == {5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, r.stderr
+    for line, message in [
+            (5, 'mailbox "foo@example.com" has a vacation reply already'),
+            (6, 'a vacation reply needs the mailbox "ghost@example.com"; add a mailbox row for it'),
+            (7, "a vacation subject must not be empty"),
+            (8, "a vacation subject must be one line without control characters"),
+            (9, "a vacation body must not be empty"),
+            (10, 'starts must be a date and time such as 2026-12-24T09:00:00Z, not "next tuesday"'),
+            (11, 'ends must be a date and time such as 2026-12-24T09:00:00Z, not "infinity"'),
+            (12, 'days must be a number from 1 to 365, not "0"'),
+            (13, 'days must be a number from 1 to 365, not "x"'),
+            (14, 'a vacation must end after it starts, not "2027-01-01Z" before "2027-01-02Z"'),
+            (15, 'vacation "new@example.com" appears more than once in the file (first on line 4)')]:
+        assert any(l.startswith(f"{bad}:{line}: {message}") for l in r.stderr.splitlines()), (line, r.stderr)
+    assert table_checksums(db) == before

@@ -112,7 +112,9 @@ def dest(root_dir, reader_dsn, sql_postfix) -> Path:
 def lmdb_postfix(root_dir, dest, sql_postfix):
     """A second Postfix whose maps are only the compiled tables (`maps postconf --compiled`)."""
     pf = Postfix(root_dir / "postfix-lmdb", sql_postfix.maps)
-    pf.overrides = dict(compiled.main_cf_settings(dest))  # the harness keeps its own mail base
+    # the lines `maps postconf --compiled` prints for the maps; the harness keeps its own places
+    parameters = {m.parameter for m in compiled.MAPS}
+    pf.overrides = {k: v for k, v in compiled.postconf_settings(dest, pf.delivery) if k in parameters}
     pf.start()
     yield pf
     pf.stop()
@@ -241,6 +243,16 @@ def test_verify_names_a_key_that_changed_since_compile_and_exits_1(dest, sql_pos
 def test_verify_without_compiled_tables_says_what_to_run(root_dir, sql_postfix):
     r = verify(root_dir / "nothing-here", sql_postfix)
     assert r.exit_code == 1 and "run `mailbook maps compile" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_postconf_compiled_replaces_every_pgsql_map_and_keeps_the_quota_check(dest):
+    r = cli(["maps", "postconf", "--compiled", "--dest", str(dest)])
+    assert r.exit_code == 0, r.stderr
+    assert "pgsql:" not in r.stdout
+    restrictions = next(line for line in r.stdout.splitlines() if "smtpd_recipient_restrictions" in line)
+    assert f"check_recipient_access lmdb:{dest}/refused-recipients, reject_unlisted_recipient" in restrictions
+    assert "check_policy_service unix:private/quota-status" in restrictions
+    assert "virtual_transport = lmtp:unix:private/dovecot-lmtp" in r.stdout
 
 
 # -- random provisioning, then compile and compare every key -------------------------------

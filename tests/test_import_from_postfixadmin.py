@@ -13,8 +13,11 @@ import os
 import psycopg
 import pytest
 
-from conftest import cli, table_checksums
-from mailbook.importers import snapshot
+import subprocess
+import time
+
+from conftest import PYTHON, ROOT, cli, table_checksums
+from mailbook.importers import postfixadmin, snapshot
 from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove
 from movein import (Lookups, PostfixAdmin, deliver_file, drop_source, imap_subjects, mailbook_lookups,
                     map_file, postfix_config, source_database)
@@ -23,7 +26,9 @@ from mailbook.secrets import write_private
 SOURCE, OWNER, OWNER_PW = "pfa_source", "pfa_owner", "pfa-owner-pw"
 TARGET, READER_PW, AUTH_PW = "pfa_target", "pfa-reader-pw", "pfa-auth-pw"
 
-# (address, password, scheme, active): what PostfixAdmin was asked to store
+# (address, password, scheme, active): what PostfixAdmin was asked to store. Throwaway
+# passwords of this test's own mailboxes: postfixadmin-cli takes them as arguments (its
+# interface), and doveadm auth test below as well; no real secret is ever passed so
 MAILBOXES = [
     ("foo@example.com", "Foo-secret-12", "md5crypt", True),
     ("keep@example.com", "Keep-secret-12", "md5crypt", True),
@@ -72,11 +77,20 @@ def root():
 
 
 @pytest.fixture(scope="module")
-def source(cluster, root):
-    """PostfixAdmin's own database, built by PostfixAdmin."""
+def pfa(cluster, root):
+    """PostfixAdmin, its database's schema built by its own upgrade.php."""
     source_database(cluster, SOURCE, OWNER, OWNER_PW)
-    pfa = PostfixAdmin(root, cluster.port, SOURCE, OWNER, OWNER_PW)
-    pfa.upgrade()
+    tool = PostfixAdmin(root, cluster.port, SOURCE, OWNER, OWNER_PW)
+    tool.upgrade()
+    yield tool
+    drop_source(cluster, SOURCE, OWNER)
+
+
+@pytest.fixture(scope="module")
+def source(cluster, pfa):
+    """PostfixAdmin's own database, its rows written by postfixadmin-cli. The passwords below
+    go on postfixadmin-cli's command line, which is how that tool takes them: throwaway values
+    for mailboxes that exist only in this test's database, never a real secret."""
     pfa.cli("domain", "add", "example.com", "--description", "main", "--aliases", "0", "--mailboxes", "0",
             "--maxquota", "0", "--quota", "0", "--transport", "virtual", "--active", "1", "--default-aliases", "1")
     pfa.cli("domain", "add", "example.net", "--aliases", "0", "--mailboxes", "0", "--transport", "virtual",
@@ -96,6 +110,7 @@ def source(cluster, root):
     pfa.cli("alias", "add", "old@example.com", "--goto", "foo@example.com", "--active", "0")
     pfa.cli("alias", "add", "@example.com", "--goto", "foo@example.com", "--active", "1")
     pfa.cli("alias", "add", "sales@capped.example", "--goto", "cap1@capped.example", "--active", "1")
+    pfa.cli("alias", "add", "ops@example.com", "--goto", "desk@backup.example", "--active", "1")  # into a relay domain
     with psycopg.connect(cluster.dsn(SOURCE), autocommit=True) as conn:
         # postfixadmin-cli has no vacation module: the one row written by SQL, as the web form stores it
         conn.execute("INSERT INTO vacation (email, subject, body, domain, active)"
@@ -105,8 +120,7 @@ def source(cluster, root):
     assert hashes["foo@example.com"].startswith("$1$") and hashes["sha@example.com"].startswith("$6$")
     assert hashes["blf@example.com"].startswith("{BLF-CRYPT}$2y$")
     assert hashes["b64@example.com"].startswith("{SHA512-CRYPT.B64}")
-    yield cluster.dsn(SOURCE)
-    drop_source(cluster, SOURCE, OWNER)
+    return cluster.dsn(SOURCE)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +151,7 @@ def test_dry_run_counts_each_kind_lists_what_cannot_move_and_writes_nothing(dry_
     assert dry_run.exit_code == 0, dry_run
     out = dry_run.stdout
     assert ("read in one snapshot: 2 domain(s), 1 alias domain(s), 1 relay domain(s), 9 mailbox(s), "
-            "11 alias destination(s), 1 catch-all destination(s)") in out, out
+            "12 alias destination(s), 1 catch-all destination(s)") in out, out
     assert "nothing written (dry run)" in out
     for listed in ("password of plain@example.com: its hash (no {SCHEME} prefix)",
                    "maximum mailbox quota of capped.example: 50 MB",
@@ -148,7 +162,7 @@ def test_dry_run_counts_each_kind_lists_what_cannot_move_and_writes_nothing(dry_
 
 
 def test_import_writes_every_row_through_the_import_path_and_audits_it(imported, target):
-    assert "imported 25 row(s) from PostfixAdmin" in imported.stdout, imported
+    assert "imported 26 row(s) from PostfixAdmin" in imported.stdout, imported
     with psycopg.connect(target, autocommit=True) as conn:
         rows = dict(conn.execute("SELECT email, maildir || ' ' || coalesce(quota_bytes::text, '-') || ' '"
                                  " || active FROM users").fetchall())
@@ -167,6 +181,7 @@ def test_import_writes_every_row_through_the_import_path_and_audits_it(imported,
     assert ("fwd@example.com", "fwd@example.com", True) not in aliases
     assert {("info@example.com", "foo@example.com", True), ("info@example.com", "team@elsewhere.example", True),
             ("old@example.com", "foo@example.com", False), ("@example.com", "foo@example.com", True)} <= aliases
+    assert ("ops@example.com", "desk@backup.example", True) in aliases  # a relay domain's address is remote
     assert domains["example.net"][1] == "example.com"
     assert domains["backup.example"][0] == "smtp:[mx.backup.example]"
     assert domains["capped.example"][2:] == (3, 5, 100 * 1024000)
@@ -181,7 +196,7 @@ def test_second_run_refuses_naming_what_exists_unless_skip_existing(imported, so
     assert "--skip-existing" in r.stderr and "Traceback" not in r.stderr + r.stdout
     r = cli(["import", "--from", "postfixadmin", "--source-dsn", source, "--dsn", target, "--skip-existing"])
     assert r.exit_code == 0, r
-    assert "already in mailbook, left out (25)" in r.stdout and "imported 0 row(s)" in r.stdout
+    assert "already in mailbook, left out (26)" in r.stdout and "imported 0 row(s)" in r.stdout
     assert _checksums(target) == before
 
 
@@ -211,6 +226,58 @@ def test_the_source_is_read_in_one_read_only_repeatable_read_snapshot(source):
             conn.execute("DELETE FROM mailbox")
 
 
+def test_a_writer_committing_between_the_imports_reads_changes_nothing_the_import_sees(source, target):
+    """The import reads PostfixAdmin in several statements (domains, alias domains, mailboxes,
+    aliases, vacations, fetchmail). A writer holds the alias table, so the real command stops
+    after reading domains and mailboxes and waits before reading aliases; meanwhile other
+    writes commit: a mailbox and its self-alias row (as PostfixAdmin adds them, two tables),
+    a changed goto, a vacation. Then the writer lets go. Read statement by statement, the
+    import would now see the new alias row without its mailbox, the new goto and the
+    vacation; read in one snapshot it prints exactly what it printed before the writes."""
+    command = [PYTHON, str(ROOT / "runner.py"), "import", "--from", "postfixadmin", "--source-dsn", source,
+               "--dsn", target, "--dry-run", "--skip-existing"]  # --skip-existing: whether or not imported yet
+    before = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert before.returncode == 0, before.stderr
+    holder = psycopg.connect(source)
+    try:
+        holder.execute("LOCK TABLE alias IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with psycopg.connect(source, autocommit=True) as watch:
+            deadline = time.time() + 60
+            while not watch.execute("SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                                    " AND wait_event_type = 'Lock' AND query LIKE '%%FROM alias %%'").fetchone():
+                assert proc.poll() is None and time.time() < deadline, proc.communicate()
+                time.sleep(0.05)
+            # it has read the domains and mailboxes; these commit before it reads the rest
+            watch.execute("INSERT INTO mailbox (username, password, name, maildir, quota, local_part, domain, active)"
+                          " VALUES ('late@example.com', '$1$abcdefgh$abcdefghijklmnopqrstuv', 'Late',"
+                          " 'example.com/late/', 0, 'late', 'example.com', true)")
+            watch.execute("INSERT INTO vacation (email, subject, body, domain, active)"
+                          " VALUES ('keep@example.com', 'Gone fishing', 'later', 'example.com', true)")
+        holder.execute("INSERT INTO alias (address, goto, domain, active)"
+                       " VALUES ('late@example.com', 'late@example.com', 'example.com', true)")
+        holder.execute("UPDATE alias SET goto = 'team@elsewhere.example' WHERE address = 'info@example.com'")
+        holder.commit()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert out == before.stdout
+        # the writes were real: a new snapshot sees them
+        with snapshot(source) as conn:
+            after = postfixadmin.read(conn)
+        assert "late@example.com" in {r.values["address"] for r in after.rows if r.kind == "mailbox"}
+        assert ("vacation of keep@example.com", ) == tuple(w for w, _ in after.left if w == "vacation of keep@example.com")
+        assert "info@example.com -> foo@example.com" not in {r.source.partition(" ")[2] for r in after.rows}
+    finally:
+        holder.rollback()
+        with psycopg.connect(source, autocommit=True) as conn:  # as it was, for the tests below
+            conn.execute("DELETE FROM vacation WHERE email = 'keep@example.com'")
+            conn.execute("DELETE FROM alias WHERE address = 'late@example.com'")
+            conn.execute("DELETE FROM mailbox WHERE username = 'late@example.com'")
+            conn.execute("UPDATE alias SET goto = 'foo@example.com,team@elsewhere.example'"
+                         " WHERE address = 'info@example.com'")
+        holder.close()
+
+
 @pytest.fixture(scope="module")
 def lookups(root, cluster, imported):
     config = postfix_config(root)
@@ -232,9 +299,11 @@ def test_postfix_answers_the_same_for_every_address_except_those_listed(lookups,
     keys |= {k.replace("@example.com", "@example.net") for k in keys if k.endswith("@example.com")}
     keys |= {"nobody@example.com", "nobody@example.net", "nobody@capped.example", "anyone@backup.example",
              "someone@unhosted.example"}
+    keys = sorted(keys)
+    a_all, b_all = theirs.answers(keys), ours.answers(keys)
     same, differ = 0, []
-    for key in sorted(keys):
-        a, b = theirs.answer(key), ours.answer(key)
+    for key in keys:
+        a, b = a_all[key], b_all[key]
         if a == b:
             same += 1
         else:
@@ -278,3 +347,39 @@ def test_mail_placed_before_the_move_is_read_over_imap_after_it(dovecot):
     for address, password, _scheme, _active in MAILBOXES:
         if address not in CANNOT_LOG_IN:
             assert imap_subjects(dovecot.port, address, password) == [f"before the move {address}"]
+
+
+def test_cleartext_passwords_move_in_bcrypt_hashed_with_the_flag_and_are_listed_without_it(pfa, source, target,
+                                                                                            dovecot):
+    """PostfixAdmin's $CONF['encrypt'] = 'cleartext' stores the password as typed. Without
+    --cleartext-passwords such a value is listed as a hash mailbook refuses (and never
+    printed); with it, it goes in as the password and is hashed with bcrypt, while the
+    hashes written before the scheme was switched stay hashes. Both log in."""
+    pfa.cli("domain", "add", "clear.example", "--aliases", "0", "--mailboxes", "0", "--maxquota", "0", "--quota", "0",
+            "--transport", "virtual", "--active", "1", "--default-aliases", "0")
+    pfa.set_encrypt("md5crypt")
+    pfa.cli("mailbox", "add", "before@clear.example", "--password", "Before-secret-12", "--password2",
+            "Before-secret-12", "--quota", "0", "--active", "1", "--welcome-mail", "0")
+    pfa.set_encrypt("cleartext")
+    pfa.cli("mailbox", "add", "clear@clear.example", "--password", "Clear-secret-12", "--password2",
+            "Clear-secret-12", "--quota", "0", "--active", "1", "--welcome-mail", "0")
+    with psycopg.connect(source, autocommit=True) as conn:
+        stored = dict(conn.execute("SELECT username, password FROM mailbox WHERE domain = 'clear.example'").fetchall())
+    assert stored["clear@clear.example"] == "Clear-secret-12" and stored["before@clear.example"].startswith("$1$")
+
+    base = ["import", "--from", "postfixadmin", "--source-dsn", source, "--dsn", target, "--skip-existing"]
+    r = cli([*base, "--dry-run"], check=True)
+    assert ("password of clear@clear.example: its hash (no {SCHEME} prefix) is one mailbook refuses" in r.stdout
+            and "see --cleartext-passwords" in r.stdout), r.stdout
+    assert "password of before@clear.example" not in r.stdout
+    assert "Clear-secret-12" not in r.stdout + r.stderr
+
+    r = cli([*base, "--cleartext-passwords"], check=True)
+    assert "imported 3 row(s) from PostfixAdmin" in r.stdout, r.stdout  # the domain and its two mailboxes
+    assert "password of" not in r.stdout and "Clear-secret-12" not in r.stdout + r.stderr
+    with psycopg.connect(target, autocommit=True) as conn:
+        hashes = dict(conn.execute("SELECT email, password FROM users WHERE domain = 'clear.example'").fetchall())
+    assert hashes["clear@clear.example"].startswith("{BLF-CRYPT}$2")
+    assert hashes["before@clear.example"] == "{MD5-CRYPT}" + stored["before@clear.example"]
+    for address, password in (("clear@clear.example", "Clear-secret-12"), ("before@clear.example", "Before-secret-12")):
+        assert dovecot.auth_test(address, password).returncode == 0, dovecot.log_text()[-2000:]

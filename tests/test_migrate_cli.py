@@ -51,7 +51,7 @@ def test_init_creates_roles_and_database_owned_by_mailowner_and_is_idempotent(cl
         assert owner == ("mailowner",)
         roles = dict(conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mail%'").fetchall())
         assert roles == {"mailowner": False, "mailadmin": False, "mailreader": True, "mailauth": True,
-                         "mailwebmail": True}
+                         "mailquota": True, "mailwebmail": True}
         assert conn.execute("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'mail%' AND rolpassword IS NOT NULL").fetchone() == (0,)
         conn.execute("DROP DATABASE init_test")
 
@@ -234,7 +234,6 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     cli(["migrate", "rollback", "--count", str(len(MIGRATION_IDS) - blocked), "--dsn", fresh_db], check=True)
     with psycopg.connect(fresh_db) as blocker:
         # a writer's lock on the mail tables holds any migration that alters one of them
-        # (the newest, 0050, alters settings and audit_log)
         blocker.execute("LOCK TABLE public.transports, public.users, public.aliases, public.import_staging,"
                         " public.import_rows, public.settings, public.audit_log IN ROW EXCLUSIVE MODE")
         proc = subprocess.Popen([PYTHON, str(ROOT / "runner.py"), "migrate", "apply", "--dsn", fresh_db],
@@ -259,17 +258,19 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
                 raise AssertionError("the killed run's backend never ended")
     assert applied_ids(fresh_db) == MIGRATION_IDS[:blocked]  # the previous version, exactly
     with psycopg.connect(fresh_db) as conn:
-        # what the newest migration does is not there
+        # what the newer migrations do is not there
         assert conn.execute("SELECT to_regclass('public.password_failures')").fetchone() == (None,)
         assert conn.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.settings'::regclass"
                             " AND attname = 'password_min_length'").fetchone() == (0,)
+        assert conn.execute("SELECT to_regclass('public.vacations'), to_regclass('public.sieve_scripts')"
+                            ).fetchone() == (None, None)
     r = cli(["migrate", "apply", "--dsn", fresh_db], check=True)
     assert f"applied {MIGRATION_IDS[blocked]}" in r.stdout
     assert applied_ids(fresh_db) == MIGRATION_IDS
 
 
 def test_rolling_back_a_feature_is_refused_while_it_is_in_use_and_loses_nothing(fresh_db):
-    """Newest first: queued maildirs (0021), domain caps (0020), turned-off services (0019), send-as grants (0018), catch-alls
+    """Newest first: the import columns of 0062 (no data), vacations (0061), queued maildirs (0021), domain caps (0020), turned-off services (0019), send-as grants (0018), catch-alls
     (0017), alias domains (0016). Each refusal is one line and changes nothing; once the
     rows are gone (by the owner's DML: a rollback leaves no API), the migration goes."""
     cli(["migrate", "apply", "--dsn", fresh_db], check=True)
@@ -284,7 +285,17 @@ def test_rolling_back_a_feature_is_refused_while_it_is_in_use_and_loses_nothing(
         conn.execute("SELECT set_domain_limits('example.com', NULL, 10, NULL)")
         conn.execute("SELECT add_mailbox('gone@example.com', 'pw pw pw')")
         conn.execute("SELECT remove_mailbox('gone@example.com')")  # its maildir is queued
-    for plain in [m[:4] for m in reversed(MIGRATION_IDS) if m >= "0022"]:  # they hold no data of their own
+        conn.execute("SELECT set_vacation('foo@example.com', 'Away', 'away')")
+    for plain in [m[:4] for m in reversed(MIGRATION_IDS) if m >= "0062"]:  # import columns (0062): no data of their own
+        assert f"rolled back {plain}_" in cli(["migrate", "rollback", "--dsn", fresh_db], check=True).stdout
+    # vacations (0061) first: refused while one is set
+    before = applied_ids(fresh_db)
+    r = cli(["migrate", "rollback", "--dsn", fresh_db])
+    assert r.exit_code == 1 and "vacations exist" in r.stderr and r.stderr.count("\n") == 1, r
+    assert applied_ids(fresh_db) == before
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM vacations")
+    for plain in [m[:4] for m in reversed(MIGRATION_IDS) if "0022" <= m < "0062"]:  # they hold no data of their own
         r = cli(["migrate", "rollback", "--dsn", fresh_db], check=True)
         assert f"rolled back {plain}_" in r.stdout
     steps = [

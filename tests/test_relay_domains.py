@@ -106,3 +106,25 @@ def test_a_relay_domain_holds_no_mailboxes_and_a_domain_with_mailboxes_cannot_be
     with psycopg.connect(admin_dsn, autocommit=True) as conn:   # the owner's DML meets the rule too
         with pytest.raises(psycopg.errors.CheckViolation, match="holds no mailboxes"):
             conn.execute("UPDATE transports SET transport = 'smtp:[backup.example]' WHERE domain = 'example.com'")
+
+
+def test_an_alias_may_forward_into_a_relay_domain_by_hand_or_by_import_and_mail_reaches_the_next_hop(
+        admin_dsn, postfix, next_hop, tmp_path):
+    # the next hop alone knows a relay domain's addresses: a destination there is remote,
+    # accepted like any address elsewhere, by add_alias() and by the import alike
+    cli(["alias", "add", "team@example.com", "desk@relayed.example", "--dsn", admin_dsn], check=True)
+    f = tmp_path / "aliases.csv"
+    f.write_text("kind,address,destination\nalias,ops@example.com,oncall@relayed.example\n")
+    cli(["import", str(f), "--dsn", admin_dsn], check=True)
+    # an address of a domain delivered here must still exist
+    r = cli(["alias", "add", "typo@example.com", "nobody@example.com", "--dsn", admin_dsn])
+    assert r.exit_code == 1 and "is in a domain hosted here but is no mailbox or alias" in r.stderr, r
+    next_hop.received.clear()
+    postfix.send("team@example.com", "through the alias")
+    postfix.send("ops@example.com", "through the imported alias")
+    deadline = time.time() + 30
+    while time.time() < deadline and len(next_hop.received) < 2:
+        time.sleep(0.2)
+    got = sorted((rcpts, body.split("Subject: ")[1].splitlines()[0]) for rcpts, body in next_hop.received)
+    assert got == [(["desk@relayed.example"], "through the alias"),
+                   (["oncall@relayed.example"], "through the imported alias")], postfix.log_text()[-3000:]

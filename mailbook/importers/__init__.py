@@ -32,6 +32,7 @@ class Row:
     label: str  # what it counts as: domain, alias domain, relay domain, mailbox, alias destination, catch-all destination
     source: str  # e.g. "mailbox foo@example.com"
     values: dict[str, str | None] = field(default_factory=dict)
+    cleartext: bool = False  # a password_hash the target refuses is the password itself (--cleartext-passwords)
 
     def key(self) -> tuple[str, ...]:
         if self.kind == "alias":
@@ -130,29 +131,56 @@ def check_hashes(target: psycopg.Connection, plan: Plan) -> None:
     """Ask the target which hashes it refuses (password_hash_error(), the rule its CHECK
     and Dovecot's schemes share). A mailbox whose hash it refuses moves with a random
     password nobody knows, so its mail still arrives, and is listed: it cannot log in
-    until the admin sets a password. Never a hash that would fail later."""
+    until the admin sets a password. Never a hash that would fail later.
+
+    A row marked cleartext (the source stores cleartext passwords, and the admin said so)
+    whose value is no hash the target takes is that mailbox's password: it goes in as
+    `password`, which import_batch() hashes with bcrypt, if password_error() accepts it;
+    else it is listed like a refused hash. The value is never printed."""
     rows = [r for r in plan.rows if r.kind == "mailbox" and r.values.get("password_hash")]
     if not rows:
         return
+    # normalised first, in a subquery the planner keeps (OFFSET 0): nested directly, both
+    # SQL functions are inlined and the normalising CASE is repeated at every use of the
+    # hash in password_hash_error(), 5 to 20 times the cost (100,000 hashes: 4.2 s)
     verdicts = target.execute(
-        "SELECT public.password_hash_error(public.normalised_password_hash(h))"
-        " FROM unnest(%s::text[]) WITH ORDINALITY AS x(h, n) ORDER BY n",
+        "SELECT public.password_hash_error(x.h) FROM (SELECT public.normalised_password_hash(h) AS h, n"
+        " FROM unnest(%s::text[]) WITH ORDINALITY AS u(h, n) OFFSET 0) x ORDER BY x.n",
         ([r.values["password_hash"] for r in rows],)).fetchall()
-    for row, (problem,) in zip(rows, verdicts):
-        if problem is not None:
-            address = row.values["address"]
-            stored = row.values["password_hash"]
-            scheme = re.match(r"\{([^}]*)\}", stored)
-            problem = problem.split(": expected")[0]
-            if not scheme and not stored.startswith("$"):
-                problem += (" (32 hex digits are an unsalted MD5; anything else may be a cleartext password:"
-                            " see --cleartext-passwords)")
-            plan.leave(f"password of {address}",
-                       f"its hash ({scheme.group(1) if scheme else 'no {SCHEME} prefix'}) is one mailbook refuses: "
-                       f"{problem}; the mailbox moves with a random password, so mail still arrives but it cannot "
-                       f"log in until you run `mailbook mailbox passwd {address}`")
-            row.values["password_hash"] = None
-            row.values["password"] = secrets.token_urlsafe(24)
+    refused = [(row, problem) for row, (problem,) in zip(rows, verdicts) if problem is not None]
+    cleartext = [row for row, _ in refused if row.cleartext]
+    if cleartext:
+        verdicts = target.execute(
+            "SELECT public.password_error(p) FROM unnest(%s::text[]) WITH ORDINALITY AS u(p, n) ORDER BY n",
+            ([r.values["password_hash"] for r in cleartext],)).fetchall()
+        taken = set()
+        for row, (problem,) in zip(cleartext, verdicts):
+            if problem is None:
+                row.values["password"], row.values["password_hash"] = row.values["password_hash"], None
+                taken.add(id(row))
+            else:
+                plan.leave(f"password of {row.values['address']}",
+                           f"its cleartext password is one mailbook refuses ({problem.split(';')[0]}); the mailbox"
+                           " moves with a random password, so mail still arrives but it cannot log in until you run"
+                           f" `mailbook mailbox passwd {row.values['address']}`")
+                row.values["password_hash"] = None
+                row.values["password"] = secrets.token_urlsafe(24)
+                taken.add(id(row))
+        refused = [(row, problem) for row, problem in refused if id(row) not in taken]
+    for row, problem in refused:
+        address = row.values["address"]
+        stored = row.values["password_hash"]
+        scheme = re.match(r"\{([^}]*)\}", stored)
+        problem = problem.split(": expected")[0]
+        if not scheme and not stored.startswith("$"):
+            problem += (" (32 hex digits are an unsalted MD5; anything else may be a cleartext password:"
+                        " see --cleartext-passwords)")
+        plan.leave(f"password of {address}",
+                   f"its hash ({scheme.group(1) if scheme else 'no {SCHEME} prefix'}) is one mailbook refuses: "
+                   f"{problem}; the mailbox moves with a random password, so mail still arrives but it cannot "
+                   f"log in until you run `mailbook mailbox passwd {address}`")
+        row.values["password_hash"] = None
+        row.values["password"] = secrets.token_urlsafe(24)
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -174,10 +202,13 @@ def existing(target: psycopg.Connection, plan: Plan) -> set[tuple[str, ...]]:
     return found
 
 
+FORMULA = re.compile(r"'*[=+@\t\r-]")
+
+
 def cell(value: str | None) -> str | None:
     """What import_rows' csv_cell_in() reads back as value (0029): one more leading
     apostrophe for a value that starts like a spreadsheet formula (a catch-all's "@")."""
-    if value and re.match(r"'*[=+@\t\r-]", value):
+    if value and value[0] in "'=+@\t\r-" and FORMULA.match(value):
         return "'" + value
     return value
 

@@ -130,14 +130,15 @@ def read(conn: psycopg.Connection, cleartext: bool = False) -> Plan:
             plan.leave(f"mailbox {username}", f"its domain {d} is an {kind_of.get(d)} domain here, which holds no"
                        " mailboxes in mailbook; not moved (its mail stays in its maildir)")
             continue
+        # judged by the target (check_hashes): a hash it refuses is listed; with --cleartext-passwords
+        # ($CONF['encrypt'] = 'cleartext', stored as typed) such a value is the password itself. A hash
+        # it takes stays a hash either way: the scheme is one global setting, and rows written
+        # before it was switched keep theirs
         password_hash, plaintext = unwrap_hash(password)
-        if plaintext is None and password_hash and not password_hash.startswith(("{", "$")) and cleartext:
-            password_hash, plaintext = None, password_hash
-        elif plaintext is None and password_hash and not password_hash.startswith(("{", "$")):
-            pass  # judged by the target: a hash it cannot read is listed (check_hashes)
-        plan.add("mailbox", "mailbox", f"mailbox {username}", address=username, password_hash=password_hash,
-                 password=plaintext, realname=name or None, maildir=maildir,
-                 quota_bytes=quota if quota > 0 else None, active=str(bool(active)).lower())
+        row = plan.add("mailbox", "mailbox", f"mailbox {username}", address=username, password_hash=password_hash,
+                       password=plaintext, realname=name or None, maildir=maildir,
+                       quota_bytes=quota if quota > 0 else None, active=str(bool(active)).lower())
+        row.cleartext = cleartext and plaintext is None and password_hash == password
         if username not in goto and d in catch_all:
             plan.leave(f"mailbox {username}", f"has no alias row of its own, so PostfixAdmin's catch-all of {d} took its"
                        " mail; in mailbook the mailbox gets it")

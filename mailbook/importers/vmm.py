@@ -92,7 +92,10 @@ def read(conn: psycopg.Connection, vmail_owner: str = "vmail:vmail") -> Plan:
                       " mailbook's maildirs are relative to one virtual_mailbox_base")
     base = bases.pop() if bases else "/var/lib/vmm"
     users_of = Counter(u[4] for u in users)
-    hosted_names = set(primary.values())
+    # names whose mail is delivered here: a relay domain (no users) passes its mail on, so an
+    # alias into it is a remote destination, as add_alias() takes it
+    hosted_names = {d for g, d in primary.items()
+                    if users_of[g] or not transports[groups[g][2]].startswith(("smtp:", "relay:"))}
     alias_names = {o: primary[g] for g, os_ in others.items() if g in primary for o in os_}
     addresses = {f"{u[0]}@{primary[u[4]]}" for u in users if u[4] in primary}
     addresses |= {f"{a}@{primary[g]}" for g, a, _d in aliases if g in primary}

@@ -4,9 +4,12 @@
 -- Caller: members of mailadmin (runner: `mailbook alias add`). Runs as mailowner.
 -- Adds one destination to an alias; call it again for more. The alias must be in a
 -- hosted domain (23503), not an alias domain. "@example.com" is the domain's catch-all:
--- it receives mail for the local parts that are neither a mailbox nor an alias. A destination in a hosted domain must be an existing mailbox
--- or alias (23503): otherwise every message to the alias would bounce. Raises 23505 if
--- the alias already forwards there, 22004/22023 for invalid addresses.
+-- it receives mail for the local parts that are neither a mailbox nor an alias. A
+-- destination in a domain delivered here must be an existing mailbox or alias (23503):
+-- otherwise every message to the alias would bounce. One in a relay (backup-MX) domain is
+-- passed on to that domain's next hop, which alone knows its addresses: accepted like any
+-- address elsewhere. Raises 23505 if the alias already forwards there, 22004/22023 for
+-- invalid addresses.
 CREATE FUNCTION public.add_alias(alias text, destination text) RETURNS public.aliases
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -19,7 +22,8 @@ BEGIN
     PERFORM public.assert_valid(public.alias_error(a));
     PERFORM public.assert_valid(public.address_error(dst));
     PERFORM public.assert_hosted(split_part(a, '@', 2));
-    IF EXISTS (SELECT FROM public.transports t WHERE t.domain = split_part(dst, '@', 2))
+    IF EXISTS (SELECT FROM public.transports t
+                WHERE t.domain = split_part(dst, '@', 2) AND NOT public.is_relay_transport(t.transport))
        AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = dst)
        AND NOT EXISTS (SELECT FROM public.aliases x WHERE x.alias = dst) THEN
         RAISE EXCEPTION 'destination % is in a domain hosted here but is no mailbox or alias', public.quoted(dst)

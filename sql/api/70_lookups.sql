@@ -64,7 +64,9 @@ GRANT EXECUTE ON FUNCTION public.postfix_mailbox(text, text) TO mailreader, mail
 -- answers the first of these with its domain's transport ('%d' in the query), and
 -- Postfix sends no query for the others, which have no "@". So one query per
 -- resolution where there were two for a hosted domain and four for any other
--- (a forward to elsewhere.example.net). The transport of an active domain.
+-- (a forward to elsewhere.example.net). The transport of an active domain, but for the
+-- default "virtual:", a mailbox here, which is left to virtual_transport (LMTP or
+-- virtual(8)): a transport_maps answer would override it.
 CREATE FUNCTION public.postfix_transport(domain text) RETURNS SETOF text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -72,7 +74,8 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     RETURN QUERY
-        SELECT t.transport FROM public.transports t WHERE t.domain = postfix_transport.domain AND t.active;
+        SELECT t.transport FROM public.transports t
+         WHERE t.domain = postfix_transport.domain AND t.active AND t.transport <> 'virtual:';
 END
 $$;
 REVOKE ALL ON FUNCTION public.postfix_transport(text) FROM PUBLIC;
@@ -107,7 +110,7 @@ GRANT EXECUTE ON FUNCTION public.postfix_relay_domain(text) TO mailreader, maila
 -- 2. the destinations of an active alias;
 -- 3. the domain's catch-all ("@domain" aliases), only for a local part that is neither a
 --    mailbox nor an alias, active or not: a catch-all never takes a mailbox's mail, nor
---    a disabled one's.
+--    a disabled one's; nor its tagged mail (foo+tag, recipient_delimiter = +).
 CREATE FUNCTION public.postfix_virtual(local_part text, domain text) RETURNS SETOF text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -143,7 +146,14 @@ BEGIN
         SELECT c.email FROM public.aliases c
          WHERE c.alias = '@' || postfix_virtual.domain AND c.active
            AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = local_part || c.alias)
-           AND NOT EXISTS (SELECT FROM public.aliases x WHERE x.alias = local_part || c.alias);
+           AND NOT EXISTS (SELECT FROM public.aliases x WHERE x.alias = local_part || c.alias)
+           -- >>> plus-addressing (issue 18): with recipient_delimiter = + Postfix looks up
+           -- foo+tag@d, then foo@d, then @d. The catch-all leaves foo+tag@d alone when foo
+           -- is a mailbox or an alias, active or not, so that foo@d's own lookups decide.
+           AND NOT (strpos(local_part, '+') > 1
+                    AND (EXISTS (SELECT FROM public.users u WHERE u.email = split_part(local_part, '+', 1) || c.alias)
+                         OR EXISTS (SELECT FROM public.aliases x WHERE x.alias = split_part(local_part, '+', 1) || c.alias)));
+           -- <<< plus-addressing
 END
 $$;
 REVOKE ALL ON FUNCTION public.postfix_virtual(text, text) FROM PUBLIC;

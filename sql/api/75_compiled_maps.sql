@@ -9,9 +9,11 @@
 -- user@domain, then domain (transport(5)); domains as the domain.
 -- * domains, relay-domains: one key per active domain, its own name as the value.
 -- * mailboxes: one key per active mailbox of an active domain -> its maildir.
--- * transport: one key per active domain -> its transport. transport.cf answers the
---   whole address with its domain's transport ('%d'); here the address finds nothing
---   and Postfix's next lookup, the domain, answers the same.
+-- * transport: one key per active domain -> its transport, but for the default
+--   "virtual:" (a mailbox domain), left to virtual_transport as postfix_transport()
+--   leaves it. transport.cf answers the whole address with its domain's transport
+--   ('%d'); here the address finds nothing and Postfix's next lookup, the domain,
+--   answers the same.
 -- * virtual, in a hosted domain: each address with active alias rows -> their
 --   destinations. A catch-all becomes the "@domain" key, which Postfix tries after the
 --   address; so that it never swallows mail the SQL map does not give it, every mailbox
@@ -57,7 +59,8 @@ BEGIN
              WHERE u.active AND t.active;
     WHEN 'transport' THEN
         RETURN QUERY
-            SELECT t.domain, t.transport FROM public.transports t WHERE t.active;
+            SELECT t.domain, t.transport FROM public.transports t
+             WHERE t.active AND t.transport <> 'virtual:';
     WHEN 'relay-domains' THEN
         RETURN QUERY
             SELECT t.domain, t.domain FROM public.transports t

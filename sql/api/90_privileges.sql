@@ -9,13 +9,13 @@
 DO $db$
 BEGIN
     EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
-    EXECUTE format('GRANT CONNECT ON DATABASE %I TO mailadmin, mailreader, mailauth, mailwebmail',
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO mailadmin, mailreader, mailauth, mailquota, mailwebmail',
                    current_database());
 END
 $db$;
 
-REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth, mailwebmail;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth, mailwebmail;
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth, mailquota, mailwebmail;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth, mailquota, mailwebmail;
 
 -- mailadmin: provisioning front-ends and DBA accounts. Reads everything but hashes.
 GRANT SELECT ON public.transports TO mailadmin;
@@ -24,6 +24,8 @@ GRANT SELECT ON public.mailboxes TO mailadmin;
 GRANT SELECT ON public.settings TO mailadmin;
 GRANT SELECT ON public.send_as TO mailadmin;
 GRANT SELECT ON public.audit_log TO mailadmin;  -- `mailbook log`; nobody may write it
+GRANT SELECT ON public.vacations TO mailadmin;
+GRANT SELECT ON public.quota_usage TO mailadmin;
 GRANT SELECT (email, realname, maildir, created, domain, quota_bytes, active, modified, disabled_services,
               quota_messages)
     ON public.users TO mailadmin;
@@ -32,7 +34,8 @@ GRANT SELECT (email, realname, maildir, created, domain, quota_bytes, active, mo
 -- transaction, so nobody can slip rows into another admin's import (0028). No SELECT:
 -- nobody reads another session's staged passwords.
 GRANT INSERT (kind, address, destination, password, password_hash, realname, maildir, quota_bytes, transport,
-              gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes)
+              gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes,
+              subject, body, starts, ends, days)
     ON public.import_staging TO mailadmin;
 
 -- mailreader: Postfix (postfix-maps/*.cf). What the maps select and filter on, no hashes.
@@ -44,6 +47,20 @@ GRANT SELECT (alias, email, domain, active) ON public.aliases TO mailreader;
 GRANT SELECT (email, password, maildir, domain, quota_bytes, quota_messages, active, disabled_services)
     ON public.users TO mailauth;
 GRANT SELECT (domain, gid, active, disabled_services) ON public.transports TO mailauth;
+-- the generated vacation scripts, for Pigeonhole's dict (dovecot/dovecot-dict-sieve.conf.ext);
+-- the view reads the tables as its owner, and the helpers it calls run as the caller
+GRANT SELECT ON public.sieve_scripts TO mailauth;
+GRANT EXECUTE ON FUNCTION public.vacation_script(text, text, integer, text[]) TO mailauth;
+GRANT EXECUTE ON FUNCTION public.sieve_string(text) TO mailauth;
+
+-- mailquota: Dovecot's quota_clone, through its dict proxy (dovecot/dovecot-dict-quota.conf.ext).
+-- Writes the two counters of a mailbox's usage row and nothing else: its upsert
+-- (INSERT ... ON CONFLICT (email) DO UPDATE SET bytes, messages) needs INSERT of the
+-- three columns, UPDATE of the counters and SELECT of the key. It may insert a row only
+-- for an existing mailbox (the foreign key), and reads no counter, limit or hash.
+GRANT INSERT (email, bytes, messages) ON public.quota_usage TO mailquota;
+GRANT UPDATE (bytes, messages) ON public.quota_usage TO mailquota;
+GRANT SELECT (email) ON public.quota_usage TO mailquota;
 
 -- mailwebmail: a webmail's password form. No table at all: it may EXECUTE
 -- change_password() (sql/api/25_change_password.sql) and nothing else.

@@ -10,11 +10,11 @@ SELECT extensions_are('public', ARRAY[]::name[], 'no extension lives in public')
 SELECT extensions_are('crypto', ARRAY['pgcrypto'], 'pgcrypto lives in schema crypto, which only mailowner may use');
 SELECT tables_are('public',
     ARRAY['settings', 'transports', 'users', 'aliases', 'send_as', 'maildir_purge_queue', 'maildir_roots', 'import_staging', 'audit_log',
-          'password_failures',
+          'password_failures', 'quota_usage', 'vacations',
           '_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock'],
     'public holds our tables and yoyo''s bookkeeping, nothing else');
-SELECT views_are('public', ARRAY['mailboxes', 'import_rows', 'import_lines', 'nested_maildirs'],
-                 'the views: mailboxes, import_rows, import_lines and nested_maildirs');
+SELECT views_are('public', ARRAY['mailboxes', 'import_rows', 'import_lines', 'nested_maildirs', 'sieve_scripts'],
+                 'the views: mailboxes, import_rows, import_lines, nested_maildirs and sieve_scripts');
 SELECT is((SELECT relpersistence FROM pg_class WHERE oid = 'public.import_staging'::regclass), 'u'::"char",
           'import_staging is UNLOGGED: staged plaintext passwords never reach the WAL');
 

@@ -1,4 +1,4 @@
--- Who may do what: the four roles and PUBLIC on the database, schema, every table and
+-- Who may do what: the five roles and PUBLIC on the database, schema, every table and
 -- column, and every function. Expected grants are listed once, below; everything not
 -- listed must be absent. New columns and functions are covered automatically.
 SET client_min_messages = warning;
@@ -10,7 +10,7 @@ INSERT INTO expected_columns VALUES
     -- mailadmin: everything but password hashes ('*' = every column)
     ('transports', '*', 'mailadmin'), ('aliases', '*', 'mailadmin'),
     ('mailboxes', '*', 'mailadmin'), ('settings', '*', 'mailadmin'),
-    ('audit_log', '*', 'mailadmin'),
+    ('audit_log', '*', 'mailadmin'), ('vacations', '*', 'mailadmin'), ('quota_usage', '*', 'mailadmin'),
     ('users', 'email', 'mailadmin'), ('users', 'realname', 'mailadmin'),
     ('users', 'maildir', 'mailadmin'), ('users', 'created', 'mailadmin'),
     ('users', 'domain', 'mailadmin'), ('users', 'quota_bytes', 'mailadmin'),
@@ -31,7 +31,9 @@ INSERT INTO expected_columns VALUES
     ('transports', 'active', 'mailauth'),
     -- and the services a mailbox or its domain may not log in to
     ('users', 'disabled_services', 'mailauth'), ('transports', 'disabled_services', 'mailauth'),
-    ('users', 'quota_messages', 'mailauth');
+    ('users', 'quota_messages', 'mailauth'),
+    -- and the vacation scripts Sieve reads (never the table behind them)
+    ('sieve_scripts', '*', 'mailauth');
 
 CREATE TEMP VIEW column_matrix AS
 SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
@@ -40,7 +42,8 @@ SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
             THEN ARRAY['SELECT'] ELSE '{}'::text[] END AS privs
   FROM information_schema.columns c
  CROSS JOIN (VALUES ('mailadmin'), ('mailreader'), ('mailauth')) AS r(role)
- WHERE c.table_schema = 'public' AND c.table_name IN ('transports', 'users', 'aliases', 'mailboxes', 'settings', 'audit_log');
+ WHERE c.table_schema = 'public' AND c.table_name IN ('transports', 'users', 'aliases', 'mailboxes', 'settings', 'audit_log',
+                                                     'vacations', 'sieve_scripts');
 
 CREATE TEMP VIEW api AS
 SELECT p.oid, p.proname::text AS name,
@@ -56,15 +59,17 @@ SELECT p.oid, p.proname::text AS name,
                      'normalised_password_hash', 'default_maildir', 'realname_error',
                      'import_batch', 'postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
-                     'password_policy_error', 'compiled_map_rows') AS for_mailadmin,
+                     'password_policy_error', 'set_vacation', 'clear_vacation', 'compiled_map_rows') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
-                     'compiled_map_rows') AS for_mailreader
+                     'compiled_map_rows') AS for_mailreader,
+       -- what the view sieve_scripts calls as its reader: pure text functions
+       p.proname IN ('sieve_string', 'vacation_script') AS for_mailauth
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
 
-SELECT plan(25 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
+SELECT plan(26 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
 \ir _setup.sql
 
 -- the database
@@ -85,7 +90,7 @@ SELECT ok(NOT rolcanlogin, format('%s cannot log in', rolname)) FROM pg_roles
  WHERE rolname IN ('mailowner', 'mailadmin') ORDER BY rolname;
 SELECT ok(rolcanlogin AND NOT rolsuper AND NOT rolcreaterole AND NOT rolcreatedb,
           format('%s logs in and holds no special attribute', rolname)) FROM pg_roles
- WHERE rolname IN ('mailreader', 'mailauth') ORDER BY rolname;
+ WHERE rolname IN ('mailreader', 'mailauth', 'mailquota') ORDER BY rolname;
 SELECT isnt_superuser(r, format('%s is not a superuser', r))
   FROM unnest(ARRAY['mailowner', 'mailadmin']) AS r;
 
@@ -94,8 +99,9 @@ SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_n
                   FROM information_schema.role_table_grants g
                  WHERE g.table_schema = 'public' AND g.grantee <> 'mailowner' ORDER BY 1),
           ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT audit_log',
-                'mailadmin SELECT mailboxes', 'mailadmin SELECT send_as',
-                'mailadmin SELECT settings', 'mailadmin SELECT transports'],
+                'mailadmin SELECT mailboxes', 'mailadmin SELECT quota_usage', 'mailadmin SELECT send_as',
+                'mailadmin SELECT settings', 'mailadmin SELECT transports', 'mailadmin SELECT vacations',
+                'mailauth SELECT sieve_scripts'],
           'the only table-wide grants are mailadmin''s SELECTs; users and import_staging are granted column by column');
 SELECT ok(NOT EXISTS (SELECT FROM pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p
                        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')
@@ -126,9 +132,11 @@ SELECT function_privs_are('public', name, args, 'mailadmin',
                           format('mailadmin %s execute %s', CASE WHEN for_mailadmin THEN 'may' ELSE 'may not' END, name))
   FROM api ORDER BY name;
 SELECT ok(has_function_privilege('mailreader', oid, 'EXECUTE') = for_mailreader
-          AND NOT has_function_privilege('mailauth', oid, 'EXECUTE'),
+          AND has_function_privilege('mailauth', oid, 'EXECUTE') = for_mailauth
+          AND NOT has_function_privilege('mailquota', oid, 'EXECUTE'),
           format('%s execute %s', CASE WHEN for_mailreader THEN 'only mailreader (Postfix''s lookups) may'
-                                       ELSE 'neither service role may' END, name))
+                                       WHEN for_mailauth THEN 'only mailauth (the view sieve_scripts) may'
+                                       ELSE 'no service role may' END, name))
   FROM api ORDER BY name;
 SELECT ok(NOT has_function_privilege('public', oid, 'EXECUTE'), format('PUBLIC may not execute %s', name))
   FROM api ORDER BY name;

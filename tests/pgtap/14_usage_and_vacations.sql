@@ -1,0 +1,90 @@
+-- Usage in SQL and vacation replies (0060, 0061): the role that writes usage may write
+-- the two counters and nothing else; the vacation API's refusals; the generated script
+-- quotes user text so that no text changes it; the view Dovecot reads answers only
+-- while a reply is due.
+SET client_min_messages = warning;
+SET search_path = public, tap;
+BEGIN;
+SELECT plan(33);
+\ir _setup.sql
+
+SELECT has_role('mailquota', 'the usage role exists');
+SELECT ok((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'mailquota'), 'mailquota logs in (Dovecot''s dict)');
+SELECT fk_ok('public', 'quota_usage', 'email', 'public', 'users', 'email');
+SELECT fk_ok('public', 'vacations', 'email', 'public', 'users', 'email');
+SELECT trigger_is('public', 'vacations', 'audit_insert', 'public', 'audit_statement', 'vacations are audited');
+
+-- mailquota: exactly Dovecot's upsert
+SELECT ok(has_column_privilege('mailquota', 'public.quota_usage', 'bytes', 'UPDATE')
+          AND has_column_privilege('mailquota', 'public.quota_usage', 'messages', 'INSERT'),
+          'mailquota may write the counters');
+SELECT ok(NOT has_column_privilege('mailquota', 'public.quota_usage', 'email', 'UPDATE'),
+          'but not move a row to another mailbox');
+SELECT ok(NOT has_column_privilege('mailquota', 'public.quota_usage', 'bytes', 'SELECT'),
+          'nor read anyone''s usage');
+SELECT ok(NOT has_table_privilege('mailquota', 'public.quota_usage', 'DELETE'), 'nor delete usage rows');
+SELECT column_privs_are('public', 'quota_usage', col, 'mailquota', privs, format('mailquota on quota_usage.%s: %s', col, privs))
+  FROM (VALUES ('email', ARRAY['INSERT', 'SELECT']), ('bytes', ARRAY['INSERT', 'UPDATE']),
+               ('messages', ARRAY['INSERT', 'UPDATE']), ('measured', '{}'::text[])) AS x(col, privs);
+SELECT is((SELECT count(*)::int FROM pg_class c
+            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')
+              AND c.relname <> 'quota_usage' AND has_any_column_privilege('mailquota', c.oid, 'SELECT')),
+          0, 'mailquota reads no other table or view');
+SELECT ok(NOT has_column_privilege('mailreader', 'public.vacations', 'body', 'SELECT')
+          AND NOT has_table_privilege('mailreader', 'public.sieve_scripts', 'SELECT'),
+          'Postfix''s role reads no vacation');
+SELECT ok(has_table_privilege('mailauth', 'public.sieve_scripts', 'SELECT')
+          AND NOT has_table_privilege('mailauth', 'public.vacations', 'SELECT'),
+          'Dovecot''s role reads the generated scripts, not the table');
+SELECT ok(NOT has_table_privilege('mailadmin', 'public.vacations', 'INSERT')
+          AND has_function_privilege('mailadmin', 'public.set_vacation(text, text, text, timestamptz, timestamptz, integer)', 'EXECUTE'),
+          'mailadmin writes vacations only through set_vacation()');
+
+SET ROLE alice;  -- a DBA account, member of mailadmin
+SELECT add_domain('example.com');
+SELECT add_alias_domain('example.net', 'example.com');
+SELECT * FROM add_mailbox('foo@example.com', 'secret one');
+SELECT add_alias('team@example.com', 'foo@example.com');
+SELECT add_alias('@example.com', 'foo@example.com');
+
+SELECT throws_ok($$SELECT set_vacation('nobody@example.com', 'Away', 'away')$$, 'P0002',
+    'mailbox "nobody@example.com" does not exist', 'an unknown mailbox is named');
+SELECT throws_ok($$SELECT set_vacation('foo@example.com', E'Away\r\nBcc: x@evil.example', 'away')$$, '22023',
+    'a vacation subject must be one line without control characters, not U+000D', 'a subject is one line');
+SELECT throws_ok($$SELECT set_vacation('foo@example.com', 'Away', E'bell\x07')$$, '22023',
+    'a vacation body must not hold control characters but tab and line breaks, not U+0007', 'no control characters');
+SELECT throws_ok($$SELECT set_vacation('foo@example.com', 'Away', '   ')$$, '22023',
+    'a vacation body must not be empty', 'an empty body is refused');
+SELECT throws_ok($$SELECT set_vacation('foo@example.com', 'Away', 'away', NULL, NULL, 0)$$, '22023',
+    'a vacation reply repeats every 1 to 365 days, not 0', 'days out of range');
+SELECT throws_ok($$SELECT set_vacation('foo@example.com', 'Away', 'away', now(), now() - interval '1 hour')$$,
+    '22023', NULL, 'an end before the start is refused');
+SELECT throws_ok($$SELECT clear_vacation('nobody@example.com')$$, 'P0002', NULL, 'clearing an unknown mailbox');
+SELECT is((SELECT count(*)::int FROM vacations), 0, 'no refusal wrote anything');
+
+SELECT lives_ok($$SELECT set_vacation('Foo@Example.COM', 'Away "now"', E'Back \\ soon";\ndiscard;', NULL, NULL, 3)$$,
+    'a hostile body is stored');
+RESET ROLE;
+SET ROLE mailauth;
+SELECT is((SELECT script FROM sieve_scripts WHERE username = 'foo@example.com' AND name = 'mailbook-vacation'),
+    E'require ["vacation"];\r\nvacation :days 3 :subject "Away \\"now\\"" :addresses ["foo@example.net", "team@example.com", "team@example.net"]\r\n  "Back \\\\ soon\\";\r\ndiscard;";\r\n',
+    'the script quotes " and \, makes line breaks CRLF, and lists the aliases and alias domains (never the catch-all)');
+SELECT is((SELECT id FROM sieve_scripts WHERE username = 'foo@example.com'),
+    (SELECT md5(script) FROM sieve_scripts WHERE username = 'foo@example.com'), 'the id follows the text');
+RESET ROLE;
+SET ROLE alice;
+SELECT lives_ok($$SELECT set_vacation('foo@example.com', 'Later', 'later', now() + interval '1 day')$$, 'a reply set for tomorrow');
+RESET ROLE;
+SET ROLE mailauth;
+SELECT is((SELECT count(*)::int FROM sieve_scripts), 0, 'is not due yet: Dovecot finds no script');
+RESET ROLE;
+SET ROLE alice;
+SELECT ok(clear_vacation('foo@example.com'), 'clear_vacation says a reply was set');
+SELECT ok(NOT clear_vacation('foo@example.com'), 'and then that none is');
+SELECT set_vacation('foo@example.com', 'Away', 'away');
+SELECT remove_mailbox('foo@example.com');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM vacations), 0, 'a removed mailbox takes its vacation with it');
+
+SELECT * FROM finish();
+ROLLBACK;
