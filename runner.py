@@ -25,7 +25,7 @@ from rich.table import Table
 
 from mailbook import Failure, bulk, compiled, connect, describe
 from mailbook.daemons import LmtpSetup, check_maps, dovecot_files, snippet_services, snippet_settings
-from mailbook.doctor import (catalogue_checks, database_checks, hba_checks, map_file_checks,
+from mailbook.doctor import (catalogue_checks, compiled_lag_checks, database_checks, hba_checks, map_file_checks,
                              migration_checks, stored_row_checks, usage_checks, verifier_checks)
 from mailbook.hba import hba_lines
 from mailbook.install import install as install_files
@@ -198,19 +198,26 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     owner_member: Annotated[Optional[list[str]], typer.Option(
         help="A role deliberately granted mailowner (e.g. a migration account); repeatable.")] = None,
+    compiled_dir: Annotated[Optional[Path], typer.Option("--compiled", help=(
+        "Also report how far the compiled tables in this directory (`maps compile`/`follow`) are behind."))] = None,
+    max_lag: Annotated[float, typer.Option(min=0, help="--compiled fails when a change older than this many"
+                                           " seconds is not in the tables yet.")] = 60.0,
 ):
     """Audit a live mail database: server version, password_encryption, pg_hba.conf, roles,
     the whole catalogue against a freshly migrated one (owners, privileges, memberships,
     role attributes, SECURITY DEFINER settings), how the service roles' passwords are
     stored, rows older than today's rules, pending migrations; with --maps-dir, the
-    installed map files too. Exit 1 if any check fails (warnings do not).
+    installed map files too; with --compiled, how far the compiled tables are behind.
+    Exit 1 if any check fails (warnings do not).
 
-        mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql
+        mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql --compiled /etc/postfix/compiled
     """
     with connect(dsn) as conn:
         checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
                   *verifier_checks(conn), *stored_row_checks(conn), *usage_checks(conn), *hba_checks(conn),
                   *migration_checks(conn)]
+        if compiled_dir is not None:
+            checks += compiled_lag_checks(conn, compiled_dir, max_lag)
     if maps_dir is not None:
         checks += map_file_checks(maps_dir, config_dir)
     _show(["check", "status", "detail"], checks, as_json)
@@ -462,6 +469,43 @@ def maps_compile(
     for name, n in counts.items():
         typer.echo(f"{dest / name}.lmdb: {n} key(s)")
     typer.echo(f"next: mailbook maps postconf --compiled --dest {dest} | sh && postfix reload")
+
+
+@maps_app.command("follow")
+def maps_follow(
+    dest: MapsDest = Path("/etc/postfix/compiled"),
+    dsn: Dsn = None,
+    config_dir: ConfigDir = None,
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between checks when no notification comes.")] = 5.0,
+    once: Annotated[bool, typer.Option("--once", help="Catch up once and exit.")] = False,
+):
+    """Keep the compiled tables in DEST current: apply every committed change (recorded
+    by triggers, announced with NOTIFY mailbook_maps) key by key, in place, where Postfix
+    sees it on its next lookup. Compiles in full first if DEST has no compiled.json.
+    Connect as mailreader; it writes nothing to the database. While PostgreSQL is away
+    it retries, and Postfix answers from the tables. Example (or the systemd unit
+    postfix-maps/mailbook-maps-follow.service):
+
+        mailbook maps follow --dest /etc/postfix/compiled --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
+    """
+    from mailbook import follow
+    follow.run(dsn, dest, config_dir, poll, once)
+
+
+@maps_app.command("prune")
+def maps_prune(
+    older_than: Annotated[str, typer.Option(help="Keep the change records of this long (a PostgreSQL interval).")] = "7 days",
+    dsn: Dsn = None,
+):
+    """Delete the change records `maps follow` reads that are older than --older-than. A
+    follower stopped for longer compiles in full when it comes back. Run as a member of
+    mailadmin, e.g. daily from cron:
+
+        mailbook maps prune --older-than '7 days' --dsn 'dbname=mail'
+    """
+    with connect(dsn) as conn:
+        deleted = conn.execute("SELECT public.prune_map_changes(%s::interval)", (older_than,)).fetchone()[0]
+    typer.echo(f"{deleted} change record(s) older than {older_than} deleted")
 
 
 @maps_app.command("verify")

@@ -59,18 +59,20 @@ def _postmap(config_dir: Path | None) -> list[str]:
 
 def snapshot(conn: psycopg.Connection) -> tuple[dict[str, list[tuple[str, str]]], dict]:
     """Every compiled map's rows from one REPEATABLE READ READ ONLY transaction, and what
-    identifies that snapshot (its time and the last committed transaction it saw)."""
+    identifies that snapshot (its time, its xmin, and the snapshot itself, from which
+    `mailbook maps follow` goes on: pg_current_snapshot() as text)."""
     conn.autocommit = False
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     try:
         with conn.transaction():
-            taken = conn.execute("SELECT now(), pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot())").fetchone()
+            taken = conn.execute("SELECT now(), pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint,"
+                                 " pg_catalog.pg_current_snapshot()::text").fetchone()
             rows = {m.name: conn.execute("SELECT key, value FROM public.compiled_map_rows(%s) ORDER BY key",
                                          (m.name,)).fetchall() for m in MAPS}
     finally:
         conn.autocommit = True
-    return rows, {"snapshot_time": taken[0].isoformat(), "snapshot_xmin": taken[1]}
+    return rows, {"snapshot_time": taken[0].isoformat(), "snapshot_xmin": taken[1], "snapshot": taken[2]}
 
 
 def _fsync(path: Path) -> None:
@@ -109,18 +111,43 @@ def write_table(dest: Path, name: str, rows: list[tuple[str, str]], config_dir: 
             p.unlink(missing_ok=True)
 
 
-def compile_maps(conn: psycopg.Connection, dest: Path, config_dir: Path | None = None) -> dict[str, int]:
-    """Write every compiled map into dest from one snapshot; {map name: key count}."""
+def compile_rows(conn: psycopg.Connection, dest: Path, config_dir: Path | None = None
+                 ) -> tuple[dict[str, list[tuple[str, str]]], dict]:
+    """Write every compiled map into dest from one snapshot, then dest/compiled.json;
+    the rows written and the state recorded."""
     dest.mkdir(parents=True, exist_ok=True)
     rows, state = snapshot(conn)
     for name, table in rows.items():
         write_table(dest, name, table, config_dir)
-    counts = {name: len(table) for name, table in rows.items()}
-    state.update({"compiled_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "keys": counts})
+    state.update({"compiled_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "keys": {name: len(table) for name, table in rows.items()}})
+    write_state(dest, state)
+    return rows, state
+
+
+def compile_maps(conn: psycopg.Connection, dest: Path, config_dir: Path | None = None) -> dict[str, int]:
+    """Write every compiled map into dest from one snapshot; {map name: key count}."""
+    return compile_rows(conn, dest, config_dir)[1]["keys"]
+
+
+def read_state(dest: Path) -> dict | None:
+    """dest/compiled.json, or None if there is none (or it cannot be read)."""
+    try:
+        return json.loads((dest / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_state(dest: Path, state: dict) -> None:
+    """dest/compiled.json, replaced atomically and durably (written only after the tables
+    it describes)."""
     tmp = dest / f".{STATE_FILE}.{os.getpid()}"
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(state, indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     os.rename(tmp, dest / STATE_FILE)
-    return counts
+    _fsync(dest)
 
 
 # -- verify -------------------------------------------------------------------------------

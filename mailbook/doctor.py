@@ -293,3 +293,33 @@ def map_file_checks(dest: Path, config_dir: Path | None) -> list[Check]:
             problems.append(("fail", f"postmap -q fails: {answer}"))
         found += [(name, status, detail) for status, detail in problems] or [(name, "pass", "0640-safe and answers")]
     return found
+
+
+def compiled_lag_checks(conn: psycopg.Connection, dest: Path, max_lag: float) -> list[Check]:
+    """How far the compiled tables in dest are behind the database: the committed
+    transactions that changed map keys since the snapshot dest/compiled.json names
+    (written by `maps compile` and after every batch of `maps follow`), and how old the
+    oldest of them is. Fails past max_lag seconds, or when pruning has made the snapshot
+    too old to follow."""
+    from mailbook.compiled import read_state, STATE_FILE
+    state = read_state(dest)
+    if not state or "snapshot" not in state:
+        return [("compiled maps", "fail", f"{dest / STATE_FILE} is missing or names no snapshot:"
+                                          f" run `mailbook maps compile --dest {dest}` (or `maps follow`)")]
+    if conn.execute("SELECT to_regprocedure('public.compiled_map_lag(pg_snapshot)')").fetchone()[0] is None:
+        return [("compiled maps", "warn", "this database records no map changes yet: `mailbook migrate apply`")]
+    behind, oldest, age, pruned = conn.execute(
+        "SELECT l.transactions, l.oldest, extract(epoch FROM now() - l.oldest), l.pruned"
+        "  FROM public.compiled_map_lag(%s::pg_snapshot) l", (state["snapshot"],)).fetchone()
+    since = state.get("followed_at") or state.get("compiled_at")
+    if pruned:
+        return [("compiled maps", "fail", f"{dest} applied snapshot {state['snapshot']} ({since}), older than the"
+                                          " change records kept (maps prune): `maps follow` will compile in full;"
+                                          " is it running?")]
+    if not behind:
+        return [("compiled maps", "pass", f"{dest} is current (snapshot {state['snapshot']}, written {since})")]
+    detail = (f"{dest} is {behind} transaction(s) behind; the oldest change not in it is {float(age):.1f} s old"
+              f" ({oldest:%Y-%m-%d %H:%M:%S %Z})")
+    if float(age) > max_lag:
+        return [("compiled maps", "fail", f"{detail}, more than {max_lag:g} s: is `mailbook maps follow` running?")]
+    return [("compiled maps", "pass", detail)]
