@@ -344,6 +344,43 @@ def test_follow_once_against_a_stopped_server_fails_with_one_line(root_dir, sql_
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("change, key", [
+    # a mailbox decides the sender-login keys of the aliases that reach it, elsewhere
+    ("SELECT set_mailbox_active('fwd@example.com', false)", "info@example.org"),
+    # and of the addresses it was granted, elsewhere
+    ("SELECT set_mailbox_active('boss@example.com', false)", "boss@example.org"),
+    # a domain decides the sender-login keys of its mailboxes' grants elsewhere
+    ("SELECT set_domain_active('cross.example', false)", "desk@example.org"),
+    # every change of a target reaches its alias domain's keys
+    ("SELECT set_mailbox_active('boss@example.com', false)", "boss@example.net"),
+])
+def test_a_change_reaches_the_keys_it_decides_in_other_domains(admin_dsn, follower, dest, sql_config, change, key):
+    """The rules of 0070's header that random sequences rarely hit, one at a time (each
+    mailbox below has one way into example.org): the key named is in another domain than
+    the row changed, and must follow it."""
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT add_domain('cross.example')")
+        conn.execute("SELECT add_mailbox('fwd@example.com', 'pw')")
+        conn.execute("SELECT add_mailbox('boss@example.com', 'pw')")
+        conn.execute("SELECT add_mailbox('desk@cross.example', 'pw')")
+        conn.execute("SELECT add_alias('info@example.org', 'fwd@example.com')")
+        conn.execute("SELECT allow_send_as('boss@example.com', 'boss@example.org')")
+        conn.execute("SELECT allow_send_as('desk@cross.example', 'desk@example.org')")
+        try:
+            caught_up(admin_dsn, follower)
+            assert key in compiled.dump(f"lmdb:{dest}/sender-login", sql_config)
+            conn.execute(change)
+            caught_up(admin_dsn, follower)
+            assert key not in compiled.dump(f"lmdb:{dest}/sender-login", sql_config)
+            assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+        finally:
+            conn.execute("SELECT remove_alias('info@example.org')")
+            for mailbox in ("fwd@example.com", "boss@example.com", "desk@cross.example"):
+                conn.execute("SELECT remove_mailbox(%s)", (mailbox,))
+            conn.execute("SELECT remove_domain('cross.example')")
+    caught_up(admin_dsn, follower)
+
+
 # -- random provisioning with the follower running -----------------------------------------
 
 FOLLOW_STEP = st.one_of(
@@ -364,12 +401,15 @@ def test_random_provisioning_with_follow_running_ends_in_tables_equal_to_a_fresh
     clears the test domains, provisions, and waits for the follower: then every key
     equals a fresh compile and answers as the pgsql: maps do (maps verify's comparison)."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute("DELETE FROM public.send_as WHERE split_part(address, '@', 2) = ANY (%(d)s)"
-                     "   OR split_part(login, '@', 2) = ANY (%(d)s);"
-                     " DELETE FROM public.aliases WHERE domain = ANY (%(d)s);"
-                     " DELETE FROM public.users WHERE domain = ANY (%(d)s);"
-                     " UPDATE public.transports SET alias_of = NULL WHERE domain = ANY (%(d)s);"
-                     " DELETE FROM public.transports WHERE domain = ANY (%(d)s)", {"d": DOMAINS})
+        with conn.transaction():
+            for statement in (
+                    "DELETE FROM public.send_as WHERE split_part(address, '@', 2) = ANY (%(d)s)"
+                    " OR split_part(login, '@', 2) = ANY (%(d)s)",
+                    "DELETE FROM public.aliases WHERE domain = ANY (%(d)s)",
+                    "DELETE FROM public.users WHERE domain = ANY (%(d)s)",
+                    "UPDATE public.transports SET alias_of = NULL WHERE domain = ANY (%(d)s)",
+                    "DELETE FROM public.transports WHERE domain = ANY (%(d)s)"):
+                conn.execute(statement, {"d": DOMAINS})
         conn.execute("SET ROLE mailadmin")
         for d in first_domains:
             apply_step(conn, ("add_domain", d))
