@@ -649,7 +649,7 @@ def _cell(value) -> str:
 def _new_password(password_stdin: bool, password_file: Optional[Path], what: str) -> str:
     if password_stdin:
         password_file = Path("-")
-    return obtain_password(password_file, "MAILBOOK_NO_SUCH_VARIABLE", what)
+    return obtain_password(password_file, None, what)
 
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -722,6 +722,9 @@ def mailbox_add(email: str, dsn: Dsn = None,
 
         mailbook mailbox add foo@example.com --name 'Foo Lastname'
     """
+    # the arguments are checked (new_mailbox: address, maildir, domain, duplicates) before
+    # anyone is asked for a password
+    _call(dsn, "SELECT FROM new_mailbox(%s, %s, %s, %s)", (email, name, maildir, quota))
     secret = _new_password(password_stdin, password_file, f"{email}{' (hash)' if hashed else ''}")
     function = "add_mailbox_hashed" if hashed else "add_mailbox"
     _show(*_call(dsn, f"SELECT email, maildir, quota_bytes, active FROM {function}(%s, %s, %s, %s, %s)",
@@ -740,6 +743,7 @@ def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = F
 def mailbox_passwd(email: str, dsn: Dsn = None, password_stdin: PasswordStdin = False,
                    password_file: NewPasswordFile = None):
     """Set a new password (asked twice, or --password-stdin).   mailbook mailbox passwd foo@example.com"""
+    _call(dsn, "SELECT FROM existing_mailbox(%s)", (email,))  # before asking for a password
     secret = _new_password(password_stdin, password_file, email)
     _call(dsn, "SELECT set_password(%s, %s)", (email, secret))
     typer.echo(f"password changed for {email.lower()}")

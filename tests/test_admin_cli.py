@@ -130,6 +130,25 @@ def test_mailbox_add_without_a_terminal_or_password_source_refuses(dsn, env):
     ok(["domain", "add", "example.com"], dsn, env)
     r = mb(["mailbox", "add", "foo@example.com"], dsn, env)
     assert r.exit_code == 1 and "--password-file" in r.stderr
+    assert "--password-stdin" in r.stderr and "MAILBOOK_" not in r.stderr, r.stderr
+
+
+def test_mailbox_add_checks_the_address_before_asking_for_a_password(dsn, env):
+    ok(["domain", "add", "example.com"], dsn, env)
+    r = mb(["mailbox", "add", "notanaddress"], dsn, env)  # no terminal, no password source
+    assert r.exit_code == 1 and "is not an email address" in r.stderr and "password" not in r.stderr, r
+    for args, words in ((["mailbox", "add", "foo@nothere.org"], "not hosted here"),
+                        (["mailbox", "passwd", "ghost@example.com"], "does not exist")):
+        r = mb(args, dsn, env)
+        assert r.exit_code == 1 and words in r.stderr and "password" not in r.stderr, r
+    # on a terminal: the refusal comes first, no prompt is shown
+    import pty
+    parent, child = pty.openpty()
+    p = subprocess.run([PYTHON, str(ROOT / "runner.py"), "mailbox", "add", "notanaddress", "--dsn", dsn],
+                       stdin=child, capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+    os.close(child), os.close(parent)
+    assert p.returncode == 1 and "is not an email address" in p.stderr, p
+    assert "Password" not in p.stdout + p.stderr, p
 
 
 def test_sql_errors_come_through_as_one_line_and_change_nothing(dsn, env, db):
