@@ -1087,8 +1087,14 @@ def import_(
     for line, problem in problems:
         typer.echo(f"{file}:{line}: {problem}", err=True)
     if problems:
-        raise Failure(f"{len(problems)} problem(s) in {file}; nothing was imported")
+        raise Failure(f"{_bad_rows(problems)} in {file}; nothing was imported")
     typer.echo(f"{count} row(s) checked, no problems" if dry_run else f"imported {count} row(s) from {file}")
+
+
+def _bad_rows(problems: list[tuple[int, str]]) -> str:
+    rows = len({line for line, _ in problems})
+    said = f"{rows} bad row{'s' if rows != 1 else ''}"
+    return said if rows == len(problems) else f"{said} ({len(problems)} problems)"
 
 
 def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], dry_run: bool,
@@ -1112,7 +1118,7 @@ def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], 
     for where, problem in problems:
         typer.echo(f"{plan.tool} {where}: {problem}", err=True)
     if problems:
-        raise Failure(f"{len(problems)} problem(s) in {plan.tool}'s data; nothing was imported")
+        raise Failure(f"{_bad_rows(problems)} in {plan.tool}'s data; nothing was imported")
     if plan.commands:
         typer.echo("then, on the mail host:" if not dry_run else "after the import, on the mail host:")
         for command in plan.commands:

@@ -307,6 +307,20 @@ def test_import_reports_every_bad_row_with_its_line_and_writes_nothing(dsn, env,
     assert db.execute("SELECT count(*) FROM import_staging").fetchone() == (0,)
 
 
+def test_import_reports_a_bad_address_once_and_counts_bad_rows(dsn, env, db, tmp_path):
+    path = write_csv(tmp_path / "bad.csv", [
+        {"kind": "domain", "address": "example.com"},
+        {"kind": "mailbox", "address": "not an address@example.com", "password": "pw"},   # 3: address only
+        {"kind": "mailbox", "address": "bad..dots@example.com", "password": "pw", "maildir": "../x/"},  # 4: both
+    ])
+    r = mb(["import", str(path)], dsn, env)
+    assert r.exit_code == 1
+    said = [l for l in r.stderr.splitlines() if l.startswith(str(path))]
+    assert [l.split(":")[1] for l in said] == ["3", "4", "4"], r.stderr  # a maildir only when typed
+    assert "not an address" in said[0] and ".." in said[2]
+    assert "2 bad rows (3 problems) in" in r.stderr, r.stderr
+
+
 def test_import_that_a_constraint_refuses_mid_write_reports_every_bad_row_and_writes_nothing(dsn, env, db, tmp_path):
     # every row passes the checks made before writing; the tables' constraints refuse
     # some while the batch is written, and then each bad row is named with its line
@@ -475,7 +489,7 @@ def test_an_initial_load_with_a_mailbox_twice_names_both_lines_and_writes_nothin
     r = mb(["import", str(path)], dsn, env)
     assert r.exit_code == 1, r
     assert (f"twice.csv:{len(rows) + 1}: mailbox \"user7@d7.example.com\" appears more than once in the file"
-            f" (first on line {first + 2})") in r.stderr and "1 problem(s)" in r.stderr
+            f" (first on line {first + 2})") in r.stderr and "1 bad row in" in r.stderr
     assert table_checksums(db) == before
     assert table_keys(db, "users") == (definitions, oids)  # untouched: the set-aside was rolled back
 
@@ -496,7 +510,7 @@ def test_an_initial_load_of_aliases_builds_their_keys_after_the_rows_and_names_a
     r = mb(["import", str(twice)], dsn, env)
     assert r.exit_code == 1, r
     assert (f"twice.csv:{len(rows) + 2}: alias \"a498@example.com -> foo@example.com\" appears more than once"
-            f" in the file (first on line 502)") in r.stderr and "1 problem(s)" in r.stderr
+            f" in the file (first on line 502)") in r.stderr and "1 bad row in" in r.stderr
     assert table_checksums(db) == checksums and table_keys(db, "aliases") == (definitions, oids)
     ok(["import", str(write_csv(tmp_path / "load.csv", rows))], dsn, env)
     after, new_oids = table_keys(db, "aliases")
