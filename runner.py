@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shlex
+import shutil
 import sys
 from datetime import datetime
 from enum import Enum
@@ -283,20 +285,41 @@ def demo(
     r = demo_mod.run(data_dir)
     for line in r.done:
         typer.echo(f"  {line}")
-    env = f"PGPASSFILE={r.pgpass}"
+    me = _invocation()
+    env = f"PGPASSFILE={shlex.quote(str(r.pgpass))}"
     typer.echo(f"""
 Connect:
   DBA (superuser, Unix socket):  psql "{r.admin_dsn}"
-    then, as a provisioning admin:  SET ROLE mailadmin;
-                                    SELECT * FROM add_mailbox('bar@example.com', 'a good password');
   Postfix's role (read-only):    {env} psql "{r.reader_dsn}"
   Dovecot's role (read-only):    {env} psql "{r.auth_dsn}"
-  mailbook itself:               mailbook migrate status --dsn "{r.admin_dsn}"
-  The example mailbox's password is in {r.mailbox_password_file}.
-""")
-    typer.echo("What Postfix would see (each postfix-maps/*.cf query, run as mailreader):")
-    _print_lookups(r.lookups)
-    typer.echo("\nStop it with `mailbook demo --stop`; wipe it with `mailbook demo --reset`.")
+
+Provision, in psql as the DBA:   SET ROLE mailadmin;
+                                 SELECT * FROM add_mailbox('bar@example.com', 'a good password');
+or with the command line:        {me} mailbox add bar@example.com --dsn "{r.admin_dsn}"
+                                 {me} mailbox list --dsn "{r.admin_dsn}"
+The example mailbox's password is in {r.mailbox_password_file}.
+
+What Postfix's maps answer (postfix-maps/*.cf as mailreader runs them):""")
+    _print_lookups([row for row in r.lookups if row[-1] != demo_mod.NOT_FOUND])
+    unknown = sorted({key for *_, key, answer in r.lookups
+                      if all(a == demo_mod.NOT_FOUND for *_, k, a in r.lookups if k == key)})
+    for key in unknown:
+        typer.echo(f"  {key}: in no map, so Postfix refuses it at RCPT (550 5.1.1 User unknown)")
+    typer.echo(f"\nStop it with `{me} demo --stop`; wipe it with `{me} demo --reset`.")
+
+
+def _invocation() -> str:
+    """mailbook as this process was started, for hints that work when pasted: `mailbook`
+    if that is on PATH and is this one, else its path (.venv/bin/mailbook), else python
+    and runner.py."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "mailbook":
+        found = shutil.which("mailbook")
+        if found and Path(found).resolve() == argv0.resolve():
+            return "mailbook"
+        relative = os.path.relpath(argv0.resolve())
+        return shlex.quote(relative if not relative.startswith("..") else str(argv0.resolve()))
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(argv0.resolve()))}"
 
 
 Host = Annotated[str, typer.Option(help="PostgreSQL host the daemon connects to.")]
