@@ -182,6 +182,16 @@ def test_bad_dsn_or_server_down_prints_one_line(dsn, words):
             assert w in r.stderr, r
 
 
+def test_no_dsn_says_libpqs_defaults_were_used_and_how_to_give_one():
+    env = {"MAILBOOK_DSN": "", "PGHOST": "/nonexistent", "PGPORT": "1"}
+    for command in (["migrate", "status"], ["mailbox", "list"], ["doctor"]):
+        r = cli(command, env=env)
+        assert r.exit_code == 1 and r.stderr.count("\n") == 1, r
+        assert r.stderr.startswith("mailbook: cannot connect to PostgreSQL: ") and "/nonexistent" in r.stderr, r
+        assert "libpq's defaults were used" in r.stderr and "--dsn or $MAILBOOK_DSN" in r.stderr, r
+        assert ".;" not in r.stderr and not r.stderr.rstrip().endswith("."), r
+
+
 def test_unknown_database_names_it(cluster):
     r = cli(["migrate", "status", "--dsn", cluster.dsn("no_such_db")])
     assert r.exit_code == 1 and 'database "no_such_db" does not exist' in r.stderr
