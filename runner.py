@@ -664,6 +664,8 @@ def _show(names: list[str], rows: list[tuple], as_json: bool, empty: str = "(non
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):  # a text[] such as services_off: a list in --json, words here
+        return " ".join(map(str, value))
     if isinstance(value, datetime):
         return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
@@ -695,16 +697,19 @@ def domain_add(domain: str, dsn: Dsn = None,
     if alias_of is not None:
         if transport != "virtual:" or gid is not None:
             raise Failure("an alias domain takes no --transport or --gid: its mail goes to the target's mailboxes")
-        _show(*_call(dsn, "SELECT * FROM add_alias_domain(%s, %s)", (domain, alias_of)), False)
+        _, [(name, target)] = _call(dsn, "SELECT domain, alias_of FROM add_alias_domain(%s, %s)", (domain, alias_of))
+        typer.echo(f"added alias domain {name}: x@{name} reaches x@{target}")
         return
-    _show(*_call(dsn, "SELECT * FROM add_domain(%s, %s, %s)", (domain, transport, gid)), False)
+    _, [(name, kind, group)] = _call(dsn, "SELECT domain, transport, gid FROM add_domain(%s, %s, %s)",
+                                     (domain, transport, gid))
+    typer.echo(f"added domain {name} (transport {kind}{f', gid {group}' if group is not None else ''})")
 
 
 @domain_app.command("list")
 def domain_list(dsn: Dsn = None, as_json: Json = False):
     """List hosted domains with their mailbox and alias counts.   mailbook domain list --json"""
     _show(*_call(dsn, "SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
-                      " array_to_string(t.disabled_services, ' ') AS services_off,"
+                      " t.disabled_services AS services_off,"
                       " t.max_mailboxes, t.max_aliases, t.max_quota_bytes,"
                       " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
                       " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
@@ -725,13 +730,15 @@ def domain_remove(domain: str, dsn: Dsn = None,
 @domain_app.command("enable")
 def domain_enable(domain: str, dsn: Dsn = None):
     """Let a domain's addresses receive mail and log in again.   mailbook domain enable example.com"""
-    _show(*_call(dsn, "SELECT domain, active FROM set_domain_active(%s, true)", (domain,)), False)
+    _, [(name,)] = _call(dsn, "SELECT domain FROM set_domain_active(%s, true)", (domain,))
+    typer.echo(f"enabled domain {name}")
 
 
 @domain_app.command("disable")
 def domain_disable(domain: str, dsn: Dsn = None):
     """Refuse mail and logins for every address of a domain.   mailbook domain disable example.com"""
-    _show(*_call(dsn, "SELECT domain, active FROM set_domain_active(%s, false)", (domain,)), False)
+    _, [(name,)] = _call(dsn, "SELECT domain FROM set_domain_active(%s, false)", (domain,))
+    typer.echo(f"disabled domain {name}: its mail is refused and its users cannot log in")
 
 
 @mailbox_app.command("add")
@@ -750,15 +757,16 @@ def mailbox_add(email: str, dsn: Dsn = None,
     _call(dsn, "SELECT FROM new_mailbox(%s, %s, %s, %s)", (email, name, maildir, quota))
     secret = _new_password(password_stdin, password_file, f"{email}{' (hash)' if hashed else ''}")
     function = "add_mailbox_hashed" if hashed else "add_mailbox"
-    _show(*_call(dsn, f"SELECT email, maildir, quota_bytes, active FROM {function}(%s, %s, %s, %s, %s)",
-                 (email, secret, name, maildir, quota)), False)
+    _, [(address, directory, limit)] = _call(dsn, f"SELECT email, maildir, quota_bytes FROM {function}(%s, %s, %s, %s, %s)",
+                                             (email, secret, name, maildir, quota))
+    typer.echo(f"added {address} (maildir {directory}{f', quota {limit} bytes' if limit else ''})")
 
 
 @mailbox_app.command("list")
 def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
     """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
     _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
-                      " array_to_string(disabled_services, ' ') AS services_off, created FROM mailboxes"
+                      " disabled_services AS services_off, created FROM mailboxes"
                       " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email", (domain, domain)), as_json)
 
 
@@ -782,13 +790,15 @@ def mailbox_remove(email: str, dsn: Dsn = None):
 @mailbox_app.command("enable")
 def mailbox_enable(email: str, dsn: Dsn = None):
     """Let a mailbox receive mail and log in again.   mailbook mailbox enable foo@example.com"""
-    _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, true)", (email,)), False)
+    _, [(address,)] = _call(dsn, "SELECT email FROM set_mailbox_active(%s, true)", (email,))
+    typer.echo(f"enabled {address}")
 
 
 @mailbox_app.command("disable")
 def mailbox_disable(email: str, dsn: Dsn = None):
     """Refuse mail (550 at RCPT) and logins for a mailbox.   mailbook mailbox disable foo@example.com"""
-    _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, false)", (email,)), False)
+    _, [(address,)] = _call(dsn, "SELECT email FROM set_mailbox_active(%s, false)", (email,))
+    typer.echo(f"disabled {address}: its mail is refused and it cannot log in")
 
 
 Services = Annotated[list[str], typer.Argument(

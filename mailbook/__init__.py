@@ -62,6 +62,7 @@ def connection_failure(exc: psycopg.OperationalError, given: bool = True) -> str
     on one line, and when no connection string was given, where libpq looked and how
     to give one."""
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()).rstrip(".")
+    text = text.removeprefix("connection is bad: ")  # psycopg's words before libpq's
     line = f"cannot connect to PostgreSQL: {text}"
     if not given:
         line += ("; no --dsn or $MAILBOOK_DSN was given, so libpq's defaults were used (the PG* "
