@@ -52,6 +52,7 @@ class _Group(typer.core.TyperGroup):
 
 
 app = typer.Typer(
+    rich_markup_mode="markdown",  # paragraphs reflow to the terminal; indented lines stay as they are
     cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # a traceback must never print a password
@@ -1187,6 +1188,27 @@ def export(
             n = bulk.export_csv(conn, buffer)
             write_private(file, buffer.getvalue())
     typer.echo(f"exported {n} row(s){'' if str(file) == '-' else f' to {file}'}", err=str(file) == "-")
+
+
+def _keep_examples_whole(typer_app: typer.Typer) -> None:
+    """Help texts reflow to the terminal (markdown mode), but example blocks (the
+    indented paragraphs of a docstring: commands to copy) must stay line by line: each
+    becomes a fenced block, which Typer keeps even when it follows the first paragraph
+    (an indented block there loses its indentation and is joined into one line)."""
+    import textwrap
+
+    for info in typer_app.registered_commands:
+        first, *rest = (info.callback.__doc__ or "").splitlines() or [""]
+        # the functions sit at module level: their docstrings' prose is indented 4, examples 8
+        doc = "\n".join([first.strip()] + [line[4:] if line.startswith("    ") else line.strip() for line in rest]).strip()
+        info.callback.__doc__ = "\n\n".join(
+            f"```\n{textwrap.dedent(p)}\n```" if all(line.startswith("    ") for line in p.splitlines()) else p
+            for p in doc.split("\n\n"))
+    for group in typer_app.registered_groups:
+        _keep_examples_whole(group.typer_instance)
+
+
+_keep_examples_whole(app)
 
 
 if __name__ == "__main__":

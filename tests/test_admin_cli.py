@@ -55,6 +55,34 @@ def test_every_command_has_help_with_an_example():
     assert seen >= 25
 
 
+def test_help_texts_reflow_to_the_terminal_instead_of_breaking_mid_sentence():
+    """Typer's boxes used to keep the docstrings' hard line breaks: on an 80-column
+    terminal a sentence broke at the docstring's column and again at the box's."""
+    from runner import app
+    import typer.main
+
+    group = typer.main.get_command(app)
+    paths = [[name, sub] for name, command in group.commands.items()
+             for sub in (getattr(command, "commands", None) or {None: None})]
+    for path in paths:
+        args = [p for p in path if p] + ["--help"]
+        wide = cli(args, env={"COLUMNS": "250"}).stdout
+        text = wide.split("╭─", 1)[0]
+        rendered = [l.strip() for l in text.splitlines()]
+        command = typer.main.get_command(app)
+        for p in path:
+            command = command.commands[p] if p else command
+        for example in (l.strip() for l in (command.help or "").splitlines()):
+            if example.startswith("mailbook "):  # each example on a line of its own, whole
+                assert example in rendered, (args, example)
+        for paragraph in re.split(r"\n[ \t]*\n", text):
+            lines = [l.strip() for l in paragraph.strip().splitlines() if l.strip()]
+            prose = [l for l in lines if not l.startswith(("mailbook ", "Usage:", "printf ", "export "))]
+            assert all(len(l) > 200 for l in prose[:-1]), (args, lines)  # broken only by the width
+    demo = cli(["demo", "--help"], env={"COLUMNS": "100"}).stdout
+    assert "[default:" in demo and "./.mailbook" in demo  # square brackets are text, not markup
+
+
 # -- domains, mailboxes, aliases ------------------------------------------------------------
 
 def test_provisioning_round_trip_through_the_cli(dsn, env, db):
