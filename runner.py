@@ -61,6 +61,20 @@ app = typer.Typer(
            "mailbook domain add example.com --dsn 'host=/var/run/postgresql dbname=mail'. "
            "Every command's --help shows an example.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailbook {mig.package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print mailbook's version and exit.")] = False):
+    """PostgreSQL bookkeeper for a Postfix + Dovecot virtual-mailbox server."""
+
+
 migrate_app = typer.Typer(no_args_is_help=True, help="Apply, roll back and list schema migrations.   mailbook migrate apply --dsn 'dbname=mail'")
 app.add_typer(migrate_app, name="migrate")
 
@@ -190,6 +204,12 @@ def migrate_status(dsn: Dsn = None):
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
+    with connect(dsn) as conn:
+        v = mig.schema_version(conn)
+    typer.echo(f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}")
+    if v.unknown:
+        typer.echo(f"warning: the database has {len(v.unknown)} migration(s) this mailbook does not know"
+                   f" ({', '.join(v.unknown)}): it is newer; upgrade mailbook before `migrate apply`", err=True)
 
 
 @app.command()

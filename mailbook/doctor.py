@@ -260,6 +260,20 @@ def migration_checks(conn: psycopg.Connection) -> list[Check]:
     pending = _pending(conn)
     if pending is None:
         return [("migrations", "warn", "only a superuser or a member of mailowner may read which are applied")]
+    return [version_check(conn)] + _pending_check(pending)
+
+
+def version_check(conn: psycopg.Connection) -> Check:
+    """The package's version and the schema's; a warning when the database is newer."""
+    v = mig.schema_version(conn)
+    said = f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}"
+    if v.unknown:
+        return ("version", "warn", f"{said}; the database has {len(v.unknown)} migration(s) this mailbook does not"
+                                   f" know ({v.unknown[-1]} …): it is newer, upgrade mailbook before using it")
+    return ("version", "pass", said)
+
+
+def _pending_check(pending: list[str]) -> list[Check]:
     if pending:
         return [("migrations", "warn", f"{len(pending)} pending ({pending[0]} …): run mailbook migrate apply")]
     return [("migrations", "pass", "all applied")]

@@ -180,6 +180,35 @@ def status(conn: psycopg.Connection) -> list[MigrationState]:
     ]
 
 
+def package_version() -> str:
+    """This mailbook's version: the installed distribution's, else pyproject.toml's (a checkout)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("mailbook")
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        pyproject = data_dir("migrations").parent / "pyproject.toml"
+        return tomllib.loads(pyproject.read_text())["project"]["version"] if pyproject.exists() else "unknown"
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    latest: str | None     # the newest applied migration this package knows
+    unknown: list[str]     # applied migrations this package does not know: the database is newer
+
+
+def schema_version(conn: psycopg.Connection) -> SchemaVersion:
+    """Which schema a database is at, as this package sees it. Reads only."""
+    known = [m.id for m in _all_migrations()]
+    applied: set[str] = set()
+    if conn.execute("SELECT to_regclass('public._yoyo_migration')").fetchone()[0]:
+        applied = {r[0] for r in conn.execute("SELECT migration_id FROM public._yoyo_migration")}
+    latest = next((m for m in reversed(known) if m in applied), None)
+    return SchemaVersion(latest, sorted(applied - set(known)))
+
+
 def apply(conn: psycopg.Connection) -> list[str]:
     """Apply pending migrations and re-create the API; returns the ids applied."""
     with _migration_session(conn) as backend:

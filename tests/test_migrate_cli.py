@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -105,6 +107,22 @@ def test_status_lists_pending_then_applied(fresh_db):
     after = cli(["migrate", "status", "--dsn", fresh_db], check=True)
     assert f"{len(MIGRATION_IDS)} applied, 0 pending" in after.stdout
     assert all(mid in after.stdout for mid in MIGRATION_IDS)
+
+
+def test_version_and_schema_are_named_and_a_newer_database_is_warned_about(fresh_db):
+    import tomllib
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert cli(["--version"]).stdout == f"mailbook {version}\n"
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    r = cli(["migrate", "status", "--dsn", fresh_db], check=True)
+    assert f"mailbook {version}, schema at {MIGRATION_IDS[-1]}\n" in r.stdout and r.stderr == ""
+    with psycopg.connect(fresh_db, autocommit=True) as conn:  # as if a newer mailbook had migrated it
+        conn.execute("INSERT INTO _yoyo_migration (migration_hash, migration_id, applied_at_utc)"
+                     " VALUES ('f' || md5('x'), '9999_from_the_future', now())")
+    r = cli(["migrate", "status", "--dsn", fresh_db], check=True)
+    assert "9999_from_the_future" in r.stderr and "newer; upgrade mailbook" in r.stderr
+    doctor = {c["check"]: c for c in json.loads(cli(["doctor", "--json", "--dsn", fresh_db]).stdout)}
+    assert doctor["version"]["status"] == "warn" and "upgrade mailbook" in doctor["version"]["detail"]
 
 
 def test_round_trip_apply_rollback_all_apply_gives_the_same_schema(cluster, fresh_db):
