@@ -242,10 +242,41 @@ def _run(backend: _Backend, migration, direction: str) -> None:
 def _refresh_api(conn: psycopg.Connection) -> None:
     conn.execute(_sql("drop_api.sql"))
     for path in _api_files():
+        text = path.read_text()
         try:
-            conn.execute(path.read_text())
+            conn.execute(text)
+            for name, doc in function_headers(text):
+                # the comment block above each function becomes its catalogue comment, so
+                # psql's \df+ says what the file says (one text, never two to keep in step)
+                for (oid,) in conn.execute("SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p"
+                                           " WHERE p.pronamespace = 'public'::regnamespace AND p.proname = %s",
+                                           (name,)).fetchall():
+                    conn.execute(f"COMMENT ON FUNCTION {oid} IS {_literal(conn, doc)}")
         except psycopg.Error as exc:
             raise MigrationFailed(f"sql/api/{path.name}", "apply", exc) from exc
+
+
+def function_headers(sql: str) -> list[tuple[str, str]]:
+    """(function name, its header comment without the dashes) for each CREATE FUNCTION
+    in an sql/api file: the comment lines directly above it."""
+    import re
+
+    lines, out = sql.splitlines(), []
+    for i, line in enumerate(lines):
+        m = re.match(r"CREATE (?:OR REPLACE )?FUNCTION public\.(\w+)\(", line)
+        if not m:
+            continue
+        j = i
+        while j > 0 and lines[j - 1].startswith("--"):
+            j -= 1
+        out.append((m.group(1), "\n".join(l[2:].removeprefix(" ") for l in lines[j:i])))
+    return out
+
+
+def _literal(conn: psycopg.Connection, text: str) -> str:
+    from psycopg import sql
+
+    return sql.Literal(text).as_string(conn)
 
 
 class MigrationFailed(Failure):
