@@ -181,16 +181,19 @@ def status(conn: psycopg.Connection) -> list[MigrationState]:
 
 
 def package_version() -> str:
-    """This mailbook's version: the installed distribution's, else pyproject.toml's (a checkout)."""
+    """This mailbook's version: pyproject.toml's when running from a checkout (an editable
+    install's metadata keeps the version it was installed with), else the installed
+    distribution's."""
+    import tomllib
     from importlib import metadata
 
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if pyproject.exists():
+        return tomllib.loads(pyproject.read_text())["project"]["version"]
     try:
         return metadata.version("mailbook")
     except metadata.PackageNotFoundError:
-        import tomllib
-
-        pyproject = data_dir("migrations").parent / "pyproject.toml"
-        return tomllib.loads(pyproject.read_text())["project"]["version"] if pyproject.exists() else "unknown"
+        return "unknown"
 
 
 @dataclass(frozen=True)
