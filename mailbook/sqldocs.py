@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import psycopg
 
-HEADER = """\
-# mailbook's SQL API and schema
+MARK = ("<!-- Below: generated from the catalogue's comments; do not edit by hand. After a change:"
+        " MAILBOOK_WRITE_EXPECTED=1 .venv/bin/python -m pytest -q tests/test_sql_api_docs.py -->\n")
 
-Generated from the comments in the mail database's catalogue (what `\\d+`, `\\df+` and
-`\\du+` show in psql); do not edit by hand. Every function below runs as `mailowner`
-(SECURITY DEFINER, `search_path` pinned) unless it says otherwise; errors carry the
-SQLSTATEs named.
+HEADER = """\
+## Reference, from the catalogue
+
+What `\\d+`, `\\df+` and `\\du+` show in psql, on one page. Every function below runs as
+`mailowner` (SECURITY DEFINER, `search_path` pinned) unless it is in the last group.
 """
 
 ROLES = ("mailowner", "mailadmin", "mailreader", "mailauth", "mailquota", "mailwebmail")
@@ -74,8 +75,9 @@ def _cell(text: str) -> str:
 
 
 def markdown(conn: psycopg.Connection) -> str:
+    """The generated part of docs/sql-api.md (what follows MARK)."""
     c = catalogue(conn)
-    out = [HEADER, "## Roles", "", "| role | what it is for |", "|---|---|"]
+    out = [HEADER, "### Roles", "", "| role | what it is for |", "|---|---|"]
     out += [f"| `{r}` | {_cell(d)} |" for r, d in c["roles"]]
     groups = [
         ("Provisioning: what `mailadmin` may call", lambda g, definer: "mailadmin" in g and definer),
@@ -85,7 +87,7 @@ def markdown(conn: psycopg.Connection) -> str:
          lambda g, definer: not definer),
     ]
     for title, wanted in groups:
-        out += ["", f"## {title}", ""]
+        out += ["", f"### {title}", ""]
         for name, args, result, definer, doc, grantees in c["functions"]:
             if not wanted(grantees, definer):
                 continue
@@ -93,13 +95,13 @@ def markdown(conn: psycopg.Connection) -> str:
             lines = doc.strip().splitlines()
             if lines and lines[0].startswith(f"{name}("):  # the block's signature line: the heading says it
                 lines = lines[1:]
-            out += [f"### `{name}({args})` → `{result}`{who}", "", "\n".join(lines).strip(), ""]
+            out += [f"#### `{name}({args})` → `{result}`{who}", "", "\n".join(lines).strip(), ""]
     for kind, title in (("r", "Tables"), ("v", "Views")):
-        out += ["", f"## {title}", ""]
+        out += ["", f"### {title}", ""]
         for name, k, doc, columns in c["relations"]:
             if k != kind:
                 continue
-            out += [f"### `{name}`", "", _cell(doc), "", "| column | type | meaning |", "|---|---|---|"]
+            out += [f"#### `{name}`", "", _cell(doc), "", "| column | type | meaning |", "|---|---|---|"]
             out += [f"| `{col}` | {typ} | {_cell(d)} |" for col, typ, d in columns]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
