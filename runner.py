@@ -164,9 +164,13 @@ def migrate_apply(dsn: Dsn = None):
     """
     with connect(dsn) as conn:
         applied = mig.apply(conn)
+    for name in applied.old:
+        typer.echo(f"applied {mig.PRE_1_0}/{name}")
+    if applied.moved:
+        typer.echo("moved onto the 1.0 baseline: the schema is unchanged")
     for name in applied:
         typer.echo(f"applied {name}")
-    typer.echo("database is up to date; SQL API refreshed" if applied else
+    typer.echo("database is up to date; SQL API refreshed" if applied or applied.moved else
                "no pending migrations; SQL API refreshed")
 
 
