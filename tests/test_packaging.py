@@ -46,8 +46,8 @@ def installed(wheel, tmp_path_factory) -> Path:
 
 def test_wheel_ships_migrations_sql_map_files_and_dovecot_files(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for p in ROOT.glob("migrations/*.sql"):
-        assert f"mailbook/migrations/{p.name}" in names
+    for p in ROOT.glob("migrations/**/*.sql"):  # the baseline and, for older databases, pre-1.0/
+        assert f"mailbook/{p.relative_to(ROOT).as_posix()}" in names
     for p in ROOT.glob("sql/**/*.sql"):
         assert f"mailbook/sql/{p.relative_to(ROOT / 'sql')}" in names
     for directory in ("postfix-maps", "dovecot"):
@@ -61,7 +61,7 @@ def test_wheel_ships_migrations_sql_map_files_and_dovecot_files(wheel):
 def test_installed_mailbook_migrates_a_database_from_outside_the_checkout(installed, fresh_db, tmp_path):
     r = run([str(installed), "migrate", "apply", "--dsn", fresh_db], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "applied 0001_harden_database" in r.stdout
+    assert "applied 0100_baseline_hardening" in r.stdout
     with psycopg.connect(fresh_db) as conn:
         assert conn.execute("SELECT to_regprocedure('public.add_mailbox(text,text,text,text,bigint)') IS NOT NULL").fetchone() == (True,)
     # and it is not reading the checkout's files: its module lives in the venv
@@ -86,7 +86,8 @@ def test_the_sdist_carries_what_a_wheel_is_built_from(dist):
     (sdist,) = dist.glob("mailbook-*.tar.gz")
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
     for path in ("pyproject.toml", "README.md", "CHANGELOG.md", "runner.py", "mailbook/__init__.py",
-                 "migrations/0001_harden_database.sql", "sql/roles.sql", "postfix-maps/main.cf.snippet"):
+                 "migrations/0100_baseline_hardening.sql",
+                 "migrations/pre-1.0/0001_harden_database.sql", "sql/roles.sql", "postfix-maps/main.cf.snippet"):
         assert path in names, path
 
 
