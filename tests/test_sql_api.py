@@ -338,11 +338,22 @@ def test_remove_alias_one_destination_or_all(hosted):
         "DELETE FROM aliases",
         "UPDATE users SET active = false",
         "SELECT assert_valid('x')",
-        "SELECT new_mailbox('a@b.com', NULL, NULL, NULL)",
+        "SELECT insert_mailbox('a@example.com', '{BLF-CRYPT}x', NULL, 'x/', NULL)",
     ],
 )
 def test_mailadmin_has_no_direct_writes_and_no_hashes(hosted, statement):
     refused(hosted, statement, (), "42501")
+
+
+def test_mailadmins_pre_checks_write_nothing_and_refuse_as_the_api_does(hosted):
+    """new_mailbox() and existing_mailbox() are granted so that `mailbook mailbox add` and
+    `passwd` can refuse bad arguments before asking for a password: they only read."""
+    before = table_checksums(hosted)
+    assert hosted.execute("SELECT * FROM new_mailbox('New@example.com', NULL, NULL, NULL)").fetchone() == (
+        "new@example.com", "example.com/new/")
+    assert table_checksums(hosted) == before
+    refused(hosted, "SELECT new_mailbox('a@b.com', NULL, NULL, NULL)", (), "23503", "b.com")
+    refused(hosted, "SELECT existing_mailbox('ghost@example.com')", (), "P0002", "ghost@example.com")
 
 
 DOMAIN_CASES = [
