@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shlex
+import shutil
 import sys
 from datetime import datetime
 from enum import Enum
@@ -50,6 +52,7 @@ class _Group(typer.core.TyperGroup):
 
 
 app = typer.Typer(
+    rich_markup_mode="markdown",  # paragraphs reflow to the terminal; indented lines stay as they are
     cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # a traceback must never print a password
@@ -58,6 +61,20 @@ app = typer.Typer(
            "mailbook domain add example.com --dsn 'host=/var/run/postgresql dbname=mail'. "
            "Every command's --help shows an example.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailbook {mig.package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print mailbook's version and exit.")] = False):
+    """PostgreSQL bookkeeper for a Postfix + Dovecot virtual-mailbox server."""
+
+
 migrate_app = typer.Typer(no_args_is_help=True, help="Apply, roll back and list schema migrations.   mailbook migrate apply --dsn 'dbname=mail'")
 app.add_typer(migrate_app, name="migrate")
 
@@ -147,9 +164,13 @@ def migrate_apply(dsn: Dsn = None):
     """
     with connect(dsn) as conn:
         applied = mig.apply(conn)
+    for name in applied.old:
+        typer.echo(f"applied {mig.PRE_1_0}/{name}")
+    if applied.moved:
+        typer.echo("moved onto the 1.0 baseline: the schema is unchanged")
     for name in applied:
         typer.echo(f"applied {name}")
-    typer.echo("database is up to date; SQL API refreshed" if applied else
+    typer.echo("database is up to date; SQL API refreshed" if applied or applied.moved else
                "no pending migrations; SQL API refreshed")
 
 
@@ -187,6 +208,12 @@ def migrate_status(dsn: Dsn = None):
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
+    with connect(dsn) as conn:
+        v = mig.schema_version(conn)
+    typer.echo(f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}")
+    if v.unknown:
+        typer.echo(f"warning: the database has {len(v.unknown)} migration(s) this mailbook does not know"
+                   f" ({', '.join(v.unknown)}): it is newer; upgrade mailbook before `migrate apply`", err=True)
 
 
 @app.command()
@@ -290,20 +317,41 @@ def demo(
     r = demo_mod.run(data_dir)
     for line in r.done:
         typer.echo(f"  {line}")
-    env = f"PGPASSFILE={r.pgpass}"
+    me = _invocation()
+    env = f"PGPASSFILE={shlex.quote(str(r.pgpass))}"
     typer.echo(f"""
 Connect:
   DBA (superuser, Unix socket):  psql "{r.admin_dsn}"
-    then, as a provisioning admin:  SET ROLE mailadmin;
-                                    SELECT * FROM add_mailbox('bar@example.com', 'a good password');
   Postfix's role (read-only):    {env} psql "{r.reader_dsn}"
   Dovecot's role (read-only):    {env} psql "{r.auth_dsn}"
-  mailbook itself:               mailbook migrate status --dsn "{r.admin_dsn}"
-  The example mailbox's password is in {r.mailbox_password_file}.
-""")
-    typer.echo("What Postfix would see (each postfix-maps/*.cf query, run as mailreader):")
-    _print_lookups(r.lookups)
-    typer.echo("\nStop it with `mailbook demo --stop`; wipe it with `mailbook demo --reset`.")
+
+Provision, in psql as the DBA:   SET ROLE mailadmin;
+                                 SELECT * FROM add_mailbox('bar@example.com', 'a good password');
+or with the command line:        {me} mailbox add bar@example.com --dsn "{r.admin_dsn}"
+                                 {me} mailbox list --dsn "{r.admin_dsn}"
+The example mailbox's password is in {r.mailbox_password_file}.
+
+What Postfix's maps answer (postfix-maps/*.cf as mailreader runs them):""")
+    _print_lookups([row for row in r.lookups if row[-1] != demo_mod.NOT_FOUND])
+    unknown = sorted({key for *_, key, answer in r.lookups
+                      if all(a == demo_mod.NOT_FOUND for *_, k, a in r.lookups if k == key)})
+    for key in unknown:
+        typer.echo(f"  {key}: in no map, so Postfix refuses it at RCPT (550 5.1.1 User unknown)")
+    typer.echo(f"\nStop it with `{me} demo --stop`; wipe it with `{me} demo --reset`.")
+
+
+def _invocation() -> str:
+    """mailbook as this process was started, for hints that work when pasted: `mailbook`
+    if that is on PATH and is this one, else its path (.venv/bin/mailbook), else python
+    and runner.py."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "mailbook":
+        found = shutil.which("mailbook")
+        if found and Path(found).resolve() == argv0.resolve():
+            return "mailbook"
+        relative = os.path.relpath(argv0.resolve())
+        return shlex.quote(relative if not relative.startswith("..") else str(argv0.resolve()))
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(argv0.resolve()))}"
 
 
 Host = Annotated[str, typer.Option(help="PostgreSQL host the daemon connects to.")]
@@ -685,6 +733,8 @@ def _show(names: list[str], rows: list[tuple], as_json: bool, empty: str = "(non
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):  # a text[] such as services_off: a list in --json, words here
+        return " ".join(map(str, value))
     if isinstance(value, datetime):
         return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
@@ -693,7 +743,7 @@ def _cell(value) -> str:
 def _new_password(password_stdin: bool, password_file: Optional[Path], what: str) -> str:
     if password_stdin:
         password_file = Path("-")
-    return obtain_password(password_file, "MAILBOOK_NO_SUCH_VARIABLE", what)
+    return obtain_password(password_file, None, what)
 
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -716,16 +766,19 @@ def domain_add(domain: str, dsn: Dsn = None,
     if alias_of is not None:
         if transport != "virtual:" or gid is not None:
             raise Failure("an alias domain takes no --transport or --gid: its mail goes to the target's mailboxes")
-        _show(*_call(dsn, "SELECT * FROM add_alias_domain(%s, %s)", (domain, alias_of)), False)
+        _, [(name, target)] = _call(dsn, "SELECT domain, alias_of FROM add_alias_domain(%s, %s)", (domain, alias_of))
+        typer.echo(f"added alias domain {name}: x@{name} reaches x@{target}")
         return
-    _show(*_call(dsn, "SELECT * FROM add_domain(%s, %s, %s)", (domain, transport, gid)), False)
+    _, [(name, kind, group)] = _call(dsn, "SELECT domain, transport, gid FROM add_domain(%s, %s, %s)",
+                                     (domain, transport, gid))
+    typer.echo(f"added domain {name} (transport {kind}{f', gid {group}' if group is not None else ''})")
 
 
 @domain_app.command("list")
 def domain_list(dsn: Dsn = None, as_json: Json = False):
     """List hosted domains with their mailbox and alias counts.   mailbook domain list --json"""
     _show(*_call(dsn, "SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
-                      " array_to_string(t.disabled_services, ' ') AS services_off,"
+                      " t.disabled_services AS services_off,"
                       " t.max_mailboxes, t.max_aliases, t.max_quota_bytes,"
                       " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
                       " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
@@ -746,13 +799,15 @@ def domain_remove(domain: str, dsn: Dsn = None,
 @domain_app.command("enable")
 def domain_enable(domain: str, dsn: Dsn = None):
     """Let a domain's addresses receive mail and log in again.   mailbook domain enable example.com"""
-    _show(*_call(dsn, "SELECT domain, active FROM set_domain_active(%s, true)", (domain,)), False)
+    _, [(name,)] = _call(dsn, "SELECT domain FROM set_domain_active(%s, true)", (domain,))
+    typer.echo(f"enabled domain {name}")
 
 
 @domain_app.command("disable")
 def domain_disable(domain: str, dsn: Dsn = None):
     """Refuse mail and logins for every address of a domain.   mailbook domain disable example.com"""
-    _show(*_call(dsn, "SELECT domain, active FROM set_domain_active(%s, false)", (domain,)), False)
+    _, [(name,)] = _call(dsn, "SELECT domain FROM set_domain_active(%s, false)", (domain,))
+    typer.echo(f"disabled domain {name}: its mail is refused and its users cannot log in")
 
 
 @mailbox_app.command("add")
@@ -766,17 +821,21 @@ def mailbox_add(email: str, dsn: Dsn = None,
 
         mailbook mailbox add foo@example.com --name 'Foo Lastname'
     """
+    # the arguments are checked (new_mailbox: address, maildir, domain, duplicates) before
+    # anyone is asked for a password
+    _call(dsn, "SELECT FROM new_mailbox(%s, %s, %s, %s)", (email, name, maildir, quota))
     secret = _new_password(password_stdin, password_file, f"{email}{' (hash)' if hashed else ''}")
     function = "add_mailbox_hashed" if hashed else "add_mailbox"
-    _show(*_call(dsn, f"SELECT email, maildir, quota_bytes, active FROM {function}(%s, %s, %s, %s, %s)",
-                 (email, secret, name, maildir, quota)), False)
+    _, [(address, directory, limit)] = _call(dsn, f"SELECT email, maildir, quota_bytes FROM {function}(%s, %s, %s, %s, %s)",
+                                             (email, secret, name, maildir, quota))
+    typer.echo(f"added {address} (maildir {directory}{f', quota {limit} bytes' if limit else ''})")
 
 
 @mailbox_app.command("list")
 def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
     """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
     _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
-                      " array_to_string(disabled_services, ' ') AS services_off, created FROM mailboxes"
+                      " disabled_services AS services_off, created FROM mailboxes"
                       " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email", (domain, domain)), as_json)
 
 
@@ -784,6 +843,7 @@ def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = F
 def mailbox_passwd(email: str, dsn: Dsn = None, password_stdin: PasswordStdin = False,
                    password_file: NewPasswordFile = None):
     """Set a new password (asked twice, or --password-stdin).   mailbook mailbox passwd foo@example.com"""
+    _call(dsn, "SELECT FROM existing_mailbox(%s)", (email,))  # before asking for a password
     secret = _new_password(password_stdin, password_file, email)
     _call(dsn, "SELECT set_password(%s, %s)", (email, secret))
     typer.echo(f"password changed for {email.lower()}")
@@ -799,13 +859,15 @@ def mailbox_remove(email: str, dsn: Dsn = None):
 @mailbox_app.command("enable")
 def mailbox_enable(email: str, dsn: Dsn = None):
     """Let a mailbox receive mail and log in again.   mailbook mailbox enable foo@example.com"""
-    _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, true)", (email,)), False)
+    _, [(address,)] = _call(dsn, "SELECT email FROM set_mailbox_active(%s, true)", (email,))
+    typer.echo(f"enabled {address}")
 
 
 @mailbox_app.command("disable")
 def mailbox_disable(email: str, dsn: Dsn = None):
     """Refuse mail (550 at RCPT) and logins for a mailbox.   mailbook mailbox disable foo@example.com"""
-    _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, false)", (email,)), False)
+    _, [(address,)] = _call(dsn, "SELECT email FROM set_mailbox_active(%s, false)", (email,))
+    typer.echo(f"disabled {address}: its mail is refused and it cannot log in")
 
 
 Services = Annotated[list[str], typer.Argument(
@@ -1127,8 +1189,14 @@ def import_(
     for line, problem in problems:
         typer.echo(f"{file}:{line}: {problem}", err=True)
     if problems:
-        raise Failure(f"{len(problems)} problem(s) in {file}; nothing was imported")
+        raise Failure(f"{_bad_rows(problems)} in {file}; nothing was imported")
     typer.echo(f"{count} row(s) checked, no problems" if dry_run else f"imported {count} row(s) from {file}")
+
+
+def _bad_rows(problems: list[tuple[int, str]]) -> str:
+    rows = len({line for line, _ in problems})
+    said = f"{rows} bad row{'s' if rows != 1 else ''}"
+    return said if rows == len(problems) else f"{said} ({len(problems)} problems)"
 
 
 def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], dry_run: bool,
@@ -1152,7 +1220,7 @@ def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], 
     for where, problem in problems:
         typer.echo(f"{plan.tool} {where}: {problem}", err=True)
     if problems:
-        raise Failure(f"{len(problems)} problem(s) in {plan.tool}'s data; nothing was imported")
+        raise Failure(f"{_bad_rows(problems)} in {plan.tool}'s data; nothing was imported")
     if plan.commands:
         typer.echo("then, on the mail host:" if not dry_run else "after the import, on the mail host:")
         for command in plan.commands:
@@ -1188,6 +1256,27 @@ def export(
             n = bulk.export_csv(conn, buffer)
             write_private(file, buffer.getvalue())
     typer.echo(f"exported {n} row(s){'' if str(file) == '-' else f' to {file}'}", err=str(file) == "-")
+
+
+def _keep_examples_whole(typer_app: typer.Typer) -> None:
+    """Help texts reflow to the terminal (markdown mode), but example blocks (the
+    indented paragraphs of a docstring: commands to copy) must stay line by line: each
+    becomes a fenced block, which Typer keeps even when it follows the first paragraph
+    (an indented block there loses its indentation and is joined into one line)."""
+    import textwrap
+
+    for info in typer_app.registered_commands:
+        first, *rest = (info.callback.__doc__ or "").splitlines() or [""]
+        # the functions sit at module level: their docstrings' prose is indented 4, examples 8
+        doc = "\n".join([first.strip()] + [line[4:] if line.startswith("    ") else line.strip() for line in rest]).strip()
+        info.callback.__doc__ = "\n\n".join(
+            f"```\n{textwrap.dedent(p)}\n```" if all(line.startswith("    ") for line in p.splitlines()) else p
+            for p in doc.split("\n\n"))
+    for group in typer_app.registered_groups:
+        _keep_examples_whole(group.typer_instance)
+
+
+_keep_examples_whole(app)
 
 
 if __name__ == "__main__":

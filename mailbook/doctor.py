@@ -58,7 +58,7 @@ def catalogue_checks(conn: psycopg.Connection, owner_members: tuple[str, ...] = 
     if pending is None:
         return [("catalogue", "warn", "compared with the expected one only by a role that may read the migration"
                                       " log: run doctor as a superuser or a member of mailowner")]
-    if pending:
+    if pending.ids:
         return [("catalogue", "warn", "compared with the expected one only when every migration is applied:"
                                       " run mailbook migrate apply")]
     database = conn.execute("SELECT quote_ident(current_database())").fetchone()[0]
@@ -247,11 +247,11 @@ def _loopback(address: str | None) -> bool:
     return net.network_address.is_loopback and net.broadcast_address.is_loopback
 
 
-def _pending(conn: psycopg.Connection) -> list[str] | None:
-    """The migrations not applied yet; None if this role may not read the log (a help-desk login)."""
+def _pending(conn: psycopg.Connection) -> mig.Pending | None:
+    """What `migrate apply` would run; None if this role may not read the log (a help-desk login)."""
     try:
         with conn.transaction():
-            return [s.id for s in mig.status(conn) if not s.applied]
+            return mig.pending(conn)
     except psycopg.errors.InsufficientPrivilege:
         return None
 
@@ -260,8 +260,26 @@ def migration_checks(conn: psycopg.Connection) -> list[Check]:
     pending = _pending(conn)
     if pending is None:
         return [("migrations", "warn", "only a superuser or a member of mailowner may read which are applied")]
-    if pending:
-        return [("migrations", "warn", f"{len(pending)} pending ({pending[0]} …): run mailbook migrate apply")]
+    return [version_check(conn)] + _pending_check(pending)
+
+
+def version_check(conn: psycopg.Connection) -> Check:
+    """The package's version and the schema's; a warning when the database is newer."""
+    v = mig.schema_version(conn)
+    said = f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}"
+    if v.unknown:
+        return ("version", "warn", f"{said}; the database has {len(v.unknown)} migration(s) this mailbook does not"
+                                   f" know ({v.unknown[-1]} …): it is newer, upgrade mailbook before using it")
+    return ("version", "pass", said)
+
+
+def _pending_check(pending: mig.Pending) -> list[Check]:
+    if pending.old_chain:
+        steps = f", {len(pending.ids)} step(s) pending ({pending.ids[0]} …)" if pending.ids else ""
+        return [("migrations", "warn", f"built by the pre-1.0 migrations{steps}: run mailbook migrate apply"
+                                       " to move it onto the 1.0 baseline (its objects do not change)")]
+    if pending.ids:
+        return [("migrations", "warn", f"{len(pending.ids)} pending ({pending.ids[0]} …): run mailbook migrate apply")]
     return [("migrations", "pass", "all applied")]
 
 

@@ -1,7 +1,7 @@
 """`mailbook maps follow`: keep the compiled lmdb: tables of `mailbook maps compile` current.
 
 Triggers record, for every committed change of users, aliases, transports or send_as,
-the domains whose keys it may change (migration 0070, table map_changes) and notify
+the domains whose keys it may change (migration 0200, table map_changes) and notify
 channel mailbook_maps. The follower writes nothing to the database (it connects as
 mailreader): it remembers the last snapshot it applied (S_prev, in DEST/compiled.json)
 and, for each batch, in one REPEATABLE READ READ ONLY transaction takes a snapshot S,
@@ -32,7 +32,7 @@ from typing import Callable
 
 import psycopg
 
-from mailbook import Failure, connect, describe
+from mailbook import ConnectionFailure, Failure, connect, describe
 from mailbook import compiled
 from mailbook.compiled import MAPS, _postmap
 
@@ -227,7 +227,7 @@ class Follower:
                         if once:
                             return
                         self._wait(conn)
-            except psycopg.OperationalError as exc:  # the server went away, or is not back yet
+            except (psycopg.OperationalError, ConnectionFailure) as exc:  # the server went away, or is not back yet
                 if once:
                     raise
                 self.say(f"PostgreSQL unavailable ({describe(exc)}); Postfix goes on answering from"

@@ -280,7 +280,11 @@ BEGIN
                              public.quoted(r.address), public.quoted(r.destination)) END,
             -- mailboxes and aliases
             CASE WHEN r.kind IN ('mailbox', 'alias') THEN r.address_problem END,
-            CASE WHEN r.kind = 'mailbox' THEN public.maildir_error(r.maildir) END,
+            -- a maildir the file gave; a default one only for a valid address (a bad
+            -- address is reported once, never again as a directory nobody typed)
+            CASE WHEN r.kind = 'mailbox' AND (r.address_problem IS NULL
+                      OR r.maildir IS DISTINCT FROM lower(public.default_maildir(r.address)))
+                 THEN public.maildir_error(r.maildir) END,
             CASE WHEN r.kind = 'mailbox' THEN public.realname_error(r.realname) END,
             CASE WHEN r.kind = 'mailbox' AND r.password_hash IS NOT NULL
                  THEN public.password_hash_error(r.password_hash) END,

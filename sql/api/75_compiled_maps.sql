@@ -217,7 +217,7 @@ REVOKE ALL ON FUNCTION public.compiled_virtual_rows(text[], text[]) FROM PUBLIC;
 -- Caller: `mailbook maps follow`, as mailreader, in the REPEATABLE READ READ ONLY
 -- transaction that then reads compiled_map_rows(map, domains) for the same snapshot.
 -- since: the snapshot the follower applied last (pg_current_snapshot() of its previous
--- batch). Returns each domain recorded in map_changes (migration 0070) by a transaction
+-- batch). Returns each domain recorded in map_changes (migration 0200) by a transaction
 -- that this snapshot sees and since did not; a NULL domain means every domain. Raises
 -- 55000 if prune_map_changes() may have deleted such a row (the follower then compiles
 -- in full).

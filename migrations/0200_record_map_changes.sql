@@ -23,7 +23,7 @@
 -- TRUNCATE cannot tell: it records NULL, which means every domain.
 -- tests/test_maps_follow.py proves the list with random provisioning sequences.
 -- The trigger functions are plain (SECURITY INVOKER): only mailowner writes these tables.
--- depends: 0062_import_vacations
+-- depends: 0111_baseline_vacations
 
 CREATE TABLE public.map_changes (
     xid        xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
@@ -32,6 +32,9 @@ CREATE TABLE public.map_changes (
 );
 COMMENT ON TABLE public.map_changes IS
     'Domains whose compiled map keys a transaction may have changed, by transaction id (written by triggers; read by `mailbook maps follow` through compiled_map_changes())';
+COMMENT ON COLUMN public.map_changes.xid IS 'The changing transaction: a follower takes the ones its last snapshot did not see.';
+COMMENT ON COLUMN public.map_changes.domain IS 'A domain whose keys may have changed; NULL: every domain (a TRUNCATE).';
+COMMENT ON COLUMN public.map_changes.changed_at IS 'When, for doctor''s lag and for pruning.';
 -- the follower reads the transactions from its last snapshot's xmin on
 CREATE INDEX map_changes_xid_idx ON public.map_changes (xid);
 
@@ -46,6 +49,10 @@ CREATE TABLE public.map_changes_horizon (
 INSERT INTO public.map_changes_horizon DEFAULT VALUES;
 COMMENT ON TABLE public.map_changes_horizon IS
     'The newest transaction whose map_changes rows were pruned (one row)';
+
+COMMENT ON COLUMN public.map_changes_horizon.one IS 'Always true: the table holds one row.';
+COMMENT ON COLUMN public.map_changes_horizon.pruned_xid IS 'The newest transaction whose rows were deleted; NULL: none yet.';
+COMMENT ON COLUMN public.map_changes_horizon.pruned_at IS 'When the last prune ran.';
 
 -- the grants of a login's domain, the keys of one domain of send_as
 CREATE INDEX send_as_address_domain_idx ON public.send_as (split_part(address, '@', 2));
@@ -178,3 +185,10 @@ BEGIN
     END LOOP;
 END
 $triggers$;
+
+COMMENT ON FUNCTION public.record_map_changes(text[]) IS 'Records domains (and their alias domains) in map_changes and notifies mailbook_maps; called by the triggers below.';
+COMMENT ON FUNCTION public.users_map_changes() IS 'Trigger: the domains whose keys a change of mailboxes may touch (the mailbox''s, its aliases'' and send-as grants'').';
+COMMENT ON FUNCTION public.aliases_map_changes() IS 'Trigger: the domains whose keys a change of aliases may touch.';
+COMMENT ON FUNCTION public.send_as_map_changes() IS 'Trigger: the domains whose sender-login keys a change of grants may touch.';
+COMMENT ON FUNCTION public.transports_map_changes() IS 'Trigger: a changed domain, its alias domains and their targets.';
+COMMENT ON FUNCTION public.truncate_map_changes() IS 'Trigger: a TRUNCATE records every domain (NULL).';
