@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shlex
+import shutil
 import sys
 from datetime import datetime
 from enum import Enum
@@ -23,9 +25,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from mailbook import Failure, bulk, connect, describe
+from mailbook import Failure, bulk, compiled, connect, describe
 from mailbook.daemons import LmtpSetup, check_maps, dovecot_files, snippet_services, snippet_settings
-from mailbook.doctor import (catalogue_checks, database_checks, hba_checks, map_file_checks,
+from mailbook.doctor import (catalogue_checks, compiled_lag_checks, database_checks, hba_checks, map_file_checks,
                              migration_checks, stored_row_checks, usage_checks, verifier_checks)
 from mailbook.hba import hba_lines, patroni_fragment
 from mailbook.install import install as install_files
@@ -51,6 +53,7 @@ class _Group(typer.core.TyperGroup):
 
 
 app = typer.Typer(
+    rich_markup_mode="markdown",  # paragraphs reflow to the terminal; indented lines stay as they are
     cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # a traceback must never print a password
@@ -59,6 +62,20 @@ app = typer.Typer(
            "mailbook domain add example.com --dsn 'host=/var/run/postgresql dbname=mail'. "
            "Every command's --help shows an example.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailbook {mig.package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print mailbook's version and exit.")] = False):
+    """PostgreSQL bookkeeper for a Postfix + Dovecot virtual-mailbox server."""
+
+
 migrate_app = typer.Typer(no_args_is_help=True, help="Apply, roll back and list schema migrations.   mailbook migrate apply --dsn 'dbname=mail'")
 app.add_typer(migrate_app, name="migrate")
 
@@ -148,9 +165,13 @@ def migrate_apply(dsn: Dsn = None):
     """
     with connect(dsn) as conn:
         applied = mig.apply(conn)
+    for name in applied.old:
+        typer.echo(f"applied {mig.PRE_1_0}/{name}")
+    if applied.moved:
+        typer.echo("moved onto the 1.0 baseline: the schema is unchanged")
     for name in applied:
         typer.echo(f"applied {name}")
-    typer.echo("database is up to date; SQL API refreshed" if applied else
+    typer.echo("database is up to date; SQL API refreshed" if applied or applied.moved else
                "no pending migrations; SQL API refreshed")
 
 
@@ -188,6 +209,12 @@ def migrate_status(dsn: Dsn = None):
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
+    with connect(dsn) as conn:
+        v = mig.schema_version(conn)
+    typer.echo(f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}")
+    if v.unknown:
+        typer.echo(f"warning: the database has {len(v.unknown)} migration(s) this mailbook does not know"
+                   f" ({', '.join(v.unknown)}): it is newer; upgrade mailbook before `migrate apply`", err=True)
 
 
 @app.command()
@@ -202,21 +229,28 @@ def doctor(
     patroni: Annotated[Optional[list[str]], typer.Option(
         help="A Patroni node's REST API (http://HOST:8008); repeatable, the first that answers is asked: also"
              " check the cluster's members, leader, lag and synchronous standby.")] = None,
+    compiled_dir: Annotated[Optional[Path], typer.Option("--compiled", help=(
+        "Also report how far the compiled tables in this directory (`maps compile`/`follow`) are behind."))] = None,
+    max_lag: Annotated[float, typer.Option(min=0, help="--compiled fails when a change older than this many"
+                                           " seconds is not in the tables yet.")] = 60.0,
 ):
     """Audit a live mail database: server version, password_encryption, pg_hba.conf, roles,
     the whole catalogue against a freshly migrated one (owners, privileges, memberships,
     role attributes, SECURITY DEFINER settings), how the service roles' passwords are
     stored, rows older than today's rules, pending migrations; with --maps-dir, the
-    installed map files too; with --patroni, the Patroni cluster (members, leader, lag, a
-    synchronous standby). Exit 1 if any check fails (warnings do not).
+    installed map files too; with --compiled, how far the compiled tables are behind; with
+    --patroni, the Patroni cluster (members, leader, lag, a synchronous standby). Exit 1 if
+    any check fails (warnings do not).
 
-        mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql
+        mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql --compiled /etc/postfix/compiled
         mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' --patroni http://pg1:8008
     """
     with connect(dsn) as conn:
         checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
                   *verifier_checks(conn), *stored_row_checks(conn), *usage_checks(conn), *hba_checks(conn),
                   *migration_checks(conn)]
+        if compiled_dir is not None:
+            checks += compiled_lag_checks(conn, compiled_dir, max_lag)
     if maps_dir is not None:
         checks += map_file_checks(maps_dir, config_dir)
     if patroni:
@@ -295,20 +329,41 @@ def demo(
     r = demo_mod.run(data_dir)
     for line in r.done:
         typer.echo(f"  {line}")
-    env = f"PGPASSFILE={r.pgpass}"
+    me = _invocation()
+    env = f"PGPASSFILE={shlex.quote(str(r.pgpass))}"
     typer.echo(f"""
 Connect:
   DBA (superuser, Unix socket):  psql "{r.admin_dsn}"
-    then, as a provisioning admin:  SET ROLE mailadmin;
-                                    SELECT * FROM add_mailbox('bar@example.com', 'a good password');
   Postfix's role (read-only):    {env} psql "{r.reader_dsn}"
   Dovecot's role (read-only):    {env} psql "{r.auth_dsn}"
-  mailbook itself:               mailbook migrate status --dsn "{r.admin_dsn}"
-  The example mailbox's password is in {r.mailbox_password_file}.
-""")
-    typer.echo("What Postfix would see (each postfix-maps/*.cf query, run as mailreader):")
-    _print_lookups(r.lookups)
-    typer.echo("\nStop it with `mailbook demo --stop`; wipe it with `mailbook demo --reset`.")
+
+Provision, in psql as the DBA:   SET ROLE mailadmin;
+                                 SELECT * FROM add_mailbox('bar@example.com', 'a good password');
+or with the command line:        {me} mailbox add bar@example.com --dsn "{r.admin_dsn}"
+                                 {me} mailbox list --dsn "{r.admin_dsn}"
+The example mailbox's password is in {r.mailbox_password_file}.
+
+What Postfix's maps answer (postfix-maps/*.cf as mailreader runs them):""")
+    _print_lookups([row for row in r.lookups if row[-1] != demo_mod.NOT_FOUND])
+    unknown = sorted({key for *_, key, answer in r.lookups
+                      if all(a == demo_mod.NOT_FOUND for *_, k, a in r.lookups if k == key)})
+    for key in unknown:
+        typer.echo(f"  {key}: in no map, so Postfix refuses it at RCPT (550 5.1.1 User unknown)")
+    typer.echo(f"\nStop it with `{me} demo --stop`; wipe it with `{me} demo --reset`.")
+
+
+def _invocation() -> str:
+    """mailbook as this process was started, for hints that work when pasted: `mailbook`
+    if that is on PATH and is this one, else its path (.venv/bin/mailbook), else python
+    and runner.py."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "mailbook":
+        found = shutil.which("mailbook")
+        if found and Path(found).resolve() == argv0.resolve():
+            return "mailbook"
+        relative = os.path.relpath(argv0.resolve())
+        return shlex.quote(relative if not relative.startswith("..") else str(argv0.resolve()))
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(argv0.resolve()))}"
 
 
 Host = Annotated[str, typer.Option(help="PostgreSQL host the daemon connects to.")]
@@ -416,14 +471,18 @@ def maps_postconf(
     dest: Annotated[Path, typer.Option(help="Where the map files are installed.")] = Path("/etc/postfix/pgsql"),
     delivery: Annotated[Delivery, typer.Option(
         help="lmtp: Dovecot's LMTP delivers (quota at RCPT, Sieve); virtual: Postfix's virtual(8).")] = "lmtp",
+    compiled_maps: Annotated[bool, typer.Option("--compiled", help=(
+        "Use the lmdb: tables that `maps compile` writes in DEST instead of the pgsql: maps."))] = False,
 ):
     """Print the `postconf -e` commands that wire the maps into main.cf (and the
     `postconf -P` ones for the master.cf overrides).
 
         mailbook maps postconf | sh && postfix reload
         mailbook maps postconf --delivery virtual   # keep Postfix's virtual(8)
+        mailbook maps postconf --compiled --dest /etc/postfix/compiled | sh && postfix reload
     """
-    for name, value in snippet_settings(dest, Delivery(delivery).value):
+    settings = compiled.postconf_settings if compiled_maps else snippet_settings
+    for name, value in settings(dest, Delivery(delivery).value):
         typer.echo(f"postconf -e {shlex.quote(f'{name} = {value}')}")
     for service, name, value in snippet_services(dest):
         typer.echo(f"postconf -P {shlex.quote(f'{service}/{name}={value}')}")
@@ -448,6 +507,96 @@ def maps_check(
     _print_lookups(rows)
     if failed:
         raise Failure(f"{len(failed)} map(s) failed; first: {failed[0]}")
+
+
+MapsDest = Annotated[Path, typer.Option(help="Directory of the compiled lmdb: tables.")]
+ConfigDir = Annotated[Optional[Path], typer.Option(help="Postfix configuration directory (postmap -c).")]
+
+
+@maps_app.command("compile")
+def maps_compile(
+    dest: MapsDest = Path("/etc/postfix/compiled"),
+    dsn: Dsn = None,
+    config_dir: ConfigDir = None,
+):
+    """Write every map as a Postfix lmdb: table in DEST, from one consistent snapshot
+    (Debian: postfix-lmdb). Each table is built under a temporary name and renamed into
+    place, so Postfix never sees half of one. Connect as mailreader. Example:
+
+        mailbook maps compile --dest /etc/postfix/compiled --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
+    """
+    with connect(dsn) as conn:
+        counts = compiled.compile_maps(conn, dest, config_dir)
+    for name, n in counts.items():
+        typer.echo(f"{dest / name}.lmdb: {n} key(s)")
+    typer.echo(f"next: mailbook maps postconf --compiled --dest {dest} | sh && postfix reload")
+
+
+@maps_app.command("follow")
+def maps_follow(
+    dest: MapsDest = Path("/etc/postfix/compiled"),
+    dsn: Dsn = None,
+    config_dir: ConfigDir = None,
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between checks when no notification comes.")] = 5.0,
+    once: Annotated[bool, typer.Option("--once", help="Catch up once and exit.")] = False,
+):
+    """Keep the compiled tables in DEST current: apply every committed change (recorded
+    by triggers, announced with NOTIFY mailbook_maps) key by key, in place, where Postfix
+    sees it on its next lookup. Compiles in full first if DEST has no compiled.json.
+    Connect as mailreader; it writes nothing to the database. While PostgreSQL is away
+    it retries, and Postfix answers from the tables. Example (or the systemd unit
+    postfix-maps/mailbook-maps-follow.service):
+
+        mailbook maps follow --dest /etc/postfix/compiled --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
+    """
+    from mailbook import follow
+    follow.run(dsn, dest, config_dir, poll, once)
+
+
+@maps_app.command("prune")
+def maps_prune(
+    older_than: Annotated[str, typer.Option(help="Keep the change records of this long (a PostgreSQL interval).")] = "7 days",
+    dsn: Dsn = None,
+):
+    """Delete the change records `maps follow` reads that are older than --older-than. A
+    follower stopped for longer compiles in full when it comes back. Run as a member of
+    mailadmin, e.g. daily from cron:
+
+        mailbook maps prune --older-than '7 days' --dsn 'dbname=mail'
+    """
+    with connect(dsn) as conn:
+        deleted = conn.execute("SELECT public.prune_map_changes(%s::interval)", (older_than,)).fetchone()[0]
+    typer.echo(f"{deleted} change record(s) older than {older_than} deleted")
+
+
+@maps_app.command("verify")
+def maps_verify(
+    dest: MapsDest = Path("/etc/postfix/compiled"),
+    maps_dir: Annotated[Path, typer.Option(help="Where the pgsql: map files are installed.")] = Path("/etc/postfix/pgsql"),
+    config_dir: ConfigDir = None,
+    sample: Annotated[int, typer.Option(min=0, help="Unknown local parts tried in each domain.")] = 3,
+    dsn: Annotated[Optional[str], typer.Option(
+        "--dsn", callback=_no_password,
+        help="Also try every key the database has now (compiled_map_rows(); e.g. as mailreader).")] = None,
+):
+    """Compare every key of the compiled tables in DEST, plus unknown ones, with the
+    answers of the pgsql: maps in MAPS_DIR, both through `postmap -q -`. Exit 1 and name
+    each difference if any. Example:
+
+        mailbook maps verify --dest /etc/postfix/compiled --maps-dir /etc/postfix/pgsql
+    """
+    extra: list[str] = []
+    if dsn is not None:
+        with connect(dsn) as conn:
+            extra = [k for (k,) in conn.execute(
+                "SELECT DISTINCT r.key FROM unnest(%s::text[]) m, public.compiled_map_rows(m) r WHERE r.key NOT LIKE '@%%'",
+                ([m.name for m in compiled.MAPS],))]
+    checked, diffs = compiled.verify_keys(dest, maps_dir, config_dir, sample, extra)
+    for d in diffs:
+        typer.echo(str(d))
+    if diffs:
+        raise Failure(f"{len(diffs)} difference(s) between {dest} and the pgsql: maps in {maps_dir}")
+    typer.echo(f"{checked} key(s) compared: the compiled maps answer as the pgsql: maps do")
 
 
 @dovecot_app.command("install")
@@ -600,6 +749,8 @@ def _show(names: list[str], rows: list[tuple], as_json: bool, empty: str = "(non
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):  # a text[] such as services_off: a list in --json, words here
+        return " ".join(map(str, value))
     if isinstance(value, datetime):
         return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
@@ -608,7 +759,7 @@ def _cell(value) -> str:
 def _new_password(password_stdin: bool, password_file: Optional[Path], what: str) -> str:
     if password_stdin:
         password_file = Path("-")
-    return obtain_password(password_file, "MAILBOOK_NO_SUCH_VARIABLE", what)
+    return obtain_password(password_file, None, what)
 
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -631,16 +782,19 @@ def domain_add(domain: str, dsn: Dsn = None,
     if alias_of is not None:
         if transport != "virtual:" or gid is not None:
             raise Failure("an alias domain takes no --transport or --gid: its mail goes to the target's mailboxes")
-        _show(*_call(dsn, "SELECT * FROM add_alias_domain(%s, %s)", (domain, alias_of)), False)
+        _, [(name, target)] = _call(dsn, "SELECT domain, alias_of FROM add_alias_domain(%s, %s)", (domain, alias_of))
+        typer.echo(f"added alias domain {name}: x@{name} reaches x@{target}")
         return
-    _show(*_call(dsn, "SELECT * FROM add_domain(%s, %s, %s)", (domain, transport, gid)), False)
+    _, [(name, kind, group)] = _call(dsn, "SELECT domain, transport, gid FROM add_domain(%s, %s, %s)",
+                                     (domain, transport, gid))
+    typer.echo(f"added domain {name} (transport {kind}{f', gid {group}' if group is not None else ''})")
 
 
 @domain_app.command("list")
 def domain_list(dsn: Dsn = None, as_json: Json = False):
     """List hosted domains with their mailbox and alias counts.   mailbook domain list --json"""
     _show(*_call(dsn, "SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
-                      " array_to_string(t.disabled_services, ' ') AS services_off,"
+                      " t.disabled_services AS services_off,"
                       " t.max_mailboxes, t.max_aliases, t.max_quota_bytes,"
                       " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
                       " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
@@ -661,13 +815,15 @@ def domain_remove(domain: str, dsn: Dsn = None,
 @domain_app.command("enable")
 def domain_enable(domain: str, dsn: Dsn = None):
     """Let a domain's addresses receive mail and log in again.   mailbook domain enable example.com"""
-    _show(*_call(dsn, "SELECT domain, active FROM set_domain_active(%s, true)", (domain,)), False)
+    _, [(name,)] = _call(dsn, "SELECT domain FROM set_domain_active(%s, true)", (domain,))
+    typer.echo(f"enabled domain {name}")
 
 
 @domain_app.command("disable")
 def domain_disable(domain: str, dsn: Dsn = None):
     """Refuse mail and logins for every address of a domain.   mailbook domain disable example.com"""
-    _show(*_call(dsn, "SELECT domain, active FROM set_domain_active(%s, false)", (domain,)), False)
+    _, [(name,)] = _call(dsn, "SELECT domain FROM set_domain_active(%s, false)", (domain,))
+    typer.echo(f"disabled domain {name}: its mail is refused and its users cannot log in")
 
 
 @mailbox_app.command("add")
@@ -681,17 +837,21 @@ def mailbox_add(email: str, dsn: Dsn = None,
 
         mailbook mailbox add foo@example.com --name 'Foo Lastname'
     """
+    # the arguments are checked (new_mailbox: address, maildir, domain, duplicates) before
+    # anyone is asked for a password
+    _call(dsn, "SELECT FROM new_mailbox(%s, %s, %s, %s)", (email, name, maildir, quota))
     secret = _new_password(password_stdin, password_file, f"{email}{' (hash)' if hashed else ''}")
     function = "add_mailbox_hashed" if hashed else "add_mailbox"
-    _show(*_call(dsn, f"SELECT email, maildir, quota_bytes, active FROM {function}(%s, %s, %s, %s, %s)",
-                 (email, secret, name, maildir, quota)), False)
+    _, [(address, directory, limit)] = _call(dsn, f"SELECT email, maildir, quota_bytes FROM {function}(%s, %s, %s, %s, %s)",
+                                             (email, secret, name, maildir, quota))
+    typer.echo(f"added {address} (maildir {directory}{f', quota {limit} bytes' if limit else ''})")
 
 
 @mailbox_app.command("list")
 def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
     """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
     _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
-                      " array_to_string(disabled_services, ' ') AS services_off, created FROM mailboxes"
+                      " disabled_services AS services_off, created FROM mailboxes"
                       " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email", (domain, domain)), as_json)
 
 
@@ -699,6 +859,7 @@ def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = F
 def mailbox_passwd(email: str, dsn: Dsn = None, password_stdin: PasswordStdin = False,
                    password_file: NewPasswordFile = None):
     """Set a new password (asked twice, or --password-stdin).   mailbook mailbox passwd foo@example.com"""
+    _call(dsn, "SELECT FROM existing_mailbox(%s)", (email,))  # before asking for a password
     secret = _new_password(password_stdin, password_file, email)
     _call(dsn, "SELECT set_password(%s, %s)", (email, secret))
     typer.echo(f"password changed for {email.lower()}")
@@ -714,13 +875,15 @@ def mailbox_remove(email: str, dsn: Dsn = None):
 @mailbox_app.command("enable")
 def mailbox_enable(email: str, dsn: Dsn = None):
     """Let a mailbox receive mail and log in again.   mailbook mailbox enable foo@example.com"""
-    _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, true)", (email,)), False)
+    _, [(address,)] = _call(dsn, "SELECT email FROM set_mailbox_active(%s, true)", (email,))
+    typer.echo(f"enabled {address}")
 
 
 @mailbox_app.command("disable")
 def mailbox_disable(email: str, dsn: Dsn = None):
     """Refuse mail (550 at RCPT) and logins for a mailbox.   mailbook mailbox disable foo@example.com"""
-    _show(*_call(dsn, "SELECT email, active FROM set_mailbox_active(%s, false)", (email,)), False)
+    _, [(address,)] = _call(dsn, "SELECT email FROM set_mailbox_active(%s, false)", (email,))
+    typer.echo(f"disabled {address}: its mail is refused and it cannot log in")
 
 
 Services = Annotated[list[str], typer.Argument(
@@ -1042,8 +1205,14 @@ def import_(
     for line, problem in problems:
         typer.echo(f"{file}:{line}: {problem}", err=True)
     if problems:
-        raise Failure(f"{len(problems)} problem(s) in {file}; nothing was imported")
+        raise Failure(f"{_bad_rows(problems)} in {file}; nothing was imported")
     typer.echo(f"{count} row(s) checked, no problems" if dry_run else f"imported {count} row(s) from {file}")
+
+
+def _bad_rows(problems: list[tuple[int, str]]) -> str:
+    rows = len({line for line, _ in problems})
+    said = f"{rows} bad row{'s' if rows != 1 else ''}"
+    return said if rows == len(problems) else f"{said} ({len(problems)} problems)"
 
 
 def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], dry_run: bool,
@@ -1067,7 +1236,7 @@ def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], 
     for where, problem in problems:
         typer.echo(f"{plan.tool} {where}: {problem}", err=True)
     if problems:
-        raise Failure(f"{len(problems)} problem(s) in {plan.tool}'s data; nothing was imported")
+        raise Failure(f"{_bad_rows(problems)} in {plan.tool}'s data; nothing was imported")
     if plan.commands:
         typer.echo("then, on the mail host:" if not dry_run else "after the import, on the mail host:")
         for command in plan.commands:
@@ -1103,6 +1272,27 @@ def export(
             n = bulk.export_csv(conn, buffer)
             write_private(file, buffer.getvalue())
     typer.echo(f"exported {n} row(s){'' if str(file) == '-' else f' to {file}'}", err=str(file) == "-")
+
+
+def _keep_examples_whole(typer_app: typer.Typer) -> None:
+    """Help texts reflow to the terminal (markdown mode), but example blocks (the
+    indented paragraphs of a docstring: commands to copy) must stay line by line: each
+    becomes a fenced block, which Typer keeps even when it follows the first paragraph
+    (an indented block there loses its indentation and is joined into one line)."""
+    import textwrap
+
+    for info in typer_app.registered_commands:
+        first, *rest = (info.callback.__doc__ or "").splitlines() or [""]
+        # the functions sit at module level: their docstrings' prose is indented 4, examples 8
+        doc = "\n".join([first.strip()] + [line[4:] if line.startswith("    ") else line.strip() for line in rest]).strip()
+        info.callback.__doc__ = "\n\n".join(
+            f"```\n{textwrap.dedent(p)}\n```" if all(line.startswith("    ") for line in p.splitlines()) else p
+            for p in doc.split("\n\n"))
+    for group in typer_app.registered_groups:
+        _keep_examples_whole(group.typer_instance)
+
+
+_keep_examples_whole(app)
 
 
 if __name__ == "__main__":

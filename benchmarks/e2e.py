@@ -15,7 +15,16 @@ measurement is Postfix's own work plus its lookups. smtp-source sends each workl
 ends when the queue is empty, so the queue manager's lookups count too.
 
 Queries per recipient come from PostgreSQL's own log (log_statement = all for the map
-roles, in a separate short run), per map file. Results: e2e.json, e2e.md, e2e.png in --out.
+roles, in a separate short run), per map file.
+
+Delivery (issue 18): the same mailbook data through three more Postfix instances that
+really deliver: virtual(8) writing the maildirs, Dovecot's LMTP as `mailbook dovecot
+install` sets it up (its socket in the instance's queue directory, maildirs under the
+work directory, Sieve asking the database for a vacation script at every delivery), and
+LMTP with the quota-status check at RCPT (main.cf.snippet's default). Messages per second
+accepted (smtp-source done) and delivered (queue empty); quota-status alone is timed by
+sending Postfix's policy requests straight to its socket. Results: e2e.json, e2e.md,
+e2e.png in --out.
 """
 
 from __future__ import annotations
@@ -116,13 +125,19 @@ def hosted_domains() -> list[str]:
 
 # -- mailbook -------------------------------------------------------------------------------
 
+SERVICE_PASSWORDS: dict[str, str] = {}
+
 def build_mailbook(cluster: PrivateCluster, db: str) -> str:
-    """Migrated and loaded; returns mailreader's password."""
+    """Migrated and loaded; returns mailreader's password (mailauth's and mailquota's
+    are in SERVICE_PASSWORDS, for Dovecot)."""
     init_database(cluster.dsn(), db)
     with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
         mig.apply(conn)
         password = new_password()
         set_role_password(conn, "mailreader", password)
+        for role in ("mailauth", "mailquota"):
+            SERVICE_PASSWORDS[role] = new_password()
+            set_role_password(conn, role, SERVICE_PASSWORDS[role])
         conn.execute("SET ROLE mailadmin")
         mailboxes, aliases = mailbook_csv()
         for text in (mailboxes, aliases):
@@ -134,12 +149,122 @@ def build_mailbook(cluster: PrivateCluster, db: str) -> str:
     return password
 
 
-def mailbook_postfix(maps: Path, port: int, db: str, password: str) -> dict[str, str]:
+def mailbook_postfix(maps: Path, port: int, db: str, password: str, delivery: str = "virtual",
+                     mail: Path | None = None, quota_status: bool = True) -> dict[str, str]:
+    """main.cf as the snippet has it. delivery virtual without mail: discarded (the maps
+    table); with mail: virtual(8) writes there. lmtp: Dovecot's LMTP, with or without
+    the quota-status check at RCPT."""
     values = {"hosts": f"127.0.0.1:{port}", "user": "mailreader", "password": password, "dbname": db}
-    install_files({maps / m.name: m.with_connection(values) for m in map_files()}, group="postfix")
-    # delivery as virtual(8) would do it (discarded here): Dovecot's quota-status check at
-    # RCPT, the LMTP default's, needs a Dovecot, and is measured apart from the maps
-    return dict(snippet_settings(maps, "virtual"))
+    if not maps.exists():
+        install_files({maps / m.name: m.with_connection(values) for m in map_files()}, group="postfix")
+    settings = dict(snippet_settings(maps, delivery))
+    if mail is not None:
+        mail.mkdir(parents=True, exist_ok=True)
+        shutil.chown(mail, VMAIL_UID, VMAIL_GID)
+        settings.update({"virtual_mailbox_base": str(mail), "virtual_uid_maps": f"static:{VMAIL_UID}",
+                         "virtual_gid_maps": f"static:{VMAIL_GID}", "virtual_minimum_uid": "1"})
+    if not quota_status:
+        settings["smtpd_recipient_restrictions"] = "reject_unlisted_recipient"
+    return settings
+
+
+# -- Dovecot's LMTP, as `mailbook dovecot install` sets it up ---------------------------------
+
+VMAIL_UID, VMAIL_GID = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+
+
+class Dovecot:
+    """A private Dovecot (its own base_dir) serving LMTP and quota-status on sockets in
+    one Postfix instance's queue directory."""
+
+    def __init__(self, root: Path, queue: Path, mail: Path, cluster: PrivateCluster, db: str,
+                 auth_pw: str, quota_pw: str):
+        self.root, self.log = root, root / "dovecot.log"
+        conf = root / "conf"
+        for d in (conf, root / "state", mail):
+            d.mkdir(parents=True, exist_ok=True)
+        shutil.chown(mail, VMAIL_UID, VMAIL_GID)
+        (root / "auth.pw").write_text(auth_pw + "\n")
+        (root / "quota.pw").write_text(quota_pw + "\n")
+        for f in ("auth.pw", "quota.pw"):
+            (root / f).chmod(0o600)
+        r = subprocess.run([sys.executable, str(ROOT / "runner.py"), "dovecot", "install",
+                            "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
+                            "--mailbox-base", str(mail), "--postfix-queue", str(queue),
+                            "--vmail-user", "nobody", "--vmail-group", "nogroup",
+                            "--port", str(cluster.port), "--dbname", db,
+                            "--password-file", str(root / "auth.pw"), "--quota-password-file", str(root / "quota.pw")],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"mailbook dovecot install failed: {r.stderr[-500:]}")
+        self.conf = root / "dovecot.conf"
+        self.conf.write_text(f"""base_dir = {root}/run
+state_dir = {root}/state
+log_path = {self.log}
+protocols =
+listen = 127.0.0.1
+ssl = no
+auth_username_format = %Lu
+mail_location = maildir:~
+mail_uid = {VMAIL_UID}
+mail_gid = {VMAIL_GID}
+first_valid_uid = 1
+first_valid_gid = 1
+!include {conf / "auth-mailbook.conf.ext"}
+!include {conf / "lmtp-mailbook.conf.ext"}
+submission_host = 127.0.0.1:9
+""")
+
+    def start(self) -> None:
+        with open(self.root / "start.err", "w") as err:  # it daemonizes: never wait on pipes
+            r = subprocess.run(["dovecot", "-c", str(self.conf)], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=err, timeout=30)
+        if r.returncode != 0:
+            raise SystemExit(f"dovecot did not start: {(self.root / 'start.err').read_text()[-500:]}")
+
+    def stop(self) -> None:
+        subprocess.run(["doveadm", "-c", str(self.conf), "stop"], capture_output=True)
+
+    def log_errors(self) -> list[str]:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return [line for line in text.splitlines() if "Error:" in line or "Fatal:" in line][-5:]
+
+
+def quota_status_cost(socket_path: Path, requests: int = 5000) -> dict:
+    """Dovecot's quota-status by itself: Postfix's policy request for a mailbox at RCPT
+    (with a SIZE), sent on one connection as one smtpd process would, answered DUNNO
+    (no quota set) after Dovecot's userdb lookup in PostgreSQL."""
+    import socket
+    out = {}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(socket_path))
+        f = s.makefile("rwb")
+
+        def ask(i: int) -> bytes:
+            f.write(f"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient={i % BIG_MAILBOXES}m@{BIG}\n"
+                    f"sender=sender@elsewhere.example\nsize=512\n\n".encode())
+            f.flush()
+            answer = b""
+            while not answer.endswith(b"\n\n"):
+                line = f.readline()
+                if not line:
+                    raise SystemExit("quota-status closed the connection")
+                answer += line
+            return answer
+
+        first = ask(0)
+        if b"action=DUNNO" not in first:
+            raise SystemExit(f"quota-status answered {first!r}")
+        for i in range(300):  # warm
+            ask(i)
+        t0 = time.perf_counter()
+        for i in range(requests):
+            ask(i + 1000)
+        seconds = time.perf_counter() - t0
+    out["requests"] = requests
+    out["us_per_check"] = round(seconds / requests * 1e6, 1)
+    out["checks_per_s"] = round(requests / seconds)
+    return out
 
 
 # -- PostfixAdmin ---------------------------------------------------------------------------
@@ -315,11 +440,16 @@ relay     unix  -       -       n       -       -       discard
 lmtp      unix  -       -       n       -       -       discard
 local     unix  -       -       n       -       -       discard
 """
+# the delivery instances: virtual(8) and lmtp(8) for real
+DELIVERING = {"virtual   unix  -       -       n       -       -       discard":
+              "virtual   unix  -       n       n       -       -       virtual",
+              "lmtp      unix  -       -       n       -       -       discard":
+              "lmtp      unix  -       -       n       -       -       lmtp"}
 
 
 class Instance:
     def __init__(self, name: str, root: Path, settings: dict[str, str],
-                 services: list[tuple[str, str, str]] | None = None):
+                 services: list[tuple[str, str, str]] | None = None, deliver: bool = False):
         self.name, self.root = name, root
         self.port, self.submission = free_port(), free_port()
         self.config = root / "etc"
@@ -344,8 +474,13 @@ class Instance:
             "smtpd_hard_error_limit": "100000", "smtpd_junk_command_limit": "100000",
         })
         (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
-        (self.config / "master.cf").write_text(with_services(MASTER_CF.format(port=self.port, submission=self.submission),
+        master = MASTER_CF
+        if deliver:
+            for discard, real in DELIVERING.items():
+                master = master.replace(discard, real)
+        (self.config / "master.cf").write_text(with_services(master.format(port=self.port, submission=self.submission),
                                                              services or []))
+        self.accepted_seconds = 0.0  # of the last send: until smtp-source had handed everything over
 
     def start(self) -> None:
         subprocess.run(["postfix", "-c", str(self.config), "start"], check=True, capture_output=True)
@@ -383,6 +518,7 @@ class Instance:
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit(f"{self.name}: smtp-source failed: {r.stderr[-500:]}")
+        self.accepted_seconds = time.perf_counter() - t0
         self.wait_empty()
         return time.perf_counter() - t0
 
@@ -390,6 +526,12 @@ class Instance:
         log = self.root / "maillog"
         text = log.read_text(errors="replace") if log.exists() else ""
         return [line for line in text.splitlines() if "warning:" in line or "fatal:" in line][-5:]
+
+    def deferred(self) -> int:
+        """Deliveries that failed in the last runs (status=deferred or bounced in the log)."""
+        log = self.root / "maillog"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return len(re.findall(r"status=(?:deferred|bounced)", text))
 
 
 # -- one run --------------------------------------------------------------------------------
@@ -411,6 +553,28 @@ def throughput(instances: list[Instance], rounds: int, scale: float) -> dict:
                 out[name][inst.name].append(round(messages * per_message / seconds, 1))
             print(f"round {r + 1} {name}: " + ", ".join(f"{i.name} {out[name][i.name][-1]}/s" for i in instances),
                   flush=True)
+    return out
+
+
+# (name, recipient base, recipients per message, messages at scale 1)
+DELIVERY_WORKLOADS = [("mailbox", f"m@{BIG}", 1, 500), ("mailbox, 20 per message", f"m@{BIG}", 20, 50)]
+DELIVERY_CONFIGS = ["mailbook, discard", "virtual(8)", "LMTP", "LMTP + quota-status"]
+
+
+def delivery(instances: dict[str, Instance], rounds: int, scale: float) -> dict:
+    """Messages per second accepted and delivered, per workload, configuration and round."""
+    out: dict = {w[0]: {c: {"accepted": [], "delivered": []} for c in instances} for w in DELIVERY_WORKLOADS}
+    for r in range(rounds):
+        for name, base, per_message, messages in DELIVERY_WORKLOADS:
+            n = max(20, int(messages * scale))
+            order = list(instances.items())
+            for config, inst in (order if r % 2 == 0 else reversed(order)):
+                seconds = inst.send(base, per_message, n, False, False)
+                out[name][config]["accepted"].append(round(n / inst.accepted_seconds, 1))
+                out[name][config]["delivered"].append(round(n / seconds, 1))
+            print(f"round {r + 1} delivery {name}: " + ", ".join(
+                f"{c} {out[name][c]['accepted'][-1]}/{out[name][c]['delivered'][-1]} msg/s" for c in instances),
+                flush=True)
     return out
 
 
@@ -548,6 +712,8 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
     work.chmod(0o755)
     cluster = PrivateCluster(work / "pg", settings=["shared_buffers = 512MB", "max_wal_size = 4GB"])
     instances: list[Instance] = []
+    delivering: dict[str, Instance] = {}
+    dovecot: Dovecot | None = None
     try:
         cluster.start()
         t0 = time.perf_counter()
@@ -581,8 +747,41 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
         result["queries"] = query_counts(cluster, instances, {"mailbook": "mailreader", "postfixadmin": "pfa_postfix"})
         result["throughput"] = throughput(instances, rounds, scale)
         result["warnings"] = {i.name: i.log_errors() for i in instances}
+        for inst in instances[::2]:  # hash: and PostfixAdmin are done; mailbook's discard stays
+            inst.stop()
+
+        # delivery: the same mailbook data and maps, three instances that really deliver
+        mb_maps = work / "mb-maps"
+        virt = Instance("virtual(8)", work / "mb-virtual",
+                        mailbook_postfix(mb_maps, cluster.port, "mail", reader_pw, "virtual", work / "virtual-mail"),
+                        snippet_services(mb_maps), deliver=True)
+        lmtp_plain = Instance("LMTP", work / "mb-lmtp",
+                              mailbook_postfix(mb_maps, cluster.port, "mail", reader_pw, "lmtp", quota_status=False),
+                              snippet_services(mb_maps), deliver=True)
+        lmtp_qs = Instance("LMTP + quota-status", work / "mb-lmtp-qs",
+                           mailbook_postfix(mb_maps, cluster.port, "mail", reader_pw, "lmtp"),
+                           snippet_services(mb_maps), deliver=True)
+        # one Dovecot; its sockets in the quota-status instance's queue, linked into the other's
+        dovecot = Dovecot(work / "dovecot", lmtp_qs.queue, work / "lmtp-mail", cluster, "mail",
+                          SERVICE_PASSWORDS["mailauth"], SERVICE_PASSWORDS["mailquota"])
+        for inst in (virt, lmtp_plain, lmtp_qs):
+            inst.start()
+        dovecot.start()
+        (lmtp_plain.queue / "private" / "dovecot-lmtp").symlink_to(lmtp_qs.queue / "private" / "dovecot-lmtp")
+        delivering = {"mailbook, discard": instances[1], "virtual(8)": virt, "LMTP": lmtp_plain,
+                      "LMTP + quota-status": lmtp_qs}
+        for inst in delivering.values():
+            inst.send(f"m@{BIG}", 1, 100, False, False)  # warm: processes, Dovecot's auth cache
+        result["delivery"] = delivery(delivering, rounds, scale)
+        result["quota_status"] = quota_status_cost(lmtp_qs.queue / "private" / "quota-status")
+        print(json.dumps(result["quota_status"]), flush=True)
+        result["delivery_problems"] = {c: i.deferred() for c, i in delivering.items()}
+        result["warnings"].update({c: i.log_errors() for c, i in delivering.items() if c != "mailbook, discard"})
+        result["warnings"]["dovecot"] = dovecot.log_errors()
     finally:
-        for inst in instances:
+        if dovecot:
+            dovecot.stop()
+        for inst in [*instances, *delivering.values()]:
             inst.stop()
         cluster.destroy()
         shutil.rmtree(work, ignore_errors=True)
@@ -624,6 +823,29 @@ def markdown(r: dict) -> str:
             f"{statistics.median(ratios(r, 'mailbook', 'hash', w)):.2f}x | "
             f"{statistics.median(ratios(r, 'mailbook', 'postfixadmin', w)):.2f}x | "
             f"{q.get('mailbook', {}).get('per_recipient', '–')} | {q.get('postfixadmin', {}).get('per_recipient', '–')} |")
+    if "delivery" in r:
+        lines += ["", "## Delivery: messages per second through mailbook's maps, accepted and delivered", "",
+                  "The same data and maps; hash: and PostfixAdmin are in the table above. Accepted: "
+                  "smtp-source has handed over every message; delivered: the queue is empty again. "
+                  "`discard` is the table above's mailbook; virtual(8) writes maildirs; LMTP hands "
+                  "each message to Dovecot (maildir, quota count, usage row, Sieve asking the database "
+                  "for a vacation script); `+ quota-status` adds the check at RCPT that main.cf.snippet ships.", "",
+                  "| workload | configuration | accepted msg/s | delivered msg/s | delivered rcpt/s | "
+                  "delivered / discard |", "|---|---|---|---|---|---|"]
+        per = {w[0]: w[2] for w in DELIVERY_WORKLOADS}
+        for w, by in r["delivery"].items():
+            base = by["mailbook, discard"]["delivered"]
+            for config, t in by.items():
+                rel = statistics.median(x / y for x, y in zip(t["delivered"], base))
+                lines.append(f"| {w} | {config} | {min(t['accepted']):,.0f}–{max(t['accepted']):,.0f} | "
+                             f"{min(t['delivered']):,.0f}–{max(t['delivered']):,.0f} | "
+                             f"{min(t['delivered']) * per[w]:,.0f}–{max(t['delivered']) * per[w]:,.0f} | {rel:.2f}x |")
+        q = r["quota_status"]
+        lines += ["", f"quota-status by itself: {q['us_per_check']} µs per check on one connection "
+                  f"({q['checks_per_s']:,} checks/s; {q['requests']:,} Postfix policy requests for mailboxes "
+                  "without a quota, each a Dovecot userdb lookup in PostgreSQL, answered DUNNO). Failed "
+                  "deliveries in the delivery runs: "
+                  + ", ".join(f"{c} {n}" for c, n in r["delivery_problems"].items()) + "."]
     lines += ["", "PostgreSQL's CPU per lookup, each map's query sent as Postfix sends it (plain text), "
               "next to a trivial query of the same shape (`SELECT 'key'`) on the same connection:", "",
               "| map | µs per lookup | trivial query µs | ratio |", "|---|---|---|---|"]

@@ -18,6 +18,11 @@ class Failure(Exception):
     """An expected failure: shown as one line on stderr, exit status 1."""
 
 
+class ConnectionFailure(Failure):
+    """The server could not be reached (down, restarting, wrong address): a daemon such as
+    `maps follow` retries on it; a command reports it as one line."""
+
+
 def data_dir(name: str) -> Path:
     """migrations/, sql/, postfix-maps/ or dovecot/: inside the installed package, or
     at the top of the checkout when running from source."""
@@ -31,10 +36,8 @@ def describe(exc: BaseException) -> str:
     """One line for an expected error, naming what went wrong and, if known, what to do."""
     if isinstance(exc, psycopg.Error):
         diag = exc.diag
-        if not diag.message_primary:
-            # connection failures carry libpq's text, sometimes over several lines
-            text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            return f"cannot connect to PostgreSQL: {text}"
+        if not diag.message_primary and isinstance(exc, psycopg.OperationalError):
+            return connection_failure(exc)  # libpq's text, sometimes over several lines
         line = f"{diag.message_primary} (SQLSTATE {exc.sqlstate})"
         if diag.message_hint:
             line += f"; hint: {diag.message_hint}"
@@ -55,3 +58,18 @@ def connect(dsn: str | None, **kwargs) -> psycopg.Connection:
         return psycopg.connect(dsn or "", **kwargs)
     except psycopg.ProgrammingError as exc:
         raise Failure(f"invalid connection string: {str(exc).strip()}") from exc
+    except psycopg.OperationalError as exc:
+        raise ConnectionFailure(connection_failure(exc, given=bool(dsn))) from None
+
+
+def connection_failure(exc: psycopg.OperationalError, given: bool = True) -> str:
+    """Every failure to connect in one wording: what libpq said (it names the server),
+    on one line, and when no connection string was given, where libpq looked and how
+    to give one."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()).rstrip(".")
+    text = text.removeprefix("connection is bad: ")  # psycopg's words before libpq's
+    line = f"cannot connect to PostgreSQL: {text}"
+    if not given:
+        line += ("; no --dsn or $MAILBOOK_DSN was given, so libpq's defaults were used (the PG* "
+                 "variables, else the local socket and your user name): give one with --dsn or $MAILBOOK_DSN")
+    return line

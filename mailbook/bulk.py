@@ -1,5 +1,5 @@
-"""`mailbook import` and `mailbook export`: one CSV format for domains, mailboxes and
-aliases. Import streams the whole file into import_staging (COPY, PostgreSQL parses it)
+"""`mailbook import` and `mailbook export`: one CSV format for domains, mailboxes,
+aliases, send-as grants and vacation replies. Import streams the whole file into import_staging (COPY, PostgreSQL parses it)
 and lets import_batch() check every row and write all or nothing; nothing is done row by
 row from here."""
 
@@ -15,7 +15,7 @@ from mailbook import Failure
 
 COLUMNS = ["kind", "address", "destination", "password", "password_hash", "realname", "maildir",
            "quota_bytes", "transport", "gid", "active", "quota_messages", "services_off", "max_mailboxes",
-           "max_aliases", "max_quota_bytes"]
+           "max_aliases", "max_quota_bytes", "subject", "body", "starts", "ends", "days"]
 REQUIRED = {"kind", "address"}
 
 
@@ -90,36 +90,47 @@ def import_csv(conn: psycopg.Connection, f: TextIO, dry_run: bool,
 
 
 # csv_cell_out() (0029): a value a spreadsheet would take for a formula gets one more
-# leading apostrophe; import takes it off again
+# leading apostrophe; import takes it off again. A vacation's times leave in UTC with
+# their microseconds (trailing zeros dropped), so they come back exactly.
+UTC_TIME = """rtrim(rtrim(to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z'"""
 EXPORT_QUERY = """
 SELECT kind, public.csv_cell_out(address), public.csv_cell_out(destination), password, password_hash,
        public.csv_cell_out(realname), public.csv_cell_out(maildir), quota_bytes,
-       transport, gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes
+       transport, gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes,
+       public.csv_cell_out(subject), public.csv_cell_out(body), starts, ends, days
   FROM (SELECT CASE WHEN alias_of IS NULL THEN 1 ELSE 2 END AS k, 'domain' AS kind, domain AS address,
                alias_of AS destination, NULL AS password,
                NULL AS password_hash, NULL AS realname, NULL AS maildir, NULL::bigint AS quota_bytes,
                transport, gid, active, NULL::bigint AS quota_messages,
                array_to_string(disabled_services, ' ') AS services_off,
-               max_mailboxes, max_aliases, max_quota_bytes
+               max_mailboxes, max_aliases, max_quota_bytes,
+               NULL AS subject, NULL AS body, NULL AS starts, NULL AS ends, NULL::integer AS days
           FROM public.transports
         UNION ALL
         SELECT 3, 'mailbox', email, NULL, NULL, password, realname, maildir, quota_bytes, NULL, NULL, active,
-               quota_messages, array_to_string(disabled_services, ' '), NULL, NULL, NULL
+               quota_messages, array_to_string(disabled_services, ' '), NULL, NULL, NULL,
+               NULL, NULL, NULL, NULL, NULL
           FROM public.users
         UNION ALL
         SELECT 4, 'alias', alias, email, NULL, NULL, NULL, NULL, NULL, NULL, NULL, active,
-               NULL, NULL, NULL, NULL, NULL
+               NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
           FROM public.aliases
         UNION ALL
         SELECT 5, 'sendas', address, login, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-               NULL, NULL, NULL, NULL, NULL
-          FROM public.send_as) rows
+               NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+          FROM public.send_as
+        UNION ALL
+        SELECT 6, 'vacation', email, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL, NULL, NULL, NULL, subject, body, """ + UTC_TIME.format("starts") + """,
+               """ + UTC_TIME.format("ends") + """, days
+          FROM public.vacations) rows
  ORDER BY k, rows.address, rows.destination
 """
 
 
 def export_csv(conn: psycopg.Connection, out: TextIO) -> int:
-    """Write every domain, mailbox (with its hash, never a plaintext) and alias. Needs
+    """Write every domain, mailbox (with its hash, never a plaintext), alias, send-as
+    grant and vacation reply. Needs
     mailowner: only it may read every password hash."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)

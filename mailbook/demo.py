@@ -26,6 +26,7 @@ ROOT_FALLBACK = Path("/var/tmp/mailbook-demo")
 EXAMPLE_DOMAIN = "example.com"
 EXAMPLE_MAILBOX = "foo@example.com"
 EXAMPLE_ALIAS = "postmaster@example.com"
+NOT_FOUND = "(not found)"
 LOOKUP_KEYS = [EXAMPLE_MAILBOX, EXAMPLE_ALIAS, EXAMPLE_DOMAIN, "Foo@EXAMPLE.com", "nobody@example.com"]
 
 
@@ -69,10 +70,18 @@ def run(root: Path) -> DemoReport:
     fresh = not cluster.initialised()
     cluster.start()
     done = ["started a new private PostgreSQL cluster" if fresh else "reused the private PostgreSQL cluster"]
-    done += init_database(cluster.dsn(), DATABASE)
+    created = init_database(cluster.dsn(), DATABASE)
+    roles = [line.removeprefix("created role ") for line in created if line.startswith("created role ")]
+    done += ([f"created roles {', '.join(roles)}"] if roles else []) + [
+        line for line in created if not line.startswith("created role ")]
     admin_dsn = cluster.dsn(DATABASE)
     with connect(admin_dsn) as conn:
-        done += [f"applied {m}" for m in mig.apply(conn)]
+        applied = mig.apply(conn)
+        if applied.moved:  # a private cluster left by a demo before 1.0
+            done.append("moved onto the 1.0 baseline: the schema is unchanged")
+        if applied:
+            done.append(f"applied {len(applied)} migration(s), {applied[0]} to {applied[-1]}"
+                        if len(applied) > 1 else f"applied {applied[0]}")
         passwords = {r: _service_password(conn, cluster.root, r, done) for r in ("mailreader", "mailauth")}
     pgpass = cluster.root / "pgpass"
     write_private(pgpass, "".join(f"127.0.0.1:{cluster.port}:{DATABASE}:{r}:{p}\n" for r, p in passwords.items()))
@@ -102,7 +111,7 @@ def run(root: Path) -> DemoReport:
             for key in LOOKUP_KEYS:
                 query = expand(m.query, key)
                 rows = conn.execute(query).fetchall() if query else []
-                report.lookups.append((m.name, m.parameter, key, ",".join(r[0] for r in rows) if rows else "(not found)"))
+                report.lookups.append((m.name, m.parameter, key, ",".join(r[0] for r in rows) if rows else NOT_FOUND))
     return report
 
 

@@ -58,7 +58,7 @@ def catalogue_checks(conn: psycopg.Connection, owner_members: tuple[str, ...] = 
     if pending is None:
         return [("catalogue", "warn", "compared with the expected one only by a role that may read the migration"
                                       " log: run doctor as a superuser or a member of mailowner")]
-    if pending:
+    if pending.ids:
         return [("catalogue", "warn", "compared with the expected one only when every migration is applied:"
                                       " run mailbook migrate apply")]
     database = conn.execute("SELECT quote_ident(current_database())").fetchone()[0]
@@ -247,11 +247,11 @@ def _loopback(address: str | None) -> bool:
     return net.network_address.is_loopback and net.broadcast_address.is_loopback
 
 
-def _pending(conn: psycopg.Connection) -> list[str] | None:
-    """The migrations not applied yet; None if this role may not read the log (a help-desk login)."""
+def _pending(conn: psycopg.Connection) -> mig.Pending | None:
+    """What `migrate apply` would run; None if this role may not read the log (a help-desk login)."""
     try:
         with conn.transaction():
-            return [s.id for s in mig.status(conn) if not s.applied]
+            return mig.pending(conn)
     except psycopg.errors.InsufficientPrivilege:
         return None
 
@@ -260,8 +260,26 @@ def migration_checks(conn: psycopg.Connection) -> list[Check]:
     pending = _pending(conn)
     if pending is None:
         return [("migrations", "warn", "only a superuser or a member of mailowner may read which are applied")]
-    if pending:
-        return [("migrations", "warn", f"{len(pending)} pending ({pending[0]} …): run mailbook migrate apply")]
+    return [version_check(conn)] + _pending_check(pending)
+
+
+def version_check(conn: psycopg.Connection) -> Check:
+    """The package's version and the schema's; a warning when the database is newer."""
+    v = mig.schema_version(conn)
+    said = f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}"
+    if v.unknown:
+        return ("version", "warn", f"{said}; the database has {len(v.unknown)} migration(s) this mailbook does not"
+                                   f" know ({v.unknown[-1]} …): it is newer, upgrade mailbook before using it")
+    return ("version", "pass", said)
+
+
+def _pending_check(pending: mig.Pending) -> list[Check]:
+    if pending.old_chain:
+        steps = f", {len(pending.ids)} step(s) pending ({pending.ids[0]} …)" if pending.ids else ""
+        return [("migrations", "warn", f"built by the pre-1.0 migrations{steps}: run mailbook migrate apply"
+                                       " to move it onto the 1.0 baseline (its objects do not change)")]
+    if pending.ids:
+        return [("migrations", "warn", f"{len(pending.ids)} pending ({pending.ids[0]} …): run mailbook migrate apply")]
     return [("migrations", "pass", "all applied")]
 
 
@@ -293,3 +311,33 @@ def map_file_checks(dest: Path, config_dir: Path | None) -> list[Check]:
             problems.append(("fail", f"postmap -q fails: {answer}"))
         found += [(name, status, detail) for status, detail in problems] or [(name, "pass", "0640-safe and answers")]
     return found
+
+
+def compiled_lag_checks(conn: psycopg.Connection, dest: Path, max_lag: float) -> list[Check]:
+    """How far the compiled tables in dest are behind the database: the committed
+    transactions that changed map keys since the snapshot dest/compiled.json names
+    (written by `maps compile` and after every batch of `maps follow`), and how old the
+    oldest of them is. Fails past max_lag seconds, or when pruning has made the snapshot
+    too old to follow."""
+    from mailbook.compiled import read_state, STATE_FILE
+    state = read_state(dest)
+    if not state or "snapshot" not in state:
+        return [("compiled maps", "fail", f"{dest / STATE_FILE} is missing or names no snapshot:"
+                                          f" run `mailbook maps compile --dest {dest}` (or `maps follow`)")]
+    if conn.execute("SELECT to_regprocedure('public.compiled_map_lag(pg_snapshot)')").fetchone()[0] is None:
+        return [("compiled maps", "warn", "this database records no map changes yet: `mailbook migrate apply`")]
+    behind, oldest, age, pruned = conn.execute(
+        "SELECT l.transactions, l.oldest, extract(epoch FROM now() - l.oldest), l.pruned"
+        "  FROM public.compiled_map_lag(%s::pg_snapshot) l", (state["snapshot"],)).fetchone()
+    since = state.get("followed_at") or state.get("compiled_at")
+    if pruned:
+        return [("compiled maps", "fail", f"{dest} applied snapshot {state['snapshot']} ({since}), older than the"
+                                          " change records kept (maps prune): `maps follow` will compile in full;"
+                                          " is it running?")]
+    if not behind:
+        return [("compiled maps", "pass", f"{dest} is current (snapshot {state['snapshot']}, written {since})")]
+    detail = (f"{dest} is {behind} transaction(s) behind; the oldest change not in it is {float(age):.1f} s old"
+              f" ({oldest:%Y-%m-%d %H:%M:%S %Z})")
+    if float(age) > max_lag:
+        return [("compiled maps", "fail", f"{detail}, more than {max_lag:g} s: is `mailbook maps follow` running?")]
+    return [("compiled maps", "pass", detail)]

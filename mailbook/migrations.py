@@ -161,7 +161,24 @@ def _take_lock(conn: psycopg.Connection) -> None:
 
 
 def _all_migrations():
+    """The migrations a new database gets: the 1.0 baseline and what came after it."""
     return read_migrations(str(data_dir("migrations")))
+
+
+PRE_1_0 = "pre-1.0"
+BASELINE = ("0100", "0200")  # the 1.0 baseline's ids; later migrations are 0200 and up
+
+
+def pre_baseline_migrations():
+    """The chain that led to 1.0 (migrations/pre-1.0/): read only to bring a database
+    built by it to its end before it moves onto the baseline; never applied to a new one."""
+    return read_migrations(str(data_dir("migrations") / PRE_1_0))
+
+
+def _applied_ids(conn: psycopg.Connection) -> set[str]:
+    if not conn.execute("SELECT to_regclass('public._yoyo_migration')").fetchone()[0]:
+        return set()
+    return {r[0] for r in conn.execute("SELECT migration_id FROM public._yoyo_migration")}
 
 
 def status(conn: psycopg.Connection) -> list[MigrationState]:
@@ -180,15 +197,100 @@ def status(conn: psycopg.Connection) -> list[MigrationState]:
     ]
 
 
-def apply(conn: psycopg.Connection) -> list[str]:
-    """Apply pending migrations and re-create the API; returns the ids applied."""
+@dataclass(frozen=True)
+class Pending:
+    ids: list[str]     # what `migrate apply` would run
+    old_chain: bool    # the database was built by the pre-1.0 chain and is not moved yet
+
+
+def pending(conn: psycopg.Connection) -> Pending:
+    """What `migrate apply` would run. Reads only. For a database on the pre-1.0 chain:
+    that chain's remaining steps and what follows the baseline; the baseline itself is
+    then recorded, not run, so at the chain's end the schema is already the baseline's."""
+    applied = _applied_ids(conn)
+    old_chain = [m.id for m in pre_baseline_migrations()]
+    on_old_chain = bool(applied & set(old_chain))
+    ids = [m.id for m in _all_migrations() if m.id not in applied
+           and not (on_old_chain and BASELINE[0] <= m.id < BASELINE[1])]
+    if on_old_chain:
+        ids = [m for m in old_chain if m not in applied] + ids
+    return Pending(ids, on_old_chain)
+
+
+def package_version() -> str:
+    """This mailbook's version: pyproject.toml's when running from a checkout (an editable
+    install's metadata keeps the version it was installed with), else the installed
+    distribution's."""
+    import tomllib
+    from importlib import metadata
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if pyproject.exists():
+        return tomllib.loads(pyproject.read_text())["project"]["version"]
+    try:
+        return metadata.version("mailbook")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    latest: str | None     # the newest applied migration this package knows
+    unknown: list[str]     # applied migrations this package does not know: the database is newer
+
+
+def schema_version(conn: psycopg.Connection) -> SchemaVersion:
+    """Which schema a database is at, as this package sees it. Reads only."""
+    # a database still on the pre-1.0 chain is older, not newer: `migrate apply` moves it
+    known = [m.id for m in pre_baseline_migrations()] + [m.id for m in _all_migrations()]
+    applied = _applied_ids(conn)
+    latest = next((m for m in reversed(known) if m in applied), None)
+    return SchemaVersion(latest, sorted(applied - set(known)))
+
+
+class Applied(list):
+    """The ids of the migrations applied; `old` the pre-1.0 steps applied first, and
+    `moved` whether the database was moved onto the 1.0 baseline in this run."""
+
+    def __init__(self, ids=(), old=(), moved=False):
+        super().__init__(ids)
+        self.old, self.moved = list(old), moved
+
+
+def apply(conn: psycopg.Connection) -> Applied:
+    """Apply pending migrations and re-create the API; returns the ids applied.
+
+    A database built by the pre-1.0 chain (its log names those ids) is first brought to
+    that chain's end, then moved onto the baseline: the baseline's migrations are recorded
+    as applied without running them (their objects are exactly what the old chain built;
+    tests/test_baseline.py compares the two with pg_dump) and the old records go. All of
+    it, and what comes after the baseline, in one transaction."""
     with _migration_session(conn) as backend:
-        pending = backend.to_apply(_all_migrations())
+        old_chain = pre_baseline_migrations()
+        on_old_chain = bool(_applied_ids(conn) & {m.id for m in old_chain})
         with backend.transaction():
+            old = backend.to_apply(old_chain) if on_old_chain else []
+            for m in old:
+                _run(backend, m, "apply")
+            if on_old_chain:
+                _move_onto_baseline(backend, old_chain)
+            pending = backend.to_apply(_all_migrations())
             for m in pending:
                 _run(backend, m, "apply")
             _refresh_api(conn)
-        return [m.id for m in pending]
+        return Applied([m.id for m in pending], [m.id for m in old], on_old_chain)
+
+
+def _move_onto_baseline(backend: _Backend, old_chain) -> None:
+    """Record the baseline as applied (yoyo's "mark", logged as such) and forget the
+    pre-1.0 records. Nothing in the schema is touched."""
+    baseline = [m for m in _all_migrations() if BASELINE[0] <= m.id < BASELINE[1]]
+    applied = set(backend.get_applied_migration_hashes())
+    for m in baseline:
+        if m.hash not in applied:
+            backend.mark_one(m, log=True)
+    for m in old_chain:
+        backend.unmark_one(m, log=False)
 
 
 def rollback(conn: psycopg.Connection, count: int) -> list[str]:
@@ -213,10 +315,41 @@ def _run(backend: _Backend, migration, direction: str) -> None:
 def _refresh_api(conn: psycopg.Connection) -> None:
     conn.execute(_sql("drop_api.sql"))
     for path in _api_files():
+        text = path.read_text()
         try:
-            conn.execute(path.read_text())
+            conn.execute(text)
+            for name, doc in function_headers(text):
+                # the comment block above each function becomes its catalogue comment, so
+                # psql's \df+ says what the file says (one text, never two to keep in step)
+                for (oid,) in conn.execute("SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc p"
+                                           " WHERE p.pronamespace = 'public'::regnamespace AND p.proname = %s",
+                                           (name,)).fetchall():
+                    conn.execute(f"COMMENT ON FUNCTION {oid} IS {_literal(conn, doc)}")
         except psycopg.Error as exc:
             raise MigrationFailed(f"sql/api/{path.name}", "apply", exc) from exc
+
+
+def function_headers(sql: str) -> list[tuple[str, str]]:
+    """(function name, its header comment without the dashes) for each CREATE FUNCTION
+    in an sql/api file: the comment lines directly above it."""
+    import re
+
+    lines, out = sql.splitlines(), []
+    for i, line in enumerate(lines):
+        m = re.match(r"CREATE (?:OR REPLACE )?FUNCTION public\.(\w+)\(", line)
+        if not m:
+            continue
+        j = i
+        while j > 0 and lines[j - 1].startswith("--"):
+            j -= 1
+        out.append((m.group(1), "\n".join(l[2:].removeprefix(" ") for l in lines[j:i])))
+    return out
+
+
+def _literal(conn: psycopg.Connection, text: str) -> str:
+    from psycopg import sql
+
+    return sql.Literal(text).as_string(conn)
 
 
 class MigrationFailed(Failure):

@@ -80,9 +80,9 @@ def read_password_file(path: Path) -> str:
     return password
 
 
-def obtain_password(password_file: Path | None, envvar: str, what: str) -> str:
-    """A password from --password-file (- for stdin), else $envvar, else a hidden prompt
-    (asked twice) on a terminal. Never from the command line itself."""
+def obtain_password(password_file: Path | None, envvar: str | None, what: str) -> str:
+    """A password from --password-file (- for stdin), else $envvar (if the command has
+    one), else a hidden prompt (asked twice) on a terminal. Never from the command line."""
     import sys
 
     import typer
@@ -94,9 +94,12 @@ def obtain_password(password_file: Path | None, envvar: str, what: str) -> str:
                 raise Failure("no password on standard input")
             return password
         return read_password_file(password_file)
-    if os.environ.get(envvar):
+    if envvar and os.environ.get(envvar):
         return os.environ[envvar]
     if not sys.stdin.isatty():
+        if envvar is None:
+            raise Failure(f"no password for {what} and no terminal to ask on: "
+                          "give --password-stdin or --password-file FILE")
         raise Failure(f"no password for {what}: give --password-file FILE (or - for stdin), "
                       f"or set {envvar}")
     return typer.prompt(f"Password for {what}", hide_input=True, confirmation_prompt=True)

@@ -17,10 +17,12 @@ if [ "${1:-}" = "--test" ]; then
                swaks pgbouncer
                postfixadmin php-cli php-pgsql vmm   # the move-in tests build their databases with them
                roundcube-core roundcube-sqlite3 roundcube-plugins chromium chromium-driver   # the webmail tests
+               postfix-lmdb   # `mailbook maps compile` writes lmdb: tables
                patroni etcd-server)   # tests/test_patroni.py starts its own etcd and nodes
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
+               dovecot-core dovecot-pgsql dovecot-lmtpd dovecot-sieve   # e2e.py's LMTP delivery and quota-status
                postfixadmin php-cli php-pgsql)   # benchmarks/e2e.py builds PostfixAdmin's schema with them
     extra="[bench]"
 fi

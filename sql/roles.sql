@@ -1,4 +1,4 @@
--- The five cluster roles mailbook relies on. Roles belong to the whole cluster, not to the
+-- The cluster roles mailbook relies on. Roles belong to the whole cluster, not to the
 -- mail database, so they are created here (by `mailbook init`, as a superuser) rather than
 -- in a migration that a rollback could undo under another database's feet.
 -- Idempotent: an existing role is left exactly as it is. No passwords here, ever: the
@@ -32,6 +32,14 @@ $roles$;
 -- log whatever the server logs for others, and out of pg_stat_activity, where every
 -- session of the same role (a thief holding the webmail's password, say) could read
 -- another's change in flight. Superuser-only parameters: set here by `mailbook init`.
+-- What each role is for, where psql's \du+ shows it.
+COMMENT ON ROLE mailowner IS 'mailbook: owns every object of the mail database; migrations run as it. No login.';
+COMMENT ON ROLE mailadmin IS 'mailbook: provisioning (the help desk): EXECUTE on the SQL API, SELECT on all but password hashes. Grant it to people.';
+COMMENT ON ROLE mailreader IS 'mailbook: Postfix''s map lookups (postfix-maps/*.cf); reads, writes nothing.';
+COMMENT ON ROLE mailauth IS 'mailbook: Dovecot''s passdb/userdb lookups and the vacation scripts Sieve reads; reads, writes nothing.';
+COMMENT ON ROLE mailquota IS 'mailbook: Dovecot''s quota_clone; writes each mailbox''s usage row and nothing else.';
+COMMENT ON ROLE mailwebmail IS 'mailbook: a webmail''s password form; may only call change_password().';
+
 ALTER ROLE mailwebmail SET log_statement = 'none';
 ALTER ROLE mailwebmail SET log_min_duration_statement = -1;
 ALTER ROLE mailwebmail SET log_min_error_statement = 'panic';

@@ -92,6 +92,7 @@ class Postfix:
         self.submission_port = free_port() if submission else None
         self.auth_socket = root / "queue" / "private" / "auth"
         self.postfix = require_program("/usr/sbin/postfix")
+        self.overrides: dict[str, str] = {}  # main.cf settings in place of the snippet's
 
     def configure(self) -> None:
         for d in (self.config, self.root / "queue", self.root / "data"):
@@ -123,6 +124,7 @@ class Postfix:
             "virtual_uid_maps": f"static:{VMAIL_UID}",
             "virtual_gid_maps": f"static:{VMAIL_GID}",
         })
+        settings.update(self.overrides)
         (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
         master = with_services(MASTER_CF.format(port=self.port).replace("1000?", "1000"),
                                snippet_services(self.maps))

@@ -55,13 +55,45 @@ def test_every_command_has_help_with_an_example():
     assert seen >= 25
 
 
+def test_help_texts_reflow_to_the_terminal_instead_of_breaking_mid_sentence():
+    """Typer's boxes used to keep the docstrings' hard line breaks: on an 80-column
+    terminal a sentence broke at the docstring's column and again at the box's."""
+    from runner import app
+    import typer.main
+
+    group = typer.main.get_command(app)
+    paths = [[name, sub] for name, command in group.commands.items()
+             for sub in (getattr(command, "commands", None) or {None: None})]
+    for path in paths:
+        args = [p for p in path if p] + ["--help"]
+        wide = cli(args, env={"COLUMNS": "250"}).stdout
+        text = wide.split("╭─", 1)[0]
+        rendered = [l.strip() for l in text.splitlines()]
+        command = typer.main.get_command(app)
+        for p in path:
+            command = command.commands[p] if p else command
+        for example in (l.strip() for l in (command.help or "").splitlines()):
+            if example.startswith("mailbook "):  # each example on a line of its own, whole
+                assert example in rendered, (args, example)
+        for paragraph in re.split(r"\n[ \t]*\n", text):
+            lines = [l.strip() for l in paragraph.strip().splitlines() if l.strip()]
+            prose = [l for l in lines if not l.startswith(("mailbook ", "Usage:", "printf ", "export "))]
+            assert all(len(l) > 200 for l in prose[:-1]), (args, lines)  # broken only by the width
+    demo = cli(["demo", "--help"], env={"COLUMNS": "100"}).stdout
+    assert "[default:" in demo and "./.mailbook" in demo  # square brackets are text, not markup
+
+
 # -- domains, mailboxes, aliases ------------------------------------------------------------
 
 def test_provisioning_round_trip_through_the_cli(dsn, env, db):
-    ok(["domain", "add", "Example.COM"], dsn, env)
+    # one line per change, as the admin guide promises
+    assert ok(["domain", "add", "Example.COM"], dsn, env).stdout == "added domain example.com (transport virtual:)\n"
     r = ok(["mailbox", "add", "Foo@example.com", "--name", "Foo Lastname", "--password-stdin"], dsn, env,
            input="correct horse\n")
-    assert "example.com/foo/" in r.stdout
+    assert r.stdout == "added foo@example.com (maildir example.com/foo/)\n"
+    assert ok(["domain", "add", "example.net", "--alias-of", "example.com"], dsn, env).stdout == \
+        "added alias domain example.net: x@example.net reaches x@example.com\n"
+    ok(["domain", "remove", "example.net"], dsn, env)
     ok(["alias", "add", "team@example.com", "foo@example.com", "someone@elsewhere.net"], dsn, env)
     listing = json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)
     assert [m["email"] for m in listing] == ["foo@example.com"] and "password" not in listing[0]
@@ -70,7 +102,7 @@ def test_provisioning_round_trip_through_the_cli(dsn, env, db):
         ("team@example.com", "foo@example.com"), ("team@example.com", "someone@elsewhere.net")}
     domains = json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)
     assert domains == [{"domain": "example.com", "alias_of": None, "transport": "virtual:", "gid": None, "active": True,
-                        "services_off": "", "max_mailboxes": None, "max_aliases": None, "max_quota_bytes": None,
+                        "services_off": [], "max_mailboxes": None, "max_aliases": None, "max_quota_bytes": None,
                         "mailboxes": 1, "aliases": 2}]
     with psycopg.connect(db.info.dsn, autocommit=True) as conn:
         conn.execute("SET ROLE alice")
@@ -130,6 +162,25 @@ def test_mailbox_add_without_a_terminal_or_password_source_refuses(dsn, env):
     ok(["domain", "add", "example.com"], dsn, env)
     r = mb(["mailbox", "add", "foo@example.com"], dsn, env)
     assert r.exit_code == 1 and "--password-file" in r.stderr
+    assert "--password-stdin" in r.stderr and "MAILBOOK_" not in r.stderr, r.stderr
+
+
+def test_mailbox_add_checks_the_address_before_asking_for_a_password(dsn, env):
+    ok(["domain", "add", "example.com"], dsn, env)
+    r = mb(["mailbox", "add", "notanaddress"], dsn, env)  # no terminal, no password source
+    assert r.exit_code == 1 and "is not an email address" in r.stderr and "password" not in r.stderr, r
+    for args, words in ((["mailbox", "add", "foo@nothere.org"], "not hosted here"),
+                        (["mailbox", "passwd", "ghost@example.com"], "does not exist")):
+        r = mb(args, dsn, env)
+        assert r.exit_code == 1 and words in r.stderr and "password" not in r.stderr, r
+    # on a terminal: the refusal comes first, no prompt is shown
+    import pty
+    parent, child = pty.openpty()
+    p = subprocess.run([PYTHON, str(ROOT / "runner.py"), "mailbox", "add", "notanaddress", "--dsn", dsn],
+                       stdin=child, capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+    os.close(child), os.close(parent)
+    assert p.returncode == 1 and "is not an email address" in p.stderr, p
+    assert "Password" not in p.stdout + p.stderr, p
 
 
 def test_sql_errors_come_through_as_one_line_and_change_nothing(dsn, env, db):
@@ -194,16 +245,16 @@ def test_mailbox_and_domain_deny_allow_services_and_list_them(dsn, env):
     ok(["domain", "add", "example.com"], dsn, env)
     ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "pw\n")
     assert "turned off: imap, pop3" in ok(["mailbox", "deny", "foo@example.com", "pop3", "imap"], dsn, env).stdout
-    assert json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)[0]["services_off"] == "imap pop3"
+    assert json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)[0]["services_off"] == ["imap", "pop3"]
     assert "turned off: pop3" in ok(["mailbox", "allow", "foo@example.com", "imap"], dsn, env).stdout
     assert "turned off: sieve" in ok(["domain", "deny", "example.com", "sieve"], dsn, env).stdout
-    assert json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)[0]["services_off"] == "sieve"
+    assert json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)[0]["services_off"] == ["sieve"]
     r = mb(["mailbox", "deny", "ghost@example.com", "pop3"], dsn, env)
     assert r.exit_code == 1 and "ghost@example.com" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     r = mb(["mailbox", "deny", "foo@example.com", "imap", "telnet"], dsn, env)
     assert r.exit_code == 1 and 'unknown service "telnet"' in r.stderr and "22023" in r.stderr, r.stderr
     assert len(r.stderr.splitlines()) == 1
-    assert json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)[0]["services_off"] == "pop3"  # no imap
+    assert json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)[0]["services_off"] == ["pop3"]  # no imap
 
 
 def test_quota_and_domain_limits_through_the_cli_and_an_import_past_a_cap_writes_nothing(dsn, env, db, tmp_path):
@@ -228,9 +279,9 @@ def test_quota_and_domain_limits_through_the_cli_and_an_import_past_a_cap_writes
 def test_enable_disable_remove(dsn, env):
     ok(["domain", "add", "example.com"], dsn, env)
     ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "pw\n")
-    assert "False" in ok(["mailbox", "disable", "foo@example.com"], dsn, env).stdout
-    assert "True" in ok(["mailbox", "enable", "foo@example.com"], dsn, env).stdout
-    assert "False" in ok(["domain", "disable", "example.com"], dsn, env).stdout
+    assert ok(["mailbox", "disable", "foo@example.com"], dsn, env).stdout.startswith("disabled foo@example.com:")
+    assert ok(["mailbox", "enable", "foo@example.com"], dsn, env).stdout == "enabled foo@example.com\n"
+    assert ok(["domain", "disable", "example.com"], dsn, env).stdout.startswith("disabled domain example.com:")
     r = mb(["domain", "remove", "example.com"], dsn, env)
     assert r.exit_code == 1 and "--cascade" not in r.stderr and "cascade => true" in r.stderr
     ok(["domain", "remove", "example.com", "--cascade"], dsn, env)
@@ -286,6 +337,20 @@ def test_import_reports_every_bad_row_with_its_line_and_writes_nothing(dsn, env,
     assert table_checksums(db) == before
     db.execute("RESET ROLE")
     assert db.execute("SELECT count(*) FROM import_staging").fetchone() == (0,)
+
+
+def test_import_reports_a_bad_address_once_and_counts_bad_rows(dsn, env, db, tmp_path):
+    path = write_csv(tmp_path / "bad.csv", [
+        {"kind": "domain", "address": "example.com"},
+        {"kind": "mailbox", "address": "not an address@example.com", "password": "pw"},   # 3: address only
+        {"kind": "mailbox", "address": "bad..dots@example.com", "password": "pw", "maildir": "../x/"},  # 4: both
+    ])
+    r = mb(["import", str(path)], dsn, env)
+    assert r.exit_code == 1
+    said = [l for l in r.stderr.splitlines() if l.startswith(str(path))]
+    assert [l.split(":")[1] for l in said] == ["3", "4", "4"], r.stderr  # a maildir only when typed
+    assert "not an address" in said[0] and ".." in said[2]
+    assert "2 bad rows (3 problems) in" in r.stderr, r.stderr
 
 
 def test_import_that_a_constraint_refuses_mid_write_reports_every_bad_row_and_writes_nothing(dsn, env, db, tmp_path):
@@ -456,7 +521,7 @@ def test_an_initial_load_with_a_mailbox_twice_names_both_lines_and_writes_nothin
     r = mb(["import", str(path)], dsn, env)
     assert r.exit_code == 1, r
     assert (f"twice.csv:{len(rows) + 1}: mailbox \"user7@d7.example.com\" appears more than once in the file"
-            f" (first on line {first + 2})") in r.stderr and "1 problem(s)" in r.stderr
+            f" (first on line {first + 2})") in r.stderr and "1 bad row in" in r.stderr
     assert table_checksums(db) == before
     assert table_keys(db, "users") == (definitions, oids)  # untouched: the set-aside was rolled back
 
@@ -477,7 +542,7 @@ def test_an_initial_load_of_aliases_builds_their_keys_after_the_rows_and_names_a
     r = mb(["import", str(twice)], dsn, env)
     assert r.exit_code == 1, r
     assert (f"twice.csv:{len(rows) + 2}: alias \"a498@example.com -> foo@example.com\" appears more than once"
-            f" in the file (first on line 502)") in r.stderr and "1 problem(s)" in r.stderr
+            f" in the file (first on line 502)") in r.stderr and "1 bad row in" in r.stderr
     assert table_checksums(db) == checksums and table_keys(db, "aliases") == (definitions, oids)
     ok(["import", str(write_csv(tmp_path / "load.csv", rows))], dsn, env)
     after, new_oids = table_keys(db, "aliases")
@@ -725,3 +790,78 @@ def test_import_and_export_carry_alias_domains_catch_alls_send_as_services_and_c
     (tmp_path / "export.csv").write_text(exported)
     cli(["import", str(tmp_path / "export.csv"), "--dsn", fresh_db], check=True)
     assert cli(["export", "-", "--dsn", fresh_db], check=True).stdout == exported
+
+
+def test_import_and_export_carry_vacation_replies_byte_for_byte_and_bad_rows_write_nothing(
+        dsn, env, db, cluster, fresh_db, tmp_path):
+    body = 'Back on Monday.\r\nUrgent: "ops@example.com"; discard;\n\\ ünïcödé\n'
+    good = write_csv(tmp_path / "good.csv", [
+        {"kind": "domain", "address": "example.com"},
+        {"kind": "mailbox", "address": "foo@example.com", "password": "pw"},
+        {"kind": "mailbox", "address": "bar@example.com", "password": "pw"},
+        {"kind": "mailbox", "address": "baz@example.com", "password": "pw"},
+        # all five columns; a subject a spreadsheet would take for a formula
+        {"kind": "vacation", "address": "Foo@example.com", "subject": "=Away", "body": body,
+         "starts": "2026-12-20 08:00:00.25+01", "ends": "2027-01-04T00:00:00Z", "days": "3"},
+        # only what is required: starts now, never ends, every 7 days
+        {"kind": "vacation", "address": "bar@example.com", "subject": "Away", "body": "Gone."},
+    ])
+    ok(["import", str(good)], dsn, env)
+    db.execute("RESET ROLE")
+    rows = db.execute("SELECT email, subject, body, starts AT TIME ZONE 'UTC', ends AT TIME ZONE 'UTC', days,"
+                      " now() - starts < interval '1 minute' FROM vacations ORDER BY 1").fetchall()
+    assert [r[:3] for r in rows] == [("bar@example.com", "Away", "Gone."), ("foo@example.com", "=Away", body)]
+    assert str(rows[1][3]) == "2026-12-20 07:00:00.250000" and str(rows[1][4]) == "2027-01-04 00:00:00"
+    assert (rows[0][4], rows[0][5], rows[0][6], rows[1][5]) == (None, 7, True, 3)
+
+    # to files: Click's runner would read a CR LF on stdout as LF
+    cli(["export", str(tmp_path / "export.csv"), "--dsn", cluster.dsn(db.info.dbname)], check=True)
+    exported = (tmp_path / "export.csv").read_bytes()
+    vacations = [r for r in csv.DictReader(io.StringIO(exported.decode(), newline="")) if r["kind"] == "vacation"]
+    assert [(v["address"], v["subject"], v["starts"], v["ends"], v["days"]) for v in vacations][1] == (
+        "foo@example.com", "'=Away", "2026-12-20T07:00:00.25Z", "2027-01-04T00:00:00Z", "3")
+    assert vacations[1]["body"] == body  # the line breaks as they were, CR included
+    assert cli(["migrate", "apply", "--dsn", fresh_db]).exit_code == 0
+    cli(["import", str(tmp_path / "export.csv"), "--dsn", fresh_db], check=True)
+    cli(["export", str(tmp_path / "again.csv"), "--dsn", fresh_db], check=True)
+    assert (tmp_path / "again.csv").read_bytes() == exported
+
+    # every bad row named by its line (the body's line breaks counted), nothing written
+    bad = write_csv(tmp_path / "bad.csv", [
+        {"kind": "mailbox", "address": "new@example.com", "password": "pw"},               # 2: fine
+        {"kind": "vacation", "address": "new@example.com", "subject": "Away",
+         "body": "two\nlines"},                                                       # 3-4: fine (line 4)
+        {"kind": "vacation", "address": "foo@example.com", "subject": "Again", "body": "x"},  # 5: has one
+        {"kind": "vacation", "address": "ghost@example.com", "subject": "s", "body": "x"},  # 6: no mailbox
+        {"kind": "vacation", "address": "baz@example.com", "subject": "", "body": "x"},     # 7: no subject
+        {"kind": "vacation", "address": "baz@example.com", "subject": "a\tb", "body": "x"},  # 8: control
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": " "},    # 9: empty body
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x",
+         "starts": "next tuesday"},                                                      # 10
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x",
+         "ends": "infinity"},                                                            # 11
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x", "days": "0"},  # 12
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x", "days": "x"},  # 13
+        {"kind": "vacation", "address": "baz@example.com", "subject": "s", "body": "x",
+         "starts": "2027-01-02Z", "ends": "2027-01-01Z"},                                # 14
+        {"kind": "vacation", "address": "new@example.com", "subject": "s", "body": "x"},  # 15: repeated
+    ])
+    before = table_checksums(db)
+    r = mb(["import", str(bad)], dsn, env)
+    assert r.exit_code == 1
+    lines = {int(l.split(":")[1]) for l in r.stderr.splitlines() if l.startswith(str(bad))}
+    assert lines == {5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, r.stderr
+    for line, message in [
+            (5, 'mailbox "foo@example.com" has a vacation reply already'),
+            (6, 'a vacation reply needs the mailbox "ghost@example.com"; add a mailbox row for it'),
+            (7, "a vacation subject must not be empty"),
+            (8, "a vacation subject must be one line without control characters"),
+            (9, "a vacation body must not be empty"),
+            (10, 'starts must be a date and time such as 2026-12-24T09:00:00Z, not "next tuesday"'),
+            (11, 'ends must be a date and time such as 2026-12-24T09:00:00Z, not "infinity"'),
+            (12, 'days must be a number from 1 to 365, not "0"'),
+            (13, 'days must be a number from 1 to 365, not "x"'),
+            (14, 'a vacation must end after it starts, not "2027-01-01Z" before "2027-01-02Z"'),
+            (15, 'vacation "new@example.com" appears more than once in the file (first on line 4)')]:
+        assert any(l.startswith(f"{bad}:{line}: {message}") for l in r.stderr.splitlines()), (line, r.stderr)
+    assert table_checksums(db) == before

@@ -14,7 +14,7 @@ import typer.main
 
 from conftest import ROOT, cli, table_checksums, verified
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def shell_blocks(path):

@@ -132,7 +132,7 @@ csv_cell = (st.sampled_from(HOSTILE) | st.text(max_size=12)).filter(lambda v: "\
 
 @settings(max_examples=40, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from(["domain", "mailbox", "alias", "Mailbox", "", "user"]),
+@given(st.lists(st.tuples(st.sampled_from(["domain", "mailbox", "alias", "Mailbox", "vacation", "", "user"]),
                           csv_cell, csv_cell, csv_cell), min_size=1, max_size=8))
 def test_import_of_hostile_csv_writes_all_or_nothing_and_explains_in_lines(dsn_for_fuzz, db, tmp_path_factory, rows):
     import csv

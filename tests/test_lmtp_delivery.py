@@ -361,3 +361,85 @@ def test_a_reply_answers_for_the_mailboxs_aliases_and_alias_domains(postfix, dov
         postfix.delivered("example.com/later/", "Alias reply")
     finally:
         sql(admin_dsn, "SELECT clear_vacation('foo@example.com')")
+
+
+# -- the user's own Sieve script beside mailbook's vacation -------------------------------------
+
+def personal_script(postfix, maildir: str, script: str) -> None:
+    """What ManageSieve would leave in the mailbox's home (sieve = file:~/sieve;
+    active=~/dovecot.sieve): the script, and the link that makes it the active one,
+    owned by the mail user (nobody here) so Pigeonhole may compile it beside."""
+    import os
+    import shutil
+    home = postfix.mail / maildir
+    (home / "sieve").mkdir(exist_ok=True)
+    (home / "sieve" / "mine.sieve").write_text(script)
+    link = home / "dovecot.sieve"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink("sieve/mine.sieve", link)
+    for path in (home / "sieve", home / "sieve" / "mine.sieve"):
+        shutil.chown(path, "nobody", "nogroup")
+    os.lchown(link, pwd_uid("nobody"), -1)
+    for stale in (home / "sieve").glob("*.svbin"):
+        stale.unlink()
+
+
+def pwd_uid(user: str) -> int:
+    import pwd
+    return pwd.getpwnam(user).pw_uid
+
+
+def flagged_subjects(dovecot, user: str, password: str, folder: str) -> list[str]:
+    with imaplib.IMAP4("127.0.0.1", dovecot.port) as imap:
+        imap.login(user, password)
+        if imap.select(folder, readonly=True)[0] != "OK":
+            return []
+        _, data = imap.search(None, "FLAGGED")
+        out = []
+        for num in data[0].split():
+            _, parts = imap.fetch(num, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            out.append(parts[0][1].decode().strip().removeprefix("Subject: "))
+        imap.logout()
+        return out
+
+
+def test_the_users_own_script_files_and_flags_mail_while_mailbooks_vacation_replies(postfix, dovecot, admin_dsn):
+    personal_script(postfix, "example.com/foo/",
+                    'require ["fileinto", "imap4flags", "mailbox"];\r\n'
+                    'if header :contains "subject" "project" {\r\n'
+                    '  addflag "\\\\Flagged";\r\n  fileinto :create "Projects";\r\n}\r\n')
+    sql(admin_dsn, "SELECT set_vacation('foo@example.com', 'Away (mailbook)', 'away')")
+    try:
+        postfix.send("foo@example.com", "project plan", sender="list@example.com")
+        postfix.delivered("example.com/list/", "Away (mailbook)")  # mailbook's reply went out
+        wait_for(lambda: flagged_subjects(dovecot, "foo@example.com", FOO_PW, "Projects") == ["project plan"],
+                 "the user's script to file and flag the message")
+        assert "project plan" not in imap_subjects(dovecot, "foo@example.com", FOO_PW)  # not kept in INBOX too
+    finally:
+        sql(admin_dsn, "SELECT clear_vacation('foo@example.com')")
+    # without a reply due, the user's script alone still files
+    postfix.send("foo@example.com", "project budget", sender="list@example.com")
+    wait_for(lambda: "project budget" in flagged_subjects(dovecot, "foo@example.com", FOO_PW, "Projects"),
+             "the user's script without mailbook's vacation")
+
+
+def test_mailbooks_vacation_runs_first_and_the_users_own_vacation_answers_only_when_none_is_due(
+        postfix, dovecot, admin_dsn):
+    # Pigeonhole runs sieve_before (mailbook's) first; a vacation action in a later
+    # script of the same delivery is dropped, so the sender never gets two replies
+    personal_script(postfix, "example.com/foo/",
+                    'require ["vacation"];\r\nvacation :days 1 :subject "Mine (own script)" "my own words";\r\n')
+    sql(admin_dsn, "SELECT set_vacation('foo@example.com', 'Away (mailbook)', 'away')")
+    try:
+        postfix.send("foo@example.com", "while both are set", sender="bulk@example.com")
+        postfix.delivered("example.com/foo/", "while both are set")
+        postfix.delivered("example.com/bulk/", "Away (mailbook)")
+        time.sleep(2)
+        assert not postfix.messages("example.com/bulk/", "Mine (own script)")
+    finally:
+        sql(admin_dsn, "SELECT clear_vacation('foo@example.com')")
+    postfix.send("foo@example.com", "after clear_vacation", sender="bulk@example.com")
+    postfix.delivered("example.com/bulk/", "Mine (own script)")  # the user's own reply, now alone
+    assert len(postfix.messages("example.com/bulk/", "Away (mailbook)")) == 1
+    (postfix.mail / "example.com/foo/dovecot.sieve").unlink()

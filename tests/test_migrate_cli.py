@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -107,6 +109,22 @@ def test_status_lists_pending_then_applied(fresh_db):
     assert all(mid in after.stdout for mid in MIGRATION_IDS)
 
 
+def test_version_and_schema_are_named_and_a_newer_database_is_warned_about(fresh_db):
+    import tomllib
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert cli(["--version"]).stdout == f"mailbook {version}\n"
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    r = cli(["migrate", "status", "--dsn", fresh_db], check=True)
+    assert f"mailbook {version}, schema at {MIGRATION_IDS[-1]}\n" in r.stdout and r.stderr == ""
+    with psycopg.connect(fresh_db, autocommit=True) as conn:  # as if a newer mailbook had migrated it
+        conn.execute("INSERT INTO _yoyo_migration (migration_hash, migration_id, applied_at_utc)"
+                     " VALUES ('f' || md5('x'), '9999_from_the_future', now())")
+    r = cli(["migrate", "status", "--dsn", fresh_db], check=True)
+    assert "9999_from_the_future" in r.stderr and "newer; upgrade mailbook" in r.stderr
+    doctor = {c["check"]: c for c in json.loads(cli(["doctor", "--json", "--dsn", fresh_db]).stdout)}
+    assert doctor["version"]["status"] == "warn" and "upgrade mailbook" in doctor["version"]["detail"]
+
+
 def test_round_trip_apply_rollback_all_apply_gives_the_same_schema(cluster, fresh_db):
     cli(["migrate", "apply", "--dsn", fresh_db], check=True)
     first = schema_dump(cluster, fresh_db)
@@ -135,14 +153,14 @@ def test_four_concurrent_applies_apply_each_migration_once(fresh_db):
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     assert [r[0] for r in results] == [0, 0, 0, 0], results
-    assert sum(r[1].count("applied 0001_harden_database") for r in results) == 1
+    assert sum(r[1].count("applied 0100_baseline_hardening") for r in results) == 1
     assert applied_ids(fresh_db) == MIGRATION_IDS
 
 
 def test_failing_migration_names_the_file_and_changes_nothing(fresh_db, tmp_path, monkeypatch):
     shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
     (tmp_path / "migrations" / "9999_broken.sql").write_text(
-        "-- a migration that fails half-way\n-- depends: 0008_create_mailboxes_view\n"
+        "-- a migration that fails half-way\n-- depends: 0106_baseline_mailboxes\n"
         "CREATE TABLE public.half_done (x int);\nSELECT 1/0;\n")
     (tmp_path / "migrations" / "9999_broken.rollback.sql").write_text("DROP TABLE public.half_done;\n")
     monkeypatch.setattr(mig, "_all_migrations", lambda: read_migrations(str(tmp_path / "migrations")))
@@ -182,6 +200,16 @@ def test_bad_dsn_or_server_down_prints_one_line(dsn, words):
             assert w in r.stderr, r
 
 
+def test_no_dsn_says_libpqs_defaults_were_used_and_how_to_give_one():
+    env = {"MAILBOOK_DSN": "", "PGHOST": "/nonexistent", "PGPORT": "1"}
+    for command in (["migrate", "status"], ["mailbox", "list"], ["doctor"]):
+        r = cli(command, env=env)
+        assert r.exit_code == 1 and r.stderr.count("\n") == 1, r
+        assert r.stderr.startswith("mailbook: cannot connect to PostgreSQL: ") and "/nonexistent" in r.stderr, r
+        assert "libpq's defaults were used" in r.stderr and "--dsn or $MAILBOOK_DSN" in r.stderr, r
+        assert ".;" not in r.stderr and not r.stderr.rstrip().endswith("."), r
+
+
 def test_unknown_database_names_it(cluster):
     r = cli(["migrate", "status", "--dsn", cluster.dsn("no_such_db")])
     assert r.exit_code == 1 and 'database "no_such_db" does not exist' in r.stderr
@@ -214,11 +242,15 @@ def test_released_migrations_are_never_edited():
     for line in (ROOT / "tests" / "released-migrations.sha256").read_text().splitlines():
         digest, name = line.split()
         listed[name] = digest
+    current = {p.relative_to(ROOT / "migrations").as_posix() for p in (ROOT / "migrations").glob("**/*.sql")}
+    assert listed.keys() <= current, "a released migration was deleted"
     for name, digest in listed.items():
         actual = hashlib.sha256((ROOT / "migrations" / name).read_bytes()).hexdigest()
         assert actual == digest, f"migrations/{name} was released and must not change; add a new migration"
-    current = {p.name for p in (ROOT / "migrations").glob("*.sql")}
-    assert listed.keys() <= current, "a released migration was deleted"
+    # from 1.0 on the baseline is released, and the pre-1.0 chain, which brings an older
+    # database to the baseline, can never change again
+    assert {f"{m}.sql" for m in MIGRATION_IDS if m < "0200"} <= listed.keys()
+    assert {p for p in current if p.startswith("pre-1.0/")} <= listed.keys()
 
 
 def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and_the_next_run_succeeds(fresh_db):
@@ -227,15 +259,15 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     its connection: nothing of it stays, no lock is left to break, and a new run applies."""
     import signal
     import time
-    # 0030 (it moves pgcrypto's functions) is the migration the run is killed in; it and
-    # any newer ones are pending again
-    blocked = MIGRATION_IDS.index("0030_move_pgcrypto_out_of_public")
+    # 0108 (it adds triggers to users) is the migration the run is killed in; it and any
+    # newer ones are pending again
+    blocked = MIGRATION_IDS.index("0108_baseline_maildir_queue")
     cli(["migrate", "apply", "--dsn", fresh_db], check=True)
     cli(["migrate", "rollback", "--count", str(len(MIGRATION_IDS) - blocked), "--dsn", fresh_db], check=True)
     with psycopg.connect(fresh_db) as blocker:
         # a writer's lock on the mail tables holds any migration that alters one of them
-        blocker.execute("LOCK TABLE public.transports, public.users, public.aliases, public.import_staging,"
-                        " public.import_rows, public.settings, public.audit_log IN ROW EXCLUSIVE MODE")
+        blocker.execute("LOCK TABLE public.transports, public.users, public.aliases,"
+                        " public.settings, public.audit_log IN ROW EXCLUSIVE MODE")
         proc = subprocess.Popen([PYTHON, str(ROOT / "runner.py"), "migrate", "apply", "--dsn", fresh_db],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with psycopg.connect(fresh_db, autocommit=True) as watch:
@@ -260,8 +292,8 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     with psycopg.connect(fresh_db) as conn:
         # what the newer migrations do is not there
         assert conn.execute("SELECT to_regclass('public.password_failures')").fetchone() == (None,)
-        assert conn.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.settings'::regclass"
-                            " AND attname = 'password_min_length'").fetchone() == (0,)
+        assert conn.execute("SELECT to_regclass('public.maildir_purge_queue'), to_regclass('public.import_staging')"
+                            ).fetchone() == (None, None)
         assert conn.execute("SELECT to_regclass('public.vacations'), to_regclass('public.sieve_scripts')"
                             ).fetchone() == (None, None)
     r = cli(["migrate", "apply", "--dsn", fresh_db], check=True)
@@ -269,10 +301,12 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     assert applied_ids(fresh_db) == MIGRATION_IDS
 
 
-def test_rolling_back_a_feature_is_refused_while_it_is_in_use_and_loses_nothing(fresh_db):
-    """Newest first: vacations (0061), queued maildirs (0021), domain caps (0020), turned-off services (0019), send-as grants (0018), catch-alls
-    (0017), alias domains (0016). Each refusal is one line and changes nothing; once the
-    rows are gone (by the owner's DML: a rollback leaves no API), the migration goes."""
+def test_rolling_back_a_concern_is_refused_while_it_holds_data_and_loses_nothing(fresh_db):
+    """Newest first: vacations (0111), then the password failures (0110) and the import
+    staging (0109), which keep nothing worth keeping; queued maildirs (0108), aliases and
+    send-as grants (0107), mailboxes (0106), domains (0105). Each refusal is one line and
+    changes nothing; once the rows are gone (by the owner's DML: a rollback leaves no
+    API), the migration goes."""
     cli(["migrate", "apply", "--dsn", fresh_db], check=True)
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("SET ROLE mailadmin")
@@ -286,34 +320,36 @@ def test_rolling_back_a_feature_is_refused_while_it_is_in_use_and_loses_nothing(
         conn.execute("SELECT add_mailbox('gone@example.com', 'pw pw pw')")
         conn.execute("SELECT remove_mailbox('gone@example.com')")  # its maildir is queued
         conn.execute("SELECT set_vacation('foo@example.com', 'Away', 'away')")
-    # vacations (0061) first: refused while one is set
-    before = applied_ids(fresh_db)
-    r = cli(["migrate", "rollback", "--dsn", fresh_db])
-    assert r.exit_code == 1 and "vacations exist" in r.stderr and r.stderr.count("\n") == 1, r
-    assert applied_ids(fresh_db) == before
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute("DELETE FROM vacations")
-    for plain in [m[:4] for m in reversed(MIGRATION_IDS) if m >= "0022"]:  # they hold no data of their own
-        r = cli(["migrate", "rollback", "--dsn", fresh_db], check=True)
-        assert f"rolled back {plain}_" in r.stdout
     steps = [
-        ("0021", "maildirs are queued for purging", "DELETE FROM maildir_purge_queue"),
-        ("0020", "domain caps or message quotas are set", "UPDATE transports SET max_aliases = NULL"),
-        ("0019", "services are turned off", "UPDATE users SET disabled_services = '{}'"),
-        ("0018", "send-as grants exist", "DELETE FROM send_as"),
-        ("0017", "catch-all aliases exist", "DELETE FROM aliases WHERE alias = '@example.com'"),
-        ("0016", "alias domains exist", None),
+        ("0200", None, None),  # the change record of `maps follow`: nothing a follower cannot compile again
+        ("0111", "vacations exist", "DELETE FROM vacations"),
+        ("0110", None, None),
+        ("0109", None, None),
+        ("0108", "maildirs are queued for purging", "DELETE FROM maildir_purge_queue"),
+        ("0107", "send-as grants exist", "DELETE FROM send_as"),
+        ("0107", "aliases exist", "DELETE FROM aliases"),
+        ("0106", "mailboxes exist", "DELETE FROM users"),
+        ("0105", "domains exist", None),
     ]
     for migration, refusal, clear in steps:
         before = applied_ids(fresh_db)
+        if refusal is None:
+            assert f"rolled back {migration}_" in cli(["migrate", "rollback", "--dsn", fresh_db], check=True).stdout
+            continue
         r = cli(["migrate", "rollback", "--dsn", fresh_db])
         assert r.exit_code == 1 and refusal in r.stderr and r.stderr.count("\n") == 1, (migration, r)
         assert applied_ids(fresh_db) == before
         if clear is None:
             break
         with psycopg.connect(fresh_db, autocommit=True) as conn:
+            if migration == "0108":  # nothing was lost on the way
+                assert conn.execute("SELECT alias_of FROM transports WHERE domain = 'example.net'").fetchone() == ("example.com",)
+                assert conn.execute("SELECT disabled_services FROM users").fetchall() == [(["pop3"],)]
             conn.execute(clear)
+        if migration == "0107" and refusal.startswith("send-as"):
+            continue  # the same migration refuses again, for the aliases
         r = cli(["migrate", "rollback", "--dsn", fresh_db], check=True)
         assert f"rolled back {migration}_" in r.stdout
     with psycopg.connect(fresh_db) as conn:  # nothing was lost on the way
         assert conn.execute("SELECT alias_of FROM transports WHERE domain = 'example.net'").fetchone() == ("example.com",)
+        assert conn.execute("SELECT max_aliases FROM transports WHERE domain = 'example.com'").fetchone() == (10,)

@@ -338,11 +338,22 @@ def test_remove_alias_one_destination_or_all(hosted):
         "DELETE FROM aliases",
         "UPDATE users SET active = false",
         "SELECT assert_valid('x')",
-        "SELECT new_mailbox('a@b.com', NULL, NULL, NULL)",
+        "SELECT insert_mailbox('a@example.com', '{BLF-CRYPT}x', NULL, 'x/', NULL)",
     ],
 )
 def test_mailadmin_has_no_direct_writes_and_no_hashes(hosted, statement):
     refused(hosted, statement, (), "42501")
+
+
+def test_mailadmins_pre_checks_write_nothing_and_refuse_as_the_api_does(hosted):
+    """new_mailbox() and existing_mailbox() are granted so that `mailbook mailbox add` and
+    `passwd` can refuse bad arguments before asking for a password: they only read."""
+    before = table_checksums(hosted)
+    assert hosted.execute("SELECT * FROM new_mailbox('New@example.com', NULL, NULL, NULL)").fetchone() == (
+        "new@example.com", "example.com/new/")
+    assert table_checksums(hosted) == before
+    refused(hosted, "SELECT new_mailbox('a@b.com', NULL, NULL, NULL)", (), "23503", "b.com")
+    refused(hosted, "SELECT existing_mailbox('ghost@example.com')", (), "P0002", "ghost@example.com")
 
 
 DOMAIN_CASES = [
@@ -410,8 +421,8 @@ def test_validation_helpers_rewritten_for_speed_answer_exactly_as_before(db, rew
     with the rewrite's own (from the migration: later migrations may change the rules,
     as 0027 bounded the hashes' work factors) on every input."""
     from mailbook import data_dir
-    old = (data_dir("migrations") / f"{rewrite}.rollback.sql").read_text()
-    new = (data_dir("migrations") / f"{rewrite}.sql").read_text()
+    old = (data_dir("migrations") / "pre-1.0" / f"{rewrite}.rollback.sql").read_text()
+    new = (data_dir("migrations") / "pre-1.0" / f"{rewrite}.sql").read_text()
     db.execute("CREATE SCHEMA old; CREATE SCHEMA new")
     try:
         db.execute(old.replace("FUNCTION public.", "FUNCTION old."))
@@ -435,9 +446,9 @@ def test_import_rows_of_0024_reads_every_staged_row_as_that_of_0023_did(db):
     the 0023 view (from 0024's rollback) must read every staged row as 0024's own view
     does (from the migration: 0029 changed what the view reads since)."""
     from mailbook import data_dir
-    rollback = (data_dir("migrations") / "0024_import_staging_fast_paths.rollback.sql").read_text()
+    rollback = (data_dir("migrations") / "pre-1.0" / "0024_import_staging_fast_paths.rollback.sql").read_text()
     old_view = rollback[rollback.index("CREATE OR REPLACE VIEW public.import_rows"):]
-    forward = (data_dir("migrations") / "0024_import_staging_fast_paths.sql").read_text()
+    forward = (data_dir("migrations") / "pre-1.0" / "0024_import_staging_fast_paths.sql").read_text()
     new_view = forward[forward.index("CREATE OR REPLACE VIEW public.import_rows"):]
     corpus = validation_corpus(db)
     kinds = ["mailbox", " Mailbox", "MAILBOX ", "mailbox\t", "domain", "Domain", "alias", "ALIAS", "sendas",

@@ -1,7 +1,8 @@
 -- Mailboxes (table users). Addresses are lower-cased; maildirs keep their case.
 
 -- new_mailbox(email, realname, maildir, quota_bytes) -> (address, dir)
--- Caller: the API (add_mailbox, add_mailbox_hashed). Validates a mailbox that is about
+-- Caller: the API (add_mailbox, add_mailbox_hashed), and `mailbook mailbox add` before it
+-- asks for a password (nothing is written). Validates a mailbox that is about
 -- to be added, cheapest checks first and before any bcrypt work, and returns the
 -- normalised address and the maildir (default_maildir() when not given).
 -- Raises 22004/22023 for invalid input, 23503 for an unhosted domain, 23505 for a
@@ -33,6 +34,26 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.new_mailbox(text, text, text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.new_mailbox(text, text, text, bigint) TO mailadmin;
+
+-- existing_mailbox(email) -> text
+-- Caller: `mailbook mailbox passwd`, before it asks for a password. The address as
+-- stored (lower case); raises P0002 when there is no such mailbox, as set_password does.
+CREATE FUNCTION public.existing_mailbox(email text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    address text := lower(existing_mailbox.email);
+BEGIN
+    IF NOT EXISTS (SELECT FROM public.users u WHERE u.email = address) THEN
+        RAISE EXCEPTION 'mailbox % does not exist', public.quoted(address) USING ERRCODE = 'P0002';
+    END IF;
+    RETURN address;
+END
+$$;
+REVOKE ALL ON FUNCTION public.existing_mailbox(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.existing_mailbox(text) TO mailadmin;
 
 -- insert_mailbox(address, hash, realname, dir, quota_bytes) -> mailboxes
 -- Caller: the API, after new_mailbox(). A concurrent insert of the same address or

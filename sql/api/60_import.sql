@@ -73,7 +73,10 @@ REVOKE ALL ON FUNCTION public.set_aside_keys(regclass) FROM PUBLIC;
 -- Returns every problem, each with its CSV line; when there is any (or dry_run),
 -- writes nothing. Otherwise adds the file's domains, then mailboxes (plaintext
 -- passwords hashed at settings.bcrypt_cost), then aliases, then send-as grants (kind
--- sendas: address is what destination, a mailbox, may send as). The batch's staging rows
+-- sendas: address is what destination, a mailbox, may send as), then vacation replies
+-- (kind vacation: address is the mailbox; subject, body, starts, ends, days as
+-- set_vacation() takes them, starts default now, days default 7; a mailbox that has a
+-- reply already is refused, not overwritten). The batch's staging rows
 -- are deleted either way. A row that a concurrent session adds first makes the whole
 -- import fail (that row reported, or 23505), never half of it.
 --
@@ -101,6 +104,7 @@ DECLARE
     n_mailboxes bigint;
     n_aliases   bigint;
     n_sendas    bigint;
+    n_vacations bigint;
     suspects    bigint[];  -- rows that may break a rule of step 1
     seqs        bigint[];  -- step 1's problems: staged rows and messages
     messages    text[];
@@ -127,11 +131,12 @@ BEGIN
     -- messages took 2.1 s of a 1,000,000-row import, this pass about 0.9 s.
     SELECT count(*) FILTER (WHERE r.kind = 'domain'), count(*) FILTER (WHERE r.kind = 'mailbox'),
            count(*) FILTER (WHERE r.kind = 'alias'), count(*) FILTER (WHERE r.kind = 'sendas'),
-           array_agg(r.seq) FILTER (WHERE r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias', 'sendas')
+           count(*) FILTER (WHERE r.kind = 'vacation'),
+           array_agg(r.seq) FILTER (WHERE r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias', 'sendas', 'vacation')
                                        OR r.active NOT IN ('true', 'false', 't', 'f', 'yes', 'no', '1', '0')
                                        OR (r.kind = 'mailbox' AND (r.password IS NOT NULL OR r.password_hash IS NULL))
                                        OR (r.kind IN ('alias', 'sendas') AND r.destination IS NULL))
-      INTO n_domains, n_mailboxes, n_aliases, n_sendas, suspects
+      INTO n_domains, n_mailboxes, n_aliases, n_sendas, n_vacations, suspects
       FROM public.import_rows r
      WHERE r.batch = this_batch;
 
@@ -144,8 +149,8 @@ BEGIN
     own AS (
         -- each rule yields a message or NULL
         SELECT r.seq, array_remove(ARRAY[
-            CASE WHEN r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias', 'sendas')
-                 THEN format('kind must be domain, mailbox, alias or sendas, not %s', public.quoted(r.kind)) END,
+            CASE WHEN r.kind IS NULL OR r.kind NOT IN ('domain', 'mailbox', 'alias', 'sendas', 'vacation')
+                 THEN format('kind must be domain, mailbox, alias, sendas or vacation, not %s', public.quoted(r.kind)) END,
             CASE WHEN r.active NOT IN ('true', 'false', 't', 'f', 'yes', 'no', '1', '0')
                  THEN format('active must be true or false, not %s', public.quoted(r.active)) END,
             CASE WHEN r.kind = 'mailbox' AND r.password IS NULL AND r.password_hash IS NULL
@@ -229,6 +234,14 @@ BEGIN
                 SELECT r.destination, r.address
                   FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'sendas';
             END IF;
+            -- the table's constraints check subject, body, days and the dates; the
+            -- casts raise data exceptions (22xxx), explained in step 3 like the rest
+            IF n_vacations > 0 THEN
+                INSERT INTO public.vacations (email, subject, body, starts, ends, days)
+                SELECT r.address, r.subject, r.body, coalesce(public.vacation_time(r.starts), now()),
+                       public.vacation_time(r.ends), coalesce(r.days::integer, 7)
+                  FROM public.import_rows r WHERE r.batch = this_batch AND r.kind = 'vacation';
+            END IF;
             DELETE FROM public.import_staging;  -- ours, and any a transaction left (below)
             RETURN;
         EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
@@ -240,7 +253,7 @@ BEGIN
     -- 3. every row a constraint refuses (or would, on a dry run), with its line
     RETURN QUERY
     WITH r AS (SELECT x.*, l.line,
-                      CASE WHEN x.kind IN ('mailbox', 'sendas') THEN public.address_error(x.address)
+                      CASE WHEN x.kind IN ('mailbox', 'sendas', 'vacation') THEN public.address_error(x.address)
                            WHEN x.kind = 'alias' THEN public.alias_error(x.address) END  -- "@domain": catch-all
                           AS address_problem
                  FROM public.import_rows x
@@ -267,7 +280,11 @@ BEGIN
                              public.quoted(r.address), public.quoted(r.destination)) END,
             -- mailboxes and aliases
             CASE WHEN r.kind IN ('mailbox', 'alias') THEN r.address_problem END,
-            CASE WHEN r.kind = 'mailbox' THEN public.maildir_error(r.maildir) END,
+            -- a maildir the file gave; a default one only for a valid address (a bad
+            -- address is reported once, never again as a directory nobody typed)
+            CASE WHEN r.kind = 'mailbox' AND (r.address_problem IS NULL
+                      OR r.maildir IS DISTINCT FROM lower(public.default_maildir(r.address)))
+                 THEN public.maildir_error(r.maildir) END,
             CASE WHEN r.kind = 'mailbox' THEN public.realname_error(r.realname) END,
             CASE WHEN r.kind = 'mailbox' AND r.password_hash IS NOT NULL
                  THEN public.password_hash_error(r.password_hash) END,
@@ -295,7 +312,27 @@ BEGIN
                       AND NOT EXISTS (SELECT FROM public.import_rows m WHERE m.batch = this_batch AND m.kind = 'mailbox'
                                          AND m.address = r.destination)
                  THEN format('%s may send as %s only if it is a mailbox; add a mailbox row for it',
-                             public.quoted(r.destination), public.quoted(r.address)) END
+                             public.quoted(r.destination), public.quoted(r.address)) END,
+            -- vacation replies (0061, 0062): set_vacation()'s rules, for a mailbox stored here or in the file
+            CASE WHEN r.kind = 'vacation' THEN r.address_problem END,
+            CASE WHEN r.kind = 'vacation' AND r.address_problem IS NULL
+                      AND NOT EXISTS (SELECT FROM public.users u WHERE u.email = r.address)
+                      AND NOT EXISTS (SELECT FROM public.import_rows m WHERE m.batch = this_batch AND m.kind = 'mailbox'
+                                         AND m.address = r.address)
+                 THEN format('a vacation reply needs the mailbox %s; add a mailbox row for it', public.quoted(r.address)) END,
+            CASE WHEN r.kind = 'vacation' THEN public.vacation_text_error(r.subject, false) END,
+            CASE WHEN r.kind = 'vacation' THEN public.vacation_text_error(r.body, true) END,
+            CASE WHEN r.kind = 'vacation' THEN public.vacation_time_error(r.starts, 'starts') END,
+            CASE WHEN r.kind = 'vacation' THEN public.vacation_time_error(r.ends, 'ends') END,
+            CASE WHEN r.kind = 'vacation' AND r.days IS NOT NULL
+                      AND (r.days !~ '^[0-9]{1,3}$' OR r.days::integer NOT BETWEEN 1 AND 365)
+                 THEN format('days must be a number from 1 to 365, not %s', public.quoted(r.days)) END,
+            CASE WHEN r.kind = 'vacation' AND r.ends IS NOT NULL
+                      AND public.vacation_time_error(r.starts, 'starts') IS NULL
+                      AND public.vacation_time_error(r.ends, 'ends') IS NULL
+                      AND public.vacation_time(r.ends) <= coalesce(public.vacation_time(r.starts), now())
+                 THEN format('a vacation must end after it starts, not %s before %s', public.quoted(r.ends),
+                             coalesce(public.quoted(r.starts), 'now')) END
         ]) AS problem
           FROM r
     ),
@@ -330,6 +367,10 @@ BEGIN
         UNION ALL
         SELECT r.line, format('%s may already send as %s', public.quoted(r.destination), public.quoted(r.address))
           FROM r JOIN public.send_as g ON g.address = r.address AND g.login = r.destination WHERE r.kind = 'sendas'
+        UNION ALL
+        SELECT r.line, format('mailbox %s has a vacation reply already; clear it first (mailbook vacation clear)',
+                              public.quoted(r.address))
+          FROM r JOIN public.vacations v ON v.email = r.address WHERE r.kind = 'vacation'
         -- both: the domain must be hosted, here or earlier in the file; no repeats
         UNION ALL
         SELECT r.line, format('domain %s is not hosted here; add a domain row for it', public.quoted(split_part(r.address, '@', 2)))
@@ -346,7 +387,7 @@ BEGIN
         SELECT d.line, format('%s %s appears more than once in the file (first on line %s)', d.kind, public.quoted(d.key), d.first)
           FROM (SELECT r.line, r.kind, concat_ws(' -> ', r.address, r.destination) AS key,
                        min(r.line) OVER w AS first
-                  FROM r WHERE r.kind IN ('domain', 'mailbox', 'alias', 'sendas')
+                  FROM r WHERE r.kind IN ('domain', 'mailbox', 'alias', 'sendas', 'vacation')
                 WINDOW w AS (PARTITION BY r.kind, r.address, CASE WHEN r.kind IN ('alias', 'sendas') THEN r.destination END)) d
          WHERE d.line > d.first
         UNION ALL

@@ -34,7 +34,8 @@ GRANT SELECT (email, realname, maildir, created, domain, quota_bytes, active, mo
 -- transaction, so nobody can slip rows into another admin's import (0028). No SELECT:
 -- nobody reads another session's staged passwords.
 GRANT INSERT (kind, address, destination, password, password_hash, realname, maildir, quota_bytes, transport,
-              gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes)
+              gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes,
+              subject, body, starts, ends, days)
     ON public.import_staging TO mailadmin;
 
 -- mailreader: Postfix (postfix-maps/*.cf). What the maps select and filter on, no hashes.

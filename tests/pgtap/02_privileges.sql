@@ -59,16 +59,19 @@ SELECT p.oid, p.proname::text AS name,
                      'normalised_password_hash', 'default_maildir', 'realname_error',
                      'import_batch', 'postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
-                     'password_policy_error', 'set_vacation', 'clear_vacation') AS for_mailadmin,
+                     'password_policy_error', 'set_vacation', 'clear_vacation', 'compiled_map_rows',
+                     'compiled_map_changes', 'compiled_map_lag', 'prune_map_changes',
+                     'new_mailbox', 'existing_mailbox') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
-                     'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain') AS for_mailreader,
+                     'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
+                     'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
        -- what the view sieve_scripts calls as its reader: pure text functions
        p.proname IN ('sieve_string', 'vacation_script') AS for_mailauth
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
 
-SELECT plan(26 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
+SELECT plan(28 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
 \ir _setup.sql
 
 -- the database
@@ -119,6 +122,11 @@ SELECT ok(NOT has_function_privilege('mailadmin', 'public.verify_password(text, 
           'mailadmin may not verify passwords: it provisions, it does not test guesses');
 SELECT ok(NOT has_table_privilege('mailadmin', 'public.import_staging', 'SELECT'),
           'mailadmin may stage an import but not read staged rows (plaintext passwords)');
+SELECT ok(NOT has_table_privilege('mailreader', 'public.map_changes', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+          AND NOT has_table_privilege('mailreader', 'public.map_changes_horizon', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
+          'mailreader (`maps follow`) may neither read nor write the change record: it asks compiled_map_changes()');
+SELECT ok(NOT has_function_privilege('mailreader', 'public.prune_map_changes(interval)', 'EXECUTE'),
+          'mailreader may not prune the change record: the follower stays read-only');
 
 -- every column, for each role
 SELECT column_privs_are('public', tbl, col, role, privs,

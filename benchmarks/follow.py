@@ -1,0 +1,172 @@
+"""`mailbook maps follow`: seconds from the commit of add_mailbox to a real Postfix on the
+compiled lmdb: tables accepting that recipient at RCPT, under a provisioning loop, on the
+end-to-end benchmark's data (benchmarks/e2e.py: 100,000 mailboxes, 20,000 aliases, an
+alias domain, a catch-all, 100 domains).
+
+    .venv/bin/python benchmarks/follow.py [--mailboxes 300] [--out benchmarks/results/<machine>]
+
+One private PostgreSQL, `mailbook maps compile` once, one Postfix 3.7 whose maps are only
+the compiled tables (`maps postconf --compiled`), and the follower as its own process
+(`mailbook maps follow --poll 5`, as the systemd unit runs it). A second thread provisions
+without pause (add_mailbox, and an alias every third, each in its own transaction, as
+mailadmin) while the measured loop adds one mailbox at a time: after its commit it asks
+RCPT TO over SMTP every 10 ms until Postfix says 250. The follower's own timing per batch
+is in its log. Also: what one postmap -r -i / -d of a key costs on the 100,000-key table.
+Results: follow.json and follow.md in --out. Run as root (Postfix must).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import psycopg  # noqa: E402
+
+import e2e  # noqa: E402
+from mailbook import compiled  # noqa: E402
+from mailbook.cluster import PrivateCluster  # noqa: E402
+
+
+def rcpt(port: int, recipient: str) -> int:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.mail("sender@elsewhere.example")
+        return s.rcpt(recipient)[0]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def postmap_cost(dest: Path, config: Path, n: int = 50) -> dict:
+    """Seconds per `postmap -r -i` of one key, and per `postmap -d` of it, on the
+    mailboxes table (one process each, as the follower runs them)."""
+    table = f"lmdb:{dest}/mailboxes"
+    put, delete = [], []
+    for i in range(n):
+        key = f"bench{i}@{e2e.BIG}"
+        t0 = time.perf_counter()
+        subprocess.run(["postmap", "-c", str(config), "-r", "-i", table], input=f"{key}\t{e2e.BIG}/bench{i}/\n",
+                       text=True, check=True)
+        put.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        subprocess.run(["postmap", "-c", str(config), "-d", "-", table], input=f"{key}\n", text=True, check=True)
+        delete.append(time.perf_counter() - t0)
+    return {"put_one_key_ms": statistics.median(put) * 1000, "delete_one_key_ms": statistics.median(delete) * 1000}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mailboxes", type=int, default=300, help="measured add_mailbox calls")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "debian12-2core")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: Postfix must")
+    work = Path(tempfile.mkdtemp(prefix="mailbook-bench-follow-", dir="/var/tmp"))
+    os.chmod(work, 0o755)
+    cluster = PrivateCluster(work / "pg", settings=["shared_buffers = 256MB", "fsync = on"])
+    cluster.start()
+    follower = pf = None
+    try:
+        t0 = time.time()
+        password = e2e.build_mailbook(cluster, "mail")
+        loaded = time.time() - t0
+        dest = work / "compiled"
+        reader = f"host=127.0.0.1 port={cluster.port} dbname=mail user=mailreader"
+        env = {**os.environ, "PGPASSWORD": password}
+        settings = e2e.mailbook_postfix(work / "maps", cluster.port, "mail", password)
+        parameters = {m.parameter for m in compiled.MAPS}
+        settings.update({k: v for k, v in compiled.postconf_settings(dest, "virtual") if k in parameters})
+        pf = e2e.Instance("lmdb", work / "postfix", settings)
+        mailbook = str(Path(sys.executable).parent / "mailbook")
+        t0 = time.time()
+        subprocess.run([mailbook, "maps", "compile", "--dest", str(dest), "--dsn", reader,
+                        "--config-dir", str(pf.config)], env=env, check=True, capture_output=True)
+        compile_seconds = time.time() - t0
+        keys = compiled.read_state(dest)["keys"]
+        pf.start()
+        log = open(work / "follow.log", "w")
+        follower = subprocess.Popen([mailbook, "maps", "follow", "--dest", str(dest), "--dsn", reader,
+                                     "--config-dir", str(pf.config)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        time.sleep(3)  # it reads the 7 tables back (postmap -s) before its first batch
+        cost = postmap_cost(dest, pf.config)
+
+        stop = threading.Event()
+        background = [0]
+
+        def provision():
+            with psycopg.connect(cluster.dsn("mail"), autocommit=True) as conn:
+                conn.execute("SET ROLE mailadmin")
+                while not stop.is_set():
+                    i = background[0]
+                    conn.execute("SELECT add_mailbox_hashed(%s, %s)", (f"loop{i}@{e2e.BIG}", e2e.HASH))
+                    if i % 3 == 0:
+                        conn.execute("SELECT add_alias(%s, %s)", (f"loopalias{i}@{e2e.BIG}", f"loop{i}@{e2e.BIG}"))
+                    background[0] += 1
+
+        thread = threading.Thread(target=provision)
+        thread.start()
+        latencies = []
+        try:
+            with psycopg.connect(cluster.dsn("mail"), autocommit=True) as conn:
+                conn.execute("SET ROLE mailadmin")
+                for i in range(args.mailboxes):
+                    recipient = f"new{i}@d{i % e2e.FILLER_DOMAINS}.example.com"
+                    conn.execute("SELECT add_mailbox_hashed(%s, %s)", (recipient, e2e.HASH))
+                    committed = time.perf_counter()
+                    while rcpt(pf.port, recipient) != 250:
+                        if time.perf_counter() - committed > 30:
+                            raise SystemExit(f"{recipient} not accepted after 30 s; see {work}/follow.log")
+                        time.sleep(0.01)
+                    latencies.append(time.perf_counter() - committed)
+        finally:
+            stop.set()
+            thread.join()
+        restarts = (pf.root / "maillog").read_text(errors="replace").count("has changed -- restarting")
+        result = {
+            "machine": e2e.machine(), "mailboxes_loaded": len(e2e.all_mailboxes()), "load_seconds": round(loaded, 1),
+            "compile_seconds": round(compile_seconds, 2), "compiled_keys": keys,
+            "measured": len(latencies), "background_mailboxes_added": background[0],
+            "latency_seconds": {"p50": percentile(latencies, 50), "p90": percentile(latencies, 90),
+                                "p99": percentile(latencies, 99), "max": max(latencies),
+                                "mean": statistics.mean(latencies)},
+            "postmap": cost, "postfix_table_restarts": restarts,
+        }
+    finally:
+        if follower is not None:
+            follower.terminate()
+            follower.wait(timeout=20)
+        if pf is not None:
+            pf.stop()
+        cluster.destroy()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "follow.json").write_text(json.dumps(result, indent=2) + "\n")
+    lat = result["latency_seconds"]
+    md = (f"# maps follow: commit of add_mailbox to RCPT 250 on the compiled tables\n\n"
+          f"{result['mailboxes_loaded']:,} mailboxes loaded; {result['measured']} measured add_mailbox calls while a"
+          f" second session added {result['background_mailboxes_added']} more mailboxes (and an alias every third)"
+          f" without pause.\n\n"
+          f"| p50 | p90 | p99 | max | mean |\n|---|---|---|---|---|\n"
+          f"| {lat['p50']:.3f} s | {lat['p90']:.3f} s | {lat['p99']:.3f} s | {lat['max']:.3f} s | {lat['mean']:.3f} s |\n\n"
+          f"Full compile: {result['compile_seconds']} s. One key through postmap on the 100,000-key table:"
+          f" put {cost['put_one_key_ms']:.1f} ms, delete {cost['delete_one_key_ms']:.1f} ms (process start and"
+          f" one LMDB commit each). Postfix daemons restarted for a changed table: {restarts}.\n")
+    (args.out / "follow.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""`mailbook maps follow`: keep the compiled lmdb: tables of `mailbook maps compile` current.
+
+Triggers record, for every committed change of users, aliases, transports or send_as,
+the domains whose keys it may change (migration 0200, table map_changes) and notify
+channel mailbook_maps. The follower writes nothing to the database (it connects as
+mailreader): it remembers the last snapshot it applied (S_prev, in DEST/compiled.json)
+and, for each batch, in one REPEATABLE READ READ ONLY transaction takes a snapshot S,
+asks which domains transactions seen by S and not by S_prev changed
+(compiled_map_changes), and reads those domains' keys of every map in the same snapshot
+(compiled_map_rows(map, domains)). It compares them with its copy of the tables (read
+from the tables themselves at start) and applies the difference with `postmap -r -i`
+and `postmap -d -`: each key is one LMDB transaction, and Postfix's daemons see it on
+their next lookup (an lmdb: table is opened multi-writer, so an update in place restarts
+nothing). Only then is S written as S_prev. A crash in between repeats the batch, which
+changes nothing the second time.
+
+A batch with many changes, a TRUNCATE, a missing or unusable compiled.json, or an S_prev
+older than what prune_map_changes() kept, compiles every table in full instead (each
+built aside and renamed into place; Postfix's daemons then restart after their current
+client, as for `maps compile`).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+
+from mailbook import ConnectionFailure, Failure, connect, describe
+from mailbook import compiled
+from mailbook.compiled import MAPS, _postmap
+
+CHANNEL = "mailbook_maps"
+# a batch that changes more keys than this rebuilds the tables instead: each key put
+# through postmap -i is one LMDB commit (an fsync)
+FULL_REBUILD_KEYS = 5000
+# compiled.json is rewritten at least this often while nothing changes, so that the
+# snapshot it names stays recent (doctor's lag query starts at its xmin)
+IDLE_STATE_WRITE = 60.0
+
+
+def key_domain(key: str) -> str:
+    """The domain a key belongs to: the part after "@", or the key itself (a domain)."""
+    return key.rpartition("@")[2]
+
+
+Tables = dict[str, dict[str, dict[str, str]]]  # map -> domain -> key -> value
+
+
+def index(rows: dict[str, list[tuple[str, str]] | dict[str, str]]) -> Tables:
+    tables: Tables = {}
+    for name, table in rows.items():
+        by_domain: dict[str, dict[str, str]] = defaultdict(dict)
+        for key, value in (table.items() if isinstance(table, dict) else table):
+            by_domain[key_domain(key)][key] = value
+        tables[name] = dict(by_domain)
+    return tables
+
+
+class Follower:
+    def __init__(self, dsn: str | None, dest: Path, config_dir: Path | None = None, poll: float = 5.0,
+                 say: Callable[[str], None] = lambda line: print(line, flush=True)):
+        self.dsn, self.dest, self.config_dir, self.poll, self.say = dsn, dest, config_dir, poll, say
+        self.tables: Tables | None = None
+        self.state: dict | None = None
+        self.state_written = 0.0
+
+    # -- state -----------------------------------------------------------------------------
+
+    def load(self) -> bool:
+        """The tables and S_prev from DEST, if compiled.json names a snapshot and every
+        table is there; False if a full compile is needed."""
+        state = compiled.read_state(self.dest)
+        if not state or "snapshot" not in state:
+            return False
+        if not all((self.dest / f"{m.name}.lmdb").exists() for m in MAPS):
+            return False
+        self.tables = index({m.name: compiled.dump(f"lmdb:{self.dest}/{m.name}", self.config_dir) for m in MAPS})
+        self.state = state
+        return True
+
+    def full(self, conn: psycopg.Connection, why: str) -> None:
+        rows, state = compiled.compile_rows(conn, self.dest, self.config_dir)
+        self.tables, self.state, self.state_written = index(rows), state, time.monotonic()
+        self.say(f"compiled every map in full ({why}): "
+                 + ", ".join(f"{n} {c}" for n, c in state["keys"].items()))
+
+    def _save(self, snapshot: str) -> None:
+        self.state.update({"snapshot": snapshot, "snapshot_xmin": int(snapshot.split(":")[0]),
+                           "followed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           "keys": {n: sum(map(len, t.values())) for n, t in self.tables.items()}})
+        compiled.write_state(self.dest, self.state)
+        self.state_written = time.monotonic()
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def batch(self, conn: psycopg.Connection) -> int:
+        """Apply what committed since S_prev; the number of keys changed."""
+        if self.tables is None and not self.load():
+            self.full(conn, f"no usable {compiled.STATE_FILE} in {self.dest}")
+            return 0
+        conn.autocommit = False
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        try:
+            with conn.transaction():
+                snap = conn.execute("SELECT pg_catalog.pg_current_snapshot()::text").fetchone()[0]
+                domains = [d for (d,) in conn.execute(
+                    "SELECT domain FROM public.compiled_map_changes(%s::pg_snapshot)", (self.state["snapshot"],))]
+                if not domains:
+                    rows = None
+                else:
+                    asked = None if None in domains else sorted(domains)
+                    rows = {m.name: conn.execute("SELECT key, value FROM public.compiled_map_rows(%s, %s)",
+                                                 (m.name, asked)).fetchall() for m in MAPS}
+        except psycopg.errors.ObjectNotInPrerequisiteState:
+            conn.autocommit = True
+            self.full(conn, "changes since the last snapshot were pruned")
+            return 0
+        finally:
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                conn.autocommit = True
+        if rows is None:
+            if time.monotonic() - self.state_written > IDLE_STATE_WRITE:
+                self._save(snap)
+            return 0
+        changed = self.apply(rows, None if asked is None else set(asked))
+        self._save(snap)
+        return changed
+
+    def apply(self, rows: dict[str, list[tuple[str, str]]], domains: set[str] | None) -> int:
+        new = index(rows)
+        upserts: dict[str, dict[str, str]] = {}
+        deletes: dict[str, list[str]] = {}
+        for m in MAPS:
+            old_t, new_t = self.tables.get(m.name, {}), new.get(m.name, {})
+            up, gone = {}, []
+            for d in (set(old_t) | set(new_t)) if domains is None else domains:
+                old_d, new_d = old_t.get(d, {}), new_t.get(d, {})
+                up.update({k: v for k, v in new_d.items() if old_d.get(k) != v})
+                gone += [k for k in old_d if k not in new_d]
+            upserts[m.name], deletes[m.name] = up, gone
+        count = sum(map(len, upserts.values())) + sum(map(len, deletes.values()))
+        if domains is None or count > FULL_REBUILD_KEYS:
+            for m in MAPS:
+                if upserts[m.name] or deletes[m.name]:
+                    compiled.write_table(self.dest, m.name, sorted(
+                        (k, v) for t in new.get(m.name, {}).values() for k, v in t.items()), self.config_dir)
+                    self.tables[m.name] = new.get(m.name, {})
+            if count:
+                self.say(f"rebuilt the changed tables ({count} keys changed)")
+            return count
+        self._put_in_order(upserts, deletes)
+        for m in MAPS:
+            table = self.tables.setdefault(m.name, {})
+            for d in domains:
+                if d in new.get(m.name, {}):
+                    table[d] = new[m.name][d]
+                else:
+                    table.pop(d, None)
+        return count
+
+    def _put_in_order(self, upserts: dict[str, dict[str, str]], deletes: dict[str, list[str]]) -> None:
+        """Each key is its own LMDB transaction, so a lookup during the batch may see part
+        of it. The order keeps every such moment from accepting or redirecting mail that
+        neither the old nor the new state would: a refusal is added first and removed
+        last; a catch-all ("@domain") is removed before, and added after, the
+        self-keys that keep it off mailboxes and aliases; domains arrive before their
+        addresses and leave after them."""
+        at = lambda keys: {k: v for k, v in keys.items() if k.startswith("@")}  # noqa: E731
+        not_at = lambda keys: {k: v for k, v in keys.items() if not k.startswith("@")}  # noqa: E731
+        virtual_up, virtual_gone = upserts["virtual"], deletes["virtual"]
+        self._postmap_put("refused-recipients", upserts["refused-recipients"])
+        self._postmap_delete("virtual", [k for k in virtual_gone if k.startswith("@")])
+        for name in ("domains", "relay-domains", "transport", "mailboxes", "sender-login"):
+            self._postmap_put(name, upserts[name])
+        self._postmap_put("virtual", not_at(virtual_up))
+        self._postmap_delete("virtual", [k for k in virtual_gone if not k.startswith("@")])
+        for name in ("sender-login", "mailboxes", "transport", "relay-domains", "domains"):
+            self._postmap_delete(name, deletes[name])
+        self._postmap_put("virtual", at(virtual_up))
+        self._postmap_delete("refused-recipients", deletes["refused-recipients"])
+
+    def _postmap(self, args: list[str], name: str, text: str) -> None:
+        table = f"lmdb:{self.dest}/{name}"
+        r = subprocess.run([*_postmap(self.config_dir), *args, table], input=text, capture_output=True, text=True)
+        # postmap -d exits 1 when no key was there (already deleted: a repeated batch)
+        if r.returncode not in (0, 1) or "fatal" in r.stderr or "warning" in r.stderr:
+            lines = [line for line in r.stderr.splitlines() if line.strip()]
+            raise Failure(f"postmap {' '.join(args)} {table} failed: {lines[-1] if lines else r.returncode}")
+
+    def _postmap_put(self, name: str, keys: dict[str, str]) -> None:
+        if keys:
+            for key, value in keys.items():
+                if not key or any(c.isspace() for c in key) or "\n" in value:
+                    raise Failure(f"map {name}: key {key!r} cannot be written as a Postfix table key")
+            self._postmap(["-r", "-i"], name, "".join(f"{k}\t{v}\n" for k, v in sorted(keys.items())))
+
+    def _postmap_delete(self, name: str, keys: list[str]) -> None:
+        if keys:
+            self._postmap(["-d", "-"], name, "".join(f"{k}\n" for k in sorted(keys)))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, once: bool = False) -> None:
+        """Catch up, then wait for a notification (or the poll interval) and catch up
+        again, for ever; across a lost connection, retry with backoff. once: catch up
+        and return."""
+        backoff = 1.0
+        while True:
+            try:
+                with connect(self.dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    if backoff > 1.0:
+                        self.say("reconnected to PostgreSQL; catching up")
+                    backoff = 1.0
+                    while True:
+                        changed = self.batch(conn)
+                        if changed:
+                            self.say(f"applied {changed} key change(s) up to snapshot {self.state['snapshot']}")
+                        if once:
+                            return
+                        self._wait(conn)
+            except (psycopg.OperationalError, ConnectionFailure) as exc:  # the server went away, or is not back yet
+                if once:
+                    raise
+                self.say(f"PostgreSQL unavailable ({describe(exc)}); Postfix goes on answering from"
+                         f" the tables; retrying in {backoff:.0f} s")
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def _wait(self, conn: psycopg.Connection) -> None:
+        """Until a notification arrives (those that came during the batch are queued) or
+        the poll interval passes; then a moment more, so that commits arriving together
+        make one batch."""
+        if any(True for _ in conn.notifies(timeout=self.poll, stop_after=1)):
+            for _ in conn.notifies(timeout=0.02):
+                pass
+
+
+def run(dsn: str | None, dest: Path, config_dir: Path | None, poll: float, once: bool) -> None:
+    def stop(signum, frame):
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        Follower(dsn, dest, config_dir, poll).run(once)
+    except KeyboardInterrupt:
+        sys.exit(0)

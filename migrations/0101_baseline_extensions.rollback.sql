@@ -1,0 +1,3 @@
+-- Undo 0101_baseline_extensions.
+DROP EXTENSION pgcrypto;
+DROP SCHEMA crypto;

@@ -1,0 +1,2 @@
+-- Undo 0104_baseline_settings.
+DROP TABLE public.settings;

@@ -1,0 +1,325 @@
+"""Compiled maps (`mailbook maps compile` / `verify`): lmdb: tables that answer every key
+as the pgsql: maps do, proven through Postfix's own postmap and through two real Postfix
+instances on loopback, one on each kind of map.
+
+Needs root (Postfix does); under CI the test command runs as root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import cli
+from mailbook import compiled
+from mta import Postfix, install_postfix, mail_database, private_dir, remove, require_root
+
+DB = "compiled"
+READER_PW = "reader-pw-compiled-maps"
+
+
+def populate(conn: psycopg.Connection) -> None:
+    """Every rule the maps know: a catch-all next to mailboxes, a disabled mailbox, an
+    inactive alias, a mailbox that also forwards, alias domains of a target with and
+    without a catch-all, an inactive domain and an inactive alias domain, a relay domain,
+    send-as grants (one of them written in an alias domain)."""
+    sql = [
+        "SELECT add_domain('example.com')",
+        "SELECT add_domain('example.org')",
+        "SELECT add_mailbox('foo@example.com', 'foo secret')",
+        "SELECT add_mailbox('bar@example.com', 'bar secret')",
+        "SELECT add_mailbox('sleepy@example.com', 'sleepy secret')",
+        "SELECT set_mailbox_active('sleepy@example.com', false)",
+        "SELECT add_mailbox('baz@example.org', 'baz secret')",
+        "SELECT add_alias('team@example.com', 'foo@example.com')",
+        "SELECT add_alias('team@example.com', 'bar@example.com')",
+        "SELECT add_alias('fwd@example.com', 'someone@elsewhere.example')",
+        "SELECT add_alias('@example.com', 'foo@example.com')",
+        "SELECT add_alias('bar@example.com', 'baz@example.org')",
+        "SELECT add_alias('gone@example.com', 'foo@example.com')",
+        "SELECT add_alias('info@example.org', 'foo@example.com')",
+        "SELECT add_alias_domain('example.net', 'example.com')",
+        "SELECT add_alias_domain('example.info', 'example.org')",
+        "SELECT add_alias_domain('sleepy.example', 'example.com')",
+        "SELECT set_domain_active('sleepy.example', false)",
+        "SELECT add_domain('dead.example')",
+        "SELECT add_mailbox('ghost@dead.example', 'ghost secret')",
+        "SELECT add_alias('@dead.example', 'ghost@dead.example')",
+        "SELECT set_domain_active('dead.example', false)",
+        "SELECT add_domain('relay.example', 'smtp:[192.0.2.7]')",
+        "SELECT allow_send_as('bar@example.com', 'team@example.com')",
+        "SELECT allow_send_as('baz@example.org', 'sales@example.net')",
+        "SELECT allow_send_as('foo@example.com', 'news@elsewhere.example')",
+        "SELECT allow_send_as('sleepy@example.com', 'info@example.org')",
+    ]
+    conn.execute("SET ROLE mailadmin")
+    for statement in sql:
+        conn.execute(statement)
+    conn.execute("RESET ROLE")
+    # no API deactivates an alias row; an import or an older front-end may leave one
+    conn.execute("UPDATE public.aliases SET active = false WHERE alias = 'gone@example.com'")
+
+
+@pytest.fixture(scope="module")
+def root_dir():
+    require_root("the compiled-maps tests")
+    d = private_dir("mailbook-compiled-")
+    yield d
+    remove(d)
+
+
+@pytest.fixture(scope="module")
+def dsn(cluster):
+    with mail_database(cluster, DB, mailreader=READER_PW) as dsn:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            populate(conn)
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+def reader_dsn(cluster, dsn) -> str:
+    """What `maps compile` connects as in production: mailreader, password from the environment."""
+    return f"host=127.0.0.1 port={cluster.port} dbname={DB} user=mailreader"
+
+
+READER_ENV = {"PGPASSWORD": READER_PW}
+
+
+@pytest.fixture(scope="module")
+def sql_postfix(root_dir, cluster, dsn):
+    """A Postfix on the pgsql: maps, as `mailbook maps install` writes them."""
+    pf = install_postfix(root_dir, cluster, DB, READER_PW)
+    pf.start()
+    yield pf
+    pf.stop()
+
+
+@pytest.fixture(scope="module")
+def dest(root_dir, reader_dsn, sql_postfix) -> Path:
+    d = root_dir / "compiled"
+    cli(["maps", "compile", "--dest", str(d), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
+        env=READER_ENV, check=True)
+    return d
+
+
+@pytest.fixture(scope="module")
+def lmdb_postfix(root_dir, dest, sql_postfix):
+    """A second Postfix whose maps are only the compiled tables (`maps postconf --compiled`)."""
+    pf = Postfix(root_dir / "postfix-lmdb", sql_postfix.maps)
+    # the lines `maps postconf --compiled` prints for the maps; the harness keeps its own places
+    parameters = {m.parameter for m in compiled.MAPS}
+    pf.overrides = {k: v for k, v in compiled.postconf_settings(dest, pf.delivery) if k in parameters}
+    pf.start()
+    yield pf
+    pf.stop()
+
+
+def verify(dest: Path, postfix: Postfix, *extra: str):
+    return cli(["maps", "verify", "--dest", str(dest), "--maps-dir", str(postfix.maps),
+                "--config-dir", str(postfix.config), *extra], env=READER_ENV)
+
+
+# -- compile -------------------------------------------------------------------------------
+
+def test_compile_writes_every_map_as_an_lmdb_table_and_records_its_snapshot(dest):
+    for m in compiled.MAPS:
+        table = dest / f"{m.name}.lmdb"
+        assert table.is_file() and oct(table.stat().st_mode & 0o777) == "0o644", m.name
+        assert (dest / m.name).is_file(), m.name  # postmap's input, kept for reading
+    state = json.loads((dest / compiled.STATE_FILE).read_text())
+    assert state["keys"]["domains"] == 4  # example.com, .org, .net, .info; relay and inactive ones are not
+    assert state["snapshot_xmin"] > 0 and state["snapshot_time"]
+    assert not [p for p in dest.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_compiled_keys_turn_catch_alls_and_alias_domains_into_explicit_keys(dest):
+    virtual = dict(line.split("\t") for line in (dest / "virtual").read_text().splitlines())
+    assert virtual["@example.com"] == "foo@example.com"
+    assert virtual["foo@example.com"] == "foo@example.com"  # a mailbox the catch-all must not take
+    assert virtual["sleepy@example.com"] == "sleepy@example.com"  # nor a disabled one
+    assert virtual["gone@example.com"] == "gone@example.com"  # nor an inactive alias
+    assert virtual["bar@example.net"] == "bar@example.com" and virtual["@example.net"] == "@example.com"
+    assert virtual["baz@example.info"] == "baz@example.org" and "@example.info" not in virtual
+    assert not [k for k in virtual if k.endswith(("dead.example", "sleepy.example"))]
+    refused = (dest / "refused-recipients").read_text()
+    assert "sleepy@example.com\t550 5.1.1" in refused and "sleepy@example.net\t550" in refused
+    assert "foo@example.com" not in refused
+    transport = dict(line.split("\t") for line in (dest / "transport").read_text().splitlines())
+    assert transport["relay.example"] == "smtp:[192.0.2.7]" and "dead.example" not in transport
+
+
+def test_compiled_maps_answer_every_key_as_the_pgsql_maps_do(dest, sql_postfix, reader_dsn):
+    r = verify(dest, sql_postfix, "--dsn", reader_dsn, "--sample", "5")
+    assert r.exit_code == 0, r
+    assert "the compiled maps answer as the pgsql: maps do" in r.stdout
+
+
+def test_a_failing_build_leaves_the_previous_table_in_place(dest, root_dir, reader_dsn):
+    """postmap fails after the new input is written (no main.cf): the tables Postfix reads
+    are the previous ones, byte for byte, and no temporary file is left behind."""
+    before = {p.name: (p.stat().st_ino, p.read_bytes()) for p in dest.iterdir()}
+    (root_dir / "no-main-cf").mkdir(exist_ok=True)
+    r = cli(["maps", "compile", "--dest", str(dest), "--dsn", reader_dsn,
+             "--config-dir", str(root_dir / "no-main-cf")], env=READER_ENV)
+    assert r.exit_code == 1 and "postmap could not build domains.lmdb" in r.stderr, r
+    assert "Traceback" not in r.stderr
+    assert {p.name: (p.stat().st_ino, p.read_bytes()) for p in dest.iterdir()} == before
+
+
+def test_compiled_map_rows_refuses_an_unknown_map_name(dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailreader")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown compiled map nope"):
+            conn.execute("SELECT * FROM public.compiled_map_rows('nope')")
+
+
+# -- a real Postfix on each kind of map ----------------------------------------------------
+
+RECIPIENTS = [
+    "foo@example.com", "team@example.com", "fwd@example.com", "bar@example.com",
+    "sleepy@example.com", "gone@example.com", "anything@example.com",
+    "FOO@Example.COM", "foo@example.net", "sleepy@example.net", "unknown@example.net",
+    "baz@example.org", "info@example.org", "nobody@example.org",
+    "baz@example.info", "info@example.info", "nobody@example.info",
+    "ghost@dead.example", "x@sleepy.example", "someone@relay.example", "someone@elsewhere.example",
+]
+
+
+def test_postfix_answers_rcpt_the_same_on_compiled_and_pgsql_maps(sql_postfix, lmdb_postfix):
+    on_sql = [(r, *sql_postfix.rcpt(r)) for r in RECIPIENTS]
+    on_lmdb = [(r, *lmdb_postfix.rcpt(r)) for r in RECIPIENTS]
+    assert [(r, code) for r, code, _ in on_lmdb] == [(r, code) for r, code, _ in on_sql]
+    codes = {r: code for r, code, _ in on_lmdb}
+    assert codes["anything@example.com"] == codes["unknown@example.net"] == 250  # the catch-all
+    assert codes["sleepy@example.com"] == codes["gone@example.com"] == codes["nobody@example.org"] == 550
+    assert codes["someone@relay.example"] == 250 and codes["ghost@dead.example"] == 554
+    replies = {r: msg for r, _, msg in on_lmdb}
+    assert "User unknown in virtual mailbox table" in replies["sleepy@example.com"]
+
+
+def test_mail_is_delivered_through_the_compiled_maps_alone(lmdb_postfix, dsn):
+    with psycopg.connect(dsn) as conn:
+        maildir = {e: m for e, m in conn.execute("SELECT email, maildir FROM public.users")}
+    cases = [("foo@example.com", "foo@example.com"), ("anything@example.com", "foo@example.com"),
+             ("unknown@example.net", "foo@example.com"), ("info@example.info", "foo@example.com"),
+             # bar@example.com forwards (an alias row on a mailbox replaces it, as in virtual.cf)
+             ("bar@example.net", "baz@example.org"), ("team@example.com", "baz@example.org")]
+    for i, (recipient, mailbox) in enumerate(cases):
+        subject = f"compiled {i} {secrets.token_hex(3)}"
+        lmdb_postfix.send(recipient, subject)
+        lmdb_postfix.delivered(maildir[mailbox], subject)
+    assert "pgsql" not in lmdb_postfix.log_text()
+
+
+def test_verify_names_a_key_that_changed_since_compile_and_exits_1(dest, sql_postfix, dsn, reader_dsn):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT add_mailbox('late@example.org', 'late secret')")
+        conn.execute("SELECT set_mailbox_active('bar@example.com', false)")
+    try:
+        r = verify(dest, sql_postfix, "--dsn", reader_dsn)
+        assert r.exit_code == 1, r
+        assert "mailboxes late@example.org: compiled (not found), SQL example.org/late/" in r.stdout
+        assert "mailboxes bar@example.com: compiled example.com/bar/, SQL (not found)" in r.stdout
+        assert "sender-login late@example.org" in r.stdout
+        assert r.stderr.startswith("mailbook: ") and "difference(s)" in r.stderr
+        # compile catches up, and the new tables verify
+        cli(["maps", "compile", "--dest", str(dest), "--dsn", reader_dsn,
+             "--config-dir", str(sql_postfix.config)], env=READER_ENV, check=True)
+        assert verify(dest, sql_postfix, "--dsn", reader_dsn).exit_code == 0
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SET ROLE mailadmin")
+            conn.execute("SELECT remove_mailbox('late@example.org')")
+            conn.execute("SELECT set_mailbox_active('bar@example.com', true)")
+
+
+def test_verify_without_compiled_tables_says_what_to_run(root_dir, sql_postfix):
+    r = verify(root_dir / "nothing-here", sql_postfix)
+    assert r.exit_code == 1 and "run `mailbook maps compile" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_postconf_compiled_replaces_every_pgsql_map_and_keeps_the_quota_check(dest):
+    r = cli(["maps", "postconf", "--compiled", "--dest", str(dest)])
+    assert r.exit_code == 0, r.stderr
+    assert "pgsql:" not in r.stdout
+    restrictions = next(line for line in r.stdout.splitlines() if "smtpd_recipient_restrictions" in line)
+    assert f"check_recipient_access lmdb:{dest}/refused-recipients, reject_unlisted_recipient" in restrictions
+    assert "check_policy_service unix:private/quota-status" in restrictions
+    assert "virtual_transport = lmtp:unix:private/dovecot-lmtp" in r.stdout
+
+
+# -- random provisioning, then compile and compare every key -------------------------------
+
+DOMAINS = ["a.test", "b.test", "c.test"]
+LOCALS = ["u1", "u2", "u3", "info"]
+ADDRESS = st.builds(lambda l, d: f"{l}@{d}", st.sampled_from(LOCALS), st.sampled_from(DOMAINS))
+STEP = st.one_of(
+    st.tuples(st.just("add_mailbox"), ADDRESS, st.just("pw")),
+    st.tuples(st.just("add_alias"), st.sampled_from(DOMAINS).map(lambda d: "@" + d), ADDRESS),  # catch-alls, often
+    st.tuples(st.just("add_alias"), st.one_of(ADDRESS, st.sampled_from(DOMAINS).map(lambda d: "@" + d)), ADDRESS),
+    st.tuples(st.just("add_alias_domain"), st.sampled_from(DOMAINS), st.sampled_from(DOMAINS)),
+    st.tuples(st.just("set_mailbox_active"), ADDRESS, st.booleans()),
+    st.tuples(st.just("set_domain_active"), st.sampled_from(DOMAINS), st.booleans()),
+    st.tuples(st.just("remove_mailbox"), ADDRESS),
+    st.tuples(st.just("remove_alias"), ADDRESS),
+    st.tuples(st.just("remove_domain"), st.sampled_from(DOMAINS)),
+    st.tuples(st.just("allow_send_as"), ADDRESS, ADDRESS),
+    st.tuples(st.just("deactivate_alias"), ADDRESS),
+)
+
+
+def apply_step(conn: psycopg.Connection, step: tuple) -> None:
+    """One provisioning call as mailadmin; a refused one (a duplicate, an unknown mailbox)
+    changes nothing, as the API promises, and the sequence goes on."""
+    name, *args = step
+    try:
+        with conn.transaction():
+            if name == "deactivate_alias":  # no API for it; imports can leave such rows
+                conn.execute("RESET ROLE")
+                conn.execute("UPDATE public.aliases SET active = false WHERE alias = %s", args)
+            else:
+                conn.execute(f"SELECT public.{name}({', '.join(['%s'] * len(args))})", args)
+    except psycopg.errors.DatabaseError:
+        pass
+    finally:
+        conn.execute("SET ROLE mailadmin")
+
+
+@pytest.fixture(scope="module")
+def property_db(cluster, dsn, sql_postfix, root_dir):
+    """The module's database emptied for each example: its pgsql: maps and Postfix config
+    stay, so postmap asks the same files."""
+    return dsn
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
+       first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
+       steps=st.lists(STEP, min_size=3, max_size=25))
+def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
+        property_db, sql_postfix, root_dir, reader_dsn, first_domains, first_mailboxes, steps):
+    with psycopg.connect(property_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM public.send_as; DELETE FROM public.aliases; DELETE FROM public.users;"
+                     " UPDATE public.transports SET alias_of = NULL; DELETE FROM public.transports")
+        conn.execute("SET ROLE mailadmin")
+        # a populated start, so that most random steps find something to act on
+        for d in first_domains:
+            apply_step(conn, ("add_domain", d))
+        for a in first_mailboxes:
+            apply_step(conn, ("add_mailbox", a, "pw"))
+        for step in steps:
+            apply_step(conn, step)
+    dest = root_dir / "property"
+    cli(["maps", "compile", "--dest", str(dest), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
+        env=READER_ENV, check=True)
+    extra = [f"{l}@{d}" for l in LOCALS for d in DOMAINS]  # every address the steps could name
+    checked, diffs = compiled.verify_keys(dest, sql_postfix.maps, sql_postfix.config, sample=1, extra_keys=extra)
+    assert not diffs, (steps, [str(d) for d in diffs])

@@ -1,0 +1,444 @@
+"""`mailbook maps follow`: the compiled lmdb: tables kept current from the change record
+that triggers write (migration 0200), proven with a real PostgreSQL of this module's own
+(so that it can be restarted under the follower), the real follower process, and a real
+Postfix on the compiled tables answering RCPT over SMTP.
+
+Needs root (Postfix does); under CI the test command runs as root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import cli
+from mailbook import compiled, data_dir
+from mailbook.cluster import PrivateCluster
+from mailbook.secrets import set_role_password
+from mta import Postfix, install_postfix, private_dir, remove, require_root
+from test_compiled_maps import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
+
+READER_PW = "reader-pw-maps-follow"
+READER_ENV = {"PGPASSWORD": READER_PW}
+MAILBOOK = str(Path(sys.executable).parent / "mailbook")
+
+
+@pytest.fixture(scope="module")
+def root_dir():
+    require_root("the maps follow tests")
+    d = private_dir("mailbook-follow-")
+    yield d
+    remove(d)
+
+
+@pytest.fixture(scope="module")
+def pg(root_dir):
+    """This module's own PostgreSQL: the follower must live through its restart."""
+    c = PrivateCluster(root_dir / "pg", durable=False)
+    c.start()
+    cli(["init", "--dsn", c.dsn()], check=True)
+    cli(["migrate", "apply", "--dsn", c.dsn("mail")], check=True)
+    with psycopg.connect(c.dsn(), autocommit=True) as conn:
+        set_role_password(conn, "mailreader", READER_PW)
+    with psycopg.connect(c.dsn("mail"), autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT add_domain('example.com')")
+        conn.execute("SELECT add_mailbox('foo@example.com', 'foo secret')")
+        conn.execute("SELECT add_alias('@example.com', 'foo@example.com')")
+        conn.execute("SELECT add_domain('example.org')")
+        conn.execute("SELECT add_alias_domain('example.net', 'example.org')")
+    yield c
+    c.destroy()
+
+
+@pytest.fixture(scope="module")
+def admin_dsn(pg) -> str:
+    return pg.dsn("mail")
+
+
+@pytest.fixture(scope="module")
+def reader_dsn(pg) -> str:
+    return f"host=127.0.0.1 port={pg.port} dbname=mail user=mailreader"
+
+
+@pytest.fixture(scope="module")
+def sql_postfix(root_dir, pg):
+    """The pgsql: map files (for postmap -c and for comparing answers); not started."""
+    return install_postfix(root_dir, pg, "mail", READER_PW)
+
+
+@pytest.fixture(scope="module")
+def sql_config(sql_postfix) -> Path:
+    sql_postfix.configure()
+    return sql_postfix.config
+
+
+class Follower:
+    """`mailbook maps follow` as the systemd unit runs it: a process of its own."""
+
+    def __init__(self, dest: Path, reader_dsn: str, config: Path, log: Path):
+        self.dest, self.reader_dsn, self.config, self.log = dest, reader_dsn, config, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Follower":
+        out = open(self.log, "a")
+        self.proc = subprocess.Popen(
+            [MAILBOOK, "maps", "follow", "--dest", str(self.dest), "--dsn", self.reader_dsn,
+             "--config-dir", str(self.config), "--poll", "1"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **READER_ENV})
+        out.close()
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=20)
+
+    def log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+def lag(admin_dsn: str, dest: Path) -> int | None:
+    state = compiled.read_state(dest)
+    if not state or "snapshot" not in state:
+        return None
+    with psycopg.connect(admin_dsn) as conn:
+        behind, pruned = conn.execute("SELECT transactions, pruned FROM public.compiled_map_lag(%s::pg_snapshot)",
+                                      (state["snapshot"],)).fetchone()
+        return None if pruned else behind
+
+
+def caught_up(admin_dsn: str, follower: Follower, timeout: float = 30) -> None:
+    """Until compiled.json names a snapshot that every committed change is in."""
+    deadline = time.monotonic() + timeout
+    while lag(admin_dsn, follower.dest) != 0:
+        if follower.proc.poll() is not None:
+            raise AssertionError(f"follow exited {follower.proc.returncode}:\n{follower.log_text()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"follow did not catch up in {timeout} s:\n{follower.log_text()[-3000:]}")
+        time.sleep(0.05)
+
+
+def assert_tables_are_a_fresh_compile(admin_dsn: str, dest: Path, config: Path) -> None:
+    """Every key of every table, through postmap -s, equals compiled_map_rows() now."""
+    with psycopg.connect(admin_dsn) as conn:
+        fresh = {m.name: dict(conn.execute("SELECT key, value FROM public.compiled_map_rows(%s)", (m.name,)))
+                 for m in compiled.MAPS}
+    for m in compiled.MAPS:
+        assert compiled.dump(f"lmdb:{dest}/{m.name}", config) == fresh[m.name], m.name
+
+
+@pytest.fixture(scope="module")
+def dest(root_dir) -> Path:
+    return root_dir / "compiled"
+
+
+@pytest.fixture(scope="module")
+def follower(root_dir, dest, reader_dsn, sql_config, admin_dsn):
+    """One follower for the module, started on an empty DEST (so it compiles in full)."""
+    f = Follower(dest, reader_dsn, sql_config, root_dir / "follow.log").start()
+    caught_up(admin_dsn, f)
+    yield f
+    if f.proc.poll() is None:
+        f.stop()
+
+
+@pytest.fixture(scope="module")
+def lmdb_postfix(root_dir, dest, follower, sql_postfix):
+    """A Postfix whose maps are only the tables the follower keeps."""
+    pf = Postfix(root_dir / "postfix-lmdb", sql_postfix.maps)
+    parameters = {m.parameter for m in compiled.MAPS}
+    pf.overrides = {k: v for k, v in compiled.postconf_settings(dest, pf.delivery) if k in parameters}
+    pf.start()
+    yield pf
+    pf.stop()
+
+
+def admin(admin_dsn: str) -> psycopg.Connection:
+    conn = psycopg.connect(admin_dsn, autocommit=True)
+    conn.execute("SET ROLE mailadmin")
+    return conn
+
+
+def rcpt_until(pf: Postfix, recipient: str, code: int, timeout: float = 10) -> float:
+    """Seconds until Postfix answers RCPT TO recipient with code."""
+    start = time.monotonic()
+    while True:
+        got, msg = pf.rcpt(recipient)
+        if got == code:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"RCPT {recipient}: still {got} {msg} after {timeout} s")
+        time.sleep(0.05)
+
+
+# -- the follower at work ------------------------------------------------------------------
+
+def test_follow_compiles_in_full_when_dest_has_no_state_and_records_its_snapshot(follower, dest):
+    state = compiled.read_state(dest)
+    assert state["snapshot"].count(":") == 2 and state["keys"]["mailboxes"] == 1
+    assert "compiled every map in full (no usable compiled.json" in follower.log_text()
+
+
+def test_a_new_mailbox_is_accepted_at_rcpt_by_postfix_on_the_followed_tables(lmdb_postfix, admin_dsn, follower):
+    assert lmdb_postfix.rcpt("new@example.org")[0] == 550
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT add_mailbox('new@example.org', 'new secret')")
+    rcpt_until(lmdb_postfix, "new@example.org", 250)
+    rcpt_until(lmdb_postfix, "new@example.net", 250)  # its alias domain's key came with it
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT set_mailbox_active('new@example.org', false)")
+    rcpt_until(lmdb_postfix, "new@example.org", 550)
+    # updated in place: no daemon restarts for it (lmdb: tables are opened multi-writer)
+    assert "has changed -- restarting" not in lmdb_postfix.log_text()
+    assert "applied" in follower.log_text()
+
+
+def test_a_removed_mailbox_goes_back_to_the_catch_all(lmdb_postfix, admin_dsn, follower):
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT add_mailbox('temp@example.com', 'temp secret')")
+        caught_up(admin_dsn, follower)
+        conn.execute("SELECT remove_mailbox('temp@example.com')")
+    caught_up(admin_dsn, follower)
+    assert lmdb_postfix.rcpt("temp@example.com")[0] == 250  # the catch-all takes it again
+    assert_tables_are_a_fresh_compile(admin_dsn, follower.dest, follower.config)
+
+
+def test_the_follower_writes_nothing_and_its_role_may_not(admin_dsn, reader_dsn, follower):
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        # the follower's is the only other session: mailreader's, listening
+        sessions = conn.execute("SELECT a.usename, l.channel FROM pg_stat_activity a"
+                                "  LEFT JOIN LATERAL (SELECT pg_listening_channels() AS channel) l ON false"
+                                " WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()").fetchall()
+        assert [u for u, _ in sessions] == ["mailreader"]
+    with psycopg.connect(reader_dsn, password=READER_PW, autocommit=True) as conn:
+        for statement in ("DELETE FROM public.map_changes", "INSERT INTO public.map_changes (domain) VALUES ('x')",
+                          "UPDATE public.map_changes_horizon SET pruned_xid = NULL",
+                          "SELECT public.prune_map_changes('0')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def test_killed_follower_restarted_loses_nothing(admin_dsn, follower, sql_config, dest):
+    """SIGKILL while a provisioning loop runs, more changes while it is dead, and a restart."""
+    stop = threading.Event()
+
+    def provision():
+        with admin(admin_dsn) as conn:
+            i = 0
+            while not stop.is_set():
+                conn.execute("SELECT add_mailbox(%s, 'pw')", (f"k{i}@example.org",))
+                if i % 3 == 0:
+                    conn.execute("SELECT add_alias(%s, %s)", (f"a{i}@example.com", f"k{i}@example.org"))
+                i += 1
+
+    t = threading.Thread(target=provision)
+    t.start()
+    try:
+        time.sleep(1.5)
+        assert follower.stop(signal.SIGKILL) == -signal.SIGKILL
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join()
+    follower.start()
+    caught_up(admin_dsn, follower)
+    assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+
+
+def test_a_crash_between_applying_and_recording_the_snapshot_repeats_the_batch_harmlessly(
+        admin_dsn, follower, sql_config, dest):
+    before = (dest / compiled.STATE_FILE).read_bytes()
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT add_mailbox('again@example.com', 'pw')")
+        conn.execute("SELECT allow_send_as('again@example.com', 'shared@example.net')")
+        conn.execute("SELECT remove_mailbox('k1@example.org')")
+    caught_up(admin_dsn, follower)
+    follower.stop()
+    (dest / compiled.STATE_FILE).write_bytes(before)  # the tables are ahead of compiled.json
+    follower.start()
+    caught_up(admin_dsn, follower)
+    assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+
+
+def test_doctor_reports_how_far_the_compiled_maps_are_behind(admin_dsn, follower, dest):
+    r = cli(["doctor", "--dsn", admin_dsn, "--compiled", str(dest), "--json"])
+    assert '"check": "compiled maps"' in r.stdout and f"{dest} is current" in r.stdout, r
+    follower.stop()
+    try:
+        with admin(admin_dsn) as conn:
+            conn.execute("SELECT add_mailbox('late@example.com', 'pw')")
+            conn.execute("SELECT add_mailbox('later@example.com', 'pw')")
+        time.sleep(1.1)
+        r = cli(["doctor", "--dsn", admin_dsn, "--compiled", str(dest), "--max-lag", "1", "--json"])
+        assert r.exit_code == 1 and "is 2 transaction(s) behind" in r.stdout, r
+        assert "is `mailbook maps follow` running?" in r.stdout and "compiled maps" in r.stderr
+        assert "Traceback" not in r.stderr
+    finally:
+        follower.start()
+    caught_up(admin_dsn, follower)
+    r = cli(["doctor", "--dsn", admin_dsn, "--compiled", str(dest), "--max-lag", "1", "--json"])
+    assert f"{dest} is current" in r.stdout
+
+
+def test_a_follower_older_than_the_pruned_changes_compiles_in_full(admin_dsn, follower, dest, sql_config):
+    follower.stop()
+    try:
+        with admin(admin_dsn) as conn:
+            conn.execute("SELECT add_mailbox('pruned@example.com', 'pw')")
+            time.sleep(0.05)
+        r = cli(["maps", "prune", "--older-than", "0", "--dsn", admin_dsn])
+        assert r.exit_code == 0 and "change record(s) older than 0 deleted" in r.stdout, r
+        r = cli(["doctor", "--dsn", admin_dsn, "--compiled", str(dest), "--json"])
+        assert r.exit_code == 1 and "older than the change records kept" in r.stdout, r
+    finally:
+        follower.start()
+    caught_up(admin_dsn, follower)
+    assert "compiled every map in full (changes since the last snapshot were pruned)" in follower.log_text()
+    assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+
+
+def test_prune_refuses_a_negative_retention_and_changes_nothing(admin_dsn):
+    with psycopg.connect(admin_dsn) as conn:
+        before = conn.execute("SELECT count(*) FROM public.map_changes").fetchone()[0]
+    r = cli(["maps", "prune", "--older-than", "-1 day", "--dsn", admin_dsn])
+    assert r.exit_code == 1 and "retention -1 days is not a positive interval" in r.stderr, r
+    assert "Traceback" not in r.stderr
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM public.map_changes").fetchone()[0] == before
+
+
+def test_postgresql_restart_under_the_follower_is_survived_without_restarting_it(
+        pg, admin_dsn, follower, lmdb_postfix):
+    pid = follower.proc.pid
+    pg.stop()
+    try:
+        time.sleep(2)
+        # the point of compiled maps: Postfix answers from its tables meanwhile
+        assert lmdb_postfix.rcpt("foo@example.com")[0] == 250
+        assert lmdb_postfix.rcpt("nobody@example.org")[0] == 550
+    finally:
+        pg.start()
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT add_mailbox('back@example.org', 'pw')")
+    rcpt_until(lmdb_postfix, "back@example.org", 250, timeout=60)
+    assert follower.proc.pid == pid and follower.proc.poll() is None
+    log = follower.log_text()
+    assert "PostgreSQL unavailable (" in log and "retrying in" in log and "reconnected to PostgreSQL" in log
+    assert "Traceback" not in log
+
+
+def test_follow_once_against_a_stopped_server_fails_with_one_line(root_dir, sql_config):
+    r = cli(["maps", "follow", "--once", "--dest", str(root_dir / "never"), "--config-dir", str(sql_config),
+             "--dsn", "host=127.0.0.1 port=1 dbname=mail user=mailreader"], env=READER_ENV)
+    assert r.exit_code == 1 and r.stderr.startswith("mailbook: cannot connect to PostgreSQL"), r
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("change, key", [
+    # a mailbox decides the sender-login keys of the aliases that reach it, elsewhere
+    ("SELECT set_mailbox_active('fwd@example.com', false)", "info@example.org"),
+    # and of the addresses it was granted, elsewhere
+    ("SELECT set_mailbox_active('boss@example.com', false)", "boss@example.org"),
+    # a domain decides the sender-login keys of its mailboxes' grants elsewhere
+    ("SELECT set_domain_active('cross.example', false)", "desk@example.org"),
+    # every change of a target reaches its alias domain's keys
+    ("SELECT set_mailbox_active('boss@example.com', false)", "boss@example.net"),
+])
+def test_a_change_reaches_the_keys_it_decides_in_other_domains(admin_dsn, follower, dest, sql_config, change, key):
+    """The rules of 0200's header that random sequences rarely hit, one at a time (each
+    mailbox below has one way into example.org): the key named is in another domain than
+    the row changed, and must follow it."""
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT add_domain('cross.example')")
+        conn.execute("SELECT add_mailbox('fwd@example.com', 'pw')")
+        conn.execute("SELECT add_mailbox('boss@example.com', 'pw')")
+        conn.execute("SELECT add_mailbox('desk@cross.example', 'pw')")
+        conn.execute("SELECT add_alias('info@example.org', 'fwd@example.com')")
+        conn.execute("SELECT allow_send_as('boss@example.com', 'boss@example.org')")
+        conn.execute("SELECT allow_send_as('desk@cross.example', 'desk@example.org')")
+        try:
+            caught_up(admin_dsn, follower)
+            assert key in compiled.dump(f"lmdb:{dest}/sender-login", sql_config)
+            conn.execute(change)
+            caught_up(admin_dsn, follower)
+            assert key not in compiled.dump(f"lmdb:{dest}/sender-login", sql_config)
+            assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+        finally:
+            conn.execute("SELECT remove_alias('info@example.org')")
+            for mailbox in ("fwd@example.com", "boss@example.com", "desk@cross.example"):
+                conn.execute("SELECT remove_mailbox(%s)", (mailbox,))
+            conn.execute("SELECT remove_domain('cross.example')")
+    caught_up(admin_dsn, follower)
+
+
+# -- random provisioning with the follower running -----------------------------------------
+
+FOLLOW_STEP = st.one_of(
+    STEP,
+    st.tuples(st.just("disallow_send_as"), ADDRESS, ADDRESS),
+    st.tuples(st.just("set_domain_active"), st.sampled_from(DOMAINS), st.booleans()),
+)
+
+
+@settings(max_examples=30, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
+       first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
+       steps=st.lists(FOLLOW_STEP, min_size=3, max_size=25))
+def test_random_provisioning_with_follow_running_ends_in_tables_equal_to_a_fresh_compile(
+        admin_dsn, follower, sql_postfix, sql_config, dest, first_domains, first_mailboxes, steps):
+    """Each example starts from the previous one's end (the follower sees only changes),
+    clears the test domains, provisions, and waits for the follower: then every key
+    equals a fresh compile and answers as the pgsql: maps do (maps verify's comparison)."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        with conn.transaction():
+            for statement in (
+                    "DELETE FROM public.send_as WHERE split_part(address, '@', 2) = ANY (%(d)s)"
+                    " OR split_part(login, '@', 2) = ANY (%(d)s)",
+                    "DELETE FROM public.aliases WHERE domain = ANY (%(d)s)",
+                    "DELETE FROM public.users WHERE domain = ANY (%(d)s)",
+                    "UPDATE public.transports SET alias_of = NULL WHERE domain = ANY (%(d)s)",
+                    "DELETE FROM public.transports WHERE domain = ANY (%(d)s)"):
+                conn.execute(statement, {"d": DOMAINS})
+        conn.execute("SET ROLE mailadmin")
+        for d in first_domains:
+            apply_step(conn, ("add_domain", d))
+        for a in first_mailboxes:
+            apply_step(conn, ("add_mailbox", a, "pw"))
+        for step in steps:
+            apply_step(conn, step)
+    caught_up(admin_dsn, follower)
+    assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+    extra = [f"{l}@{d}" for l in LOCALS for d in DOMAINS]
+    checked, diffs = compiled.verify_keys(dest, sql_postfix.maps, sql_config, sample=1, extra_keys=extra)
+    assert not diffs, (steps, [str(d) for d in diffs])
+
+
+# -- the systemd unit ----------------------------------------------------------------------
+
+def test_the_systemd_unit_verifies_and_runs_follow_unprivileged(tmp_path):
+    unit = data_dir("postfix-maps") / "mailbook-maps-follow.service"
+    text = unit.read_text()
+    lines = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    assert lines["User"] == "mailbook-maps" and lines["NoNewPrivileges"] == "yes"
+    assert lines["ExecStart"].split()[1:4] == ["maps", "follow", "--dest"]
+    assert lines["ReadWritePaths"] == lines["ExecStart"].split()[4] and lines["ProtectSystem"] == "strict"
+    assert "password" not in lines["ExecStart"] and "password" not in lines["Environment"]
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:  # parsed above; systemd itself is not part of the test image
+        return
+    # verify the unit as shipped, with ExecStart pointing at this checkout's mailbook
+    copy = tmp_path / unit.name
+    copy.write_text(text.replace(lines["ExecStart"].split()[0], MAILBOOK))
+    r = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
