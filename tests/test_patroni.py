@@ -3,7 +3,8 @@ mail load: two SMTP senders through a real Postfix, `doveadm auth test` in a loo
 real Dovecot, and a provisioning loop (add_mailbox every 100 ms through libpq's multi-host
 DSN with target_session_attrs=read-write, each acknowledged address recorded), while in
 turn the leader is switched over (`patronictl switchover`), restarted (`patronictl
-restart`) and crashed (kill -9 of its Patroni and its postmaster: the machine dies).
+restart`), its postmaster killed (kill -9; Patroni starts it again) and crashed (kill -9
+of its Patroni and its postmaster: the machine dies).
 
 Hard assertions, for every fault: no 5xx; every accepted message delivered; every
 acknowledged mailbox present on the new leader, those acknowledged around the fault
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -243,6 +245,24 @@ def test_a_leader_restart_under_mail_load_bounces_nothing_and_loses_no_acknowled
         return time.monotonic()
 
     run_fault(stack, "restart", restart)
+
+
+def test_a_killed_leader_postmaster_under_mail_load_bounces_nothing_and_loses_no_acknowledged_mailbox(stack):
+    """kill -9 of the leader's postmaster alone (Patroni lives on): Patroni, still holding
+    the leader key, finds PostgreSQL gone and starts it again (crash recovery); were that
+    to take longer than the key's ttl, a replica would be promoted instead."""
+    cluster = stack[0]
+
+    def kill_postmaster(leader):
+        started = (leader.rest("/patroni") or {}).get("postmaster_start_time")
+        os.kill(leader.postmaster_pid(), signal.SIGKILL)
+        cluster.wait_for(lambda s: s["leader"] is not None and s["members"][s["leader"]]["state"] == "running"
+                         and (s["leader"] != leader.name
+                              or (leader.rest("/patroni") or {}).get("postmaster_start_time") not in (None, started)),
+                         "a running leader again", 90)
+        return time.monotonic()
+
+    run_fault(stack, "postmaster kill -9", kill_postmaster)
 
 
 def test_a_leader_crash_under_mail_load_bounces_nothing_and_the_old_leader_rejoins_alone(stack):
