@@ -381,6 +381,58 @@ def test_a_change_reaches_the_keys_it_decides_in_other_domains(admin_dsn, follow
     caught_up(admin_dsn, follower)
 
 
+def recorded(conn: psycopg.Connection, statement: str) -> set[tuple[str | None, str | None]]:
+    """The (domain, address) rows one statement's transaction wrote to map_changes."""
+    with conn.transaction():
+        conn.execute(statement)
+        conn.execute("RESET ROLE")
+        rows = conn.execute("SELECT domain, address FROM public.map_changes"
+                            " WHERE xid = pg_current_xact_id()").fetchall()
+        conn.execute("SET ROLE mailadmin")
+    return set(rows)
+
+
+def test_row_changes_record_addresses_and_only_catch_alls_and_domains_record_a_whole_domain(admin_dsn, follower):
+    with admin(admin_dsn) as conn:
+        # a mailbox: its address, and the same local part in the alias domain example.net
+        assert recorded(conn, "SELECT add_mailbox('rec@example.org', 'pw')") == {
+            ("example.org", "rec@example.org"), ("example.net", "rec@example.net")}
+        assert recorded(conn, "SELECT add_alias('recalias@example.com', 'rec@example.org')") == {
+            ("example.com", "recalias@example.com")}
+        assert recorded(conn, "SELECT allow_send_as('rec@example.org', 'recgrant@example.com')") == {
+            ("example.com", "recgrant@example.com")}
+        # a mailbox change reaches the aliases that point at it and the grants it holds
+        assert recorded(conn, "SELECT set_mailbox_active('rec@example.org', false)") == {
+            ("example.org", "rec@example.org"), ("example.net", "rec@example.net"),
+            ("example.com", "recalias@example.com"), ("example.com", "recgrant@example.com")}
+        # a catch-all decides the self-keys of its whole domain (and its alias domains')
+        assert recorded(conn, "SELECT add_alias('@example.org', 'rec@example.org')") == {
+            ("example.org", None), ("example.net", None)}
+        conn.execute("SELECT remove_alias('@example.org')")
+        conn.execute("SELECT remove_alias('recalias@example.com')")
+        conn.execute("SELECT remove_mailbox('rec@example.org')")
+        assert recorded(conn, "SELECT add_domain('rec.example')") == {("rec.example", None)}
+        conn.execute("SELECT remove_domain('rec.example')")
+    caught_up(admin_dsn, follower)
+
+
+def test_a_new_mailbox_in_a_domain_is_applied_as_its_own_keys_only(lmdb_postfix, admin_dsn, follower, dest, sql_config):
+    """Many mailboxes in example.org, then one more: the batch changes the new keys
+    (mailboxes, sender-login, and the alias domain example.net's virtual and sender-login
+    keys), not the domain's other keys, and the tables equal a fresh compile."""
+    with admin(admin_dsn) as conn:
+        for i in range(40):
+            conn.execute("SELECT add_mailbox(%s, 'pw')", (f"many{i}@example.org",))
+        caught_up(admin_dsn, follower)
+        before = follower.log_text()
+        conn.execute("SELECT add_mailbox('one@example.org', 'pw')")
+    caught_up(admin_dsn, follower)
+    new_lines = follower.log_text()[len(before):]
+    assert "applied 4 key change(s)" in new_lines, new_lines
+    rcpt_until(lmdb_postfix, "one@example.net", 250)
+    assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+
+
 # -- random provisioning with the follower running -----------------------------------------
 
 FOLLOW_STEP = st.one_of(
