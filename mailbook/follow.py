@@ -255,9 +255,11 @@ class Follower:
                         self.say("reconnected to PostgreSQL; catching up")
                     backoff = 1.0
                     while True:
+                        started = time.monotonic()
                         changed = self.batch(conn)
                         if changed:
-                            self.say(f"applied {changed} key change(s) up to snapshot {self.state['snapshot']}")
+                            self.say(f"applied {changed} key change(s) up to snapshot {self.state['snapshot']}"
+                                     f" in {time.monotonic() - started:.3f} s")
                         if once:
                             return
                         self._wait(conn)

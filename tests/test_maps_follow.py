@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cli
-from mailbook import compiled, data_dir
+from mailbook import compiled, data_dir, follow
 from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password
 from mta import Postfix, install_postfix, private_dir, remove, require_root
@@ -431,6 +431,92 @@ def test_a_new_mailbox_in_a_domain_is_applied_as_its_own_keys_only(lmdb_postfix,
     assert "applied 4 key change(s)" in new_lines, new_lines
     rcpt_until(lmdb_postfix, "one@example.net", 250)
     assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+
+
+# -- the order of the keys within a batch ----------------------------------------------------
+
+class SlowFollower(follow.Follower):
+    """The real follower, but each key put or deleted by its own postmap, and after each
+    one every probe address asked at RCPT of a Postfix on these tables: what a lookup
+    may see in the middle of a batch."""
+
+    def __init__(self, *args, postfix: Postfix, probes: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.postfix, self.probes = postfix, probes
+        self.seen: list[dict[str, int]] = []  # the answers after each key
+
+    def _look(self) -> None:
+        self.seen.append({a: self.postfix.rcpt(a)[0] for a in self.probes})
+
+    def _postmap_put(self, name, keys):
+        for k, v in sorted(keys.items()):
+            super()._postmap_put(name, {k: v})
+            self._look()
+
+    def _postmap_delete(self, name, keys):
+        for k in sorted(keys):
+            super()._postmap_delete(name, [k])
+            self._look()
+
+
+@pytest.fixture(scope="module")
+def order_tables(root_dir, reader_dsn, sql_postfix, sql_config):
+    """Tables of their own, kept by an in-process SlowFollower, and a Postfix on them."""
+    dest = root_dir / "order"
+    probes = [f"{l}@order.example" for l in ("box", "alias", "off", "nobody")]
+    pf = Postfix(root_dir / "postfix-order", sql_postfix.maps)
+    parameters = {m.parameter for m in compiled.MAPS}
+    pf.overrides = {k: v for k, v in compiled.postconf_settings(dest, pf.delivery) if k in parameters}
+    f = SlowFollower(reader_dsn, dest, sql_config, postfix=pf, probes=probes, say=lambda line: None)
+    conn = psycopg.connect(reader_dsn, password=READER_PW, autocommit=True)
+    f.batch(conn)  # the first batch compiles in full
+    pf.start()
+    yield f, conn
+    pf.stop()
+    conn.close()
+
+
+@pytest.mark.parametrize("change, back", [
+    # a catch-all: the self-keys and the refusal of the disabled mailbox must be in
+    # before "@order.example" and leave after it
+    ("SELECT add_alias('@order.example', 'box@order.example')", "SELECT remove_alias('@order.example')"),
+    # the domain itself: domains before their addresses, addresses before domains leave
+    ("SELECT set_domain_active('order.example', false)", "SELECT set_domain_active('order.example', true)"),
+])
+def test_a_batch_applied_key_by_key_never_accepts_what_neither_the_old_nor_the_new_state_accepts(
+        admin_dsn, order_tables, change, back):
+    f, reader = order_tables
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT add_domain('order.example')")
+        conn.execute("SELECT add_mailbox('box@order.example', 'pw')")
+        conn.execute("SELECT add_mailbox('off@order.example', 'pw')")
+        conn.execute("SELECT set_mailbox_active('off@order.example', false)")
+        conn.execute("SELECT add_alias('alias@order.example', 'box@order.example')")
+        try:
+            f.batch(reader)
+            for statement in (change, back):
+                f._look()
+                before = f.seen[-1]
+                f.seen.clear()
+                conn.execute(statement)
+                assert f.batch(reader) >= 3  # several keys, so there are moments in between
+                after = f.seen[-1]
+                assert before != after, statement
+                for moment in f.seen:  # accepted only if the old or the new state accepts
+                    for address, code in moment.items():
+                        assert code != 250 or 250 in (before[address], after[address]), (
+                            statement, address, moment, before, after)
+        finally:
+            for alias in ("alias@order.example", "@order.example"):
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT remove_alias(%s)", (alias,))
+                except psycopg.errors.DatabaseError:
+                    pass
+            for mailbox in ("box@order.example", "off@order.example"):
+                conn.execute("SELECT remove_mailbox(%s)", (mailbox,))
+            conn.execute("SELECT remove_domain('order.example')")
+    f.batch(reader)
 
 
 # -- random provisioning with the follower running -----------------------------------------
