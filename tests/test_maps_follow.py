@@ -433,6 +433,26 @@ def test_a_new_mailbox_in_a_domain_is_applied_as_its_own_keys_only(lmdb_postfix,
     assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
 
 
+def test_a_batch_of_more_than_5000_key_changes_rebuilds_the_tables_keeping_the_other_domains(
+        admin_dsn, follower, dest, sql_config, lmdb_postfix):
+    """2,000 mailboxes in one transaction (4 keys each, with the alias domain's): the
+    tables are rebuilt from the follower's copy with the batch in it, so the keys of the
+    domains the batch did not touch stay; and the same on the way out."""
+    hashed = "{BLF-CRYPT}$2a$05$" + "a" * 53
+    with admin(admin_dsn) as conn:
+        before = follower.log_text()
+        conn.execute("SELECT add_mailbox_hashed('bulk' || i || '@example.org', %s) FROM generate_series(1, 2000) i",
+                     (hashed,))
+        caught_up(admin_dsn, follower)
+        assert "rebuilt the changed tables (8000 keys changed)" in follower.log_text()[len(before):]
+        assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+        assert lmdb_postfix.rcpt("foo@example.com")[0] == 250  # another domain's key is still there
+        rcpt_until(lmdb_postfix, "bulk7@example.net", 250)
+        conn.execute("SELECT remove_mailbox('bulk' || i || '@example.org') FROM generate_series(1, 2000) i")
+    caught_up(admin_dsn, follower)
+    assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+
+
 # -- the order of the keys within a batch ----------------------------------------------------
 
 class SlowFollower(follow.Follower):
