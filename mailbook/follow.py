@@ -1,13 +1,14 @@
 """`mailbook maps follow`: keep the compiled lmdb: tables of `mailbook maps compile` current.
 
 Triggers record, for every committed change of users, aliases, transports or send_as,
-the domains whose keys it may change (migration 0200, table map_changes) and notify
+the addresses whose keys it may change, or where a row decides a whole domain's keys
+(domains, catch-alls) that domain (migration 0200, table map_changes), and notify
 channel mailbook_maps. The follower writes nothing to the database (it connects as
 mailreader): it remembers the last snapshot it applied (S_prev, in DEST/compiled.json)
 and, for each batch, in one REPEATABLE READ READ ONLY transaction takes a snapshot S,
-asks which domains transactions seen by S and not by S_prev changed
-(compiled_map_changes), and reads those domains' keys of every map in the same snapshot
-(compiled_map_rows(map, domains)). It compares them with its copy of the tables (read
+asks which addresses and domains transactions seen by S and not by S_prev changed
+(compiled_map_changes), and reads those keys of every map in the same snapshot
+(compiled_map_rows(map, domains, addresses)). It compares them with its copy of the tables (read
 from the tables themselves at start) and applies the difference with `postmap -r -i`
 and `postmap -d -`: each key is one LMDB transaction, and Postfix's daemons see it on
 their next lookup (an lmdb: table is opened multi-writer, so an update in place restarts
@@ -111,14 +112,19 @@ class Follower:
         try:
             with conn.transaction():
                 snap = conn.execute("SELECT pg_catalog.pg_current_snapshot()::text").fetchone()[0]
-                domains = [d for (d,) in conn.execute(
-                    "SELECT domain FROM public.compiled_map_changes(%s::pg_snapshot)", (self.state["snapshot"],))]
-                if not domains:
+                changes = conn.execute("SELECT domain, address FROM public.compiled_map_changes(%s::pg_snapshot)",
+                                       (self.state["snapshot"],)).fetchall()
+                if not changes:
                     rows = None
                 else:
-                    asked = None if None in domains else sorted(domains)
-                    rows = {m.name: conn.execute("SELECT key, value FROM public.compiled_map_rows(%s, %s)",
-                                                 (m.name, asked)).fetchall() for m in MAPS}
+                    if any(d is None for d, _ in changes):
+                        domains, addresses = None, None
+                    else:
+                        domains = sorted({d for d, a in changes if a is None})
+                        # an address of a domain recomputed whole comes with it
+                        addresses = sorted({a for d, a in changes if a is not None and d not in domains})
+                    rows = {m.name: conn.execute("SELECT key, value FROM public.compiled_map_rows(%s, %s, %s)",
+                                                 (m.name, domains, addresses)).fetchall() for m in MAPS}
         except psycopg.errors.ObjectNotInPrerequisiteState:
             conn.autocommit = True
             self.full(conn, "changes since the last snapshot were pruned")
@@ -130,11 +136,14 @@ class Follower:
             if time.monotonic() - self.state_written > IDLE_STATE_WRITE:
                 self._save(snap)
             return 0
-        changed = self.apply(rows, None if asked is None else set(asked))
+        changed = self.apply(rows, None if domains is None else set(domains), set(addresses or ()))
         self._save(snap)
         return changed
 
-    def apply(self, rows: dict[str, list[tuple[str, str]]], domains: set[str] | None) -> int:
+    def apply(self, rows: dict[str, list[tuple[str, str]]], domains: set[str] | None,
+              addresses: set[str] = frozenset()) -> int:
+        """Put the keys recomputed (every key of domains, the keys equal to addresses;
+        domains None: every key) where they differ from the tables."""
         new = index(rows)
         upserts: dict[str, dict[str, str]] = {}
         deletes: dict[str, list[str]] = {}
@@ -145,26 +154,51 @@ class Follower:
                 old_d, new_d = old_t.get(d, {}), new_t.get(d, {})
                 up.update({k: v for k, v in new_d.items() if old_d.get(k) != v})
                 gone += [k for k in old_d if k not in new_d]
+            for k in addresses:
+                d = key_domain(k)
+                old_v, new_v = old_t.get(d, {}).get(k), new_t.get(d, {}).get(k)
+                if new_v is not None and new_v != old_v:
+                    up[k] = new_v
+                elif new_v is None and old_v is not None:
+                    gone.append(k)
             upserts[m.name], deletes[m.name] = up, gone
         count = sum(map(len, upserts.values())) + sum(map(len, deletes.values()))
         if domains is None or count > FULL_REBUILD_KEYS:
             for m in MAPS:
                 if upserts[m.name] or deletes[m.name]:
+                    table = self.tables.setdefault(m.name, {}) if domains is not None else new.get(m.name, {})
+                    if domains is not None:
+                        self._update(table, new.get(m.name, {}), domains, upserts[m.name], deletes[m.name])
                     compiled.write_table(self.dest, m.name, sorted(
-                        (k, v) for t in new.get(m.name, {}).values() for k, v in t.items()), self.config_dir)
-                    self.tables[m.name] = new.get(m.name, {})
+                        (k, v) for t in table.values() for k, v in t.items()), self.config_dir)
+                    self.tables[m.name] = table
             if count:
                 self.say(f"rebuilt the changed tables ({count} keys changed)")
             return count
         self._put_in_order(upserts, deletes)
         for m in MAPS:
-            table = self.tables.setdefault(m.name, {})
-            for d in domains:
-                if d in new.get(m.name, {}):
-                    table[d] = new[m.name][d]
-                else:
-                    table.pop(d, None)
+            self._update(self.tables.setdefault(m.name, {}), new.get(m.name, {}), domains,
+                         upserts[m.name], deletes[m.name])
         return count
+
+    @staticmethod
+    def _update(table: dict[str, dict[str, str]], new: dict[str, dict[str, str]], domains: set[str],
+                upserts: dict[str, str], deletes: list[str]) -> None:
+        """The in-memory copy of one table after a batch: domains replaced whole, then
+        the single keys."""
+        for d in domains:
+            if d in new:
+                table[d] = dict(new[d])
+            else:
+                table.pop(d, None)
+        for k, v in upserts.items():
+            table.setdefault(key_domain(k), {})[k] = v
+        for k in deletes:
+            keys = table.get(key_domain(k))
+            if keys is not None:
+                keys.pop(k, None)
+                if not keys:
+                    del table[key_domain(k)]
 
     def _put_in_order(self, upserts: dict[str, dict[str, str]], deletes: dict[str, list[str]]) -> None:
         """Each key is its own LMDB transaction, so a lookup during the batch may see part
@@ -221,9 +255,11 @@ class Follower:
                         self.say("reconnected to PostgreSQL; catching up")
                     backoff = 1.0
                     while True:
+                        started = time.monotonic()
                         changed = self.batch(conn)
                         if changed:
-                            self.say(f"applied {changed} key change(s) up to snapshot {self.state['snapshot']}")
+                            self.say(f"applied {changed} key change(s) up to snapshot {self.state['snapshot']}"
+                                     f" in {time.monotonic() - started:.3f} s")
                         if once:
                             return
                         self._wait(conn)

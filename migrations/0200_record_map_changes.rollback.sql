@@ -17,7 +17,7 @@ DROP FUNCTION public.transports_map_changes();
 DROP FUNCTION public.send_as_map_changes();
 DROP FUNCTION public.aliases_map_changes();
 DROP FUNCTION public.users_map_changes();
-DROP FUNCTION public.record_map_changes(text[]);
+DROP FUNCTION public.record_map_changes(text[], text[]);
 DROP INDEX public.send_as_address_domain_idx;
 DROP TABLE public.map_changes_horizon;
 DROP TABLE public.map_changes;

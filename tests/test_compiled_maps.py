@@ -323,3 +323,37 @@ def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
     extra = [f"{l}@{d}" for l in LOCALS for d in DOMAINS]  # every address the steps could name
     checked, diffs = compiled.verify_keys(dest, sql_postfix.maps, sql_postfix.config, sample=1, extra_keys=extra)
     assert not diffs, (steps, [str(d) for d in diffs])
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
+       first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
+       steps=st.lists(STEP, min_size=3, max_size=25),
+       asked_domains=st.lists(st.sampled_from(DOMAINS), max_size=2, unique=True),
+       asked=st.lists(ADDRESS, min_size=1, max_size=6, unique=True))
+def test_compiled_map_rows_for_some_addresses_and_domains_are_exactly_those_keys_of_a_full_compile(
+        property_db, first_domains, first_mailboxes, steps, asked_domains, asked):
+    """What `maps follow` reads for a batch: the keys equal to the addresses asked plus
+    every key of the domains asked, each with the value a full compile gives it (and
+    nothing else), whatever state random provisioning left."""
+    with psycopg.connect(property_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM public.send_as; DELETE FROM public.aliases; DELETE FROM public.users;"
+                     " UPDATE public.transports SET alias_of = NULL; DELETE FROM public.transports")
+        conn.execute("SET ROLE mailadmin")
+        for d in first_domains:
+            apply_step(conn, ("add_domain", d))
+        for a in first_mailboxes:
+            apply_step(conn, ("add_mailbox", a, "pw"))
+        for step in steps:
+            apply_step(conn, step)
+        for m in compiled.MAPS:
+            full = dict(conn.execute("SELECT key, value FROM public.compiled_map_rows(%s)", (m.name,)))
+            expected = {k: v for k, v in full.items() if k in asked or compiled_key_domain(k) in asked_domains}
+            got = conn.execute("SELECT key, value FROM public.compiled_map_rows(%s, %s, %s)",
+                               (m.name, asked_domains, asked)).fetchall()
+            assert len(got) == len(dict(got)) and dict(got) == expected, (m.name, steps, asked_domains, asked)
+
+
+def compiled_key_domain(key: str) -> str:
+    return key.rpartition("@")[2]

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cli
-from mailbook import compiled, data_dir
+from mailbook import compiled, data_dir, follow
 from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password
 from mta import Postfix, install_postfix, private_dir, remove, require_root
@@ -379,6 +379,164 @@ def test_a_change_reaches_the_keys_it_decides_in_other_domains(admin_dsn, follow
                 conn.execute("SELECT remove_mailbox(%s)", (mailbox,))
             conn.execute("SELECT remove_domain('cross.example')")
     caught_up(admin_dsn, follower)
+
+
+def recorded(conn: psycopg.Connection, statement: str) -> set[tuple[str | None, str | None]]:
+    """The (domain, address) rows one statement's transaction wrote to map_changes."""
+    with conn.transaction():
+        conn.execute(statement)
+        conn.execute("RESET ROLE")
+        rows = conn.execute("SELECT domain, address FROM public.map_changes"
+                            " WHERE xid = pg_current_xact_id()").fetchall()
+        conn.execute("SET ROLE mailadmin")
+    return set(rows)
+
+
+def test_row_changes_record_addresses_and_only_catch_alls_and_domains_record_a_whole_domain(admin_dsn, follower):
+    with admin(admin_dsn) as conn:
+        # a mailbox: its address, and the same local part in the alias domain example.net
+        assert recorded(conn, "SELECT add_mailbox('rec@example.org', 'pw')") == {
+            ("example.org", "rec@example.org"), ("example.net", "rec@example.net")}
+        assert recorded(conn, "SELECT add_alias('recalias@example.com', 'rec@example.org')") == {
+            ("example.com", "recalias@example.com")}
+        assert recorded(conn, "SELECT allow_send_as('rec@example.org', 'recgrant@example.com')") == {
+            ("example.com", "recgrant@example.com")}
+        # a mailbox change reaches the aliases that point at it and the grants it holds
+        assert recorded(conn, "SELECT set_mailbox_active('rec@example.org', false)") == {
+            ("example.org", "rec@example.org"), ("example.net", "rec@example.net"),
+            ("example.com", "recalias@example.com"), ("example.com", "recgrant@example.com")}
+        # a catch-all decides the self-keys of its whole domain (and its alias domains')
+        assert recorded(conn, "SELECT add_alias('@example.org', 'rec@example.org')") == {
+            ("example.org", None), ("example.net", None)}
+        conn.execute("SELECT remove_alias('@example.org')")
+        conn.execute("SELECT remove_alias('recalias@example.com')")
+        conn.execute("SELECT remove_mailbox('rec@example.org')")
+        assert recorded(conn, "SELECT add_domain('rec.example')") == {("rec.example", None)}
+        conn.execute("SELECT remove_domain('rec.example')")
+    caught_up(admin_dsn, follower)
+
+
+def test_a_new_mailbox_in_a_domain_is_applied_as_its_own_keys_only(lmdb_postfix, admin_dsn, follower, dest, sql_config):
+    """Many mailboxes in example.org, then one more: the batch changes the new keys
+    (mailboxes, sender-login, and the alias domain example.net's virtual and sender-login
+    keys), not the domain's other keys, and the tables equal a fresh compile."""
+    with admin(admin_dsn) as conn:
+        for i in range(40):
+            conn.execute("SELECT add_mailbox(%s, 'pw')", (f"many{i}@example.org",))
+        caught_up(admin_dsn, follower)
+        before = follower.log_text()
+        conn.execute("SELECT add_mailbox('one@example.org', 'pw')")
+    caught_up(admin_dsn, follower)
+    new_lines = follower.log_text()[len(before):]
+    assert "applied 4 key change(s)" in new_lines, new_lines
+    rcpt_until(lmdb_postfix, "one@example.net", 250)
+    assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+
+
+def test_a_batch_of_more_than_5000_key_changes_rebuilds_the_tables_keeping_the_other_domains(
+        admin_dsn, follower, dest, sql_config, lmdb_postfix):
+    """2,000 mailboxes in one transaction (4 keys each, with the alias domain's): the
+    tables are rebuilt from the follower's copy with the batch in it, so the keys of the
+    domains the batch did not touch stay; and the same on the way out."""
+    hashed = "{BLF-CRYPT}$2a$05$" + "a" * 53
+    with admin(admin_dsn) as conn:
+        before = follower.log_text()
+        conn.execute("SELECT add_mailbox_hashed('bulk' || i || '@example.org', %s) FROM generate_series(1, 2000) i",
+                     (hashed,))
+        caught_up(admin_dsn, follower)
+        assert "rebuilt the changed tables (8000 keys changed)" in follower.log_text()[len(before):]
+        assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+        assert lmdb_postfix.rcpt("foo@example.com")[0] == 250  # another domain's key is still there
+        rcpt_until(lmdb_postfix, "bulk7@example.net", 250)
+        conn.execute("SELECT remove_mailbox('bulk' || i || '@example.org') FROM generate_series(1, 2000) i")
+    caught_up(admin_dsn, follower)
+    assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+
+
+# -- the order of the keys within a batch ----------------------------------------------------
+
+class SlowFollower(follow.Follower):
+    """The real follower, but each key put or deleted by its own postmap, and after each
+    one every probe address asked at RCPT of a Postfix on these tables: what a lookup
+    may see in the middle of a batch."""
+
+    def __init__(self, *args, postfix: Postfix, probes: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.postfix, self.probes = postfix, probes
+        self.seen: list[dict[str, int]] = []  # the answers after each key
+
+    def _look(self) -> None:
+        self.seen.append({a: self.postfix.rcpt(a)[0] for a in self.probes})
+
+    def _postmap_put(self, name, keys):
+        for k, v in sorted(keys.items()):
+            super()._postmap_put(name, {k: v})
+            self._look()
+
+    def _postmap_delete(self, name, keys):
+        for k in sorted(keys):
+            super()._postmap_delete(name, [k])
+            self._look()
+
+
+@pytest.fixture(scope="module")
+def order_tables(root_dir, reader_dsn, sql_postfix, sql_config):
+    """Tables of their own, kept by an in-process SlowFollower, and a Postfix on them."""
+    dest = root_dir / "order"
+    probes = [f"{l}@order.example" for l in ("box", "alias", "off", "nobody")]
+    pf = Postfix(root_dir / "postfix-order", sql_postfix.maps)
+    parameters = {m.parameter for m in compiled.MAPS}
+    pf.overrides = {k: v for k, v in compiled.postconf_settings(dest, pf.delivery) if k in parameters}
+    f = SlowFollower(reader_dsn, dest, sql_config, postfix=pf, probes=probes, say=lambda line: None)
+    conn = psycopg.connect(reader_dsn, password=READER_PW, autocommit=True)
+    f.batch(conn)  # the first batch compiles in full
+    pf.start()
+    yield f, conn
+    pf.stop()
+    conn.close()
+
+
+@pytest.mark.parametrize("change, back", [
+    # a catch-all: the self-keys and the refusal of the disabled mailbox must be in
+    # before "@order.example" and leave after it
+    ("SELECT add_alias('@order.example', 'box@order.example')", "SELECT remove_alias('@order.example')"),
+    # the domain itself: domains before their addresses, addresses before domains leave
+    ("SELECT set_domain_active('order.example', false)", "SELECT set_domain_active('order.example', true)"),
+])
+def test_a_batch_applied_key_by_key_never_accepts_what_neither_the_old_nor_the_new_state_accepts(
+        admin_dsn, order_tables, change, back):
+    f, reader = order_tables
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT add_domain('order.example')")
+        conn.execute("SELECT add_mailbox('box@order.example', 'pw')")
+        conn.execute("SELECT add_mailbox('off@order.example', 'pw')")
+        conn.execute("SELECT set_mailbox_active('off@order.example', false)")
+        conn.execute("SELECT add_alias('alias@order.example', 'box@order.example')")
+        try:
+            f.batch(reader)
+            for statement in (change, back):
+                f._look()
+                before = f.seen[-1]
+                f.seen.clear()
+                conn.execute(statement)
+                assert f.batch(reader) >= 3  # several keys, so there are moments in between
+                after = f.seen[-1]
+                assert before != after, statement
+                for moment in f.seen:  # accepted only if the old or the new state accepts
+                    for address, code in moment.items():
+                        assert code != 250 or 250 in (before[address], after[address]), (
+                            statement, address, moment, before, after)
+        finally:
+            for alias in ("alias@order.example", "@order.example"):
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT remove_alias(%s)", (alias,))
+                except psycopg.errors.DatabaseError:
+                    pass
+            for mailbox in ("box@order.example", "off@order.example"):
+                conn.execute("SELECT remove_mailbox(%s)", (mailbox,))
+            conn.execute("SELECT remove_domain('order.example')")
+    f.batch(reader)
 
 
 # -- random provisioning with the follower running -----------------------------------------

@@ -34,29 +34,42 @@
 --   the grants of local@alias as written. Catch-alls grant nothing ("@domain" is never a key).
 -- Inactive domains, mailboxes and alias rows give no keys (beyond the self-keys above).
 
--- compiled_map_rows(map, domains) -> (key, value)
+-- compiled_map_rows(map, domains, addresses) -> (key, value)
 -- Caller: `mailbook maps compile`, `verify` and `follow`, as mailreader, in one
 -- REPEATABLE READ READ ONLY transaction for all maps. map is one of domains, mailboxes,
 -- virtual, transport, relay-domains, sender-login, refused-recipients; a value with
--- several answers joins them with "," in order, as pgsql_table(5) does. domains: only
--- the keys of these domains (a key's domain is the part after "@", or the key itself
--- for a domain key), what `follow` recomputes after a change; NULL: every key. Raises
--- 22023 for an unknown map name.
+-- several answers joins them with "," in order, as pgsql_table(5) does. domains: every
+-- key of these domains (a key's domain is the part after "@", or the key itself for a
+-- domain key); addresses: the keys equal to these addresses; both are what `follow`
+-- recomputes after a change. Both NULL: every key. Raises 22023 for an unknown map name.
 -- Each source row is filtered by the domain its keys land in, widened by the targets of
--- the alias domains asked for (their local@alias keys come from the target's rows), so
--- that a few domains cost index scans, not the whole tables; plans are made for the
--- actual domains (force_custom_plan), so NULL costs no filter at all.
-CREATE FUNCTION public.compiled_map_rows(map text, domains text[]) RETURNS TABLE (key text, value text)
+-- the alias domains asked for (their local@alias keys come from the target's rows), or
+-- by its address (and local@target for an address local@alias), so that a few domains
+-- or addresses cost index scans, not the whole tables; plans are made for the actual
+-- arguments (force_custom_plan), so every key costs no filter at all.
+CREATE FUNCTION public.compiled_map_rows(map text, domains text[], addresses text[]) RETURNS TABLE (key text, value text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
-    wanted text[];  -- domains and the targets of the alias domains among them
+    everything boolean := domains IS NULL AND addresses IS NULL;
+    doms text[] := coalesce(domains, '{}');
+    addrs text[] := coalesce(addresses, '{}');
+    wanted text[];  -- whole domains: doms and the targets of the alias domains among them
+    sources text[]; -- single addresses: addrs and local@target for each local@alias among them
+    at_domains text[];  -- the domains of sources (their catch-alls decide self-keys)
+    key_domains text[]; -- the domains keys may land in: doms and the domains of addrs
 BEGIN
-    IF domains IS NOT NULL THEN
-        wanted := domains || ARRAY(SELECT t.alias_of FROM public.transports t
-                                    WHERE t.domain = ANY (domains) AND t.alias_of IS NOT NULL);
+    IF NOT everything THEN
+        wanted := doms || ARRAY(SELECT t.alias_of FROM public.transports t
+                                 WHERE t.domain = ANY (doms) AND t.alias_of IS NOT NULL);
+        sources := addrs || ARRAY(SELECT split_part(x.address, '@', 1) || '@' || t.alias_of
+                                    FROM unnest(addrs) x(address)
+                                    JOIN public.transports t ON t.domain = split_part(x.address, '@', 2)
+                                   WHERE t.alias_of IS NOT NULL);
+        at_domains := ARRAY(SELECT DISTINCT split_part(x.address, '@', 2) FROM unnest(sources) x(address));
+        key_domains := doms || ARRAY(SELECT DISTINCT split_part(x.address, '@', 2) FROM unnest(addrs) x(address));
     END IF;
     CASE map
     WHEN 'domains' THEN
@@ -65,30 +78,32 @@ BEGIN
               LEFT JOIN public.transports g ON g.domain = t.alias_of
              WHERE t.active AND NOT public.is_relay_transport(t.transport)
                AND (t.alias_of IS NULL OR g.active)
-               AND (domains IS NULL OR t.domain = ANY (domains));
+               AND (everything OR t.domain = ANY (doms));
     WHEN 'mailboxes' THEN
         RETURN QUERY
             SELECT u.email::text, u.maildir::text FROM public.users u
               JOIN public.transports t ON t.domain = u.domain
              WHERE u.active AND t.active
-               AND (domains IS NULL OR u.domain = ANY (domains));
+               AND (everything OR u.domain = ANY (doms) OR u.email = ANY (addrs));
     WHEN 'transport' THEN
         RETURN QUERY
             SELECT t.domain, t.transport FROM public.transports t
              WHERE t.active AND t.transport <> 'virtual:'
-               AND (domains IS NULL OR t.domain = ANY (domains));
+               AND (everything OR t.domain = ANY (doms));
     WHEN 'relay-domains' THEN
         RETURN QUERY
             SELECT t.domain, t.domain FROM public.transports t
              WHERE t.active AND public.is_relay_transport(t.transport)
-               AND (domains IS NULL OR t.domain = ANY (domains));
+               AND (everything OR t.domain = ANY (doms));
     WHEN 'virtual' THEN
-        RETURN QUERY SELECT r.key, r.value FROM public.compiled_virtual_rows(domains, wanted) r;
+        RETURN QUERY SELECT r.key, r.value FROM public.compiled_virtual_rows(key_domains, wanted, sources, at_domains) r
+                      WHERE everything OR split_part(r.key, '@', 2) = ANY (doms) OR r.key = ANY (addrs);
     WHEN 'refused-recipients' THEN
         RETURN QUERY
             SELECT r.key, '550 5.1.1 User unknown in virtual mailbox table'
-              FROM public.compiled_virtual_rows(domains, wanted) r
+              FROM public.compiled_virtual_rows(key_domains, wanted, sources, at_domains) r
              WHERE r.key = r.value
+               AND (everything OR split_part(r.key, '@', 2) = ANY (doms) OR r.key = ANY (addrs))
                AND NOT EXISTS (SELECT FROM public.users u JOIN public.transports t ON t.domain = u.domain
                                 WHERE u.email = r.key AND u.active AND t.active);
     WHEN 'sender-login' THEN
@@ -96,24 +111,24 @@ BEGIN
         WITH alias_domains AS (
             SELECT t.domain, t.alias_of AS target FROM public.transports t
              WHERE t.active AND t.alias_of IS NOT NULL
-               AND (domains IS NULL OR t.domain = ANY (domains))
+               AND (everything OR t.domain = ANY (key_domains))
         ), grants AS (
             SELECT s.address::text AS address, s.login::text AS login FROM public.send_as s
               JOIN public.users u ON u.email = s.login
               JOIN public.transports t ON t.domain = u.domain
              WHERE u.active AND t.active
-               AND (wanted IS NULL OR split_part(s.address, '@', 2) = ANY (wanted))
+               AND (everything OR split_part(s.address, '@', 2) = ANY (wanted) OR s.address = ANY (sources))
         ), owners AS (  -- who owns each address as it resolves (the target's, in an alias domain)
             SELECT u.email::text AS address, u.email::text AS login FROM public.users u
               JOIN public.transports t ON t.domain = u.domain
              WHERE u.active AND t.active
-               AND (wanted IS NULL OR u.domain = ANY (wanted))
+               AND (everything OR u.domain = ANY (wanted) OR u.email = ANY (sources))
             UNION ALL
             SELECT a.alias::text, a.email::text FROM public.aliases a
               JOIN public.users u ON u.email = a.email
               JOIN public.transports t ON t.domain = a.domain
              WHERE a.active AND u.active AND t.active
-               AND (wanted IS NULL OR a.domain = ANY (wanted))
+               AND (everything OR a.domain = ANY (wanted) OR a.alias = ANY (sources))
             UNION ALL
             SELECT g.address, g.login FROM grants g
         ), keyed AS (
@@ -128,7 +143,7 @@ BEGIN
         )
         SELECT k.key, string_agg(DISTINCT k.login, ',' ORDER BY k.login) FROM keyed k
          WHERE k.key NOT LIKE '@%'
-           AND (domains IS NULL OR split_part(k.key, '@', 2) = ANY (domains))
+           AND (everything OR split_part(k.key, '@', 2) = ANY (doms) OR k.key = ANY (addrs))
          GROUP BY k.key;
     ELSE
         RAISE EXCEPTION 'unknown compiled map %', map USING ERRCODE = 'invalid_parameter_value',
@@ -136,25 +151,40 @@ BEGIN
     END CASE;
 END
 $$;
+REVOKE ALL ON FUNCTION public.compiled_map_rows(text, text[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.compiled_map_rows(text, text[], text[]) TO mailreader, mailadmin;
+
+-- compiled_map_rows(map, domains) -> (key, value)
+-- Caller: as compiled_map_rows(map, domains, addresses) above; every key of these
+-- domains (NULL: every key).
+CREATE FUNCTION public.compiled_map_rows(map text, domains text[]) RETURNS TABLE (key text, value text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.key, r.value FROM public.compiled_map_rows(map, domains, NULL) r
+$$;
 REVOKE ALL ON FUNCTION public.compiled_map_rows(text, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.compiled_map_rows(text, text[]) TO mailreader, mailadmin;
 
 -- compiled_map_rows(map) -> (key, value)
--- Caller: as compiled_map_rows(map, domains) above; every key of the map.
+-- Caller: as compiled_map_rows(map, domains, addresses) above; every key of the map.
 CREATE FUNCTION public.compiled_map_rows(map text) RETURNS TABLE (key text, value text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT r.key, r.value FROM public.compiled_map_rows(map, NULL) r
+    SELECT r.key, r.value FROM public.compiled_map_rows(map, NULL, NULL) r
 $$;
 REVOKE ALL ON FUNCTION public.compiled_map_rows(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.compiled_map_rows(text) TO mailreader, mailadmin;
 
--- compiled_virtual_rows(domains, wanted) -> (key, value)
+-- compiled_virtual_rows(domains, wanted, sources, at_domains) -> (key, value)
 -- Caller: compiled_map_rows('virtual') and ('refused-recipients'); not granted to anyone.
--- The keys of virtual_alias_maps, as the header of this file explains; domains and
--- wanted as in compiled_map_rows (NULL, NULL: every key).
-CREATE FUNCTION public.compiled_virtual_rows(domains text[], wanted text[]) RETURNS TABLE (key text, value text)
+-- The keys of virtual_alias_maps, as the header of this file explains, for the keys of
+-- domains, read from the rows of whole domains wanted, of the addresses sources and of
+-- the catch-alls of at_domains (as compiled_map_rows works them out; the caller filters
+-- the keys it asked for). All NULL: every key.
+CREATE FUNCTION public.compiled_virtual_rows(domains text[], wanted text[], sources text[], at_domains text[])
+    RETURNS TABLE (key text, value text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
@@ -172,20 +202,21 @@ BEGIN
     ), named AS (  -- every mailbox or alias address, and whether it accepts mail
         SELECT n.address, bool_or(n.accepts) AS accepts FROM (
             SELECT u.email::text AS address, u.active AS accepts FROM public.users u
-             WHERE wanted IS NULL OR u.domain = ANY (wanted)
+             WHERE wanted IS NULL OR u.domain = ANY (wanted) OR u.email = ANY (sources)
             UNION ALL
             SELECT a.alias::text, a.active FROM public.aliases a WHERE a.alias NOT LIKE '@%'
-               AND (wanted IS NULL OR a.domain = ANY (wanted))
+               AND (wanted IS NULL OR a.domain = ANY (wanted) OR a.alias = ANY (sources))
         ) n GROUP BY n.address
     ), forwards AS (
         SELECT a.alias::text AS address, string_agg(a.email::text, ',' ORDER BY a.email) AS destinations
           FROM public.aliases a WHERE a.active AND a.alias NOT LIKE '@%'
-           AND (wanted IS NULL OR a.domain = ANY (wanted))
+           AND (wanted IS NULL OR a.domain = ANY (wanted) OR a.alias = ANY (sources))
          GROUP BY a.alias
     ), catch_alls AS (
         SELECT a.domain, string_agg(a.email::text, ',' ORDER BY a.email) AS destinations
           FROM public.aliases a WHERE a.active AND a.alias LIKE '@%'
-           AND (wanted IS NULL OR a.domain = ANY (wanted))
+           AND (wanted IS NULL OR a.domain = ANY (wanted)
+                OR a.alias = ANY (ARRAY(SELECT '@' || x.domain FROM unnest(at_domains) x(domain))))
          GROUP BY a.domain
     )
     SELECT f.address, f.destinations FROM forwards f
@@ -211,17 +242,19 @@ BEGIN
      WHERE NOT n.accepts;
 END
 $$;
-REVOKE ALL ON FUNCTION public.compiled_virtual_rows(text[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.compiled_virtual_rows(text[], text[], text[], text[]) FROM PUBLIC;
 
--- compiled_map_changes(since) -> domain
+-- compiled_map_changes(since) -> (domain, address)
 -- Caller: `mailbook maps follow`, as mailreader, in the REPEATABLE READ READ ONLY
--- transaction that then reads compiled_map_rows(map, domains) for the same snapshot.
+-- transaction that then reads compiled_map_rows(map, domains, addresses) for the same
+-- snapshot.
 -- since: the snapshot the follower applied last (pg_current_snapshot() of its previous
--- batch). Returns each domain recorded in map_changes (migration 0200) by a transaction
--- that this snapshot sees and since did not; a NULL domain means every domain. Raises
+-- batch). Returns each (domain, address) recorded in map_changes (migration 0200) by a
+-- transaction that this snapshot sees and since did not: an address is its one key, a
+-- NULL address every key of the domain, and a NULL domain every key. Raises
 -- 55000 if prune_map_changes() may have deleted such a row (the follower then compiles
 -- in full).
-CREATE FUNCTION public.compiled_map_changes(since pg_snapshot) RETURNS TABLE (domain text)
+CREATE FUNCTION public.compiled_map_changes(since pg_snapshot) RETURNS TABLE (domain text, address text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -234,7 +267,7 @@ BEGIN
               USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'compile the maps in full';
     END IF;
     RETURN QUERY
-        SELECT DISTINCT c.domain FROM public.map_changes c
+        SELECT DISTINCT c.domain, c.address FROM public.map_changes c
          WHERE c.xid >= pg_snapshot_xmin(since)
            AND pg_visible_in_snapshot(c.xid, pg_current_snapshot())
            AND NOT pg_visible_in_snapshot(c.xid, since);
