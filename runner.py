@@ -618,6 +618,9 @@ def dovecot_install(
     quota_user: Annotated[str, typer.Option(help="Role Dovecot writes usage as.")] = "mailquota",
     quota_password_file: Annotated[Optional[Path], typer.Option(
         help="File whose first line is the usage role's password (- for stdin); else $MAILBOOK_QUOTA_PASSWORD.")] = None,
+    auth_cache_ttl: Annotated[int, typer.Option(
+        min=0, help="Seconds a login's cached answer is used: the longest a disable or an old password keeps "
+                    "working, and how far into an outage a login carries (0: no cache).")] = 900,
     dry_run: DryRun = False,
 ):
     """Install dovecot/dovecot-sql.conf.ext (connect line and mailbox base filled in) and
@@ -643,7 +646,7 @@ def dovecot_install(
         lmtp = LmtpSetup(make_conninfo(host=hosts, port=ports, dbname=dbname, user=quota_user, password=quota_password,
                                        **writable),
                          postfix_queue, vmail_user, vmail_group)
-    files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp)
+    files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp, auth_cache_ttl)
     _report(install_files(files, group="dovecot", dry_run=dry_run), dry_run)
     if not dry_run:
         typer.echo(f"next: in conf.d/10-auth.conf, `!include {conf_d / 'auth-mailbook.conf.ext'}`"

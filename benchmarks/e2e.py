@@ -25,6 +25,13 @@ LMTP with the quota-status check at RCPT (main.cf.snippet's default). Messages p
 accepted (smtp-source done) and delivered (queue empty); quota-status alone is timed by
 sending Postfix's policy requests straight to its socket. Results: e2e.json, e2e.md,
 e2e.png in --out.
+
+Compiled maps (issue 17): a fourth instance on the lmdb: tables `mailbook maps compile`
+writes from mailbook's database, with the main.cf lines `mailbook maps postconf --compiled`
+prints, next to the hash: one. `--compiled-only` runs just those two side by side on the
+same data and merges their figures into the committed e2e.json (as "compiled_run": the
+compiled / hash ratios come from that run's own hash: figures), then checks equivalence at
+this scale (benchmarks/compiled.py: compiled.json, compiled.md).
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from mailbook import bulk, data_dir  # noqa: E402
+from mailbook import bulk, compiled, data_dir  # noqa: E402
 from mailbook import migrations as mig  # noqa: E402
 from mailbook.cluster import PrivateCluster, free_port  # noqa: E402
 from mailbook.daemons import snippet_services, snippet_settings, with_services  # noqa: E402
@@ -407,6 +414,66 @@ def hash_postfix(maps: Path) -> dict[str, str]:
     }
 
 
+# -- compiled maps: lmdb: tables from mailbook's database ------------------------------------
+
+def mailbook_cli(args: list[str], password: str) -> tuple[float, str]:
+    """Seconds and stdout of one `mailbook` command (runner.py), mailreader's password in
+    the environment as `maps compile` takes it in production."""
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, str(ROOT / "runner.py"), *args], capture_output=True, text=True,
+                       env={**os.environ, "PGPASSWORD": password})
+    seconds = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"mailbook {' '.join(args[:2])} failed: {r.stdout[-1500:]} {r.stderr[-500:]}")
+    return seconds, r.stdout
+
+
+def postmap_config(work: Path) -> Path:
+    """A config directory for postmap alone (not /etc/postfix's)."""
+    conf = work / "postmap-conf"
+    conf.mkdir(exist_ok=True)
+    (conf / "main.cf").write_text("compatibility_level = 3.6\n")
+    return conf
+
+
+def compile_maps(work: Path, port: int, db: str, password: str) -> tuple[Path, float]:
+    """`mailbook maps compile` as mailreader into work/compiled-maps; (dest, seconds)."""
+    dest = work / "compiled-maps"
+    seconds, _ = mailbook_cli(["maps", "compile", "--dest", str(dest), "--dsn",
+                               f"host=127.0.0.1 port={port} dbname={db} user=mailreader",
+                               "--config-dir", str(postmap_config(work))], password)
+    return dest, seconds
+
+
+def compiled_postfix(dest: Path) -> dict[str, str]:
+    """main.cf as `mailbook maps postconf --compiled --delivery virtual` prints it."""
+    return dict(compiled.postconf_settings(dest, "virtual"))
+
+
+def compiled_run(throughput_: dict, rounds: int, compile_s: float) -> dict:
+    """The compiled instance's figures and the hash: ones of the same rounds, taken out of
+    the main table (which compares the three SQL-or-static setups of the first issue)."""
+    return {"rounds": rounds, "compile_s": round(compile_s, 1),
+            "throughput": {w: {k: t.pop(k) if k == "compiled" else list(t[k]) for k in ("hash", "compiled")}
+                           for w, t in throughput_.items()}}
+
+
+def compiled_markdown(r: dict) -> list[str]:
+    """The compiled-maps table: lmdb: tables next to hash: files, both from one run."""
+    c = r["compiled_run"]
+    lines = ["", "## Compiled maps (lmdb:) next to static hash: maps", "",
+             f"The same data; `mailbook maps compile` wrote the lmdb: tables in {c['compile_s']} s, "
+             "Postfix reads them with the main.cf lines of `mailbook maps postconf --compiled` (one more "
+             "lookup per recipient than the hash: instance: the refused-recipients check). "
+             f"{c['rounds']} rounds, the two taking turns; ratios are the median of per-round ratios.", "",
+             "| workload | hash: rcpt/s | compiled rcpt/s | compiled / hash |", "|---|---|---|---|"]
+    for w, t in c["throughput"].items():
+        ratio = statistics.median(x / y for x, y in zip(t["compiled"], t["hash"]))
+        lines.append(f"| {w} | {min(t['hash']):,.0f}–{max(t['hash']):,.0f} | "
+                     f"{min(t['compiled']):,.0f}–{max(t['compiled']):,.0f} | {ratio:.2f}x |")
+    return lines
+
+
 # -- a private Postfix ----------------------------------------------------------------------
 
 MASTER_CF = """\
@@ -720,8 +787,11 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
         reader_pw = build_mailbook(cluster, "mail")
         pfa_pw = build_postfixadmin(cluster, "postfixadmin", work)
         print(f"data loaded in {time.perf_counter() - t0:.0f} s", flush=True)
+        dest, compile_s = compile_maps(work, cluster.port, "mail", reader_pw)
+        print(f"maps compiled in {compile_s:.1f} s", flush=True)
         instances = [
             Instance("hash", work / "hash", hash_postfix(work / "hash-maps")),
+            Instance("compiled", work / "compiled", compiled_postfix(dest), snippet_services(dest)),
             Instance("mailbook", work / "mailbook", mailbook_postfix(work / "mb-maps", cluster.port, "mail", reader_pw),
                      snippet_services(work / "mb-maps")),
             Instance("postfixadmin", work / "pfa", postfixadmin_postfix(work / "pfa-maps", cluster.port,
@@ -746,9 +816,11 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
         print(json.dumps(result["server_cpu"]), flush=True)
         result["queries"] = query_counts(cluster, instances, {"mailbook": "mailreader", "postfixadmin": "pfa_postfix"})
         result["throughput"] = throughput(instances, rounds, scale)
+        result["compiled_run"] = compiled_run(result["throughput"], rounds, compile_s)
         result["warnings"] = {i.name: i.log_errors() for i in instances}
-        for inst in instances[::2]:  # hash: and PostfixAdmin are done; mailbook's discard stays
-            inst.stop()
+        for inst in instances:  # hash:, compiled and PostfixAdmin are done; mailbook's discard stays
+            if inst.name != "mailbook":
+                inst.stop()
 
         # delivery: the same mailbook data and maps, three instances that really deliver
         mb_maps = work / "mb-maps"
@@ -768,7 +840,7 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
             inst.start()
         dovecot.start()
         (lmtp_plain.queue / "private" / "dovecot-lmtp").symlink_to(lmtp_qs.queue / "private" / "dovecot-lmtp")
-        delivering = {"mailbook, discard": instances[1], "virtual(8)": virt, "LMTP": lmtp_plain,
+        delivering = {"mailbook, discard": next(i for i in instances if i.name == "mailbook"), "virtual(8)": virt, "LMTP": lmtp_plain,
                       "LMTP + quota-status": lmtp_qs}
         for inst in delivering.values():
             inst.send(f"m@{BIG}", 1, 100, False, False)  # warm: processes, Dovecot's auth cache
@@ -846,6 +918,8 @@ def markdown(r: dict) -> str:
                   "without a quota, each a Dovecot userdb lookup in PostgreSQL, answered DUNNO). Failed "
                   "deliveries in the delivery runs: "
                   + ", ".join(f"{c} {n}" for c, n in r["delivery_problems"].items()) + "."]
+    if "compiled_run" in r:
+        lines += compiled_markdown(r)
     lines += ["", "PostgreSQL's CPU per lookup, each map's query sent as Postfix sends it (plain text), "
               "next to a trivial query of the same shape (`SELECT 'key'`) on the same connection:", "",
               "| map | µs per lookup | trivial query µs | ratio |", "|---|---|---|---|"]

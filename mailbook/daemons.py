@@ -112,15 +112,29 @@ class LmtpSetup:
     vmail_group: str = "vmail"
 
 
+def _with_auth_cache(text: str, ttl: int) -> str:
+    """auth-mailbook.conf.ext with auth_cache_ttl set to ttl seconds and the negative ttl to
+    at most that; 0: no cache."""
+    if ttl < 0:
+        raise Failure(f"--auth-cache-ttl must be 0 (no cache) or a number of seconds, not {ttl}")
+    negative = int(re.search(r"^auth_cache_negative_ttl = (\d+) s$", text, flags=re.M).group(1))
+    text = re.sub(r"^auth_cache_ttl = .*$", f"auth_cache_ttl = {ttl} s", text, flags=re.M)
+    text = re.sub(r"^auth_cache_negative_ttl = .*$", f"auth_cache_negative_ttl = {min(ttl, negative)} s", text, flags=re.M)
+    if ttl == 0:
+        text = re.sub(r"^auth_cache_size = .*$", "auth_cache_size = 0", text, flags=re.M)
+    return text
+
+
 def _with_connect(text: str, connect: str) -> str:
     return re.sub(r"^connect = .*$", lambda _: f"connect = {connect}", text, flags=re.M)
 
 
 def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
-                  lmtp: LmtpSetup | None = None) -> dict[Path, str]:
+                  lmtp: LmtpSetup | None = None, auth_cache_ttl: int = 900) -> dict[Path, str]:
     """dovecot-sql.conf.ext with its connect line and mailbox base set, and the
-    auth include pointing at it; with lmtp, also the LMTP include and its two dict
-    files (quota usage as mailquota, vacation scripts as the auth role), next to dest."""
+    auth include pointing at it (its cache ttls set to auth_cache_ttl seconds, 0: no
+    cache); with lmtp, also the LMTP include and its two dict files (quota usage as
+    mailquota, vacation scripts as the auth role), next to dest."""
     if not mailbox_base.startswith("/") or "'" in mailbox_base or "\\" in mailbox_base:
         raise Failure(f"--mailbox-base must be an absolute path without quotes, not {mailbox_base!r}")
     base = mailbox_base.rstrip("/") + "/"
@@ -128,6 +142,7 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
     sql = _with_connect((source / "dovecot-sql.conf.ext").read_text(), connect)
     sql = sql.replace("'/home/mail/'", f"'{base}'")
     auth = (source / "auth-mailbook.conf.ext").read_text().replace("/etc/dovecot/dovecot-sql.conf.ext", str(dest))
+    auth = _with_auth_cache(auth, auth_cache_ttl)
     files = {dest: sql, conf_d / "auth-mailbook.conf.ext": auth}
     if lmtp is None:
         return files

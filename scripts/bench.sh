@@ -2,11 +2,16 @@
 # Benchmarks (not tests): installs what is missing, then runs them on a private PostgreSQL.
 #   scripts/bench.sh [--mailboxes 1000,100000,1000000] [--out DIR]   lookups, import, migrate
 #   scripts/bench.sh --e2e [--rounds 3] [--out DIR]                  through a real Postfix (root)
+#   scripts/bench.sh --compiled [--rounds 3] [--out DIR]             compiled maps: speed next to hash:, equivalence (root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --bench
 if [ "${1:-}" = "--e2e" ]; then
     shift
     exec .venv/bin/python benchmarks/e2e.py "$@"
+fi
+if [ "${1:-}" = "--compiled" ]; then
+    shift
+    exec .venv/bin/python benchmarks/compiled.py "$@"
 fi
 exec .venv/bin/python benchmarks/run.py "$@"

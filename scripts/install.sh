@@ -23,7 +23,8 @@ if [ "${1:-}" = "--test" ]; then
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
                dovecot-core dovecot-pgsql dovecot-lmtpd dovecot-sieve   # e2e.py's LMTP delivery and quota-status
-               postfixadmin php-cli php-pgsql)   # benchmarks/e2e.py builds PostfixAdmin's schema with them
+               postfixadmin php-cli php-pgsql   # benchmarks/e2e.py builds PostfixAdmin's schema with them
+               postfix-lmdb)   # e2e.py's and compiled.py's compiled-maps instance
     extra="[bench]"
 fi
 

@@ -313,6 +313,10 @@ def install_dovecot(root: Path, mail: Path, *install_args: str, postfix: "Postfi
     lmtp = postfix is not None and postfix.delivery == "lmtp"
     delivery = ["--postfix-queue", str(postfix.queue), "--vmail-user", "nobody", "--vmail-group", "nogroup"] \
         if lmtp else ["--delivery", "virtual"]
+    if "--auth-cache-ttl" not in install_args:
+        # tests of what the SQL answers see each change at once: no cache unless asked for
+        # (the shipped cache is tested in test_dovecot_auth_cache.py and test_outage.py)
+        install_args = (*install_args, "--auth-cache-ttl", "0")
     cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
          "--mailbox-base", str(mail), *delivery, *install_args], check=True)
     dovecot = Dovecot(root / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", mail,
