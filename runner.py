@@ -202,6 +202,7 @@ def migrate_status(dsn: Dsn = None):
     """
     with connect(dsn) as conn:
         states = mig.status(conn)
+        v = mig.schema_version(conn)
     table = Table("migration", "status", "applied at")
     table.columns[0].no_wrap = True
     for s in states:
@@ -209,8 +210,6 @@ def migrate_status(dsn: Dsn = None):
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
-    with connect(dsn) as conn:
-        v = mig.schema_version(conn)
     typer.echo(f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}")
     if v.unknown:
         typer.echo(f"warning: the database has {len(v.unknown)} migration(s) this mailbook does not know"
