@@ -92,7 +92,7 @@ def auth(dovecot, user: str, password: str | None = None) -> bool:
 
 
 def imap_login(dovecot, user: str, password: str | None = None) -> bool:
-    imap = imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=400)
+    imap = imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=200)
     try:
         imap.login(user, USERS[user] if password is None else password)
         typ, _ = imap.select("INBOX")
@@ -168,10 +168,11 @@ def test_flushing_a_user_from_the_cache_makes_a_disable_immediate(stack):
 
 
 def test_during_an_outage_cached_users_log_in_and_only_an_unflushed_change_is_undone(stack):
-    """PostgreSQL stopped. Each login below runs at the same time (Dovecot queues every
-    lookup it cannot send, and fails the queue after its SQL query timeout, 60 s compiled
-    in; the cache answers then). A user whose entry is younger than the ttl logs in at
-    once; one seen earlier after that timeout; one never seen is refused, as is a wrong
+    """PostgreSQL stopped. Each login below runs at the same time: a lookup that is sent
+    waits for PgBouncer's query_wait_timeout (40 s), then the cache answers. A user whose
+    entry is younger than the ttl logs in at once (IMAP too); one seen earlier after that
+    wait (password checks only here: an IMAP login waits twice, passdb then userdb, about
+    100 s measured, longer than clients wait); one never seen is refused, as is a wrong
     password. The changes of the test above hold (the old password and the disabled
     mailbox stay refused: the cache was refreshed after them) except a disable that was
     neither flushed nor followed by a lookup: its old entry lets the user in."""
@@ -185,16 +186,12 @@ def test_during_an_outage_cached_users_log_in_and_only_an_unflushed_change_is_un
         "fresh doveadm": (auth, fresh, "newpw new secret", True),
         "fresh IMAP": (imap_login, fresh, "newpw new secret", True),
         "old doveadm": (auth, old, None, True),
-        # passdb and userdb each wait for the timeout, and imap-login gives up after 90 s
-        # ("Auth request timed out"): measured, printed, not asserted
-        "old IMAP": (imap_login, old, None, None),
         "wrong password": (auth, fresh, "a wrong password", False),
         "never seen doveadm": (auth, "never@example.com", None, False),
-        "never seen IMAP": (imap_login, "never@example.com", None, False),
         "changed, old password": (auth, "changed@example.com", None, False),
         "changed, new password": (auth, "changed@example.com", "changed new secret", True),
-        "disabled": (imap_login, "disabled@example.com", None, False),
-        "disabled, flushed": (imap_login, "flushed@example.com", None, False),
+        "disabled": (auth, "disabled@example.com", None, False),
+        "disabled, flushed": (auth, "flushed@example.com", None, False),
         "disabled, not flushed (the gap)": (auth, "stale@example.com", None, True),
     }
     results: dict[str, tuple[bool, float]] = {}
@@ -210,11 +207,10 @@ def test_during_an_outage_cached_users_log_in_and_only_an_unflushed_change_is_un
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=400)
+            t.join(timeout=200)
     print("\n" + "\n".join(f"{n}: {'logged in' if ok else 'refused'} after {s} s"
                             for n, (ok, s) in results.items()))
-    asserted = [n for n, c in checks.items() if c[3] is not None]
-    assert {n: results[n][0] for n in asserted} == {n: checks[n][3] for n in asserted}, dovecot.log_text()[-3000:]
+    assert {n: ok for n, (ok, _) in results.items()} == {n: c[3] for n, c in checks.items()}, dovecot.log_text()[-3000:]
     assert "Password query failed" in dovecot.log_text()  # the database was asked, and did not answer
     back = time.monotonic()  # without a restart of Dovecot: its SQL pool reconnects by itself
     while not auth(dovecot, "never@example.com") and time.monotonic() < back + 150:
