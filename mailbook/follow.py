@@ -2,7 +2,7 @@
 
 Triggers record, for every committed change of users, aliases, transports or send_as,
 the addresses whose keys it may change, or where a row decides a whole domain's keys
-(domains, catch-alls) that domain (migration 0200, table map_changes), and notify
+(domains, catch-alls) that domain (migration 0112_baseline_map_changes, table map_changes), and notify
 channel mailbook_maps. The follower writes nothing to the database (it connects as
 mailreader): it remembers the last snapshot it applied (S_prev, in DEST/compiled.json)
 and, for each batch, in one REPEATABLE READ READ ONLY transaction takes a snapshot S,

@@ -163,6 +163,9 @@ COMMENT ON FUNCTION public.realname_error(text) IS 'Why a real name is refused (
 -- ARGON2I/ID t 1 to 10, p 1 to 16, m 8*p to 262,144 KiB. MD5-CRYPT and SSHA have fixed
 -- costs. {CRAM-MD5} (vmm 0.7's default) is taken so that `mailbook import --from vmm`
 -- keeps its users' passwords; `mailbook doctor` lists the mailboxes that carry one.
+-- A SHA512/SHA256-CRYPT salt is crypt's alphabet plus "+": PostfixAdmin's sha512.b64
+-- writes base64 salts (one in five has a "+"), which Dovecot's crypt() (libxcrypt)
+-- verifies; what libxcrypt refuses in a salt ("!", "*", ";", "\", space) stays refused.
 -- password_hash_error(hash): a hash Dovecot can verify, in its {SCHEME} form, or a bare
 -- bcrypt string as the tutorial's crypt() wrote. Never echoes the value: a plaintext
 -- password passed here by mistake must not end up in an error message or a log.
@@ -203,8 +206,8 @@ SELECT CASE
              || substring(hash FROM 'm=([0-9]+)') || ',t=' || substring(hash FROM ',t=([0-9]+)') || ',p='
              || substring(hash FROM ',p=([0-9]+)') || ': accepted are t 1 to 10, p 1 to 16 and m from 8*p to '
              '262144 KiB (256 MiB a login)'
-    WHEN hash ~ '^\{SHA512-CRYPT\}\$6\$(rounds=[0-9]+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{86}$'
-      OR hash ~ '^\{SHA256-CRYPT\}\$5\$(rounds=[0-9]+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43}$'
+    WHEN hash ~ '^\{SHA512-CRYPT\}\$6\$(rounds=[0-9]+\$)?[./A-Za-z0-9+]{1,16}\$[./A-Za-z0-9]{86}$'
+      OR hash ~ '^\{SHA256-CRYPT\}\$5\$(rounds=[0-9]+\$)?[./A-Za-z0-9+]{1,16}\$[./A-Za-z0-9]{43}$'
       OR hash ~ '^\{MD5-CRYPT\}\$1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}$'
       OR hash ~ '^\{ARGON2ID?\}\$argon2id?\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$'
       OR hash ~ '^\{(SSHA|SSHA256|SSHA512)\}[A-Za-z0-9+/]{20,}={0,2}$'

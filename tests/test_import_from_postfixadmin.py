@@ -106,7 +106,7 @@ def source(cluster, pfa):
         pfa.cli("mailbox", "add", address, "--password", password, "--password2", password, "--name",
                 f"User {scheme}", "--quota", "20", "--active", "1" if active else "0", "--welcome-mail", "0")
     # sha512.b64's salt is 16 characters of base64: about one in five has a "+", which
-    # crypt's own alphabet lacks (the import once refused those: migration 0201). Let
+    # crypt's own alphabet lacks (the import refused those before 1.0). Let
     # PostfixAdmin set the password again until its salt has one, so every run moves one.
     for _ in range(60):
         with psycopg.connect(cluster.dsn(SOURCE), autocommit=True) as conn:

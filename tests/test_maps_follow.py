@@ -1,5 +1,5 @@
 """`mailbook maps follow`: the compiled lmdb: tables kept current from the change record
-that triggers write (migration 0200), proven with a real PostgreSQL of this module's own
+that triggers write (migration 0112_baseline_map_changes), proven with a real PostgreSQL of this module's own
 (so that it can be restarted under the follower), the real follower process, and a real
 Postfix on the compiled tables answering RCPT over SMTP.
 
@@ -355,7 +355,7 @@ def test_follow_once_against_a_stopped_server_fails_with_one_line(root_dir, sql_
     ("SELECT set_mailbox_active('boss@example.com', false)", "boss@example.net"),
 ])
 def test_a_change_reaches_the_keys_it_decides_in_other_domains(admin_dsn, follower, dest, sql_config, change, key):
-    """The rules of 0200's header that random sequences rarely hit, one at a time (each
+    """The rules of 0112's header that random sequences rarely hit, one at a time (each
     mailbox below has one way into example.org): the key named is in another domain than
     the row changed, and must follow it."""
     with admin(admin_dsn) as conn:

@@ -197,7 +197,7 @@ def test_sha512_crypt_hash_is_stored_and_verify_refuses_to_guess(hosted):
 
 # SHA512-CRYPT hashes with salts Dovecot's crypt() (libxcrypt) verifies or refuses, each
 # made with libxcrypt for the password "Secret-12"; PostfixAdmin's sha512.b64 salts are
-# base64, so about one in five has a "+" (migration 0201)
+# base64, so about one in five has a "+" (migration 0102 takes them)
 SALTS_DOVECOT_VERIFIES = ["ab+c/de+fghijklm", "saltsalt", "rounds=5000$a+b"]
 SALTS_DOVECOT_REFUSES = ["ab*cd", "ab!cd", "ab;cd", "ab\\cd", "ab cd"]
 

@@ -1,4 +1,4 @@
--- Undo 0200: the change record of `mailbook maps follow` and its triggers. A follower
+-- Undo 0112_baseline_map_changes: the change record of `mailbook maps follow` and its triggers. A follower
 -- left running afterwards fails on its next batch (compiled_map_changes() is gone).
 DO $triggers$
 DECLARE

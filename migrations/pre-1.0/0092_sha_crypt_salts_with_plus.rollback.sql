@@ -1,11 +1,11 @@
--- Undo 0201: the salt of a SHA512-CRYPT/SHA256-CRYPT hash is crypt's alphabet only
+-- Undo 0092: the salt of a SHA512-CRYPT/SHA256-CRYPT hash is crypt's alphabet only
 -- again. Refused while a stored hash has a "+" in its salt: the users table's CHECK
 -- would no longer hold for it.
 DO $check$
 BEGIN
     IF EXISTS (SELECT 1 FROM public.users
                 WHERE password ~ '^\{SHA(512|256)-CRYPT\}\$[56]\$(rounds=[0-9]+\$)?[^$]*\+') THEN
-        RAISE EXCEPTION 'cannot roll back 0201: a mailbox''s SHA-CRYPT hash has a "+" in its salt'
+        RAISE EXCEPTION 'cannot roll back 0092: a mailbox''s SHA-CRYPT hash has a "+" in its salt'
             USING ERRCODE = '55000',
                   HINT = 'set a new password for those mailboxes first (mailbook mailbox passwd)';
     END IF;

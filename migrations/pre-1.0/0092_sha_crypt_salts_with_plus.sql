@@ -6,7 +6,7 @@
 -- refused those hashes and the mailboxes moved in with passwords nobody knew.
 -- Characters libxcrypt refuses in a salt ("!", "*", ":", ";", "\", white space) stay
 -- refused: Dovecot could never verify such a hash. Only the salt patterns change.
--- depends: 0200_record_map_changes
+-- depends: 0091_record_map_changes
 
 CREATE OR REPLACE FUNCTION public.password_hash_error(hash text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
