@@ -86,8 +86,8 @@ def postmap_query(key: str, path: Path, config_dir: Path | None = None) -> tuple
               for line in r.stderr.splitlines() if line.strip()]
     if r.returncode == 1 and not errors:
         return True, "(not found)"
-    # the reason is in the connection warning; the final fatal line only says "query error"
-    cause = next((e for e in reversed(errors) if "connect to pgsql server" in e), None)
+    # the reason is in the connection or query warning; the final fatal line only says "query error"
+    cause = next((e for e in reversed(errors) if "connect to pgsql server" in e or "pgsql query failed" in e), None)
     return False, cause or (errors[-1] if errors else f"postmap exited with {r.returncode}")
 
 

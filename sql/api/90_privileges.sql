@@ -38,10 +38,11 @@ GRANT INSERT (kind, address, destination, password, password_hash, realname, mai
               subject, body, starts, ends, days)
     ON public.import_staging TO mailadmin;
 
--- mailreader: Postfix (postfix-maps/*.cf). What the maps select and filter on, no hashes.
-GRANT SELECT (domain, transport, active, alias_of) ON public.transports TO mailreader;
-GRANT SELECT (email, maildir, domain, active) ON public.users TO mailreader;
-GRANT SELECT (alias, email, domain, active) ON public.aliases TO mailreader;
+-- mailreader: Postfix (postfix-maps/*.cf) and `maps compile/follow`. No table at all:
+-- every map calls a SECURITY DEFINER lookup function (sql/api/70_lookups.sql,
+-- 75_compiled_maps.sql), each granted to it by EXECUTE, which answers only for the key
+-- asked. A stolen mailreader password cannot list the mailboxes (SELECT email FROM users)
+-- or read the tables in any way the maps do not.
 
 -- mailauth: Dovecot passdb and userdb (dovecot/dovecot-sql.conf.ext). Needs the hashes.
 GRANT SELECT (email, password, maildir, domain, quota_bytes, quota_messages, active, disabled_services)
