@@ -190,11 +190,11 @@ def test_each_user_logs_in_with_the_old_password_through_dovecot(dovecot, addres
 
 
 def test_services_vmm_turned_off_stay_off(dovecot):
-    r = dovecot.doveadm("auth", "test", "-x", "service=imap", "bob@example.org", "bob-pw-1")
+    r = dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", "service=imap", "bob@example.org", "bob-pw-1")
     assert r.returncode == 77
-    r = dovecot.doveadm("auth", "test", "-x", "service=sieve", "carol@example.org", "carol-pw-1")
+    r = dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", "service=sieve", "carol@example.org", "carol-pw-1")
     assert r.returncode == 77
-    assert dovecot.doveadm("auth", "test", "-x", "service=sieve", "bob@example.org", "bob-pw-1").returncode == 0
+    assert dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", "service=sieve", "bob@example.org", "bob-pw-1").returncode == 0
 
 
 def test_mail_placed_before_the_move_is_read_over_imap_after_the_printed_commands(dovecot):
