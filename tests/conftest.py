@@ -157,6 +157,27 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 PYTHON = sys.executable
 
 
+def keep_generated(path: Path, live: str, regenerate: str, start: str | None = None, end: str | None = None) -> None:
+    """A generated part of a committed file (the whole file, or what lies between the
+    marker lines start and end) must equal what the code prints now (live). After an
+    intended change, MAILBOOK_WRITE_EXPECTED=1 writes live in; regenerate names the test
+    to run so, for the failure message."""
+    text = path.read_text()
+    head, tail = "", ""
+    if start is not None:
+        head, mark, rest = text.partition(start)
+        assert mark, f"{path.name} lost its marker line {start!r}"
+        head += mark
+        text, mark, tail = rest.partition(end) if end is not None else (rest, "", "")
+        assert end is None or mark, f"{path.name} lost its marker line {end!r}"
+        tail = mark + tail
+    if os.environ.get("MAILBOOK_WRITE_EXPECTED") == "1":
+        path.write_text(head + live + tail)
+        text = live
+    assert text == live, (f"{path.relative_to(ROOT)} is out of date: regenerate it with"
+                          f" MAILBOOK_WRITE_EXPECTED=1 .venv/bin/python -m pytest -q {regenerate}")
+
+
 def verified(conn: psycopg.Connection, email: str, password: str) -> bool:
     """verify_password() as the DBA would call it (mailowner): it is no longer granted to
     mailadmin, for whom it was a password oracle. conn's role is restored afterwards."""

@@ -3,11 +3,10 @@ and a fresh login role may do exactly what PUBLIC may (nothing)."""
 
 from __future__ import annotations
 
-import os
 
 import psycopg
 
-from conftest import ROOT, cli
+from conftest import ROOT, cli, keep_generated
 from mailbook.privileges import ROLES, matrix
 
 BEGIN = "<!-- privilege matrix: `mailbook privileges` -->\n"
@@ -16,12 +15,7 @@ END = "<!-- end of privilege matrix -->"
 
 def test_the_security_page_prints_the_matrix_the_mail_database_grants(mail_dsn):
     live = cli(["privileges", "--dsn", mail_dsn], check=True).stdout
-    readme = (ROOT / "docs" / "security.md").read_text()
-    printed = readme[readme.index(BEGIN) + len(BEGIN):readme.index(END)]
-    if os.environ.get("MAILBOOK_WRITE_EXPECTED") == "1":  # after a change of grants: paste it
-        (ROOT / "docs" / "security.md").write_text(readme.replace(BEGIN + printed, BEGIN + live))
-        printed = live
-    assert printed == live, "docs/security.md's privilege matrix is out of date: paste `mailbook privileges`"
+    keep_generated(ROOT / "docs" / "security.md", live, "tests/test_privilege_matrix.py", BEGIN, END)
 
 
 def test_a_fresh_login_role_may_do_exactly_what_public_may(mail_dsn):

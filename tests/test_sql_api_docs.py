@@ -4,11 +4,10 @@ generated from those comments."""
 
 from __future__ import annotations
 
-import os
 
 import psycopg
 
-from conftest import ROOT
+from conftest import ROOT, keep_generated
 from mailbook import sqldocs
 
 DOC = ROOT / "docs" / "sql-api.md"
@@ -31,9 +30,4 @@ def test_an_api_functions_comment_is_the_block_above_it_in_sql_api(mail_dsn):
 def test_docs_sql_api_is_generated_from_the_catalogue(mail_dsn):
     with psycopg.connect(mail_dsn) as conn:
         live = sqldocs.markdown(conn)
-    intro, mark, generated = DOC.read_text().partition(sqldocs.MARK)
-    assert mark, "docs/sql-api.md lost its marker line"
-    if os.environ.get("MAILBOOK_WRITE_EXPECTED") == "1":
-        DOC.write_text(intro + mark + live)
-        generated = live
-    assert generated == live, "docs/sql-api.md is out of date: MAILBOOK_WRITE_EXPECTED=1 pytest tests/test_sql_api_docs.py"
+    keep_generated(DOC, live, "tests/test_sql_api_docs.py", sqldocs.MARK)
