@@ -40,9 +40,10 @@ GRANT INSERT (kind, address, destination, password, password_hash, realname, mai
 
 -- mailreader: Postfix (postfix-maps/*.cf) and `maps compile/follow`. No table at all:
 -- every map calls a SECURITY DEFINER lookup function (sql/api/70_lookups.sql,
--- 75_compiled_maps.sql), each granted to it by EXECUTE, which answers only for the key
--- asked. A stolen mailreader password cannot list the mailboxes (SELECT email FROM users)
--- or read the tables in any way the maps do not.
+-- 75_compiled_maps.sql), each granted to it by EXECUTE. So a stolen mailreader password
+-- gets what the maps answer (and the compiled tables on the Postfix host hold anyway:
+-- addresses, maildirs, destinations, transports, send-as logins) and nothing else of the
+-- tables: no hash, real name, quota, creation date, vacation or audit row.
 
 -- mailauth: Dovecot passdb and userdb (dovecot/dovecot-sql.conf.ext). Needs the hashes.
 GRANT SELECT (email, password, maildir, domain, quota_bytes, quota_messages, active, disabled_services)
