@@ -632,7 +632,7 @@ def test_role_password_rotation_lets_mailreader_in_with_the_new_password_only(
     def reader_login(password):
         with psycopg.connect(host="127.0.0.1", port=cluster.port, dbname=db.info.dbname,
                              user="mailreader", password=password, autocommit=True) as conn:
-            return conn.execute("SELECT count(*) FROM transports").fetchone()[0]
+            return conn.execute("SELECT count(*) FROM postfix_mailbox_domain('example.com')").fetchone()[0]
 
     first = tmp_path / "mailreader.pw"
     r = cli(["role", "password", "mailreader", "--generate", str(first), "--dsn", cluster.dsn()])
