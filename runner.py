@@ -35,7 +35,7 @@ from mailbook.maildirs import purge as purge_maildirs
 from mailbook.maps import map_files
 from mailbook.patroni import cluster_checks
 from mailbook.pgbouncer import pgbouncer_files
-from mailbook.roundcube import dsn as roundcube_dsn, roundcube_files
+from mailbook.roundcube import pdo_dsn as roundcube_dsn, roundcube_files
 from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
 from mailbook.secrets import new_password, obtain_password, set_role_password, write_private
 from mailbook.setup import init_database
@@ -657,6 +657,8 @@ def dovecot_install(
 def roundcube_install(
     dest: Annotated[Path, typer.Option(help="Directory of the password plugin's config.inc.php.")] = Path(
         "/etc/roundcube/plugins/password"),
+    drivers: Annotated[Path, typer.Option(help="The password plugin's drivers directory (mailbook.php goes there).")] = Path(
+        "/usr/share/roundcube/plugins/password/drivers"),
     host: Host = "127.0.0.1",
     port: Port = 5432,
     dbname: DbName = "mail",
@@ -668,18 +670,20 @@ def roundcube_install(
     password_file: PasswordFile = None,
     dry_run: DryRun = False,
 ):
-    """Install the configuration of Roundcube's password plugin (Debian: roundcube-plugins):
-    driver sql, mailwebmail's DSN, and a query that calls change_password(); mode 0640,
-    group www-data. Then add 'password' to $config['plugins'] in /etc/roundcube/config.inc.php.
+    """Install Roundcube's password plugin configuration (Debian: roundcube-plugins):
+    mailbook's driver (drivers/mailbook.php: check_current_password(), then
+    change_password(), passwords bound, never in a statement's text) and its settings
+    with mailwebmail's password; mode 0640, group www-data. Then add 'password' to
+    $config['plugins'] in /etc/roundcube/config.inc.php.
 
         mailbook roundcube install --password-file /root/mailwebmail.pw
     """
     password = obtain_password(password_file, "MAILBOOK_WEBMAIL_PASSWORD", f"PostgreSQL role {user}")
-    db_dsn = roundcube_dsn(host, port, dbname, user, password)
+    db_dsn = roundcube_dsn(host, port, dbname, user)
     if min_length is None:
         with connect(dsn) as conn:  # a member of mailadmin may read settings
             min_length = conn.execute("SELECT password_min_length FROM public.settings").fetchone()[0]
-    files = roundcube_files(dest, db_dsn, min_length)
+    files = roundcube_files(dest, drivers, db_dsn, user, password, min_length)
     _report(install_files(files, group="www-data", dry_run=dry_run), dry_run)
     if not dry_run:
         typer.echo("next: add 'password' to $config['plugins'] in /etc/roundcube/config.inc.php")

@@ -1,46 +1,88 @@
-"""`mailbook roundcube install`: the configuration of Roundcube's password plugin (Debian's
-roundcube-plugins, Roundcube 1.6), so that a user's password change is a call of
-change_password() as mailwebmail, and nothing more.
+"""`mailbook roundcube install`: Roundcube's password plugin (Debian's roundcube-plugins,
+Roundcube 1.6) set up so that a user's password change is two calls of mailbook's SQL
+API as mailwebmail, and nothing more: check_current_password(), committed, then
+change_password() with its ticket (sql/api/25_change_password.sql says why two).
 
-What Roundcube 1.6's SQL driver (plugins/password/drivers/sql.php) does with it:
-- it replaces %u with the login name, %o with the current and %p with the new password
-  (%l, %d, %h: local part, domain, IMAP host; %P and %O: hashes made by Roundcube, not
-  wanted here), each as a quoted literal in the statement's text: never a bound parameter;
-- for a statement starting with SELECT it reports success if a row comes back, and
-  otherwise the generic "Could not save new password."; it cannot show a database's
-  message, and on a database error it writes the statement, both passwords included,
-  into its errors log. So the query asks for a row only when the password was changed,
-  and change_password() answers a refusal as a row, never as an error.
+Why a driver of our own (drivers/mailbook.php) and not the plugin's stock SQL driver:
+- the stock driver sends one statement; a guess counted in the same transaction that
+  answers it can be rolled back by whoever holds mailwebmail's password, so mailbook
+  answers only after the count is committed, which takes two;
+- it writes %o and %p into the statement as quoted literals (rcube_db::_query) and, on
+  any database error, logs that statement, both passwords included; this driver binds
+  them as parameters of a prepared statement (PDO, no emulation), so no statement text
+  ever holds a password, in Roundcube's log or in PostgreSQL's;
+- it can show mailbook's reason for a refusal (too short, contains the name...), where
+  the stock driver only says "Could not save new password.".
 The plugin checks before calling the driver: the current password against the session's
-(password_confirm_current: "Current password incorrect."), the minimum length
-(password_minimum_length, written here from the database's settings.password_min_length
-so the form shows the policy's rule) and a new password equal to the current one.
+(password_confirm_current), the minimum length (password_minimum_length, written here
+from the database's settings.password_min_length so the form shows the rule) and a new
+password equal to the current one.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 from mailbook import Failure
 
-QUERY = "SELECT 1 FROM public.change_password(%u, %o, %p) WHERE changed"
+DRIVER = """\
+<?php
+// mailbook's password driver for Roundcube's password plugin, written by
+// `mailbook roundcube install` (no secret here: the connection settings are in the
+// plugin's config.inc.php). A change is two calls as the PostgreSQL role mailwebmail,
+// each its own transaction (PDO autocommits): check_current_password() counts and
+// audits the guess and answers a ticket, then change_password() tells the outcome for
+// that committed ticket. Passwords are bound parameters, never statement text.
+
+class rcube_mailbook_password
+{
+    public function save($curpass, $passwd, $username)
+    {
+        $rcmail = rcmail::get_instance();
+        try {
+            $db = new PDO($rcmail->config->get('mailbook_db_dsn'), $rcmail->config->get('mailbook_db_user'),
+                          $rcmail->config->get('mailbook_db_password'),
+                          [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION, PDO::ATTR_EMULATE_PREPARES => false]);
+            $check = $db->prepare('SELECT ticket, code, message FROM public.check_current_password(?, ?)');
+            $check->execute([$username, $curpass]);
+            $checked = $check->fetch(PDO::FETCH_ASSOC);
+            if ($checked['ticket'] === null) {
+                return $this->refused($checked);
+            }
+            $change = $db->prepare('SELECT changed, code, message FROM public.change_password(?, ?, ?)');
+            $change->execute([$username, $checked['ticket'], $passwd]);
+            $result = $change->fetch(PDO::FETCH_ASSOC);
+        }
+        catch (PDOException $e) {
+            // the SQLSTATE only: a message could quote what the server was sent
+            rcube::raise_error(['code' => 600, 'file' => __FILE__, 'line' => __LINE__,
+                                'message' => 'mailbook password driver: database error ' . $e->getCode()], true, false);
+            return PASSWORD_CONNECT_ERROR;
+        }
+        return $result['changed'] ? PASSWORD_SUCCESS : $this->refused($result);
+    }
+
+    private function refused($row)
+    {
+        // "Could not save new password." followed by mailbook's reason (Roundcube escapes it)
+        return ['code' => PASSWORD_ERROR, 'message' => $row['message']];
+    }
+}
+"""
 
 CONFIG = """\
 <?php
 // Roundcube's password plugin, configured by `mailbook roundcube install`: a password
-// change is one call of mailbook's change_password() as the PostgreSQL role
-// mailwebmail, which may do nothing else (no table, no hash). mailbook checks the
-// current password, its policy and its bound on guessing, and audits every attempt.
-// This file holds mailwebmail's password: mode 0640, group www-data.
+// change is two calls of mailbook's SQL API (check_current_password(), then
+// change_password() with its ticket) as the PostgreSQL role mailwebmail, which may do
+// nothing else (no table, no hash), through mailbook's driver (drivers/mailbook.php).
+// mailbook checks the current password, its policy and its bound on guessing, and audits
+// every attempt. This file holds mailwebmail's password: mode 0640, group www-data.
 
-$config['password_driver'] = 'sql';
-$config['password_db_dsn'] = {dsn};
-// %u the login, %o the current and %p the new password. Roundcube reports success only
-// when a row comes back; mailbook answers a refusal as a row whose changed is false, so
-// none comes back, and never as a database error (Roundcube would write the statement,
-// passwords included, to its log).
-$config['password_query'] = {query};
+$config['password_driver'] = 'mailbook';
+$config['mailbook_db_dsn'] = {dsn};
+$config['mailbook_db_user'] = {user};
+$config['mailbook_db_password'] = {password};
 
 // Roundcube's own checks, before it asks the database: the current password against the
 // one the user logged in with, and mailbook's minimum length (settings.password_min_length
@@ -59,22 +101,24 @@ def php_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def dsn(host: str, port: int, dbname: str, user: str, password: str) -> str:
-    """Roundcube's PEAR-style DSN, pgsql://user:password@host:port/dbname. Roundcube
-    rawurldecode()s user and password; a host starting with / is a Unix socket directory,
-    written unix(/path)."""
+def pdo_dsn(host: str, port: int, dbname: str, user: str) -> str:
+    """PDO's pgsql DSN, pgsql:host=...;port=...;dbname=... (a host starting with / is a
+    Unix socket directory). Its values cannot be quoted, so a value with a separator or a
+    quote is refused."""
     for name, value in (("--host", host), ("--dbname", dbname), ("--user", user)):
-        if not value or any(c in value for c in "@'\"\\ ?#") or (name != "--host" and "/" in value):
-            raise Failure(f"{name} {value!r} cannot go into Roundcube's DSN")
-    where = f"unix({host})" if host.startswith("/") else f"{host}:{port}"
-    return f"pgsql://{quote(user, safe='')}:{quote(password, safe='')}@{where}/{dbname}"
+        if not value or any(c in value for c in ";='\"\\ \n\r\t\0") or (name != "--host" and "/" in value):
+            raise Failure(f"{name} {value!r} cannot go into Roundcube's database settings")
+    return f"pgsql:host={host};port={int(port)};dbname={dbname}"
 
 
-def config_text(db_dsn: str, min_length: int) -> str:
-    return CONFIG.format(dsn=php_string(db_dsn), query=php_string(QUERY), min_length=int(min_length))
+def config_text(db_dsn: str, user: str, password: str, min_length: int) -> str:
+    return CONFIG.format(dsn=php_string(db_dsn), user=php_string(user), password=php_string(password),
+                         min_length=int(min_length))
 
 
-def roundcube_files(dest: Path, db_dsn: str, min_length: int) -> dict[Path, str]:
-    """dest/config.inc.php: Debian links /usr/share/roundcube/plugins/password/config.inc.php
-    to /etc/roundcube/plugins/password/config.inc.php."""
-    return {dest / "config.inc.php": config_text(db_dsn, min_length)}
+def roundcube_files(dest: Path, drivers: Path, db_dsn: str, user: str, password: str,
+                    min_length: int) -> dict[Path, str]:
+    """dest/config.inc.php (Debian links /usr/share/roundcube/plugins/password/config.inc.php
+    to /etc/roundcube/plugins/password/config.inc.php) and drivers/mailbook.php."""
+    return {dest / "config.inc.php": config_text(db_dsn, user, password, min_length),
+            drivers / "mailbook.php": DRIVER}

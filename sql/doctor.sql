@@ -53,19 +53,32 @@ SELECT 'service roles write nothing',
            -- Dovecot's quota_clone upsert, the one write a service role needs
            AND NOT (r = 'mailquota' AND c.oid = to_regclass('public.quota_usage') AND priv IN ('INSERT', 'UPDATE'))) p
 UNION ALL
--- mailwebmail's statements carry passwords as literals (Roundcube's SQL driver): its role
--- settings keep them out of the server log and pg_stat_activity (sql/roles.sql)
+-- mailwebmail's calls carry passwords (the current and the new one): its role settings
+-- keep them out of the server log and pg_stat_activity, whatever the server logs for
+-- others (sql/roles.sql, the same list). A setting of the role in this database
+-- (ALTER ROLE ... IN DATABASE) would override them: that fails too.
 SELECT 'mailwebmail statements unlogged',
        CASE WHEN missing IS NULL THEN 'pass' ELSE 'fail' END,
-       coalesce('missing role settings ' || missing || ': run mailbook init as a superuser',
-                'log_statement, log_min_duration_statement, log_min_error_statement and track_activities'
-                || ' keep its passwords out of the log and pg_stat_activity')
-  FROM (SELECT string_agg(w, ', ') AS missing
-          FROM unnest(ARRAY['log_statement=none', 'log_min_duration_statement=-1', 'log_min_error_statement=panic',
-                            'track_activities=off']) AS w
-         WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s
-                            WHERE s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'mailwebmail')
-                              AND s.setdatabase = 0 AND w = ANY (s.setconfig))) m
+       coalesce('not pinned: ' || missing || '; run mailbook init as a superuser'
+                || ' (and ALTER ROLE mailwebmail IN DATABASE ' || pg_catalog.quote_ident(current_database())
+                || ' RESET ALL, if set there)',
+                'every logging setting that could show its passwords is pinned (' || n || ' settings)')
+  FROM (SELECT string_agg(w, ', ') FILTER (WHERE NOT pinned) AS missing, count(*) AS n
+          FROM (SELECT w, EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s
+                                   WHERE s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'mailwebmail')
+                                     AND s.setdatabase = 0 AND w = ANY (s.setconfig))
+                      AND NOT EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s, unnest(s.setconfig) AS c
+                                       WHERE s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'mailwebmail')
+                                         AND s.setdatabase = (SELECT oid FROM pg_catalog.pg_database
+                                                               WHERE datname = current_database())
+                                         AND split_part(c, '=', 1) = split_part(w, '=', 1)) AS pinned
+                  FROM unnest(ARRAY['log_statement=none', 'log_min_duration_statement=-1',
+                                    'log_min_duration_sample=-1', 'log_statement_sample_rate=0',
+                                    'log_transaction_sample_rate=0', 'log_min_error_statement=panic',
+                                    'log_parameter_max_length=0', 'log_parameter_max_length_on_error=0',
+                                    'log_duration=off', 'debug_print_parse=off', 'debug_print_rewritten=off',
+                                    'debug_print_plan=off', 'track_activities=off',
+                                    'auto_explain.log_min_duration=-1', 'pg_stat_statements.track=none']) AS w) k) m
  WHERE EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'mailwebmail')
 UNION ALL
 SELECT 'password hashes',

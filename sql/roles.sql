@@ -40,7 +40,21 @@ COMMENT ON ROLE mailauth IS 'mailbook: Dovecot''s passdb/userdb lookups and the 
 COMMENT ON ROLE mailquota IS 'mailbook: Dovecot''s quota_clone; writes each mailbox''s usage row and nothing else.';
 COMMENT ON ROLE mailwebmail IS 'mailbook: a webmail''s password form; may only call change_password().';
 
+-- Every knob that can put a statement's text or its parameters into the server log or a
+-- view, pinned: a DBA tuning the server (log_min_duration_sample = 0, say) must not log
+-- the webmail's passwords. `mailbook doctor` checks each one (sql/doctor.sql, the same list).
 ALTER ROLE mailwebmail SET log_statement = 'none';
 ALTER ROLE mailwebmail SET log_min_duration_statement = -1;
+ALTER ROLE mailwebmail SET log_min_duration_sample = -1;
+ALTER ROLE mailwebmail SET log_statement_sample_rate = 0;
+ALTER ROLE mailwebmail SET log_transaction_sample_rate = 0;
 ALTER ROLE mailwebmail SET log_min_error_statement = 'panic';
+ALTER ROLE mailwebmail SET log_parameter_max_length = 0;
+ALTER ROLE mailwebmail SET log_parameter_max_length_on_error = 0;
+ALTER ROLE mailwebmail SET log_duration = off;
+ALTER ROLE mailwebmail SET debug_print_parse = off;
+ALTER ROLE mailwebmail SET debug_print_rewritten = off;
+ALTER ROLE mailwebmail SET debug_print_plan = off;
 ALTER ROLE mailwebmail SET track_activities = off;
+ALTER ROLE mailwebmail SET auto_explain.log_min_duration = -1;
+ALTER ROLE mailwebmail SET pg_stat_statements.track = 'none';

@@ -223,7 +223,7 @@ def test_mailwebmail_without_its_unlogged_settings_fails(migrated, cluster):
     try:
         r = cli(["doctor", "--dsn", migrated, "--json"])
         assert r.exit_code == 1 and rows(r.stdout)["mailwebmail statements unlogged"] == ["fail"], r
-        assert "missing role settings track_activities=off: run mailbook init as a superuser" in r.stdout
+        assert "not pinned: track_activities=off; run mailbook init as a superuser" in r.stdout
         cli(["init", "--dsn", cluster.dsn(), "--database", "doctor_init"], check=True)  # puts it back
         assert rows(cli(["doctor", "--dsn", migrated, "--json"]).stdout)["mailwebmail statements unlogged"] == ["pass"]
     finally:

@@ -291,7 +291,7 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     assert applied_ids(fresh_db) == MIGRATION_IDS[:blocked]  # the previous version, exactly
     with psycopg.connect(fresh_db) as conn:
         # what the newer migrations do is not there
-        assert conn.execute("SELECT to_regclass('public.password_failures')").fetchone() == (None,)
+        assert conn.execute("SELECT to_regclass('public.password_attempts')").fetchone() == (None,)
         assert conn.execute("SELECT to_regclass('public.maildir_purge_queue'), to_regclass('public.import_staging')"
                             ).fetchone() == (None, None)
         assert conn.execute("SELECT to_regclass('public.vacations'), to_regclass('public.sieve_scripts')"
@@ -302,7 +302,7 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
 
 
 def test_rolling_back_a_concern_is_refused_while_it_holds_data_and_loses_nothing(fresh_db):
-    """Newest first: the change record of `maps follow` (0112), vacations (0111), then the password failures (0110) and the import
+    """Newest first: the password attempts (0200), the change record of `maps follow` (0112), vacations (0111), then the password failures (0110) and the import
     staging (0109), which keep nothing worth keeping; queued maildirs (0108), aliases and
     send-as grants (0107), mailboxes (0106), domains (0105). Each refusal is one line and
     changes nothing; once the rows are gone (by the owner's DML: a rollback leaves no
@@ -321,6 +321,7 @@ def test_rolling_back_a_concern_is_refused_while_it_holds_data_and_loses_nothing
         conn.execute("SELECT remove_mailbox('gone@example.com')")  # its maildir is queued
         conn.execute("SELECT set_vacation('foo@example.com', 'Away', 'away')")
     steps = [
+        ("0200", None, None),  # password attempts: times and outcomes of guesses, nothing to keep
         ("0112", None, None),  # the change record of `maps follow`: nothing a follower cannot compile again
         ("0111", "vacations exist", "DELETE FROM vacations"),
         ("0110", None, None),

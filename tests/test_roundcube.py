@@ -124,9 +124,10 @@ def plugin_config(root_dir, mail_db, cluster):
     pw = root_dir / "webmail.pw"
     write_private(pw, WEBMAIL_PW + "\n")
     dest = root_dir / "etc-roundcube-plugins-password"
-    r = cli(["roundcube", "install", "--dest", str(dest), "--port", str(cluster.port), "--dbname", DB,
-             "--password-file", str(pw), "--dsn", mail_db], check=True)
+    r = cli(["roundcube", "install", "--dest", str(dest), "--drivers", str(root_dir / "drivers"),
+             "--port", str(cluster.port), "--dbname", DB, "--password-file", str(pw), "--dsn", mail_db], check=True)
     assert f"created {dest / 'config.inc.php'}" in r.stdout and WEBMAIL_PW not in r.stdout + r.stderr
+    assert f"created {root_dir / 'drivers' / 'mailbook.php'}" in r.stdout
     return dest / "config.inc.php"
 
 
@@ -164,8 +165,13 @@ def roundcube(root_dir, dovecot, plugin_config, roundcube_db, cluster):
     password = doc / "plugins" / "password"
     password.mkdir()
     for entry in PLUGIN.iterdir():
-        if entry.name != "config.inc.php":
+        if entry.name not in ("config.inc.php", "drivers"):
             (password / entry.name).symlink_to(entry)
+    # the package's drivers and mailbook's, as `roundcube install` puts it beside them
+    (password / "drivers").mkdir()
+    for entry in (PLUGIN / "drivers").iterdir():
+        (password / "drivers" / entry.name).symlink_to(entry)
+    (password / "drivers" / "mailbook.php").symlink_to(root_dir / "drivers" / "mailbook.php")
     (password / "config.inc.php").symlink_to(plugin_config)  # as Debian links it to /etc/roundcube/plugins
     (doc / "router.php").write_text(ROUTER)
     port = free_port()
@@ -342,8 +348,9 @@ def test_the_policy_shows_in_the_page_and_the_database_refuses_what_roundcube_ca
     assert log_in(browser, roundcube, user, old) == "mail"
     # the minimum length, mailbook's settings.password_min_length written into the plugin's config
     assert change_password(browser, roundcube, old, "too short") == "Password must be at least 12 characters long."
-    # the local part: only mailbook knows that rule; Roundcube's SQL driver shows no database message
-    assert change_password(browser, roundcube, old, "my name is baz, long enough") == "Could not save new password."
+    # the local part: only mailbook knows that rule; its driver shows mailbook's reason
+    assert change_password(browser, roundcube, old, "my name is baz, long enough") == (
+        'Could not save new password. the new password must not contain "baz", the name in the address')
     log_out(browser)
     assert dovecot.auth_test(user, old).returncode == 0
     assert audit(mail_db, user) == [("mailwebmail", "REFUSED", None, "MB003")]
@@ -358,10 +365,13 @@ def test_after_five_wrong_current_passwords_roundcube_is_refused_even_the_right_
     with psycopg.connect(f"host=127.0.0.1 port={cluster.port} dbname={DB} user=mailwebmail password='{WEBMAIL_PW}'",
                          autocommit=True) as thief:
         for n in range(5):
+            ticket = thief.execute("SELECT ticket FROM public.check_current_password(%s, %s)",
+                                   (user, f"guess {n}")).fetchone()[0]
             assert thief.execute("SELECT code FROM public.change_password(%s, %s, 'a brand new passphrase')",
-                                 (user, f"guess {n}")).fetchone() == ("28P01",)
+                                 (user, ticket)).fetchone() == ("28P01",)
     assert log_in(browser, roundcube, user, old) == "mail"  # IMAP logins are not limited: only changes
-    assert change_password(browser, roundcube, old, "a brand new passphrase") == "Could not save new password."
+    assert change_password(browser, roundcube, old, "a brand new passphrase").startswith(
+        "Could not save new password. too many wrong current passwords: try again in 1")
     log_out(browser)
     assert dovecot.auth_test(user, old).returncode == 0
     assert [row[3] for row in audit(mail_db, user)] == ["28P01"] * 5 + ["MB004"]
@@ -380,25 +390,28 @@ def test_roundcube_install_writes_0640_group_www_data_and_dry_run_names_no_passw
     st = plugin_config.stat()
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0 and st.st_gid == grp.getgrnam("www-data").gr_gid
     text = plugin_config.read_text()
-    assert "$config['password_driver'] = 'sql';" in text
-    assert "$config['password_query'] = 'SELECT 1 FROM public.change_password(%u, %o, %p) WHERE changed';" in text
-    assert (f"$config['password_db_dsn'] = 'pgsql://mailwebmail:webmail%20pw%2Fwith%3Aodd%40chars%25"
-            f"@127.0.0.1:{cluster.port}/{DB}';") in text
+    assert "$config['password_driver'] = 'mailbook';" in text
+    assert f"$config['mailbook_db_dsn'] = 'pgsql:host=127.0.0.1;port={cluster.port};dbname={DB}';" in text
+    assert "$config['mailbook_db_user'] = 'mailwebmail';" in text
+    assert f"$config['mailbook_db_password'] = '{WEBMAIL_PW.replace(chr(39), chr(92) + chr(39))}';" in text
+    driver = root_dir / "drivers" / "mailbook.php"
+    assert run(["/usr/bin/php", "-l", str(driver)]).returncode == 0
+    assert "check_current_password(?, ?)" in driver.read_text() and WEBMAIL_PW not in driver.read_text()
     assert "$config['password_minimum_length'] = 12;" in text
     assert run(["/usr/bin/php", "-l", str(plugin_config)]).returncode == 0
     guide = (ROOT / "docs" / "admin-guide.md").read_text()
     documented = guide.split("`roundcube install` writes")[1].split("```php\n")[1].split("```")[0]
     for line in documented.splitlines():  # the admin guide shows the file as written
-        setting = line.split("//")[0].strip().replace("PASSWORD@127.0.0.1:5432/mail",
-                                                      f"webmail%20pw%2Fwith%3Aodd%40chars%25@127.0.0.1:{cluster.port}/{DB}")
+        setting = line.split("//")[0].strip().replace("port=5432;dbname=mail", f"port={cluster.port};dbname={DB}"
+                                                      ).replace("'PASSWORD'", f"'{WEBMAIL_PW}'")
         assert setting in text, setting
     before = text
-    r = cli(["roundcube", "install", "--dest", str(plugin_config.parent), "--port", str(cluster.port), "--dbname", DB,
-             "--min-length", "14", "--dry-run"], env={"MAILBOOK_WEBMAIL_PASSWORD": "another-password"}, check=True)
-    assert "would update" in r.stdout and "password_db_dsn" in r.stdout and "password_minimum_length" in r.stdout
+    r = cli(["roundcube", "install", "--dest", str(plugin_config.parent), "--drivers", str(root_dir / "drivers"),
+             "--port", str(cluster.port), "--dbname", DB, "--min-length", "14", "--dry-run"], env={"MAILBOOK_WEBMAIL_PASSWORD": "another-password"}, check=True)
+    assert "would update" in r.stdout and "mailbook_db_password" in r.stdout and "password_minimum_length" in r.stdout
     assert "another-password" not in r.stdout + r.stderr and WEBMAIL_PW not in r.stdout + r.stderr
     assert plugin_config.read_text() == before
     r = cli(["roundcube", "install", "--dest", str(root_dir / "nowhere"), "--host", "db host", "--min-length", "12"],
             env={"MAILBOOK_WEBMAIL_PASSWORD": "x"})
-    assert r.exit_code == 1 and r.stderr == "mailbook: --host 'db host' cannot go into Roundcube's DSN\n"
+    assert r.exit_code == 1 and r.stderr == "mailbook: --host 'db host' cannot go into Roundcube's database settings\n"
     assert not (root_dir / "nowhere").exists()

@@ -140,7 +140,10 @@ BEGIN
     UPDATE public.users u
        SET password = public.hash_password(set_password.password), modified = now()
      WHERE u.email = address;
-    DELETE FROM public.password_failures f WHERE f.email = address;
+    -- ends the mailbox's count of wrong guesses; a row a running check holds is skipped
+    -- (an idle session must not hold up a reset)
+    DELETE FROM public.password_attempts a
+     WHERE a.id IN (SELECT o.id FROM public.password_attempts o WHERE o.email = address FOR UPDATE SKIP LOCKED);
 END
 $$;
 REVOKE ALL ON FUNCTION public.set_password(text, text) FROM PUBLIC;

@@ -1,8 +1,11 @@
 -- The webmail's login, mailwebmail (issue 20): it may connect, look names up in schema
--- public and EXECUTE change_password(), nothing else: no table, no other function, no
--- hash, no pgcrypto, no temporary table. change_password() reports each refusal as a
--- result row with its own SQLSTATE (an error would roll back the count of failures and
--- the audit row), applies the policy in settings and bounds guessing.
+-- public and EXECUTE check_current_password() and change_password(), nothing else: no
+-- table, no other function, no hash, no pgcrypto, no temporary table. The check counts
+-- and audits a guess and answers only a ticket; change_password() tells the outcome for
+-- a ticket an earlier transaction committed (issue 28: a rolled-back guess tells
+-- nothing), reports each refusal as a row with its own SQLSTATE, applies the policy in
+-- settings and bounds guessing. A committed check is played here by a row with another
+-- transaction's id; tests/test_change_password.py commits for real.
 -- A refused SET ROLE and the role's own settings need a real login: tests/test_change_password.py.
 SET client_min_messages = warning;
 SET search_path = public, tap;
@@ -14,7 +17,7 @@ SELECT p.oid, p.proname::text AS name, p.oid::regprocedure::text AS signature
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
 
-SELECT plan(25 + (SELECT count(*)::int FROM webmail_functions));
+SELECT plan(34 + (SELECT count(*)::int FROM webmail_functions));
 \ir _setup.sql
 
 -- 1. the role and its privileges
@@ -38,11 +41,12 @@ SELECT ok(NOT EXISTS (SELECT FROM information_schema.column_privileges g
 SELECT ok(NOT EXISTS (SELECT FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
                          AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege('mailwebmail', c.oid, 'USAGE') END),
           'nor on any sequence');
-SELECT ok(has_function_privilege('mailwebmail', oid, 'EXECUTE') = (name = 'change_password'),
-          format('mailwebmail %s execute %s', CASE WHEN name = 'change_password' THEN 'may' ELSE 'may not' END, signature))
+SELECT ok(has_function_privilege('mailwebmail', oid, 'EXECUTE') = (name IN ('change_password', 'check_current_password')),
+          format('mailwebmail %s execute %s', CASE WHEN name IN ('change_password', 'check_current_password')
+                                                   THEN 'may' ELSE 'may not' END, signature))
   FROM webmail_functions ORDER BY signature;
 
--- 2. what change_password() answers, called as mailwebmail
+-- 2. what the two calls answer, as mailwebmail
 SET ROLE alice;
 SELECT add_domain('example.com');
 SELECT * FROM add_mailbox('foo@example.com', 'foo old passphrase');
@@ -50,35 +54,65 @@ SET ROLE mailwebmail;
 SELECT throws_ok($$SELECT email FROM users$$, '42501', NULL, 'mailwebmail may not read users');
 SELECT throws_ok($$SELECT public.set_password('foo@example.com', 'whatever it is 1')$$, '42501', NULL,
                  'mailwebmail may not set a password without the current one');
-SELECT results_eq($$SELECT * FROM change_password('foo@example.com', 'wrong', 'foo new passphrase 1')$$,
-                  $$VALUES (false, '28P01', 'the current password is wrong')$$,
-                  'a wrong current password: 28P01, as a row');
-SELECT results_eq($$SELECT * FROM change_password('foo@example.com', 'foo old passphrase', 'short')$$,
-                  $$VALUES (false, 'MB001', 'the new password must have at least 12 characters')$$,
-                  'too short: MB001');
-SELECT results_eq($$SELECT * FROM change_password('foo@example.com', 'foo old passphrase', 'foo old passphrase')$$,
+SELECT results_eq($$SELECT ticket IS NOT NULL, code FROM check_current_password('foo@example.com', 'wrong')$$,
+                  $$VALUES (true, '00000')$$, 'a wrong current password: a ticket, the outcome not told');
+SELECT results_eq($$SELECT ticket IS NOT NULL, code FROM check_current_password('foo@example.com', 'foo old passphrase')$$,
+                  $$VALUES (true, '00000')$$, 'the right one: a ticket just the same');
+SELECT results_eq($$SELECT ticket IS NOT NULL, code FROM check_current_password('nobody@example.com', 'foo old passphrase')$$,
+                  $$VALUES (true, '00000')$$, 'no such mailbox: a ticket just the same');
+SELECT results_eq($$SELECT c.* FROM check_current_password('foo@example.com', 'foo old passphrase') k,
+                                    change_password('foo@example.com', k.ticket, 'a fine new passphrase') c$$,
+                  $$VALUES (false, 'MB006', 'this check is unknown, expired or not yet committed: check the current password again')$$,
+                  'a ticket of the same transaction tells nothing: MB006');
+SELECT results_eq($$SELECT code, ticket IS NULL FROM check_current_password(repeat('a', 300) || '@example.com', 'x')$$,
+                  $$VALUES ('22023', true)$$, 'an oversized address is refused before anything is written');
+SELECT results_eq($$SELECT code, message FROM check_current_password('foo@example.com', NULL)$$,
+                  $$VALUES ('22004', 'the address and the current password must not be NULL')$$, 'NULL: 22004');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM password_attempts WHERE email LIKE 'aaa%'), 0::bigint, 'no attempt of an oversized address');
+-- committed checks, as another transaction would have left them
+CREATE TEMP TABLE t (name text, ticket uuid);
+GRANT SELECT ON t TO mailwebmail;
+WITH a AS (INSERT INTO password_attempts (email, matched, txid)
+           SELECT 'foo@example.com', true, '1' FROM generate_series(1, 4) RETURNING id, ticket)
+INSERT INTO t SELECT CASE row_number() OVER (ORDER BY id) WHEN 1 THEN 'right' ELSE 'right' || row_number() OVER (ORDER BY id) END,
+                     ticket FROM a;
+INSERT INTO password_attempts (email, matched, txid) VALUES ('foo@example.com', false, '1') RETURNING ticket \gset wrong_
+INSERT INTO t VALUES ('wrong', :'wrong_ticket');
+INSERT INTO password_attempts (email, matched, txid, at) VALUES ('foo@example.com', true, '1', now() - interval '2 minutes')
+    RETURNING ticket \gset old_
+INSERT INTO t VALUES ('old', :'old_ticket');
+SET ROLE mailwebmail;
+SELECT results_eq($$SELECT c.* FROM t, change_password('foo@example.com', t.ticket, 'a fine new passphrase') c WHERE t.name = 'wrong'$$,
+                  $$VALUES (false, '28P01', 'the current password is wrong')$$, 'a committed wrong guess: 28P01');
+SELECT results_eq($$SELECT c.code FROM t, change_password('foo@example.com', t.ticket, 'a fine new passphrase') c WHERE t.name = 'old'$$,
+                  $$VALUES ('MB006')$$, 'a ticket older than 60 s: MB006');
+SELECT results_eq($$SELECT c.code FROM t, change_password('bar@example.com', t.ticket, 'a fine new passphrase') c WHERE t.name = 'right'$$,
+                  $$VALUES ('MB006')$$, 'a ticket of another address: MB006');
+SELECT results_eq($$SELECT c.* FROM t, change_password('foo@example.com', t.ticket, 'short') c WHERE t.name = 'right'$$,
+                  $$VALUES (false, 'MB001', 'the new password must have at least 12 characters')$$, 'too short: MB001');
+SELECT results_eq($$SELECT c.* FROM t, change_password('foo@example.com', t.ticket, 'foo old passphrase') c WHERE t.name = 'right2'$$,
                   $$VALUES (false, 'MB002', 'the new password must differ from the current one')$$,
                   'the same as the current one: MB002');
-SELECT results_eq($$SELECT * FROM change_password('foo@example.com', 'foo old passphrase', 'my name is FOO, ok?')$$,
+SELECT results_eq($$SELECT c.* FROM t, change_password('foo@example.com', t.ticket, 'my name is FOO, ok?') c WHERE t.name = 'right3'$$,
                   $$VALUES (false, 'MB003', 'the new password must not contain "foo", the name in the address')$$,
                   'the local part inside it: MB003');
-SELECT results_eq($$SELECT * FROM change_password('foo@example.com', NULL, 'a fine new passphrase')$$,
-                  $$VALUES (false, '22004', 'the address, the current and the new password must not be NULL')$$,
-                  'NULL: 22004');
-SELECT results_eq($$SELECT 1 FROM change_password('foo@example.com', 'wrong', 'a fine new passphrase') WHERE changed$$,
-                  'SELECT 1 WHERE false', 'Roundcube''s query returns no row for a refusal (its driver: failure)');
-SELECT results_eq($$SELECT * FROM change_password('FOO@example.com', 'foo old passphrase', 'a fine new passphrase')$$,
+SELECT results_eq($$SELECT c.* FROM t, change_password('FOO@example.com', t.ticket, 'a fine new passphrase') c WHERE t.name = 'right4'$$,
                   $$VALUES (true, '00000', 'password changed')$$,
-                  'the right current password and a good new one: changed (the address in any case)');
+                  'a committed right guess and a good new one: changed (the address in any case)');
 RESET ROLE;
 SELECT ok(verify_password('foo@example.com', 'a fine new passphrase'), 'the new password is stored');
-SELECT is((SELECT count(*) FROM password_failures), 0::bigint, 'the right current password cleared the failures');
+SELECT is((SELECT count(*) FROM password_attempts WHERE email = 'foo@example.com'), 0::bigint,
+          'the change cleared the mailbox''s attempts');
 
 -- 3. the guessing bound: five failures in the window, then no check at all
 SET ROLE mailwebmail;
-SELECT change_password('foo@example.com', 'guess ' || n, 'another passphrase') FROM generate_series(1, 5) AS n;
-SELECT results_eq($$SELECT changed, code FROM change_password('foo@example.com', 'a fine new passphrase', 'another passphrase')$$,
-                  $$VALUES (false, 'MB004')$$, 'the sixth attempt is refused by the limit, right password or not');
+SELECT check_current_password('foo@example.com', 'guess ' || n) FROM generate_series(1, 5) AS n;
+SELECT results_eq($$SELECT ticket IS NULL, code FROM check_current_password('foo@example.com', 'a fine new passphrase')$$,
+                  $$VALUES (true, 'MB004')$$, 'the sixth check is refused by the limit, right password or not');
+SELECT check_current_password('ghost@example.com', 'guess ' || n) FROM generate_series(1, 5) AS n;
+SELECT results_eq($$SELECT ticket IS NULL, code FROM check_current_password('ghost@example.com', 'x')$$,
+                  $$VALUES (true, 'MB004')$$, 'a missing mailbox locks out the same way (nothing tells it apart)');
 RESET ROLE;
 SELECT results_eq($$SELECT split_part(reason, ':', 1) FROM audit_log WHERE operation = 'REFUSED'
                      AND row_key = 'foo@example.com' ORDER BY id DESC LIMIT 6$$,
@@ -88,6 +122,8 @@ SELECT is((SELECT array_agg(DISTINCT login_role || '/' || acting_role) FROM audi
           ARRAY['postgres/mailwebmail'], 'each refusal names the login and the role it acted as');
 SELECT is((SELECT count(*) FROM audit_log WHERE reason ~* 'passphrase|guess'), 0::bigint,
           'no password in any audit row');
+SELECT is((SELECT max(octet_length(row_key)) <= 254 FROM audit_log WHERE operation = 'REFUSED'), true,
+          'no refusal stores more than an address');
 
 -- 4. the settings are mailowner's
 SET ROLE alice;
