@@ -249,7 +249,7 @@ def doctor(
     (warnings do not).
 
         mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql --compiled /etc/postfix/compiled
-        mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' --patroni http://pg1:8008
+        mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' --patroni http://pg1:8008 --patroni-password-file rest.pw
     """
     with connect(dsn) as conn:
         checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
