@@ -37,7 +37,7 @@ from mailbook.patroni import cluster_checks
 from mailbook.pgbouncer import pgbouncer_files
 from mailbook.roundcube import pdo_dsn as roundcube_dsn, roundcube_files
 from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
-from mailbook.secrets import new_password, obtain_password, set_role_password, write_private
+from mailbook.secrets import new_password, obtain_password, read_password_file, set_role_password, write_private
 from mailbook.setup import init_database
 from mailbook import demo as demo_mod
 from mailbook import migrations as mig
@@ -227,7 +227,13 @@ def doctor(
         help="A role deliberately granted mailowner (e.g. a migration account); repeatable.")] = None,
     patroni: Annotated[Optional[list[str]], typer.Option(
         help="A Patroni node's REST API (http://HOST:8008); repeatable, the first that answers is asked: also"
-             " check the cluster's members, leader, lag and synchronous standby.")] = None,
+             " check the cluster's members, leader, lag and synchronous standby, and that every node refuses an"
+             " unsafe request without credentials.")] = None,
+    patroni_user: Annotated[str, typer.Option(
+        help="restapi.authentication's username, for --patroni-password-file.")] = "patroni",
+    patroni_password_file: Annotated[Optional[Path], typer.Option(
+        help="A file whose first line is restapi.authentication's password (else $MAILBOOK_PATRONI_PASSWORD):"
+             " also check that each node accepts it. Never on the command line.")] = None,
     compiled_dir: Annotated[Optional[Path], typer.Option("--compiled", help=(
         "Also report how far the compiled tables in this directory (`maps compile`/`follow`) are behind."))] = None,
     max_lag: Annotated[float, typer.Option(min=0, help="--compiled fails when a change older than this many"
@@ -238,11 +244,12 @@ def doctor(
     role attributes, SECURITY DEFINER settings), how the service roles' passwords are
     stored, rows older than today's rules, pending migrations; with --maps-dir, the
     installed map files too; with --compiled, how far the compiled tables are behind; with
-    --patroni, the Patroni cluster (members, leader, lag, a synchronous standby). Exit 1 if
-    any check fails (warnings do not).
+    --patroni, the Patroni cluster (members, leader, lag, a synchronous standby, a REST
+    API that refuses unauthenticated unsafe requests). Exit 1 if any check fails
+    (warnings do not).
 
         mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql --compiled /etc/postfix/compiled
-        mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' --patroni http://pg1:8008
+        mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' --patroni http://pg1:8008 --patroni-password-file rest.pw
     """
     with connect(dsn) as conn:
         checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
@@ -253,7 +260,9 @@ def doctor(
     if maps_dir is not None:
         checks += map_file_checks(maps_dir, config_dir)
     if patroni:
-        checks += cluster_checks(patroni)
+        rest_password = (read_password_file(patroni_password_file) if patroni_password_file is not None
+                         else os.environ.get("MAILBOOK_PATRONI_PASSWORD") or None)
+        checks += cluster_checks(patroni, (patroni_user, rest_password) if rest_password else None)
     _show(["check", "status", "detail"], checks, as_json)
     failed = [name for name, status, _ in checks if status == "fail"]
     if failed:

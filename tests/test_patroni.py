@@ -13,12 +13,17 @@ nobody doing anything. Measured and printed (pytest -s), never asserted as times
 failed logins, seconds without provisioning. MAILBOOK_PATRONI_LOG=FILE appends each
 fault's figures as a JSON line, for the README's ranges.
 
+The cluster runs patroni/patroni.yml as shipped, hardened (issue 28): the last tests prove
+that its REST API, etcd and replication refuse whoever lacks the credentials or TLS, and
+that `doctor --patroni` fails on a node whose REST API is open again.
+
 One cluster for the whole module. Patroni's timings are shortened (ttl 10, loop_wait 2,
 retry_timeout 3; tests/patroni_cluster.py) so that the three faults fit the suite's budget.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -32,7 +37,8 @@ import pytest
 from conftest import cli
 from mailbook.secrets import set_role_password, write_private
 from mta import Postfix, install_dovecot, private_dir, remove, require_root
-from patroni_cluster import SUPERUSER_PW, PatroniCluster
+from patroni_cluster import (ETCD_PW, ETCD_USER, REPLICATION_PW, REST_PW, REST_USER, REWIND_PW, SUPERUSER_PW,
+                             PatroniCluster)
 from test_outage import USER, USER_PW, Load, assert_all_delivered
 
 READER_PW, AUTH_PW = "reader-pw-patroni", "auth-pw-patroni"
@@ -291,6 +297,8 @@ def test_doctor_shows_the_cluster_and_fails_without_a_synchronous_standby(stack)
     assert by_name["patroni leader"]["status"] == "pass" and s["leader"] in by_name["patroni leader"]["detail"]
     assert by_name["synchronous standby"]["status"] == "pass"
     assert all(n.name in by_name["patroni members"]["detail"] for n in cluster.nodes)
+    rest_auth = [c for c in checks if c["check"] == "patroni rest auth"]
+    assert len(rest_auth) == NODES and all(c["status"] == "pass" and "(401)" in c["detail"] for c in rest_auth), rest_auth
 
     replicas = [n for n in cluster.nodes if n.name != s["leader"]]
     for n in replicas:
@@ -307,6 +315,122 @@ def test_doctor_shows_the_cluster_and_fails_without_a_synchronous_standby(stack)
         for n in replicas:
             n.start()
     cluster.wait_healthy()
+
+
+def test_rest_api_refuses_unauthenticated_writes(stack):
+    """What the review did from the network, without credentials: PATCH /config with an
+    on_restart callback, then POST /restart. Each node answers 401; the dynamic
+    configuration has no callback and no PostgreSQL restarted. With the credentials, the
+    same endpoint takes the request (doctor's harmless probe, refused for its body)."""
+    cluster, _, _, _ = stack
+    cluster.wait_healthy()
+    marker = cluster.root / "callback-ran"
+    evil = {"postgresql": {"callbacks": {"on_restart": f"/bin/sh -c 'id > {marker}'"}}, "synchronous_mode": False}
+    for node in cluster.nodes:
+        started = node.rest("/patroni")["postmaster_start_time"]
+        status, text = node.request("PATCH", "/config", evil)
+        assert status == 401, f"{node.name} PATCH /config: {status} {text}"
+        status, text = node.request("POST", "/restart", {})
+        assert status == 401, f"{node.name} POST /restart: {status} {text}"
+        status, text = node.request("POST", "/restart", {"role": "mailbook-doctor-probe"}, auth=True)
+        assert status == 400, f"{node.name} authenticated probe: {status} {text}"
+        time.sleep(0.5)
+        assert node.rest("/patroni")["postmaster_start_time"] == started, f"{node.name} restarted"
+    config = cluster.nodes[0].rest("/config")
+    assert "callbacks" not in config.get("postgresql", {}) and config["synchronous_mode"] is True, config
+    assert not marker.exists()
+    cluster.wait_healthy()
+
+
+def test_etcd_refuses_anonymous_access(stack):
+    """etcd runs with authentication: without a token the cluster's keys can be neither
+    read nor written (the leader key stays put); Patroni's own user reads them and may
+    write nothing outside /service/mail/."""
+    cluster, _, _, _ = stack
+    etcd = cluster.etcd
+    status, text = etcd.range("/service/mail/")
+    assert status != 200 and "user name is empty" in text, (status, text)
+    status, text = etcd.put("/service/mail/leader", "intruder")
+    assert status != 200 and "user name is empty" in text, (status, text)
+    status, text = etcd.call("auth/authenticate", {"name": ETCD_USER, "password": "a guess"})
+    assert status != 200 and "authentication failed" in text, (status, text)
+
+    token = etcd.token(ETCD_USER, ETCD_PW)
+    status, text = etcd.range("/service/mail/", token)
+    assert status == 200, text
+    keys = {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode()
+            for kv in json.loads(text).get("kvs", [])}
+    assert keys.get("/service/mail/leader") == cluster.leader().name, keys
+    status, text = etcd.put("/service/other/x", "1", token)
+    assert status == 403 and "permission denied" in text, (status, text)
+
+
+def test_replication_refuses_connections_without_tls(stack):
+    """pg_hba has hostssl lines only for replicator and rewinder: the same login without
+    TLS matches no line and is refused; with TLS it is taken; and the standbys Patroni
+    runs do stream over TLS."""
+    cluster, _, _, admin_dsn = stack
+    leader = cluster.leader()
+    for user, password, extra in (("replicator", REPLICATION_PW, "replication=true"),
+                                  ("rewinder", REWIND_PW, "dbname=postgres")):
+        dsn = f"host=127.0.0.1 port={leader.pg_port} user={user} {extra} connect_timeout=5"
+        with pytest.raises(psycopg.OperationalError) as refused:
+            psycopg.connect(dsn + " sslmode=disable", password=password).close()
+        assert "no pg_hba.conf entry" in str(refused.value) and "no encryption" in str(refused.value), refused.value
+        with psycopg.connect(dsn + " sslmode=require", password=password) as conn:
+            assert conn.pgconn.ssl_in_use
+    with psycopg.connect(leader.dsn(), autocommit=True) as conn:
+        rows = conn.execute("SELECT r.application_name, s.ssl FROM pg_stat_replication r"
+                            " JOIN pg_stat_ssl s USING (pid)").fetchall()
+    assert len(rows) == NODES - 1 and all(ssl for _, ssl in rows), rows
+
+
+def test_doctor_fails_on_an_open_rest_api(stack, tmp_path):
+    """One node's REST API with the open configuration of 1.0 (no restapi.authentication):
+    doctor --patroni fails naming it. Hardened again, doctor passes, and accepts the
+    credentials from a file or $MAILBOOK_PATRONI_PASSWORD, failing on a wrong one."""
+    cluster, _, _, admin_dsn = stack
+    s = cluster.wait_healthy()
+    urls = [a for n in cluster.nodes for a in ("--patroni", n.rest_url)]
+    doctor = ["doctor", "--dsn", admin_dsn + " dbname=mail", "--json", *urls]
+    open_node = next(n for n in cluster.nodes if n.name != s["leader"])
+
+    def rest_auth(r):
+        return [c for c in json.loads(r.stdout) if c["check"] == "patroni rest auth"]
+
+    def wait_probe(node, expected):
+        deadline = time.monotonic() + 30
+        while node.request("POST", "/restart", {"role": "mailbook-doctor-probe"})[0] != expected:
+            assert time.monotonic() < deadline, f"{node.name} did not reload: {node.log_tail()}"
+            time.sleep(0.5)
+
+    open_node.write_config(rest_authentication=False)
+    open_node.reload()
+    try:
+        wait_probe(open_node, 400)
+        r = cli(doctor)
+        assert r.exit_code == 1, r
+        failed = [c for c in rest_auth(r) if c["status"] == "fail"]
+        assert len(failed) == 1 and open_node.rest_url in failed[0]["detail"], rest_auth(r)
+        assert "restapi.authentication" in failed[0]["detail"]
+        assert "patroni rest auth" in r.stderr
+    finally:
+        open_node.write_config()
+        open_node.reload()
+        wait_probe(open_node, 401)
+    cluster.wait_healthy()
+
+    pw_file = tmp_path / "patroni-rest.pw"
+    write_private(pw_file, REST_PW + "\n")
+    r = cli([*doctor, "--patroni-password-file", str(pw_file)])
+    assert r.exit_code == 0, r
+    checks = rest_auth(r)
+    assert all(c["status"] == "pass" for c in checks), checks
+    assert sum(f"credentials for {REST_USER!r} accepted" in c["detail"] for c in checks) == NODES, checks
+    r = cli(doctor, env={"MAILBOOK_PATRONI_PASSWORD": "not the password"})
+    assert r.exit_code == 1, r
+    wrong = [c for c in rest_auth(r) if c["status"] == "fail"]
+    assert len(wrong) == NODES and all("refused (401)" in c["detail"] for c in wrong), wrong
 
 
 def print_table() -> None:
