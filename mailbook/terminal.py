@@ -9,7 +9,7 @@ ends the command). Everything such text goes through on its way out is here:
 - printable(): C0 and C1 control characters and DEL as "?", as SQL's quoted() shows them
   (a newline kept only where a value may span lines: a table cell);
 - cell(): a rich Text, never parsed as markup nor highlighted;
-- as_json(): json.dumps, which escapes every control character but DEL; DEL too here;
+- json_text(): json.dumps, which escapes every control character but DEL; DEL too here;
 - quoted(): a value in double quotes for a one-line message, like SQL's quoted().
 
 Shell commands printed for pasting are built with shlex.quote/shlex.join where they are
@@ -40,7 +40,7 @@ def cell(text: object) -> Text:
     return Text(printable(text, keep_newlines=True))
 
 
-def as_json(value: object) -> str:
+def json_text(value: object) -> str:
     """JSON for --json: exact (it parses back to the same values); json.dumps escapes
     every control character except DEL, which is escaped here (it can only occur inside a
     string, so the text stays valid JSON)."""
