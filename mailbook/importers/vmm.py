@@ -94,8 +94,9 @@ def read(conn: psycopg.Connection, vmail_owner: str = "vmail:vmail") -> Plan:
         problem = unsafe_path("domaindir", dd) or (
             None if dd.startswith("/") else f"domaindir {quoted(dd)} is not an absolute path, as vmm writes it")
         if problem:
-            plan.refuse(f"domain {primary[g]}" if g in primary else f"domain group {g}", problem)
             bad_dir.add(g)
+            if g in primary:  # a group without one is not moved (listed below)
+                plan.refuse(f"domain {primary[g]}", problem)
     bases = {os.path.dirname(os.path.dirname(dd.rstrip("/"))) for g, (*_x, dd, _n) in groups.items() if g not in bad_dir}
     if len(bases) > 1:
         raise Failure(f"vmm's domains live under {len(bases)} base directories ({', '.join(sorted(bases))}):"
