@@ -7,7 +7,6 @@ migration) are turned into one line on stderr and exit status 1, in _Group.invok
 from __future__ import annotations
 
 import io
-import json
 import os
 import shlex
 import shutil
@@ -39,6 +38,7 @@ from mailbook.roundcube import pdo_dsn as roundcube_dsn, roundcube_files
 from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
 from mailbook.secrets import new_password, obtain_password, read_password_file, set_role_password, write_private
 from mailbook.setup import init_database
+from mailbook.terminal import cell, json_text, printable
 from mailbook import demo as demo_mod
 from mailbook import migrations as mig
 
@@ -48,7 +48,7 @@ class _Group(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except (Failure, psycopg.Error) as exc:
-            typer.echo(f"mailbook: {describe(exc)}", err=True)
+            typer.echo(f"mailbook: {printable(describe(exc))}", err=True)  # a database message can quote a stored value
             raise typer.Exit(1) from None
 
 
@@ -152,7 +152,7 @@ def init(
     """
     for line in init_database(dsn, database):
         typer.echo(line)
-    typer.echo(f"next: mailbook migrate apply --dsn '{make_conninfo(dsn or '', dbname=database)}'")
+    typer.echo(f"next: mailbook migrate apply --dsn {shlex.quote(make_conninfo(dsn or '', dbname=database))}")
 
 
 @migrate_app.command("apply")
@@ -206,14 +206,14 @@ def migrate_status(dsn: Dsn = None):
     table = Table("migration", "status", "applied at")
     table.columns[0].no_wrap = True
     for s in states:
-        table.add_row(s.id, "applied" if s.applied else "pending", s.applied_at or "")
+        table.add_row(cell(s.id), "applied" if s.applied else "pending", cell(s.applied_at or ""))
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
     typer.echo(f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}")
     if v.unknown:
         typer.echo(f"warning: the database has {len(v.unknown)} migration(s) this mailbook does not know"
-                   f" ({', '.join(v.unknown)}): it is newer; upgrade mailbook before `migrate apply`", err=True)
+                   f" ({printable(', '.join(v.unknown))}): it is newer; upgrade mailbook before `migrate apply`", err=True)
 
 
 @app.command()
@@ -391,7 +391,7 @@ def _print_lookups(rows: list[tuple[str, ...]]) -> None:
     """One line per lookup: map file, [parameter,] key -> answer. Never truncated."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)] if rows else []
     for row in rows:
-        typer.echo("  " + "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + f"  -> {row[-1]}")
+        typer.echo(printable("  " + "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + f"  -> {row[-1]}"))
 
 
 def _report(changes, dry_run: bool) -> None:
@@ -737,7 +737,7 @@ def pgbouncer_install(
 def _call(dsn: Optional[str], query: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
     """Run one statement as the connecting role (a mailadmin member); NOTICEs are echoed."""
     with connect(dsn) as conn:
-        conn.add_notice_handler(lambda d: typer.echo(d.message_primary))
+        conn.add_notice_handler(lambda d: typer.echo(printable(d.message_primary)))
         cur = conn.execute(query, params)
         names = [c.name for c in cur.description] if cur.description else []
         return names, cur.fetchall() if cur.description else []
@@ -745,7 +745,7 @@ def _call(dsn: Optional[str], query: str, params: tuple = ()) -> tuple[list[str]
 
 def _show(names: list[str], rows: list[tuple], as_json: bool, empty: str = "(none)") -> None:
     if as_json:
-        typer.echo(json.dumps([dict(zip(names, r)) for r in rows], default=str, indent=2))
+        typer.echo(json_text([dict(zip(names, r)) for r in rows]))
         return
     if not rows:
         typer.echo(empty)
@@ -757,7 +757,7 @@ def _show(names: list[str], rows: list[tuple], as_json: bool, empty: str = "(non
     for column in table.columns:
         column.overflow, column.no_wrap = "fold", not tty
     for r in rows:
-        table.add_row(*(_cell(v) for v in r))
+        table.add_row(*(cell(_cell(v)) for v in r))  # literal text: "[/]" in a realname is no markup
     (out if tty else Console(width=100_000)).print(table)
 
 
@@ -1082,7 +1082,7 @@ def sendas_who(address: str, dsn: Dsn = None):
         local, _, domain = address.rpartition("@")
         rows = conn.execute("SELECT DISTINCT login FROM postfix_sender_logins(%s, %s) AS login ORDER BY 1",
                             (local, domain)).fetchall()
-    typer.echo("\n".join(r[0] for r in rows) or f"nobody may send as {address}")
+    typer.echo(printable("\n".join(r[0] for r in rows), keep_newlines=True) or f"nobody may send as {address}")
 
 
 @sendas_app.command("disallow")
@@ -1117,7 +1117,7 @@ def maildirs_purge(
     with connect(dsn) as conn:
         outcomes = purge_maildirs(conn, base, uid, dry_run)
     for o in outcomes:
-        typer.echo(f"{o.action} {o.maildir} ({o.email})" + (f": {o.reason}" if o.reason else ""))
+        typer.echo(printable(f"{o.action} {o.maildir} ({o.email})" + (f": {o.reason}" if o.reason else "")))
     if not outcomes:
         typer.echo("nothing queued")
     refused = [o for o in outcomes if o.refused]
@@ -1218,7 +1218,7 @@ def import_(
         else:
             count, problems = bulk.import_csv(conn, source_file, dry_run)
     for line, problem in problems:
-        typer.echo(f"{file}:{line}: {problem}", err=True)
+        typer.echo(f"{file}:{line}: {printable(problem)}", err=True)
     if problems:
         raise Failure(f"{_bad_rows(problems)} in {file}; nothing was imported")
     typer.echo(f"{count} row(s) checked, no problems" if dry_run else f"imported {count} row(s) from {file}")
@@ -1240,24 +1240,26 @@ def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], 
     else:
         reader = lambda conn: vmm.read(conn, vmail_owner=vmail_owner)  # noqa: E731
     plan, problems = importers.run(reader, source_dsn, dsn, dry_run, skip_existing)
-    typer.echo(f"{plan.tool} {plan.version}, read in one snapshot: "
-               + (", ".join(f"{n} {label}(s)" for label, n in plan.counts()) or "nothing to move"))
+    # every line below carries the source's own text (names, addresses, destinations): never raw
+    say = lambda line, err=False: typer.echo(printable(line), err=err)  # noqa: E731
+    say(f"{plan.tool} {plan.version}, read in one snapshot: "
+        + (", ".join(f"{n} {label}(s)" for label, n in plan.counts()) or "nothing to move"))
     if plan.skipped:
-        typer.echo(f"already in mailbook, left out ({len(plan.skipped)}): " + "; ".join(plan.skipped))
+        say(f"already in mailbook, left out ({len(plan.skipped)}): " + "; ".join(plan.skipped))
     if plan.left:
-        typer.echo(f"not carried over as it was ({len(plan.left)}):")
+        say(f"not carried over as it was ({len(plan.left)}):")
         for what, why in plan.left:
-            typer.echo(f"  {what}: {why}")
+            say(f"  {what}: {why}")
     for where, problem in problems:
-        typer.echo(f"{plan.tool} {where}: {problem}", err=True)
+        say(f"{plan.tool} {where}: {problem}", err=True)
     if problems:
         raise Failure(f"{_bad_rows(problems)} in {plan.tool}'s data; nothing was imported")
-    if plan.commands:
-        typer.echo("then, on the mail host:" if not dry_run else "after the import, on the mail host:")
+    if plan.commands:  # each built with shlex.join/quote from paths the reader checked (unsafe_path)
+        say("then, on the mail host:" if not dry_run else "after the import, on the mail host:")
         for command in plan.commands:
-            typer.echo(f"  {command}")
-    typer.echo(f"{len(plan.rows)} row(s) checked, no problems; nothing written (dry run)" if dry_run
-               else f"imported {len(plan.rows)} row(s) from {plan.tool}")
+            say(f"  {command}")
+    say(f"{len(plan.rows)} row(s) checked, no problems; nothing written (dry run)" if dry_run
+        else f"imported {len(plan.rows)} row(s) from {plan.tool}")
 
 
 def _open_csv(path: Path):

@@ -396,3 +396,28 @@ def test_cleartext_passwords_move_in_bcrypt_hashed_with_the_flag_and_are_listed_
     assert hashes["before@clear.example"] == "{MD5-CRYPT}" + stored["before@clear.example"]
     for address, password in (("clear@clear.example", "Clear-secret-12"), ("before@clear.example", "Before-secret-12")):
         assert dovecot.auth_test(address, password).returncode == 0, dovecot.log_text()[-2000:]
+
+
+def test_hostile_maildir_is_refused_naming_it(source, target, imported):
+    """A PostfixAdmin maildir with shell syntax (anyone who can write its database, or a
+    local part PostfixAdmin let through) is a bad row: one line naming the mailbox and
+    the value, nothing imported. Before 1.0.1 it moved in: mailbook's maildir rule allows
+    $ { } | & and the path reaches Dovecot, `maildirs purge` and the admin's own commands."""
+    hostile = "example.com/e|touch${IFS}MARK/"
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("INSERT INTO mailbox (username, password, name, maildir, quota, local_part, domain, active)"
+                     " VALUES ('evil@example.com', '$1$abcdefgh$abcdefghijklmnopqrstuv', 'Evil', %s, 0, 'evil',"
+                     " 'example.com', true)", (hostile,))
+    try:
+        before = _checksums(target)
+        r = cli(["import", "--from", "postfixadmin", "--source-dsn", source, "--dsn", target, "--skip-existing"])
+        after = _checksums(target)
+    finally:
+        with psycopg.connect(source, autocommit=True) as conn:
+            conn.execute("DELETE FROM mailbox WHERE username = 'evil@example.com'")
+        with psycopg.connect(target, autocommit=True) as conn:  # only if it did move in
+            conn.execute("DELETE FROM users WHERE email = 'evil@example.com'")
+    assert r.exit_code == 1, r
+    assert f'PostfixAdmin mailbox evil@example.com: maildir "{hostile}" has "|" (U+007C)' in r.stderr, r.stderr
+    assert "1 bad row in PostfixAdmin's data; nothing was imported" in r.stderr
+    assert after == before

@@ -9,6 +9,7 @@ put in each maildir before the move is read over IMAP after it."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli
+from conftest import cli, table_checksums
 from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove
 from movein import (Lookups, Vmm, deliver_file, drop_source, imap_subjects, mailbook_lookups, map_file,
                     postfix_config, source_database)
@@ -172,7 +173,7 @@ def dovecot(root, cluster, source, imported):
     _dsn, base = source
     for line in imported.stdout.splitlines():  # the commands the import printed, as the admin would run them
         if line.strip().startswith("chown "):
-            subprocess.run(line.split(), check=True)
+            subprocess.run(shlex.split(line), check=True)
     os.chmod(base, 0o755)
     pw = root / "auth.pw"
     write_private(pw, AUTH_PW + "\n")
@@ -201,3 +202,76 @@ def test_mail_placed_before_the_move_is_read_over_imap_after_the_printed_command
     for address, password, _scheme in USERS:
         if address != "bob@example.org":  # no IMAP for bob, in vmm as here
             assert imap_subjects(dovecot.port, address, password) == [f"before the move {address}"]
+
+
+def _dry_run(source, target, *extra):
+    dsn, _base = source
+    return cli(["import", "--from", "vmm", "--source-dsn", dsn, "--dsn", target, "--dry-run", "--skip-existing",
+                *extra])
+
+
+def _chown_lines_run_by_sh(stdout: str, where: Path) -> list[subprocess.CompletedProcess]:
+    """Each printed chown line as the admin pastes it: through sh, here in an empty directory."""
+    return [subprocess.run(["sh", "-c", line.strip()], cwd=where, capture_output=True, text=True, timeout=30)
+            for line in stdout.splitlines() if line.strip().startswith("chown ")]
+
+
+def test_hostile_domaindir_is_refused_naming_it(cluster, source, target, imported, tmp_path):
+    """A domaindir with shell syntax in vmm's database (anyone who can write it) is a bad
+    row: one line naming the domain and the value, nothing imported, no chown line printed.
+    Before 1.0.1 the printed `chown -R OWNER DOMAINDIR` ran the payload when pasted: the
+    lines printed are run through sh here, in an empty directory, and create no file."""
+    dsn, base = source
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        gid, domaindir = conn.execute("SELECT gid, domaindir FROM domain_data JOIN domain_name USING (gid)"
+                                      " WHERE domainname = 'example.org'").fetchone()
+        hostile = f"{base}/0/1|touch${{IFS}}MARK"  # varchar(40): short, and it names no real directory
+        conn.execute("UPDATE domain_data SET domaindir = %s WHERE gid = %s", (hostile, gid))
+    try:
+        before = _checksums(target)
+        r = _dry_run(source, target, "--vmail-owner", OWNER_SPEC)
+        after = _checksums(target)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("UPDATE domain_data SET domaindir = %s WHERE gid = %s", (domaindir, gid))
+    ran = _chown_lines_run_by_sh(r.stdout, tmp_path)
+    assert not (tmp_path / "MARK").exists(), "a printed command ran the domaindir's payload"
+    assert r.exit_code == 1, r
+    assert f'vmm domain example.org: domaindir "{hostile}" has "|" (U+007C)' in r.stderr, r.stderr
+    assert "nothing was imported" in r.stderr and not ran and "chown" not in r.stdout
+    assert after == before
+
+
+def test_printed_chown_line_is_quoted_for_sh(source, target, imported, tmp_path):
+    """--vmail-owner with shell syntax in it lands in the printed chown as one argument:
+    run through sh it is one (refused) owner, and the payload creates no file."""
+    r = _dry_run(source, target, "--vmail-owner", "nobody;touch${IFS}MARK")
+    assert r.exit_code == 0, r
+    lines = [line.strip() for line in r.stdout.splitlines() if line.strip().startswith("chown ")]
+    assert lines and all(shlex.split(line)[:3] == ["chown", "-R", "nobody;touch${IFS}MARK"] for line in lines)
+    for done in _chown_lines_run_by_sh(r.stdout, tmp_path):
+        assert done.returncode != 0 and "invalid user" in done.stderr, done
+    assert not (tmp_path / "MARK").exists(), "a printed command ran the owner's payload"
+
+
+def test_escape_bytes_in_plan_lines_are_neutralised(source, target, imported):
+    """A relocated destination with ESC/OSC/BEL bytes, listed in the plan, reaches the
+    terminal as "?" (what SQL's quoted() shows), never as a control sequence."""
+    dsn, _base = source
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        gid = conn.execute("SELECT gid FROM domain_name WHERE domainname = 'example.org'").fetchone()[0]
+        conn.execute("INSERT INTO relocated (gid, address, destination) VALUES (%s, 'esc', %s)",
+                     (gid, "x\x1b]0;pwned\x07\x1b[2J\x9b1m@elsewhere.example"))
+    try:
+        r = _dry_run(source, target, "--vmail-owner", OWNER_SPEC)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM relocated WHERE address = 'esc'")
+    assert r.exit_code == 0, r
+    assert "relocated esc@example.org: moved to x?]0;pwned??[2J?1m@elsewhere.example" in r.stdout, r.stdout
+    assert not [c for c in r.stdout + r.stderr if ord(c) < 32 and c != "\n" or 0x7f <= ord(c) <= 0x9f]
+
+
+def _checksums(dsn: str) -> dict:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return table_checksums(conn)

@@ -6,6 +6,7 @@ export -> import -> export stays byte for byte the same."""
 from __future__ import annotations
 
 import csv
+import json
 import io
 
 import psycopg
@@ -73,3 +74,63 @@ def test_a_realname_with_an_invisible_format_character_is_refused_naming_it(db, 
     r = alice(["import", str(f)], admin_dsn)
     assert r.exit_code == 1 and f"{f}:2:" in r.stderr and point in r.stderr, r
     assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+MARKUP = ["[/]", "[bold]x", "[link=http://x.example]y[/link]", "a [red]b[/red] c"]
+HOSTILE_ADDRESS = "[/]x\x1b]0;pwned\x07\x1b[2J\x9b31m@example.com"
+
+
+def log(args, admin_dsn):
+    """`mailbook log --dsn … ARGS` as the help-desk login."""
+    return cli(["log", "--dsn", admin_dsn, *args], env={"PGPASSWORD": ADMIN_PASSWORD})
+
+
+def _controls(text: str) -> list[str]:
+    """The C0/C1 control characters and DELs in text, newlines aside."""
+    return [c for c in text if (ord(c) < 32 and c != "\n") or 0x7f <= ord(c) <= 0x9f]
+
+
+def test_realname_markup_is_printed_literally(db, admin_dsn):
+    """A realname that reads as rich markup ("[/]" closes nothing: MarkupError, exit 1
+    before 1.0.1) is a name: `mailbox list` prints it as stored, and --json exactly."""
+    assert alice(["domain", "add", "example.com"], admin_dsn).exit_code == 0
+    for i, name in enumerate(MARKUP):
+        r = alice(["mailbox", "add", f"--name={name}", "--password-stdin", f"m{i}@example.com"], admin_dsn,
+                  f"secret markup {i}\n")
+        assert r.exit_code == 0, r
+    r = alice(["mailbox", "list"], admin_dsn)
+    assert r.exit_code == 0, r
+    for name in MARKUP:
+        assert name in r.stdout, (name, r.stdout)
+    r = alice(["mailbox", "list", "--json"], admin_dsn)
+    assert r.exit_code == 0 and sorted(m["realname"] for m in json.loads(r.stdout)) == sorted(MARKUP), r
+
+
+def test_log_of_a_hostile_refused_address_shows_no_escape(db, admin_dsn):
+    """change_password() records a refusal with the address as the webmail sent it (here
+    markup, OSC, ESC and CSI bytes). `mailbook log` shows it with "?" for each control
+    character and "[/]" literally, no MarkupError; --json gives the stored text exactly."""
+    db.execute("SET ROLE mailwebmail")
+    try:
+        changed, code, _ = db.execute("SELECT changed, code, message FROM public.change_password(%s, %s, %s)",
+                                      (HOSTILE_ADDRESS, "not the password", "a brand new passphrase")).fetchone()
+    finally:
+        db.execute("RESET ROLE")
+    assert (changed, code) == (False, "28P01")
+    r = log(["--key", "pwned"], admin_dsn)
+    assert r.exit_code == 0, r
+    assert not _controls(r.stdout + r.stderr), repr(r.stdout)
+    assert "[/]x?]0;pwned??[2j?31m@example.com" in r.stdout and "REFUSED" in r.stdout, r.stdout
+    r = log(["--key", "pwned", "--json"], admin_dsn)
+    assert r.exit_code == 0 and not _controls(r.stdout), r
+    assert [row["key"] for row in json.loads(r.stdout)] == [HOSTILE_ADDRESS.lower()]
+
+
+def test_error_line_neutralises_control_bytes(db, admin_dsn):
+    """PostgreSQL quotes a bad value in its own message as it came: the one-line error
+    shows its control characters as "?", so the line stays one line and no sequence runs."""
+    r = log(["--since", "2 days\x1b]0;pwned\x07\nsecond line"], admin_dsn)
+    assert r.exit_code == 1, r
+    assert r.stderr.startswith("mailbook: ") and r.stderr.count("\n") == 1, r
+    assert "?]0;pwned??second line" in r.stderr and "(SQLSTATE 22007)" in r.stderr, r.stderr
+    assert not _controls(r.stderr)

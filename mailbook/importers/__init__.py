@@ -15,6 +15,7 @@ import base64
 import binascii
 import re
 import secrets
+import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -23,6 +24,7 @@ import psycopg
 
 from mailbook import Failure, connect
 from mailbook.bulk import COLUMNS
+from mailbook.terminal import quoted
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Plan:
     left: list[tuple[str, str]] = field(default_factory=list)  # (what, why and what to do)
     commands: list[str] = field(default_factory=list)  # to run on the mail host, in order
     skipped: list[str] = field(default_factory=list)  # already in mailbook (--skip-existing)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (source object, problem): nothing is written
 
     def add(self, kind: str, label: str, source: str, **values) -> Row:
         row = Row(kind, label, source, {k: (None if v is None else str(v)) for k, v in values.items()})
@@ -56,6 +59,14 @@ class Plan:
 
     def leave(self, what: str, why: str) -> None:
         self.left.append((what, why))
+
+    def refuse(self, source: str, problem: str) -> None:
+        """A bad row, reported with the target's own problems: nothing is imported."""
+        self.refused.append((source, problem))
+
+    def command(self, *argv: str) -> None:
+        """A command for the mail host, quoted for pasting into a shell."""
+        self.commands.append(shlex.join(argv))
 
     def counts(self) -> list[tuple[str, int]]:
         c = Counter(r.label for r in self.rows)
@@ -83,6 +94,30 @@ def missing_columns(conn: psycopg.Connection, wanted: dict[str, list[str]]) -> l
         " AND c.relname = ANY(%s)", (list(wanted),)).fetchall())
     found = {f for (f,) in found}
     return [f"{t}.{c}" for t, cols in wanted.items() for c in cols if f"{t}.{c}" not in found]
+
+
+# -- paths -------------------------------------------------------------------------------
+
+# A source path goes into mailbook's maildir (Postfix's and Dovecot's home, `maildirs purge`)
+# and, for vmm, into the printed `chown` commands. Quoting makes a printed command safe, but
+# the path also reaches whatever else an admin writes by hand around it (a find, an rsync,
+# a Dovecot setting), so a source path must be plain: ASCII letters and digits, "/" and
+# "._-" (domain names, vmm's numbered directories), "+" and "=" (local parts such as
+# foo+bar, vmm's %= addresses) and "@" (maildirs named user@domain). Everything else a shell
+# or a template language reads ($ ` \ " ' ; & | < > ( ) { } [ ] * ? ! # ~ % ^ , : and
+# white space) and every non-ASCII character is refused; neither tool writes them itself.
+UNSAFE_PATH = re.compile(r"[^A-Za-z0-9/._+@=-]")
+SAFE_SET = "ASCII letters, digits and /._-+@="
+
+
+def unsafe_path(what: str, path: str) -> str | None:
+    """Why a source path is refused (naming it and its first character outside SAFE_SET),
+    or None."""
+    bad = UNSAFE_PATH.search(path)
+    if bad is None:
+        return None
+    return (f"{what} {quoted(path)} has {quoted(bad.group())} (U+{ord(bad.group()):04X}); mailbook takes only"
+            f" {SAFE_SET} in a path that reaches shell commands: rename it in the source tool (and on disk) first")
 
 
 # -- passwords ---------------------------------------------------------------------------
@@ -162,7 +197,7 @@ def check_hashes(target: psycopg.Connection, plan: Plan) -> None:
                 plan.leave(f"password of {row.values['address']}",
                            f"its cleartext password is one mailbook refuses ({problem.split(';')[0]}); the mailbox"
                            " moves with a random password, so mail still arrives but it cannot log in until you run"
-                           f" `mailbook mailbox passwd {row.values['address']}`")
+                           f" `{shlex.join(['mailbook', 'mailbox', 'passwd', row.values['address']])}`")
                 row.values["password_hash"] = None
                 row.values["password"] = secrets.token_urlsafe(24)
                 taken.add(id(row))
@@ -178,7 +213,7 @@ def check_hashes(target: psycopg.Connection, plan: Plan) -> None:
         plan.leave(f"password of {address}",
                    f"its hash ({scheme.group(1) if scheme else 'no {SCHEME} prefix'}) is one mailbook refuses: "
                    f"{problem}; the mailbox moves with a random password, so mail still arrives but it cannot "
-                   f"log in until you run `mailbook mailbox passwd {address}`")
+                   f"log in until you run `{shlex.join(['mailbook', 'mailbox', 'passwd', address])}`")
         row.values["password_hash"] = None
         row.values["password"] = secrets.token_urlsafe(24)
 
@@ -232,7 +267,9 @@ def write(target: psycopg.Connection, plan: Plan, dry_run: bool, skip_existing: 
     nothing was written. Refuses (Failure) when mailbook already holds some of the rows,
     naming them, unless skip_existing: then those rows are left out and listed."""
     there = existing(target, plan)
-    if there and not skip_existing:
+    if plan.refused:  # the reader refused rows: check the rest too, so every bad row is listed, and write nothing
+        dry_run = True
+    if there and not skip_existing and not plan.refused:
         order = {"domain": 0, "mailbox": 1, "alias": 2}  # domains first: the likeliest mistake is the same source twice
         names = [" ".join(k[:2]) + (f" -> {k[2]}" if len(k) > 2 else "") for k in sorted(there, key=lambda k: (order[k[0]], k))]
         shown = "; ".join(names[:10]) + (f"; and {len(names) - 10} more" if len(names) > 10 else "")
@@ -252,8 +289,9 @@ def write(target: psycopg.Connection, plan: Plan, dry_run: bool, skip_existing: 
                                   (dry_run,)).fetchall()
         if problems:  # nothing was written; roll back the staged rows' transaction too
             by_line = dict(zip(lines(plan.rows), plan.rows))
-            return [(by_line[line].source if line in by_line else f"row {line}", problem) for line, problem in problems]
-    return []
+            return plan.refused + [(by_line[line].source if line in by_line else f"row {line}", problem)
+                                   for line, problem in problems]
+    return plan.refused
 
 
 def run(reader: Callable[[psycopg.Connection], Plan], source_dsn: str | None, target_dsn: str | None,

@@ -17,10 +17,12 @@ What PostfixAdmin means, and how it lands here:
 
 from __future__ import annotations
 
+import shlex
+
 import psycopg
 
 from mailbook import Failure
-from mailbook.importers import Plan, missing_columns, unwrap_hash
+from mailbook.importers import Plan, missing_columns, unsafe_path, unwrap_hash
 
 VERSION = 1847  # config.version that PostfixAdmin 3.3's upgrade.php leaves
 QUOTA_MULTIPLIER = 1024000  # $CONF['quota_multiplier'], PostfixAdmin's default
@@ -111,13 +113,13 @@ def read(conn: psycopg.Connection, cleartext: bool = False) -> Plan:
         if limit is not None and alias_addresses.get(d, 0) > limit:
             plan.leave(f"alias cap of {d}", f"PostfixAdmin's cap {n_aliases} does not count mailboxes' forwards;"
                        f" mailbook counts every alias address ({alias_addresses[d]} here): no cap set; set one with"
-                       f" `mailbook domain limits {d} --aliases N`")
+                       f" `{shlex.join(['mailbook', 'domain', 'limits', d])} --aliases N`")
         elif limit is not None:
             values["max_aliases"] = limit
         if quota > 0 and d in quota_less:
             plan.leave(f"quota cap of {d}", f"{quota} MB in all, but some of its mailboxes have no quota, which mailbook"
                        " refuses under a total cap: no cap set; give those mailboxes a quota, then"
-                       f" `mailbook domain limits {d} --quota-bytes {quota * QUOTA_MULTIPLIER}`")
+                       f" `{shlex.join(['mailbook', 'domain', 'limits', d, '--quota-bytes', str(quota * QUOTA_MULTIPLIER)])}`")
         elif quota > 0:
             values["max_quota_bytes"] = quota * QUOTA_MULTIPLIER
         if maxquota > 0:
@@ -134,6 +136,9 @@ def read(conn: psycopg.Connection, cleartext: bool = False) -> Plan:
         # ($CONF['encrypt'] = 'cleartext', stored as typed) such a value is the password itself. A hash
         # it takes stays a hash either way: the scheme is one global setting, and rows written
         # before it was switched keep theirs
+        problem = unsafe_path("maildir", maildir or "")  # relative, byte for byte: checked as it will be used
+        if problem:
+            plan.refuse(f"mailbox {username}", problem)
         password_hash, plaintext = unwrap_hash(password)
         row = plan.add("mailbox", "mailbox", f"mailbox {username}", address=username, password_hash=password_hash,
                        password=plaintext, realname=name or None, maildir=maildir,
@@ -168,7 +173,7 @@ def read(conn: psycopg.Connection, cleartext: bool = False) -> Plan:
             if dest.startswith("@"):
                 plan.leave(f"{what} -> {dest}", "a domain-wide forward: mailbook aliases name addresses; to send every"
                            f" address of {d} to {dest[1:]}, remove {d} and run"
-                           f" `mailbook domain add {d} --alias-of {dest[1:]}`")
+                           f" `{shlex.join(['mailbook', 'domain', 'add', d, '--alias-of', dest[1:]])}`")
                 continue
             dl, _, dd = dest.rpartition("@")
             if kind_of.get(dd) == "alias":  # Postfix expands it again, through the alias domain's target

@@ -21,12 +21,14 @@ What vmm means, and how it lands here:
 from __future__ import annotations
 
 import os
+import shlex
 from collections import Counter
 
 import psycopg
 
 from mailbook import Failure
-from mailbook.importers import Plan, missing_columns, unwrap_hash
+from mailbook.terminal import quoted
+from mailbook.importers import Plan, missing_columns, unsafe_path, unwrap_hash
 
 WANTED = {
     "domain_data": ["gid", "qid", "ssid", "tid", "domaindir", "note"],
@@ -86,7 +88,16 @@ def read(conn: psycopg.Connection, vmail_owner: str = "vmail:vmail") -> Plan:
     for n, g, p in names:
         if not p:
             others.setdefault(g, []).append(n)
-    bases = {os.path.dirname(os.path.dirname(dd.rstrip("/"))) for *_x, dd, _n in groups.values()}
+    # a domaindir goes into the printed chown commands and every maildir: refused unless plain
+    bad_dir: set[int] = set()
+    for g, (*_x, dd, _n) in groups.items():
+        problem = unsafe_path("domaindir", dd) or (
+            None if dd.startswith("/") else f"domaindir {quoted(dd)} is not an absolute path, as vmm writes it")
+        if problem:
+            bad_dir.add(g)
+            if g in primary:  # a group without one is not moved (listed below)
+                plan.refuse(f"domain {primary[g]}", problem)
+    bases = {os.path.dirname(os.path.dirname(dd.rstrip("/"))) for g, (*_x, dd, _n) in groups.items() if g not in bad_dir}
     if len(bases) > 1:
         raise Failure(f"vmm's domains live under {len(bases)} base directories ({', '.join(sorted(bases))}):"
                       " mailbook's maildirs are relative to one virtual_mailbox_base")
@@ -123,8 +134,8 @@ def read(conn: psycopg.Connection, vmail_owner: str = "vmail:vmail") -> Plan:
                        f" (e.g. {reopened[0][0]}@{d}); mailbook's domain list would shut them out, so each mailbox"
                        " carries its own list and the domain none")
             domain_off[g] = set()
-        if users_of[g]:  # the mail is owned by a uid per user and the domain's gid: give it to the vmail owner
-            plan.commands.append(f"chown -R {vmail_owner} {domaindir}")
+        if users_of[g] and g not in bad_dir:  # the mail is owned by a uid per user and the domain's gid: give it to the vmail owner
+            plan.command("chown", "-R", vmail_owner, domaindir)
         values = dict(address=d, transport=transport, services_off=words(domain_off[g]))
         plan.add("domain", "relay domain" if relay and not users_of[g] else "domain", f"domain {d}", **values)
         if note:
@@ -143,6 +154,9 @@ def read(conn: psycopg.Connection, vmail_owner: str = "vmail:vmail") -> Plan:
         directory, fmt = locations[mid]
         home = os.path.join(groups[g][3].rstrip("/"), str(uid))
         maildir = os.path.relpath(os.path.join(home, directory), base) + "/"
+        problem = None if g in bad_dir else unsafe_path("maildir", maildir)
+        if problem:
+            plan.refuse(f"mailbox {address}", problem)
         if fmt != "maildir":
             plan.leave(f"mailbox {address}", f"its mail is in {fmt} format ({home}/{directory}); mailbook's Dovecot reads"
                        " maildir:~: convert it first (doveadm sync -u ... maildir:...)")
@@ -200,7 +214,7 @@ def read(conn: psycopg.Connection, vmail_owner: str = "vmail:vmail") -> Plan:
                       else " (until then mail to it is refused as unknown)"))
     if users:
         plan.commands.insert(0, f"# Postfix: virtual_mailbox_base = {base}; Dovecot: mailbook dovecot install"
-                                f" --mailbox-base {base}")
+                                f" --mailbox-base {shlex.quote(base)}")
         plan.leave("homes", f"vmm's home was {base}/<dir>/<gid>/<uid> with the mail in its Maildir; mailbook's home is"
                    " the maildir itself, so files kept beside it (Sieve scripts) must move into it")
     return plan
