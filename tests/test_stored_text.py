@@ -107,16 +107,22 @@ def test_realname_markup_is_printed_literally(db, admin_dsn):
 
 
 def test_log_of_a_hostile_refused_address_shows_no_escape(db, admin_dsn):
-    """change_password() records a refusal with the address as the webmail sent it (here
-    markup, OSC, ESC and CSI bytes). `mailbook log` shows it with "?" for each control
-    character and "[/]" literally, no MarkupError; --json gives the stored text exactly."""
+    """1.0's change_password() recorded a refusal with the address as the webmail sent it
+    (here markup, OSC, ESC and CSI bytes); check_current_password() now refuses such an
+    address before writing (22023), but rows 1.0 wrote remain. `mailbook log` shows one
+    with "?" for each control character and "[/]" literally, no MarkupError; --json gives
+    the stored text exactly."""
     db.execute("SET ROLE mailwebmail")
     try:
-        changed, code, _ = db.execute("SELECT changed, code, message FROM public.change_password(%s, %s, %s)",
-                                      (HOSTILE_ADDRESS, "not the password", "a brand new passphrase")).fetchone()
+        code = db.execute("SELECT code FROM public.check_current_password(%s, 'not the password')",
+                          (HOSTILE_ADDRESS,)).fetchone()[0]
     finally:
         db.execute("RESET ROLE")
-    assert (changed, code) == (False, "28P01")
+    assert code == "22023"
+    assert db.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
+    db.execute("INSERT INTO audit_log (login_role, acting_role, txid, table_name, operation, row_key, reason)"
+               " VALUES ('mailwebmail', 'mailwebmail', pg_current_xact_id(), 'users', 'REFUSED', %s,"
+               " '28P01: the current password is wrong')", (HOSTILE_ADDRESS.lower(),))
     r = log(["--key", "pwned"], admin_dsn)
     assert r.exit_code == 0, r
     assert not _controls(r.stdout + r.stderr), repr(r.stdout)
