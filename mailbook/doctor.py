@@ -163,6 +163,13 @@ def stored_row_checks(conn: psycopg.Connection) -> list[Check]:
     return found
 
 
+def _share(share) -> str:
+    """A share of a quota as a percentage, capped: a counter far beyond its quota (a
+    lowered quota, or a forged write before 0203 bounded the counters) reads as "more
+    than 1000%", not as a 15-digit number."""
+    return f"{share:.0%}" if share <= 10 else "more than 1000%"
+
+
 def usage_checks(conn: psycopg.Connection) -> list[Check]:
     """Mailboxes at 90 % or more of their quota (bytes or messages), from the usage
     Dovecot writes (quota_usage, 0060): a warning each, so they are seen before the
@@ -178,7 +185,7 @@ def usage_checks(conn: psycopg.Connection) -> list[Check]:
     for email, used, limit, used_messages, limit_messages, share in full[:20]:
         parts = [f"{used:,} of {limit:,} bytes" if limit else "",
                  f"{used_messages:,} of {limit_messages:,} messages" if limit_messages else ""]
-        found.append(("mailbox usage", "warn", f"{email} uses {share:.0%} of its quota ({'; '.join(p for p in parts if p)}):"
+        found.append(("mailbox usage", "warn", f"{email} uses {_share(share)} of its quota ({'; '.join(p for p in parts if p)}):"
                                                " raise it (mailbook mailbox quota) or ask the user to clean up"))
     if len(full) > 20:
         found.append(("mailbox usage", "warn", f"and {len(full) - 20} more mailbox(es) at 90 % or more"))

@@ -13,6 +13,30 @@ SELECT coalesce(array_agg(DISTINCT s ORDER BY s), '{}')
 $$;
 REVOKE ALL ON FUNCTION public.services_with(text[], text, boolean) FROM PUBLIC;
 
+-- dovecot_service_allowed(service, disabled) -> boolean
+-- Caller: Dovecot's password_query (dovecot/dovecot-sql.conf.ext), as mailauth, with
+-- %{service} and the mailbox's and domain's disabled_services together. Runs as mailowner
+-- and reads no table. An allow-list: true only for a service mailbook knows and the
+-- lists do not turn off: imap, pop3, smtp (Postfix's SASL asks Dovecot as "smtp"),
+-- submission (Dovecot's own) and sieve (ManageSieve). doveadm (`doveadm auth test` and
+-- `doveadm auth login`, run by root on the mail server) is answered as "may this mailbox
+-- log in at all": true while any of the five is on. Every other name is refused: lmtp
+-- (LMTP asks only the userdb, which answers for any service: a mailbox with every
+-- service off still receives mail), imap-urlauth, a name from a later Dovecot. Never
+-- raises; NULL is false. mailadmin may call it too (what would Dovecot answer?).
+CREATE FUNCTION public.dovecot_service_allowed(service text, disabled text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+-- the names of the CHECKs on users and transports.disabled_services and service_list_error()
+SELECT coalesce(CASE service
+    WHEN 'doveadm' THEN NOT (ARRAY['imap', 'pop3', 'smtp', 'submission', 'sieve'] <@ disabled)
+    ELSE service = ANY (ARRAY['imap', 'pop3', 'smtp', 'submission', 'sieve']) AND NOT service = ANY (disabled)
+END, false)
+$$;
+REVOKE ALL ON FUNCTION public.dovecot_service_allowed(text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.dovecot_service_allowed(text, text[]) TO mailauth, mailadmin;
+
 -- set_mailbox_service(email, service, allowed) -> mailboxes
 -- Caller: members of mailadmin (runner: `mailbook mailbox allow|deny`). Runs as mailowner.
 -- service is imap, pop3, smtp (Postfix submission through Dovecot SASL), submission

@@ -55,12 +55,13 @@ SELECT p.oid, p.proname::text AS name,
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'password_policy_error', 'set_vacation', 'clear_vacation', 'compiled_map_rows',
                      'compiled_map_changes', 'compiled_map_lag', 'prune_map_changes',
-                     'new_mailbox', 'existing_mailbox') AS for_mailadmin,
+                     'new_mailbox', 'existing_mailbox', 'dovecot_service_allowed') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
-       -- what the view sieve_scripts calls as its reader: pure text functions
-       p.proname IN ('sieve_string', 'vacation_script') AS for_mailauth
+       -- what the view sieve_scripts calls as its reader: pure text functions; and
+       -- password_query's service allow-list
+       p.proname IN ('sieve_string', 'vacation_script', 'dovecot_service_allowed') AS for_mailauth
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');

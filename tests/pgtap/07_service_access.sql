@@ -1,9 +1,10 @@
--- Per-service access: what Dovecot's password_query decides for each service, the
--- switches' refusals, and who may read the lists.
+-- Per-service access: what Dovecot's password_query decides for each service (an
+-- allow-list, dovecot_service_allowed()), the switches' refusals, and who may read the
+-- lists.
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(14);
+SELECT plan(21);
 \ir _setup.sql
 
 SELECT has_column('public', 'users', 'disabled_services', 'users.disabled_services exists');
@@ -14,7 +15,12 @@ SELECT col_default_is('public', 'users', 'disabled_services', '{}'::text[], 'a m
 CREATE FUNCTION pg_temp.may_log_in(address text, service text) RETURNS boolean LANGUAGE sql AS
 $$ SELECT EXISTS (SELECT FROM users u JOIN transports t ON t.domain = u.domain
                    WHERE u.email = address AND u.active AND t.active
-                     AND NOT service = ANY (u.disabled_services || t.disabled_services)) $$;
+                     AND dovecot_service_allowed(service, u.disabled_services || t.disabled_services)) $$;
+-- the services a mailbox may log in to, of those Dovecot 2.3 asks the passdb for and
+-- names it does not know
+CREATE FUNCTION pg_temp.services(address text) RETURNS text[] LANGUAGE sql AS
+$$ SELECT coalesce(array_agg(s ORDER BY s), '{}') FROM unnest(ARRAY['imap', 'pop3', 'smtp', 'submission', 'sieve',
+       'doveadm', 'lmtp', 'imap-urlauth', 'x-unknown', 'IMAP', '']) s WHERE pg_temp.may_log_in(address, s) $$;
 
 SET ROLE alice;  -- a DBA account, member of mailadmin
 SELECT add_domain('example.com');
@@ -46,6 +52,30 @@ SELECT throws_ok($$UPDATE users SET disabled_services = '{imap,ftp}' WHERE email
 SELECT throws_ok($$SET ROLE mailreader; SELECT disabled_services FROM users$$, '42501', NULL,
     'Postfix''s role does not read the lists (Dovecot decides logins)');
 RESET ROLE;
+
+-- an allow-list: a mailbox with every service off logs in nowhere (issue 28: it did for
+-- any name outside the five, e.g. `doveadm auth test`'s service doveadm)
+SET ROLE alice;
+SELECT add_domain('example.org');
+SELECT * FROM add_mailbox('all@example.org', 'secret three');
+SELECT * FROM add_mailbox('none@example.org', 'secret four');
+SELECT * FROM add_mailbox('sieve@example.org', 'secret five');
+SELECT set_mailbox_service('none@example.org', s, false) FROM unnest(ARRAY['imap', 'pop3', 'smtp', 'submission', 'sieve']) s;
+SELECT set_mailbox_service('sieve@example.org', s, false) FROM unnest(ARRAY['imap', 'pop3', 'smtp', 'submission']) s;
+RESET ROLE;
+SELECT is(pg_temp.services('none@example.org'), '{}'::text[],
+          'a mailbox with every service off logs in to none, doveadm and unknown names included');
+SELECT is(pg_temp.services('all@example.org'), ARRAY['doveadm', 'imap', 'pop3', 'sieve', 'smtp', 'submission'],
+          'a mailbox with every service on: the five and doveadm, no unknown name (lmtp, imap-urlauth, IMAP, empty)');
+SELECT is(pg_temp.services('sieve@example.org'), ARRAY['doveadm', 'sieve'],
+          'doveadm answers while any service is on');
+SELECT ok(NOT pg_temp.may_log_in('all@example.org', NULL), 'a NULL service is refused');
+SELECT is(dovecot_service_allowed('imap', ARRAY['pop3', 'imap', 'pop3']), false,
+          'the mailbox''s and the domain''s lists together, with repeats');
+SELECT ok(has_function_privilege('mailauth', 'public.dovecot_service_allowed(text, text[])', 'EXECUTE'),
+          'Dovecot''s role may call it');
+SELECT ok(NOT has_function_privilege('mailreader', 'public.dovecot_service_allowed(text, text[])', 'EXECUTE'),
+          'Postfix''s role may not');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,11 +1,11 @@
 -- Usage in SQL and vacation replies (0060, 0061): the role that writes usage may write
--- the two counters and nothing else; the vacation API's refusals; the generated script
+-- the two counters and nothing else, and only within their bounds (0203); the vacation API's refusals; the generated script
 -- quotes user text so that no text changes it; the view Dovecot reads answers only
 -- while a reply is due.
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(33);
+SELECT plan(40);
 \ir _setup.sql
 
 SELECT has_role('mailquota', 'the usage role exists');
@@ -46,6 +46,29 @@ SELECT add_alias_domain('example.net', 'example.com');
 SELECT * FROM add_mailbox('foo@example.com', 'secret one');
 SELECT add_alias('team@example.com', 'foo@example.com');
 SELECT add_alias('@example.com', 'foo@example.com');
+
+RESET ROLE;
+
+-- the counters' bounds (0203): a stolen mailquota password no longer sets -1 or 2^63 - 1
+SET ROLE mailquota;
+SELECT throws_ok($$INSERT INTO quota_usage (bytes, messages, email) VALUES (-1, 0, 'foo@example.com')$$, '23514',
+    'new row for relation "quota_usage" violates check constraint "quota_usage_bytes_range"', 'negative bytes are refused');
+SELECT throws_ok($$INSERT INTO quota_usage (bytes, messages, email) VALUES (9223372036854775807, 0, 'foo@example.com')$$,
+    '23514', NULL, '2^63 - 1 bytes are refused');
+SELECT lives_ok($$INSERT INTO quota_usage (bytes, messages, email) VALUES (9007199254740992, 2147483647, 'foo@example.com')
+                  ON CONFLICT (email) DO UPDATE SET bytes = 9007199254740992, messages = 2147483647$$,
+    'the bounds themselves are taken (2^53 bytes, 2^31 - 1 messages), as Dovecot''s quota_clone writes them');
+SELECT throws_ok($$INSERT INTO quota_usage (bytes, messages, email) VALUES (9007199254740993, 1, 'foo@example.com')
+                   ON CONFLICT (email) DO UPDATE SET bytes = 9007199254740993, messages = 1$$,
+    '23514', NULL, 'one byte more is refused in Dovecot''s upsert');
+SELECT throws_ok($$UPDATE quota_usage SET messages = -5 WHERE email = 'foo@example.com'$$, '23514',
+    'new row for relation "quota_usage" violates check constraint "quota_usage_messages_range"', 'negative messages are refused');
+SELECT throws_ok($$UPDATE quota_usage SET messages = 2147483648 WHERE email = 'foo@example.com'$$, '23514', NULL,
+    '2^31 messages are refused');
+RESET ROLE;
+SELECT is((SELECT (bytes, messages)::text FROM quota_usage WHERE email = 'foo@example.com'), '(9007199254740992,2147483647)',
+    'the refused writes left the row as it was');
+SET ROLE alice;
 
 SELECT throws_ok($$SELECT set_vacation('nobody@example.com', 'Away', 'away')$$, 'P0002',
     'mailbox "nobody@example.com" does not exist', 'an unknown mailbox is named');
