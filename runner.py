@@ -519,10 +519,12 @@ def maps_compile(
     config_dir: ConfigDir = None,
 ):
     """Write every map as a Postfix lmdb: table in DEST, from one consistent snapshot
-    (Debian: postfix-lmdb). Each table is built under a temporary name and renamed into
-    place, so Postfix never sees half of one. Connect as mailreader. Example:
+    (Debian: postfix-lmdb). Each table is built in a private temporary directory and
+    renamed into place, so Postfix never sees half of one; tables are 0640, group postfix.
+    Run it as DEST's owner (a DEST another user owns is refused); connect as mailreader.
+    Example:
 
-        mailbook maps compile --dest /etc/postfix/compiled --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
+        runuser -u mailbook-maps -- mailbook maps compile --dest /etc/postfix/compiled --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
     """
     with connect(dsn) as conn:
         counts = compiled.compile_maps(conn, dest, config_dir)

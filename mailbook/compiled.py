@@ -8,6 +8,7 @@ Postfix's own postmap and compares answers through Postfix's own postmap -q.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -191,7 +192,10 @@ def write_table(dest: Path, name: str, rows: list[tuple[str, str]], config_dir: 
         r = subprocess.run([*_postmap(config_dir), f"lmdb:{src}"], capture_output=True, text=True)
         if r.returncode != 0:
             raise Failure(f"postmap could not build {name}.lmdb: {r.stderr.strip() or r.returncode}")
-        fd = os.open(built, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            fd = os.open(built, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:  # ELOOP: a symlink where postmap's table should be
+            raise Failure(f"{built} is not the table postmap wrote ({exc.strerror}); nothing installed") from None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise Failure(f"postmap left no table at {built}")
@@ -205,7 +209,8 @@ def write_table(dest: Path, name: str, rows: list[tuple[str, str]], config_dir: 
     finally:
         for p in (src, built):
             p.unlink(missing_ok=True)
-        os.rmdir(work)
+        with contextlib.suppress(OSError):  # (a failure above is what the caller must see)
+            os.rmdir(work)
 
 
 def compile_rows(conn: psycopg.Connection, dest: Path, config_dir: Path | None = None

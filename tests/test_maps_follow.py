@@ -8,7 +8,9 @@ Needs root (Postfix does); under CI the test command runs as root.
 
 from __future__ import annotations
 
+import grp
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -602,3 +604,82 @@ def test_the_systemd_unit_verifies_and_runs_follow_unprivileged(tmp_path):
     copy.write_text(text.replace(lines["ExecStart"].split()[0], MAILBOOK))
     r = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+
+
+# -- keys, owners and modes (issue 28) -----------------------------------------------------
+
+def assert_private_to_postfix(dest: Path) -> None:
+    for m in compiled.MAPS:
+        for p in (dest / f"{m.name}.lmdb", dest / m.name):
+            st = p.stat()
+            assert (grp.getgrgid(st.st_gid).gr_name, oct(st.st_mode & 0o777)) == ("postfix", "0o640"), p
+
+
+def test_followed_tables_stay_0640_group_postfix(lmdb_postfix, admin_dsn, follower, dest):
+    """The tables list addresses, maildirs and send-as grants: 0640 group postfix after the
+    follower's full compile and after a change it applies in place with postmap -i (same
+    file, mode kept), and Postfix still answers from them."""
+    assert_private_to_postfix(dest)
+    inode = (dest / "mailboxes.lmdb").stat().st_ino
+    with admin(admin_dsn) as conn:
+        conn.execute("SELECT add_mailbox('private@example.org', 'private secret')")
+    rcpt_until(lmdb_postfix, "private@example.org", 250)
+    assert (dest / "mailboxes.lmdb").stat().st_ino == inode
+    assert_private_to_postfix(dest)
+
+
+def test_a_hash_address_never_reaches_the_follower(admin_dsn, follower):
+    """A "#" key would be a comment to postmap -i: the database refuses the address (22023)."""
+    with admin(admin_dsn) as conn:
+        for call in ("add_mailbox('#hash@example.org', 'hash secret')", "add_alias('#off@example.com', 'foo@example.com')"):
+            with pytest.raises(psycopg.errors.InvalidParameterValue, match='starts with "#"'):
+                conn.execute(f"SELECT {call}")
+
+
+@pytest.fixture
+def legacy_db(pg):
+    """A second mail database on this module's server, for a row today's rules refuse."""
+    cli(["init", "--dsn", pg.dsn(), "--database", "legacy"], check=True)
+    cli(["migrate", "apply", "--dsn", pg.dsn("legacy")], check=True)
+    with psycopg.connect(pg.dsn("legacy"), autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT add_domain('example.com')")
+        conn.execute("SELECT add_mailbox('foo@example.com', 'foo secret')")
+        conn.execute("SELECT add_alias('@example.com', 'foo@example.com')")
+    yield pg.dsn("legacy")
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE legacy WITH (FORCE)")
+
+
+def test_follow_fails_loudly_on_a_key_postmap_would_drop(legacy_db, pg, root_dir, sql_config):
+    """A "#hash@" mailbox stored before 0201 (CHECK dropped by the owner, put back NOT
+    VALID): the follower used to say "applied N key change(s)" while postmap -i read the
+    line as a comment. Now it exits 1 naming the key, and the tables are as they were."""
+    d = root_dir / f"legacy-{secrets.token_hex(3)}"
+    reader = f"host=127.0.0.1 port={pg.port} dbname=legacy user=mailreader"
+    once = ["maps", "follow", "--once", "--dest", str(d), "--dsn", reader, "--config-dir", str(sql_config)]
+    cli(once, env=READER_ENV, check=True)  # the first compile
+    with psycopg.connect(legacy_db, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute("ALTER TABLE public.users DROP CONSTRAINT users_email_valid")
+            conn.execute("INSERT INTO public.users (email, password, maildir)"
+                         " VALUES ('#hash@example.com', '{CRAM-MD5}' || repeat('0', 64), 'example.com/hash/')")
+            conn.execute("ALTER TABLE public.users ADD CONSTRAINT users_email_valid"
+                         " CHECK (public.address_error(email) IS NULL) NOT VALID")
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    r = cli(once, env=READER_ENV)
+    assert r.exit_code == 1 and "key '#hash@example.com' starts with \"#\"" in r.stderr, r
+    assert "applied" not in r.stdout and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+
+
+def test_root_follow_refuses_another_users_dir(root_dir, reader_dsn, sql_config):
+    """Root following into mailbook-maps' directory would leave root's tables there (and
+    the follower crash-looping on EACCES): refused with one line naming runuser."""
+    d = root_dir / f"foreign-{secrets.token_hex(3)}"
+    d.mkdir()
+    os.chown(d, 65534, -1)
+    r = cli(["maps", "follow", "--once", "--dest", str(d), "--dsn", reader_dsn, "--config-dir", str(sql_config)],
+            env=READER_ENV)
+    assert r.exit_code == 1 and f"runuser -u nobody -- mailbook maps follow --dest {d}" in r.stderr, r
+    assert list(d.iterdir()) == []
