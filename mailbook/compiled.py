@@ -340,7 +340,7 @@ def verify_keys(dest: Path, maps_dir: Path, config_dir: Path | None, db_rows: di
     addresses = set()
     keys = {k for table in compiled.values() for k in table} | {k for rows in db_rows.values() for k, _ in rows}
     for key in keys:
-        if key_problem(key):  # `postmap -q -` cannot ask for it either: reported above
+        if key_problem(key):  # reported above; not sent to `postmap -q -` (a key a line)
             continue
         if "@" in key:
             if not key.startswith("@"):

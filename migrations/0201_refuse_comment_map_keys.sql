@@ -1,7 +1,7 @@
 -- A local part starting with "#" made a key Postfix cannot store: postmap reads a line of
 -- its input whose first character is "#" as a comment, silently, in `maps compile` and in
--- `maps follow`'s `postmap -i` (and `postmap -q -`/`-d -` skip such keys too). The address
--- then fell through to a catch-all, or a disabled one was accepted. address_error() now
+-- `maps follow`'s `postmap -i`, so the key was never stored. The address then fell
+-- through to a catch-all, or a disabled one was accepted. address_error() now
 -- refuses it; it is the one rule behind every key the compiled maps write: mailbox
 -- (users.email), alias and alias destination (aliases, via alias_error), send-as address,
 -- and the local@alias keys of alias domains (made from those). Nothing else of postmap's
