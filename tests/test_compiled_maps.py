@@ -260,113 +260,6 @@ def test_postconf_compiled_replaces_every_pgsql_map_and_keeps_the_quota_check(de
     assert "virtual_transport = lmtp:unix:private/dovecot-lmtp" in r.stdout
 
 
-# -- random provisioning, then compile and compare every key -------------------------------
-
-DOMAINS = ["a.test", "b.test", "c.test"]
-LOCALS = ["u1", "u2", "u3", "info"]
-ADDRESS = st.builds(lambda l, d: f"{l}@{d}", st.sampled_from(LOCALS), st.sampled_from(DOMAINS))
-STEP = st.one_of(
-    st.tuples(st.just("add_mailbox"), ADDRESS, st.just("pw")),
-    st.tuples(st.just("add_alias"), st.sampled_from(DOMAINS).map(lambda d: "@" + d), ADDRESS),  # catch-alls, often
-    st.tuples(st.just("add_alias"), st.one_of(ADDRESS, st.sampled_from(DOMAINS).map(lambda d: "@" + d)), ADDRESS),
-    st.tuples(st.just("add_alias_domain"), st.sampled_from(DOMAINS), st.sampled_from(DOMAINS)),
-    st.tuples(st.just("set_mailbox_active"), ADDRESS, st.booleans()),
-    st.tuples(st.just("set_domain_active"), st.sampled_from(DOMAINS), st.booleans()),
-    st.tuples(st.just("remove_mailbox"), ADDRESS),
-    st.tuples(st.just("remove_alias"), ADDRESS),
-    st.tuples(st.just("remove_domain"), st.sampled_from(DOMAINS)),
-    st.tuples(st.just("allow_send_as"), ADDRESS, ADDRESS),
-    st.tuples(st.just("deactivate_alias"), ADDRESS),
-)
-
-
-def apply_step(conn: psycopg.Connection, step: tuple) -> None:
-    """One provisioning call as mailadmin; a refused one (a duplicate, an unknown mailbox)
-    changes nothing, as the API promises, and the sequence goes on."""
-    name, *args = step
-    try:
-        with conn.transaction():
-            if name == "deactivate_alias":  # no API for it; imports can leave such rows
-                conn.execute("RESET ROLE")
-                conn.execute("UPDATE public.aliases SET active = false WHERE alias = %s", args)
-            else:
-                conn.execute(f"SELECT public.{name}({', '.join(['%s'] * len(args))})", args)
-    except psycopg.errors.DatabaseError:
-        pass
-    finally:
-        conn.execute("SET ROLE mailadmin")
-
-
-@pytest.fixture(scope="module")
-def property_db(cluster, dsn, sql_postfix, root_dir):
-    """The module's database emptied for each example: its pgsql: maps and Postfix config
-    stay, so postmap asks the same files."""
-    return dsn
-
-
-@settings(max_examples=40, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
-       first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
-       steps=st.lists(STEP, min_size=3, max_size=25))
-def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
-        property_db, sql_postfix, root_dir, reader_dsn, first_domains, first_mailboxes, steps):
-    with psycopg.connect(property_db, autocommit=True) as conn:
-        conn.execute("DELETE FROM public.send_as; DELETE FROM public.aliases; DELETE FROM public.users;"
-                     " UPDATE public.transports SET alias_of = NULL; DELETE FROM public.transports")
-        conn.execute("SET ROLE mailadmin")
-        # a populated start, so that most random steps find something to act on
-        for d in first_domains:
-            apply_step(conn, ("add_domain", d))
-        for a in first_mailboxes:
-            apply_step(conn, ("add_mailbox", a, "pw"))
-        for step in steps:
-            apply_step(conn, step)
-    dest = root_dir / "property"
-    cli(["maps", "compile", "--dest", str(dest), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
-        env=READER_ENV, check=True)
-    extra = [f"{l}@{d}" for l in LOCALS for d in DOMAINS]  # every address the steps could name
-    with psycopg.connect(property_db) as conn:
-        db_rows, _ = compiled.snapshot(conn)
-    checked, diffs = compiled.verify_keys(dest, sql_postfix.maps, sql_postfix.config, db_rows, sample=1,
-                                          extra_keys=extra)
-    assert not diffs, (steps, [str(d) for d in diffs])
-
-
-@settings(max_examples=40, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
-       first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
-       steps=st.lists(STEP, min_size=3, max_size=25),
-       asked_domains=st.lists(st.sampled_from(DOMAINS), max_size=2, unique=True),
-       asked=st.lists(ADDRESS, min_size=1, max_size=6, unique=True))
-def test_compiled_map_rows_for_some_addresses_and_domains_are_exactly_those_keys_of_a_full_compile(
-        property_db, first_domains, first_mailboxes, steps, asked_domains, asked):
-    """What `maps follow` reads for a batch: the keys equal to the addresses asked plus
-    every key of the domains asked, each with the value a full compile gives it (and
-    nothing else), whatever state random provisioning left."""
-    with psycopg.connect(property_db, autocommit=True) as conn:
-        conn.execute("DELETE FROM public.send_as; DELETE FROM public.aliases; DELETE FROM public.users;"
-                     " UPDATE public.transports SET alias_of = NULL; DELETE FROM public.transports")
-        conn.execute("SET ROLE mailadmin")
-        for d in first_domains:
-            apply_step(conn, ("add_domain", d))
-        for a in first_mailboxes:
-            apply_step(conn, ("add_mailbox", a, "pw"))
-        for step in steps:
-            apply_step(conn, step)
-        for m in compiled.MAPS:
-            full = dict(conn.execute("SELECT key, value FROM public.compiled_map_rows(%s)", (m.name,)))
-            expected = {k: v for k, v in full.items() if k in asked or compiled_key_domain(k) in asked_domains}
-            got = conn.execute("SELECT key, value FROM public.compiled_map_rows(%s, %s, %s)",
-                               (m.name, asked_domains, asked)).fetchall()
-            assert len(got) == len(dict(got)) and dict(got) == expected, (m.name, steps, asked_domains, asked)
-
-
-def compiled_key_domain(key: str) -> str:
-    return key.rpartition("@")[2]
-
-
 # -- keys postmap cannot store (issue 28) --------------------------------------------------
 
 def test_hash_address_cannot_exist_to_be_dropped(dsn, dest, sql_postfix, reader_dsn):
@@ -551,3 +444,110 @@ def test_compile_as_the_directory_owner_as_documented(root_dir, reader_dsn, sql_
             st = p.stat()
             assert (st.st_uid, grp.getgrgid(st.st_gid).gr_name, oct(st.st_mode & 0o777)) == (65534, "postfix", "0o640"), p
     assert not [p for p in d.iterdir() if p.name.startswith(".")]
+
+
+# -- random provisioning, then compile and compare every key -------------------------------
+
+DOMAINS = ["a.test", "b.test", "c.test"]
+LOCALS = ["u1", "u2", "u3", "info"]
+ADDRESS = st.builds(lambda l, d: f"{l}@{d}", st.sampled_from(LOCALS), st.sampled_from(DOMAINS))
+STEP = st.one_of(
+    st.tuples(st.just("add_mailbox"), ADDRESS, st.just("pw")),
+    st.tuples(st.just("add_alias"), st.sampled_from(DOMAINS).map(lambda d: "@" + d), ADDRESS),  # catch-alls, often
+    st.tuples(st.just("add_alias"), st.one_of(ADDRESS, st.sampled_from(DOMAINS).map(lambda d: "@" + d)), ADDRESS),
+    st.tuples(st.just("add_alias_domain"), st.sampled_from(DOMAINS), st.sampled_from(DOMAINS)),
+    st.tuples(st.just("set_mailbox_active"), ADDRESS, st.booleans()),
+    st.tuples(st.just("set_domain_active"), st.sampled_from(DOMAINS), st.booleans()),
+    st.tuples(st.just("remove_mailbox"), ADDRESS),
+    st.tuples(st.just("remove_alias"), ADDRESS),
+    st.tuples(st.just("remove_domain"), st.sampled_from(DOMAINS)),
+    st.tuples(st.just("allow_send_as"), ADDRESS, ADDRESS),
+    st.tuples(st.just("deactivate_alias"), ADDRESS),
+)
+
+
+def apply_step(conn: psycopg.Connection, step: tuple) -> None:
+    """One provisioning call as mailadmin; a refused one (a duplicate, an unknown mailbox)
+    changes nothing, as the API promises, and the sequence goes on."""
+    name, *args = step
+    try:
+        with conn.transaction():
+            if name == "deactivate_alias":  # no API for it; imports can leave such rows
+                conn.execute("RESET ROLE")
+                conn.execute("UPDATE public.aliases SET active = false WHERE alias = %s", args)
+            else:
+                conn.execute(f"SELECT public.{name}({', '.join(['%s'] * len(args))})", args)
+    except psycopg.errors.DatabaseError:
+        pass
+    finally:
+        conn.execute("SET ROLE mailadmin")
+
+
+@pytest.fixture(scope="module")
+def property_db(cluster, dsn, sql_postfix, root_dir):
+    """The module's database emptied for each example: its pgsql: maps and Postfix config
+    stay, so postmap asks the same files."""
+    return dsn
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
+       first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
+       steps=st.lists(STEP, min_size=3, max_size=25))
+def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
+        property_db, sql_postfix, root_dir, reader_dsn, first_domains, first_mailboxes, steps):
+    with psycopg.connect(property_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM public.send_as; DELETE FROM public.aliases; DELETE FROM public.users;"
+                     " UPDATE public.transports SET alias_of = NULL; DELETE FROM public.transports")
+        conn.execute("SET ROLE mailadmin")
+        # a populated start, so that most random steps find something to act on
+        for d in first_domains:
+            apply_step(conn, ("add_domain", d))
+        for a in first_mailboxes:
+            apply_step(conn, ("add_mailbox", a, "pw"))
+        for step in steps:
+            apply_step(conn, step)
+    dest = root_dir / "property"
+    cli(["maps", "compile", "--dest", str(dest), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
+        env=READER_ENV, check=True)
+    extra = [f"{l}@{d}" for l in LOCALS for d in DOMAINS]  # every address the steps could name
+    with psycopg.connect(property_db) as conn:
+        db_rows, _ = compiled.snapshot(conn)
+    checked, diffs = compiled.verify_keys(dest, sql_postfix.maps, sql_postfix.config, db_rows, sample=1,
+                                          extra_keys=extra)
+    assert not diffs, (steps, [str(d) for d in diffs])
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
+       first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
+       steps=st.lists(STEP, min_size=3, max_size=25),
+       asked_domains=st.lists(st.sampled_from(DOMAINS), max_size=2, unique=True),
+       asked=st.lists(ADDRESS, min_size=1, max_size=6, unique=True))
+def test_compiled_map_rows_for_some_addresses_and_domains_are_exactly_those_keys_of_a_full_compile(
+        property_db, first_domains, first_mailboxes, steps, asked_domains, asked):
+    """What `maps follow` reads for a batch: the keys equal to the addresses asked plus
+    every key of the domains asked, each with the value a full compile gives it (and
+    nothing else), whatever state random provisioning left."""
+    with psycopg.connect(property_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM public.send_as; DELETE FROM public.aliases; DELETE FROM public.users;"
+                     " UPDATE public.transports SET alias_of = NULL; DELETE FROM public.transports")
+        conn.execute("SET ROLE mailadmin")
+        for d in first_domains:
+            apply_step(conn, ("add_domain", d))
+        for a in first_mailboxes:
+            apply_step(conn, ("add_mailbox", a, "pw"))
+        for step in steps:
+            apply_step(conn, step)
+        for m in compiled.MAPS:
+            full = dict(conn.execute("SELECT key, value FROM public.compiled_map_rows(%s)", (m.name,)))
+            expected = {k: v for k, v in full.items() if k in asked or compiled_key_domain(k) in asked_domains}
+            got = conn.execute("SELECT key, value FROM public.compiled_map_rows(%s, %s, %s)",
+                               (m.name, asked_domains, asked)).fetchall()
+            assert len(got) == len(dict(got)) and dict(got) == expected, (m.name, steps, asked_domains, asked)
+
+
+def compiled_key_domain(key: str) -> str:
+    return key.rpartition("@")[2]
