@@ -213,6 +213,28 @@ def write_table(dest: Path, name: str, rows: list[tuple[str, str]], config_dir: 
             os.rmdir(work)
 
 
+def own_tables(dest: Path) -> bool:
+    """Give the tables in dest (and their sources) mode 0640 and group postfix, through
+    descriptors opened O_NOFOLLOW; False if one is missing, is not a plain file, or is
+    not this user's (root left it there, say): then only a full compile, which renames
+    new files over them, makes them right. For `maps follow` at start: tables written by
+    a release that made them 0644 are closed at once."""
+    for m in MAPS:
+        for p in (dest / f"{m.name}.lmdb", dest / m.name):
+            try:
+                fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                return False
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                    return False
+                _own(fd, p)
+            finally:
+                os.close(fd)
+    return True
+
+
 def compile_rows(conn: psycopg.Connection, dest: Path, config_dir: Path | None = None
                  ) -> tuple[dict[str, list[tuple[str, str]]], dict]:
     """Write every compiled map into dest from one snapshot, then dest/compiled.json;

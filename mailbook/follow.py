@@ -80,7 +80,7 @@ class Follower:
         state = compiled.read_state(self.dest)
         if not state or "snapshot" not in state:
             return False
-        if not all((self.dest / f"{m.name}.lmdb").exists() for m in MAPS):
+        if not compiled.own_tables(self.dest):  # missing, or not ours: compile anew
             return False
         self.tables = index({m.name: compiled.dump(f"lmdb:{self.dest}/{m.name}", self.config_dir) for m in MAPS})
         self.state = state
@@ -104,7 +104,7 @@ class Follower:
     def batch(self, conn: psycopg.Connection) -> int:
         """Apply what committed since S_prev; the number of keys changed."""
         if self.tables is None and not self.load():
-            self.full(conn, f"no usable {compiled.STATE_FILE} in {self.dest}")
+            self.full(conn, f"no usable {compiled.STATE_FILE} in {self.dest}, or tables not this user's")
             return 0
         conn.autocommit = False
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

@@ -688,3 +688,29 @@ def test_root_follow_refuses_another_users_dir(root_dir, reader_dsn, sql_config)
             env=READER_ENV)
     assert r.exit_code == 1 and f"runuser -u nobody -- mailbook maps follow --dest {d}" in r.stderr, r
     assert list(d.iterdir()) == []
+
+
+def test_follow_closes_old_tables_and_replaces_foreign_ones(follower, admin_dsn, dest, root_dir, reader_dsn,
+                                                           sql_config):
+    """Tables a release before 1.0.1 left 0644 get 0640 group postfix when the follower
+    starts; one that another user left in the directory (root's compile, which made the
+    follower crash-loop on EACCES) makes it compile in full, renaming its own over it."""
+    caught_up(admin_dsn, follower)
+    d = root_dir / f"upgraded-{secrets.token_hex(3)}"
+    shutil.copytree(dest, d)
+    for p in d.iterdir():
+        p.chmod(0o644)
+    os.chown(d / "virtual.lmdb", 65534, -1)
+    once = ["maps", "follow", "--once", "--dest", str(d), "--dsn", reader_dsn, "--config-dir", str(sql_config)]
+    r = cli(once, env=READER_ENV)
+    assert r.exit_code == 0 and "compiled every map in full" in r.stdout, r
+    assert (d / "virtual.lmdb").stat().st_uid == os.geteuid()
+    assert_private_to_postfix(d)
+    assert_tables_are_a_fresh_compile(admin_dsn, d, sql_config)
+    for p in d.iterdir():  # and without a foreign file, the modes alone are put right, in place
+        p.chmod(0o644)
+    inode = (d / "virtual.lmdb").stat().st_ino
+    r = cli(once, env=READER_ENV)
+    assert r.exit_code == 0 and "in full" not in r.stdout, r
+    assert (d / "virtual.lmdb").stat().st_ino == inode
+    assert_private_to_postfix(d)
