@@ -528,10 +528,12 @@ def maps_compile(
     config_dir: ConfigDir = None,
 ):
     """Write every map as a Postfix lmdb: table in DEST, from one consistent snapshot
-    (Debian: postfix-lmdb). Each table is built under a temporary name and renamed into
-    place, so Postfix never sees half of one. Connect as mailreader. Example:
+    (Debian: postfix-lmdb). Each table is built in a private temporary directory and
+    renamed into place, so Postfix never sees half of one; tables are 0640, group postfix.
+    Run it as DEST's owner (a DEST another user owns is refused); connect as mailreader.
+    Example:
 
-        mailbook maps compile --dest /etc/postfix/compiled --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
+        runuser -u mailbook-maps -- mailbook maps compile --dest /etc/postfix/compiled --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
     """
     with connect(dsn) as conn:
         counts = compiled.compile_maps(conn, dest, config_dir)
@@ -583,28 +585,24 @@ def maps_verify(
     maps_dir: Annotated[Path, typer.Option(help="Where the pgsql: map files are installed.")] = Path("/etc/postfix/pgsql"),
     config_dir: ConfigDir = None,
     sample: Annotated[int, typer.Option(min=0, help="Unknown local parts tried in each domain.")] = 3,
-    dsn: Annotated[Optional[str], typer.Option(
-        "--dsn", callback=_no_password,
-        help="Also try every key the database has now (compiled_map_rows(); e.g. as mailreader).")] = None,
+    dsn: Dsn = None,
 ):
-    """Compare every key of the compiled tables in DEST, plus unknown ones, with the
-    answers of the pgsql: maps in MAPS_DIR, both through `postmap -q -`. Exit 1 and name
-    each difference if any. Example:
+    """Compare every key the database has now (compiled_map_rows(), read as mailreader)
+    with the compiled tables in DEST, key for key; then what Postfix gets from those
+    tables with the answers of the pgsql: maps in MAPS_DIR, both through `postmap -q -`,
+    for every key plus unknown ones. Exit 1 and name each difference if any. Example:
 
-        mailbook maps verify --dest /etc/postfix/compiled --maps-dir /etc/postfix/pgsql
+        mailbook maps verify --dest /etc/postfix/compiled --maps-dir /etc/postfix/pgsql --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
     """
-    extra: list[str] = []
-    if dsn is not None:
-        with connect(dsn) as conn:
-            extra = [k for (k,) in conn.execute(
-                "SELECT DISTINCT r.key FROM unnest(%s::text[]) m, public.compiled_map_rows(m) r WHERE r.key NOT LIKE '@%%'",
-                ([m.name for m in compiled.MAPS],))]
-    checked, diffs = compiled.verify_keys(dest, maps_dir, config_dir, sample, extra)
+    compiled.check_files(dest, maps_dir)
+    with connect(dsn) as conn:
+        db_rows, _ = compiled.snapshot(conn)
+    checked, diffs = compiled.verify_keys(dest, maps_dir, config_dir, db_rows, sample)
     for d in diffs:
         typer.echo(str(d))
     if diffs:
-        raise Failure(f"{len(diffs)} difference(s) between {dest} and the pgsql: maps in {maps_dir}")
-    typer.echo(f"{checked} key(s) compared: the compiled maps answer as the pgsql: maps do")
+        raise Failure(f"{len(diffs)} difference(s) between {dest} and the database or the pgsql: maps in {maps_dir}")
+    typer.echo(f"{checked} key(s) compared: the compiled maps hold every key of the database and answer as the pgsql: maps do")
 
 
 @dovecot_app.command("install")

@@ -8,10 +8,15 @@ Postfix's own postmap and compares answers through Postfix's own postmap -q.
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import json
 import os
+import pwd
 import secrets
+import stat
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +25,7 @@ import psycopg
 
 from mailbook import Failure
 from mailbook.daemons import postmap_path
+from mailbook.secrets import write_atomically
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,90 @@ MAPS = (
     CompiledMap("refused-recipients", "smtpd_recipient_restrictions", None),
 )
 STATE_FILE = "compiled.json"
+# The tables and their text sources list every address, maildir and send-as grant: as
+# the pgsql: map files, readable by Postfix's daemons (group postfix) and nobody else.
+# compiled.json only names a snapshot and counts keys.
+TABLE_MODE, TABLE_GROUP, STATE_MODE = 0o640, "postfix", 0o644
+USER = "mailbook-maps"  # who runs `maps follow` (postfix-maps/mailbook-maps-follow.service)
+
+
+def key_problem(key: str, value: str | None = None) -> str | None:
+    """Why postmap's input format cannot carry key (and value) as they are, or None. A
+    line whose first character is "#" is a comment, leading whitespace continues the line
+    before, the key ends at the first whitespace; postmap says nothing about any of it.
+    (address_error() refuses such addresses since 0201: only older rows can get here.)"""
+    if not key:
+        return "is empty"
+    if key[0] == "#":
+        return 'starts with "#", which postmap reads as a comment line'
+    if any(c.isspace() or not c.isprintable() for c in key):
+        return "contains whitespace or a control character"
+    if value is not None and (not value.strip() or value != value.strip()
+                              or any(not c.isprintable() for c in value)):
+        return f"has the value {value!r}, which postmap would not store as it is"
+    return None
+
+
+def check_rows(name: str, rows) -> None:
+    """Refuse, before anything is written, a table with a key postmap would drop or change."""
+    for key, value in (rows.items() if isinstance(rows, dict) else rows):
+        problem = key_problem(key, value)
+        if problem:
+            raise Failure(f"map {name}: key {key!r} {problem}; nothing written (a row older than today's"
+                          " rules: `mailbook doctor` lists them under \"stored addresses\")")
+
+
+def table_gid() -> int:
+    try:
+        return grp.getgrnam(TABLE_GROUP).gr_gid
+    except KeyError:
+        raise Failure(f"there is no group {TABLE_GROUP} to give the compiled tables to: install Postfix first") from None
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def prepare_dest(dest: Path, command: str) -> None:
+    """Create dest (0750, group postfix) if missing, and refuse one that another user owns or
+    may write: whoever may rename entries there could plant a symlink or a file at a name
+    this process then writes or chmods. (Root compiling into mailbook-maps' directory is
+    refused too, rather than dropping privileges: one clear line, and the tables stay the
+    follower's own, which it must go on updating in place.)"""
+    if not dest.exists():
+        dest.mkdir(mode=0o750, parents=True)
+        fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            _own(fd, dest, 0o750)
+        finally:
+            os.close(fd)
+    st = dest.stat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise Failure(f"{dest} is not a directory")
+    if st.st_uid != os.geteuid():
+        owner = _user(st.st_uid)
+        raise Failure(f"{dest} belongs to {owner}, not to {_user(os.geteuid())}: run this as {owner},"
+                      f" e.g. runuser -u {owner} -- mailbook maps {command} --dest {dest} ...")
+    if st.st_mode & 0o022:
+        raise Failure(f"{dest} may be written by others than {_user(st.st_uid)} (mode"
+                      f" {stat.S_IMODE(st.st_mode):04o}): chmod go-w {dest}")
+
+
+def _own(fd: int, path: Path, mode: int = TABLE_MODE) -> None:
+    """Group postfix and mode on an open descriptor (never by path: a name can be swapped
+    for a symlink between two calls)."""
+    gid = table_gid()
+    try:
+        if os.fstat(fd).st_gid != gid:
+            os.fchown(fd, -1, gid)
+        os.fchmod(fd, mode)
+    except PermissionError:
+        raise Failure(f"cannot give {path} to group {TABLE_GROUP}: run as root, add {_user(os.geteuid())} to"
+                      f" group {TABLE_GROUP}, or make {path.parent} setgid {TABLE_GROUP}"
+                      f" (chgrp {TABLE_GROUP} DIR; chmod 2750 DIR)") from None
 
 
 def main_cf_settings(dest: Path) -> list[tuple[str, str]]:
@@ -84,39 +174,76 @@ def _fsync(path: Path) -> None:
 
 
 def write_table(dest: Path, name: str, rows: list[tuple[str, str]], config_dir: Path | None) -> None:
-    """dest/name (postmap's input, kept for reading and diffs) and dest/name.lmdb, each
-    built under a temporary name in dest and renamed over the old one: a reader, or a crash
-    at any point, sees the previous table or the new one, never half of one."""
-    tmp = dest / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    """dest/name (postmap's input, kept for reading and diffs) and dest/name.lmdb, 0640
+    group postfix, each built in a private directory (mkdtemp: 0700, a fresh name) and
+    renamed over the old one: a reader, or a crash at any point, sees the previous table
+    or the new one, never half of one; and nothing is opened, written or chmodded through
+    a name someone else could have planted."""
+    check_rows(name, rows)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=dest))
+    src, built = work / name, work / f"{name}.lmdb"
     try:
-        with open(tmp, "w") as f:
-            for key, value in rows:
-                if not key or any(c.isspace() for c in key) or "\n" in value:
-                    raise Failure(f"map {name}: key {key!r} cannot be written as a Postfix table key")
-                f.write(f"{key}\t{value}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        r = subprocess.run([*_postmap(config_dir), f"lmdb:{tmp}"], capture_output=True, text=True)
+        try:
+            write_atomically(src, "".join(f"{key}\t{value}\n" for key, value in rows), TABLE_MODE, table_gid())
+        except PermissionError:
+            raise Failure(f"cannot give {dest / name} to group {TABLE_GROUP}: run as root, add"
+                          f" {_user(os.geteuid())} to group {TABLE_GROUP}, or make {dest} setgid"
+                          f" {TABLE_GROUP} (chgrp {TABLE_GROUP} {dest}; chmod 2750 {dest})") from None
+        r = subprocess.run([*_postmap(config_dir), f"lmdb:{src}"], capture_output=True, text=True)
         if r.returncode != 0:
             raise Failure(f"postmap could not build {name}.lmdb: {r.stderr.strip() or r.returncode}")
-        built = Path(f"{tmp}.lmdb")
-        for p in (tmp, built):
-            os.chmod(p, 0o644)  # no secrets: Postfix's daemons must read them, as any map
-        _fsync(built)
+        try:
+            fd = os.open(built, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:  # ELOOP: a symlink where postmap's table should be
+            raise Failure(f"{built} is not the table postmap wrote ({exc.strerror}); nothing installed") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Failure(f"postmap left no table at {built}")
+            _own(fd, dest / f"{name}.lmdb")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.rename(built, dest / f"{name}.lmdb")  # the table Postfix opens, first
-        os.rename(tmp, dest / name)
+        os.rename(src, dest / name)
         _fsync(dest)
     finally:
-        for p in (tmp, Path(f"{tmp}.lmdb")):
+        for p in (src, built):
             p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (a failure above is what the caller must see)
+            os.rmdir(work)
+
+
+def own_tables(dest: Path) -> bool:
+    """Give the tables in dest (and their sources) mode 0640 and group postfix, through
+    descriptors opened O_NOFOLLOW; False if one is missing, is not a plain file, or is
+    not this user's (root left it there, say): then only a full compile, which renames
+    new files over them, makes them right. For `maps follow` at start: tables written by
+    a release that made them 0644 are closed at once."""
+    for m in MAPS:
+        for p in (dest / f"{m.name}.lmdb", dest / m.name):
+            try:
+                fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                return False
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                    return False
+                _own(fd, p)
+            finally:
+                os.close(fd)
+    return True
 
 
 def compile_rows(conn: psycopg.Connection, dest: Path, config_dir: Path | None = None
                  ) -> tuple[dict[str, list[tuple[str, str]]], dict]:
     """Write every compiled map into dest from one snapshot, then dest/compiled.json;
-    the rows written and the state recorded."""
-    dest.mkdir(parents=True, exist_ok=True)
+    the rows written and the state recorded. Every table's keys are checked before the
+    first is written."""
+    prepare_dest(dest, "compile")
     rows, state = snapshot(conn)
+    for name, table in rows.items():
+        check_rows(name, table)
     for name, table in rows.items():
         write_table(dest, name, table, config_dir)
     state.update({"compiled_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -140,14 +267,8 @@ def read_state(dest: Path) -> dict | None:
 
 def write_state(dest: Path, state: dict) -> None:
     """dest/compiled.json, replaced atomically and durably (written only after the tables
-    it describes)."""
-    tmp = dest / f".{STATE_FILE}.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(state, indent=2) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, dest / STATE_FILE)
-    _fsync(dest)
+    it describes), through write_atomically: a fresh name, never a planted one."""
+    write_atomically(dest / STATE_FILE, json.dumps(state, indent=2) + "\n", STATE_MODE)
 
 
 # -- verify -------------------------------------------------------------------------------
@@ -201,30 +322,54 @@ class Difference:
         return f"{self.map} {self.key}: compiled {show(self.compiled)}, SQL {show(self.sql)}"
 
 
-def verify_keys(dest: Path, maps_dir: Path, config_dir: Path | None, sample: int = 3,
-                extra_keys: list[str] = ()) -> tuple[int, list[Difference]]:
-    """Compare what Postfix gets from the compiled tables with what it gets from the
-    pgsql: maps, for every compiled key, plus `sample` unknown local parts in each domain
-    and unknown domains, plus extra_keys. Postfix's own lookup order is applied on the
-    compiled side (user@domain then @domain for virtual_alias_maps, address then domain
-    for transport_maps), since that is what the keys are built for. Returns the number of
-    keys compared and the differences."""
+def check_files(dest: Path, maps_dir: Path) -> None:
+    """What `maps verify` compares must be there: every compiled table, every pgsql: map."""
     for m in MAPS:
         if not (dest / f"{m.name}.lmdb").exists():
             raise Failure(f"{dest}/{m.name}.lmdb does not exist; run `mailbook maps compile --dest {dest}` first")
         if m.pgsql and not (maps_dir / m.pgsql).exists():
             raise Failure(f"{maps_dir}/{m.pgsql} does not exist; run `mailbook maps install --dest {maps_dir}` first")
+
+
+def verify_keys(dest: Path, maps_dir: Path, config_dir: Path | None, db_rows: dict[str, list[tuple[str, str]]],
+                sample: int = 3, extra_keys: list[str] = ()) -> tuple[int, list[Difference]]:
+    """Compare the compiled tables with the database and with the pgsql: maps. First
+    every key the database has now (db_rows: snapshot()'s rows, compiled_map_rows()) must
+    be in the compiled table with the same answer, and the table must have no other key.
+    Then what Postfix gets from the compiled tables is compared with what it gets from
+    the pgsql: maps, through `postmap -q -`, for every key of both, plus `sample` unknown
+    local parts in each domain and unknown domains, plus extra_keys. Postfix's own lookup
+    order is applied on the compiled side (user@domain then @domain for
+    virtual_alias_maps, address then domain for transport_maps), since that is what the
+    keys are built for. Returns the number of keys compared and the differences."""
+    check_files(dest, maps_dir)
     compiled = {m.name: dump(f"lmdb:{dest}/{m.name}", config_dir) for m in MAPS}
+    diffs: list[Difference] = []
+    seen: set[tuple[str, str]] = set()
+
+    def differ(map_name: str, key: str, compiled_value: str | None, sql_value: str | None) -> None:
+        if (map_name, key) not in seen:
+            seen.add((map_name, key))
+            diffs.append(Difference(map_name, key, compiled_value, sql_value))
+
+    # the database's keys, each of them, against the tables' keys, each of them
+    for m in MAPS:
+        db, table = dict(db_rows.get(m.name, ())), compiled[m.name]
+        for key in sorted(set(db) | set(table)):
+            if _answers(table.get(key)) != _answers(db.get(key)):
+                differ(m.name, key, table.get(key), db.get(key))
     domains = set()
     addresses = set()
-    for table in compiled.values():
-        for key in table:
-            if "@" in key:
-                if not key.startswith("@"):
-                    addresses.add(key)
-                domains.add(_domain(key))
-            else:
-                domains.add(key)
+    keys = {k for table in compiled.values() for k in table} | {k for rows in db_rows.values() for k, _ in rows}
+    for key in keys:
+        if key_problem(key):  # reported above; not sent to `postmap -q -` (a key a line)
+            continue
+        if "@" in key:
+            if not key.startswith("@"):
+                addresses.add(key)
+            domains.add(_domain(key))
+        else:
+            domains.add(key)
     for key in extra_keys:
         (addresses if "@" in key else domains).add(key.lower())
         if "@" in key:
@@ -239,11 +384,10 @@ def verify_keys(dest: Path, maps_dir: Path, config_dir: Path | None, sample: int
     lm = {m.name: postmap_batch(f"lmdb:{dest}/{m.name}", lookup_keys, config_dir) for m in MAPS}
     sq = {m.name: postmap_batch(f"pgsql:{maps_dir}/{m.pgsql}", addresses_l + domains_l, config_dir)
           for m in MAPS if m.pgsql}
-    diffs: list[Difference] = []
 
     def compare(map_name: str, key: str, compiled_value: str | None, sql_value: str | None):
         if _answers(compiled_value) != _answers(sql_value):
-            diffs.append(Difference(map_name, key, compiled_value, sql_value))
+            differ(map_name, key, compiled_value, sql_value)
 
     for d in domains_l:  # looked up by domain
         for name in ("domains", "relay-domains"):
@@ -273,10 +417,9 @@ def verify_keys(dest: Path, maps_dir: Path, config_dir: Path | None, sample: int
         sql_accepts = a in sq["virtual"] or a in sq["mailboxes"]
         compiled_accepts = (found or a in lm["mailboxes"]) and a not in lm["refused-recipients"]
         if sql_accepts != compiled_accepts:
-            diffs.append(Difference("refused-recipients", a,
-                                    "accepted at RCPT" if compiled_accepts else "refused at RCPT",
-                                    "accepted at RCPT" if sql_accepts else "refused at RCPT"))
-    return len(addresses_l) + len(domains_l), diffs
+            differ("refused-recipients", a, "accepted at RCPT" if compiled_accepts else "refused at RCPT",
+                   "accepted at RCPT" if sql_accepts else "refused at RCPT")
+    return len(addresses_l) + len(domains_l) + sum(map(len, db_rows.values())), diffs
 
 
 def postconf_settings(dest: Path, delivery: str = "lmtp") -> list[tuple[str, str]]:

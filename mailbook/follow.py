@@ -80,7 +80,7 @@ class Follower:
         state = compiled.read_state(self.dest)
         if not state or "snapshot" not in state:
             return False
-        if not all((self.dest / f"{m.name}.lmdb").exists() for m in MAPS):
+        if not compiled.own_tables(self.dest):  # missing, or not ours: compile anew
             return False
         self.tables = index({m.name: compiled.dump(f"lmdb:{self.dest}/{m.name}", self.config_dir) for m in MAPS})
         self.state = state
@@ -104,7 +104,7 @@ class Follower:
     def batch(self, conn: psycopg.Connection) -> int:
         """Apply what committed since S_prev; the number of keys changed."""
         if self.tables is None and not self.load():
-            self.full(conn, f"no usable {compiled.STATE_FILE} in {self.dest}")
+            self.full(conn, f"no usable {compiled.STATE_FILE} in {self.dest}, or tables not this user's")
             return 0
         conn.autocommit = False
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -162,6 +162,8 @@ class Follower:
                 elif new_v is None and old_v is not None:
                     gone.append(k)
             upserts[m.name], deletes[m.name] = up, gone
+        for name, up in upserts.items():  # a key postmap -i would drop: nothing applied, loudly
+            compiled.check_rows(name, up)
         count = sum(map(len, upserts.values())) + sum(map(len, deletes.values()))
         if domains is None or count > FULL_REBUILD_KEYS:
             for m in MAPS:
@@ -231,9 +233,7 @@ class Follower:
 
     def _postmap_put(self, name: str, keys: dict[str, str]) -> None:
         if keys:
-            for key, value in keys.items():
-                if not key or any(c.isspace() for c in key) or "\n" in value:
-                    raise Failure(f"map {name}: key {key!r} cannot be written as a Postfix table key")
+            compiled.check_rows(name, keys)
             self._postmap(["-r", "-i"], name, "".join(f"{k}\t{v}\n" for k, v in sorted(keys.items())))
 
     def _postmap_delete(self, name: str, keys: list[str]) -> None:
@@ -284,7 +284,7 @@ def run(dsn: str | None, dest: Path, config_dir: Path | None, poll: float, once:
     def stop(signum, frame):
         raise SystemExit(0)
     signal.signal(signal.SIGTERM, stop)
-    dest.mkdir(parents=True, exist_ok=True)
+    compiled.prepare_dest(dest, "follow")
     try:
         Follower(dsn, dest, config_dir, poll).run(once)
     except KeyboardInterrupt:

@@ -45,13 +45,16 @@ def write_atomically(path: Path, text: str, mode: int = 0o600, gid: int | None =
     """Replace path with text, never readable more widely than mode on the way. The
     temporary file beside it is created exclusively under an unpredictable name
     (mkstemp: O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), so a file or a symlink someone
-    planted there is never opened, let alone written through; its group and mode are
-    set on the descriptor before the first byte; then fsync, and rename over path (which
-    replaces a symlink at path itself rather than following it)."""
+    planted there is never opened, let alone written through; its owner, group and mode
+    are set on the descriptor before the first byte (a group it already has, e.g. from a
+    setgid directory, is left as it is: only root or a member may chown to it); then
+    fsync, rename over path (which replaces a symlink at path itself rather than
+    following it), and fsync the directory, so the new file survives a crash."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            if uid is not None or gid is not None:  # (mkstemp made it ours: euid, egid)
+            st = os.fstat(f.fileno())  # (mkstemp made it ours: euid, egid or the directory's group)
+            if (uid is not None and uid != st.st_uid) or (gid is not None and gid != st.st_gid):
                 os.fchown(f.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
             os.fchmod(f.fileno(), mode)
             f.write(text)
@@ -62,6 +65,11 @@ def write_atomically(path: Path, text: str, mode: int = 0o600, gid: int | None =
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def write_private(path: Path, text: str) -> None:

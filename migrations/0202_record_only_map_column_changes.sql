@@ -18,7 +18,7 @@
 -- address stays in map_changes for the retention window (the follower must delete its
 -- keys), as it was in the maps mailreader read before.
 -- tests/pgtap/15_map_change_columns.sql holds it.
--- depends: 0200_count_password_attempts_first
+-- depends: 0201_refuse_comment_map_keys
 
 -- record_map_changes(domains, addresses): as in 0112, but a notification only when a row
 -- was recorded (a listener learns nothing from a statement that changed no key).

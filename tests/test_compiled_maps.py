@@ -7,9 +7,12 @@ Needs root (Postfix does); under CI the test command runs as root.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -120,18 +123,20 @@ def lmdb_postfix(root_dir, dest, sql_postfix):
     pf.stop()
 
 
-def verify(dest: Path, postfix: Postfix, *extra: str):
+def verify(dest: Path, postfix: Postfix, *extra: str, env: dict = READER_ENV):
     return cli(["maps", "verify", "--dest", str(dest), "--maps-dir", str(postfix.maps),
-                "--config-dir", str(postfix.config), *extra], env=READER_ENV)
+                "--config-dir", str(postfix.config), *extra], env=env)
 
 
 # -- compile -------------------------------------------------------------------------------
 
 def test_compile_writes_every_map_as_an_lmdb_table_and_records_its_snapshot(dest):
     for m in compiled.MAPS:
-        table = dest / f"{m.name}.lmdb"
-        assert table.is_file() and oct(table.stat().st_mode & 0o777) == "0o644", m.name
-        assert (dest / m.name).is_file(), m.name  # postmap's input, kept for reading
+        for table in (dest / f"{m.name}.lmdb", dest / m.name):  # and postmap's input, kept for reading
+            assert table.is_file() and not table.is_symlink(), table
+            # addresses, maildirs, send-as grants: Postfix's daemons read them, no one else
+            assert oct(table.stat().st_mode & 0o777) == "0o640", table
+            assert grp.getgrgid(table.stat().st_gid).gr_name == "postfix", table
     state = json.loads((dest / compiled.STATE_FILE).read_text())
     assert state["keys"]["domains"] == 4  # example.com, .org, .net, .info; relay and inactive ones are not
     assert state["snapshot_xmin"] > 0 and state["snapshot_time"]
@@ -157,7 +162,7 @@ def test_compiled_keys_turn_catch_alls_and_alias_domains_into_explicit_keys(dest
 def test_compiled_maps_answer_every_key_as_the_pgsql_maps_do(dest, sql_postfix, reader_dsn):
     r = verify(dest, sql_postfix, "--dsn", reader_dsn, "--sample", "5")
     assert r.exit_code == 0, r
-    assert "the compiled maps answer as the pgsql: maps do" in r.stdout
+    assert "hold every key of the database and answer as the pgsql: maps do" in r.stdout
 
 
 def test_a_failing_build_leaves_the_previous_table_in_place(dest, root_dir, reader_dsn):
@@ -255,6 +260,192 @@ def test_postconf_compiled_replaces_every_pgsql_map_and_keeps_the_quota_check(de
     assert "virtual_transport = lmtp:unix:private/dovecot-lmtp" in r.stdout
 
 
+# -- keys postmap cannot store (issue 28) --------------------------------------------------
+
+def test_hash_address_cannot_exist_to_be_dropped(dsn, dest, sql_postfix, reader_dsn):
+    """postmap reads a source line starting with "#" as a comment: a "#hash@" mailbox next
+    to the catch-all would lose its key and its mail go to foo@. Such an address cannot be
+    stored (22023, named), so the tables compiled now hold every key the database has."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        try:
+            for call in ("add_mailbox('#hash@example.com', 'hash secret')",
+                         "add_alias('#off@example.com', 'foo@example.com')",
+                         "allow_send_as('foo@example.com', '#boss@example.com')"):
+                with pytest.raises(psycopg.errors.InvalidParameterValue, match='starts with "#"') as e:
+                    conn.execute(f"SELECT {call}")
+                assert '"#' in str(e.value)
+        finally:  # (what a release without the rule stored: gone, for the other tests)
+            conn.execute("RESET ROLE")
+            conn.execute("DELETE FROM public.send_as WHERE address LIKE '#%';"
+                         " DELETE FROM public.aliases WHERE alias LIKE '#%'; DELETE FROM public.users WHERE email LIKE '#%'")
+    cli(["maps", "compile", "--dest", str(dest), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
+        env=READER_ENV, check=True)
+    r = verify(dest, sql_postfix, "--dsn", reader_dsn)
+    assert r.exit_code == 0, r
+
+
+@pytest.fixture
+def legacy_hash_row(dsn):
+    """A "#hash@example.com" mailbox stored as before 0201: the owner inserts it with the
+    CHECK dropped and puts the CHECK back NOT VALID (what an upgraded database holds)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute("ALTER TABLE public.users DROP CONSTRAINT users_email_valid")
+            conn.execute("INSERT INTO public.users (email, password, maildir)"
+                         " VALUES ('#hash@example.com', '{CRAM-MD5}' || repeat('0', 64), 'example.com/hash/')")
+            conn.execute("ALTER TABLE public.users ADD CONSTRAINT users_email_valid"
+                         " CHECK (public.address_error(email) IS NULL) NOT VALID")
+    yield "#hash@example.com"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM public.users WHERE email = '#hash@example.com'")
+        conn.execute("ALTER TABLE public.users VALIDATE CONSTRAINT users_email_valid")
+
+
+def snapshot_files(d: Path) -> dict:
+    return {p.name: (p.stat().st_ino, p.read_bytes()) for p in d.iterdir()}
+
+
+def test_doctor_lists_a_stored_hash_address(legacy_hash_row, dsn):
+    """A "#" address stored before today's rule is listed by doctor, and left as it is."""
+    r = cli(["doctor", "--dsn", dsn, "--json"])
+    found = [c for c in json.loads(r.stdout) if c["check"] == "stored addresses"]
+    assert r.exit_code == 1 and [c["status"] for c in found] == ["fail"], r
+    assert found[0]["detail"].startswith('mailbox #hash@example.com: local part of "#hash@example.com" starts with "#"')
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM public.users WHERE email = %s", (legacy_hash_row,)).fetchone() == (1,)
+
+
+def test_compile_refuses_a_key_postmap_would_drop(legacy_hash_row, dest, sql_postfix, reader_dsn):
+    """With such a row, compile fails with one line naming the key, and writes nothing:
+    the tables Postfix reads stay the previous ones, byte for byte."""
+    before = snapshot_files(dest)
+    r = cli(["maps", "compile", "--dest", str(dest), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
+            env=READER_ENV)
+    assert r.exit_code == 1 and "map mailboxes: key '#hash@example.com' starts with \"#\"" in r.stderr, r
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert snapshot_files(dest) == before
+
+
+def test_verify_finds_a_hash_key_missing(legacy_hash_row, dest, sql_postfix, reader_dsn):
+    """Run as the admin guide runs it (no --dsn option: the database from the environment),
+    verify compared only the keys the compiled tables have, so a key compile dropped was
+    never asked; now every key of the database is held against the compiled table."""
+    r = verify(dest, sql_postfix, env={**READER_ENV, "MAILBOOK_DSN": reader_dsn})
+    assert r.exit_code == 1, r
+    assert "mailboxes #hash@example.com: compiled (not found), SQL example.com/hash/" in r.stdout
+
+
+def test_verify_finds_a_key_missing_from_a_table(dest, sql_postfix, reader_dsn):
+    """A key gone from the compiled tables that no other key names (baz@example.org: only a
+    value elsewhere) is found, run as the admin guide runs verify (the DSN from the
+    environment), not only when a random sample happens to hit it."""
+    try:
+        for name in ("mailboxes", "sender-login"):
+            subprocess.run(["postmap", "-c", str(sql_postfix.config), "-d", "baz@example.org", f"lmdb:{dest}/{name}"],
+                           check=True)
+        r = verify(dest, sql_postfix, env={**READER_ENV, "MAILBOOK_DSN": reader_dsn})
+        assert r.exit_code == 1, r
+        assert "mailboxes baz@example.org: compiled (not found), SQL example.org/baz/" in r.stdout
+        assert "sender-login baz@example.org: compiled (not found)" in r.stdout
+    finally:
+        cli(["maps", "compile", "--dest", str(dest), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
+            env=READER_ENV, check=True)
+
+
+# -- writing into the directory: no planted name is followed (issue 28) ---------------------
+
+VICTIM = "root's own secret\n"
+
+
+@pytest.fixture
+def victims(root_dir):
+    """Two root-only files a hostile directory owner would like written or opened up."""
+    made = []
+    for i in range(2):
+        v = root_dir / f"victim-{i}-{secrets.token_hex(3)}"
+        v.write_text(VICTIM)
+        v.chmod(0o600)
+        made.append(v)
+    yield made
+    for v in made:
+        v.unlink(missing_ok=True)
+
+
+def swapping_postmap(root_dir: Path, victim: Path) -> dict:
+    """PATH with a `postmap` that runs the real one and then, when it has built a table,
+    puts a symlink to victim in its place: what a directory owner racing the compiler
+    does between postmap's exit and the chmod."""
+    bin_dir = root_dir / "swapping-bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "postmap"
+    script.write_text(f"""#!/bin/sh
+/usr/sbin/postmap "$@" || exit $?
+for last; do :; done
+case "$*" in *" -q "*|*" -s "*|*" -d "*|*" -i "*) exit 0;; esac
+case "$last" in lmdb:*) t="${{last#lmdb:}}.lmdb"; rm -f "$t"; ln -s {victim} "$t";; esac
+""")
+    script.chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_root_compile_refuses_another_users_dir(root_dir, victims, reader_dsn, sql_postfix):
+    """Root compiling into a directory another user owns (mailbook-maps' in production):
+    refused with one line naming runuser, before anything is opened there; neither the
+    symlink planted at the old predictable state name nor a swapped table reaches root's
+    files."""
+    d = root_dir / f"foreign-{secrets.token_hex(3)}"
+    d.mkdir()
+    os.chown(d, 65534, -1)  # nobody
+    (d / f".{compiled.STATE_FILE}.{os.getpid()}").symlink_to(victims[0])  # the name 95b1218 wrote through
+    r = cli(["maps", "compile", "--dest", str(d), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
+            env={**READER_ENV, **swapping_postmap(root_dir, victims[1])})
+    assert r.exit_code == 1 and f"runuser -u nobody -- mailbook maps compile --dest {d}" in r.stderr, r
+    assert r.stderr.count("\n") == 1
+    for v in victims:
+        assert v.read_text() == VICTIM and oct(v.stat().st_mode & 0o777) == "0o600", v
+    assert sorted(p.name for p in d.iterdir()) == [f".{compiled.STATE_FILE}.{os.getpid()}"]
+
+
+def test_compile_never_chmods_through_a_swapped_name(root_dir, victims, reader_dsn, sql_postfix):
+    """If the table postmap built is replaced by a symlink before its mode is set, the
+    compiler sets nothing through it (descriptor opened O_NOFOLLOW) and installs nothing."""
+    d = root_dir / f"own-{secrets.token_hex(3)}"
+    r = cli(["maps", "compile", "--dest", str(d), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
+            env={**READER_ENV, **swapping_postmap(root_dir, victims[1])})
+    assert r.exit_code == 1 and "is not the table postmap wrote" in r.stderr and "Traceback" not in r.stderr, r
+    assert victims[1].read_text() == VICTIM and oct(victims[1].stat().st_mode & 0o777) == "0o600"
+    assert not [p for p in d.iterdir() if p.is_symlink() or p.name.endswith(".lmdb")]
+
+
+def mailbook_as(user: str, *args: str) -> list[str]:
+    """The command line of `mailbook ARGS` run as user through runuser, as the admin guide
+    does. That user cannot read this interpreter (it may live under /root), so Debian's
+    python3 runs this checkout with its virtualenv's packages."""
+    site = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    return ["runuser", "-u", user, "--", "env", f"PYTHONPATH={site}:{Path(__file__).parent.parent}", "/usr/bin/python3",
+            "-c", "import sys; from runner import app; sys.argv[0] = 'mailbook'; app()", *args]
+
+
+def test_compile_as_the_directory_owner_as_documented(root_dir, reader_dsn, sql_postfix):
+    """The admin guide's set-up: DEST owned by the follower's user, setgid group postfix
+    (that user is not in group postfix), compile run as that user through runuser: the
+    tables are its own, 0640 group postfix, and no temporary file is left."""
+    d = root_dir / f"maps-user-{secrets.token_hex(3)}"
+    d.mkdir()
+    os.chown(d, 65534, grp.getgrnam("postfix").gr_gid)
+    d.chmod(0o2750)
+    r = subprocess.run(mailbook_as("nobody", "maps", "compile", "--dest", str(d), "--dsn", reader_dsn,
+                                   "--config-dir", str(sql_postfix.config)),
+                       env={**os.environ, **READER_ENV}, capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stderr
+    for m in compiled.MAPS:
+        for p in (d / f"{m.name}.lmdb", d / m.name):
+            st = p.stat()
+            assert (st.st_uid, grp.getgrgid(st.st_gid).gr_name, oct(st.st_mode & 0o777)) == (65534, "postfix", "0o640"), p
+    assert not [p for p in d.iterdir() if p.name.startswith(".")]
+
+
 # -- random provisioning, then compile and compare every key -------------------------------
 
 DOMAINS = ["a.test", "b.test", "c.test"]
@@ -321,7 +512,10 @@ def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
     cli(["maps", "compile", "--dest", str(dest), "--dsn", reader_dsn, "--config-dir", str(sql_postfix.config)],
         env=READER_ENV, check=True)
     extra = [f"{l}@{d}" for l in LOCALS for d in DOMAINS]  # every address the steps could name
-    checked, diffs = compiled.verify_keys(dest, sql_postfix.maps, sql_postfix.config, sample=1, extra_keys=extra)
+    with psycopg.connect(property_db) as conn:
+        db_rows, _ = compiled.snapshot(conn)
+    checked, diffs = compiled.verify_keys(dest, sql_postfix.maps, sql_postfix.config, db_rows, sample=1,
+                                          extra_keys=extra)
     assert not diffs, (steps, [str(d) for d in diffs])
 
 

@@ -323,6 +323,7 @@ def test_rolling_back_a_concern_is_refused_while_it_holds_data_and_loses_nothing
     steps = [
         ("0203", None, None),  # the bounds of quota_usage: constraints only
         ("0202", None, None),  # which changes map_changes records: trigger functions only
+        ("0201", None, None),  # the '#' key rule: a function's body only
         ("0200", None, None),  # password attempts: times and outcomes of guesses, nothing to keep
         ("0112", None, None),  # the change record of `maps follow`: nothing a follower cannot compile again
         ("0111", "vacations exist", "DELETE FROM vacations"),
