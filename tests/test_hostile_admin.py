@@ -1,7 +1,11 @@
 """The hostile help-desk admin, end to end (issue 15): a member of mailadmin provisions and
 nothing more, and root's maintenance never destroys a live mailbox. Real Postfix delivers,
 real Dovecot authenticates, real directories are purged; the admin works through the
-`mailbook` command as the login `alice`, as a help-desk would."""
+`mailbook` command as the login `alice`, as a help-desk would.
+
+Its counterpart (issue 28): a stolen service password, each service role played through
+a real login of its own against the same world: what the thief gets is what its job
+needs, and no more."""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ from mta import install_dovecot, install_postfix, mail_database, private_dir, re
 DB = "hostile"
 READER_PW = "hostile reader pw"
 AUTH_PW = "hostile auth pw"
+QUOTA_PW = "hostile quota pw"
+WEBMAIL_PW = "hostile webmail pw"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +35,8 @@ def world(cluster):
     """A mail database with Postfix delivering into a mail base and Dovecot reading it."""
     require_root("the hostile-admin tests")
     root = private_dir("mailbook-hostile-")
-    with mail_database(cluster, DB, mailreader=READER_PW, mailauth=AUTH_PW) as dsn:
+    with mail_database(cluster, DB, mailreader=READER_PW, mailauth=AUTH_PW, mailquota=QUOTA_PW,
+                       mailwebmail=WEBMAIL_PW) as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("UPDATE settings SET bcrypt_cost = 4")  # hundreds of imported passwords below
         postfix = install_postfix(root, cluster, DB, READER_PW)
@@ -272,3 +279,96 @@ def test_two_sessions_racing_to_nest_maildirs_never_both_win(db, cluster, isolat
     finally:
         first.close()
         second.close()
+
+
+# -- a stolen service password (issue 28) -------------------------------------------------
+
+def thief(cluster, role: str, password: str) -> psycopg.Connection:
+    """A login as role over TCP with its stolen password, autocommit."""
+    return psycopg.connect(f"host=127.0.0.1 port={cluster.port} dbname={DB} user={role} password='{password}'",
+                           autocommit=True)
+
+
+@pytest.fixture
+def victim(world):
+    """A mailbox of the world, removed afterwards."""
+    dsn, admin_dsn, _, _ = world
+    address = "victim@stolen.example"
+    ok(["domain", "add", "stolen.example"], admin_dsn)
+    ok(["mailbox", "add", address, "--password-stdin"], admin_dsn, input="the victim's password\n")
+    yield address
+    ok(["domain", "remove", "stolen.example", "--cascade"], admin_dsn)
+
+
+def test_stolen_webmail_password(world, cluster, victim):
+    """mailwebmail: rolled-back checks tell nothing, a failed answering statement still
+    counts, five guesses lock out the change (never the user's IMAP login), and nothing
+    but the two calls is open to it."""
+    dsn, _, _, dovecot = world
+    with thief(cluster, "mailwebmail", WEBMAIL_PW) as conn:
+        for guess in ["guess 1", "the victim's password"]:
+            with conn.transaction(force_rollback=True):
+                ticket = conn.execute("SELECT ticket FROM check_current_password(%s, %s)", (victim, guess)).fetchone()[0]
+                assert conn.execute("SELECT code FROM change_password(%s, %s, 'pwned pwned pwned')",
+                                    (victim, ticket)).fetchone() == ("MB006",)
+        for n in range(5):
+            ticket = conn.execute("SELECT ticket FROM check_current_password(%s, %s)", (victim, f"g{n}")).fetchone()[0]
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                conn.execute("SELECT 1 / 0 FROM change_password(%s, %s, 'pwned pwned pwned') WHERE code = '28P01'",
+                             (victim, ticket))
+        assert conn.execute("SELECT code FROM check_current_password(%s, %s)",
+                            (victim, "the victim's password")).fetchone() == ("MB004",)
+        for statement in ("SELECT * FROM users", "SELECT * FROM password_attempts", "SELECT * FROM audit_log"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+    assert dovecot.auth_test(victim, "the victim's password").returncode == 0
+    with psycopg.connect(dsn) as owner:
+        assert owner.execute("SELECT count(*) FROM audit_log WHERE row_key = %s AND reason LIKE '28P01%%'",
+                             (victim,)).fetchone() == (5,)
+
+
+def test_stolen_reader_password(world, cluster, victim):
+    """mailreader: what the maps answer, and no more; a password, name or quota change is
+    no longer visible in the change record it may read (1.0 recorded every UPDATE)."""
+    _, admin_dsn, _, _ = world
+    with thief(cluster, "mailreader", READER_PW) as conn:
+        assert conn.execute("SELECT postfix_mailbox('victim', 'stolen.example')").fetchone() == (
+            "stolen.example/victim/",)
+        since = conn.execute("SELECT pg_current_snapshot()").fetchone()[0]
+        ok(["mailbox", "passwd", victim, "--password-stdin"], admin_dsn, input="a new password for her\n")
+        ok(["mailbox", "quota", victim, "--bytes", "1000000"], admin_dsn)
+        assert conn.execute("SELECT * FROM compiled_map_changes(%s::pg_snapshot)", (since,)).fetchall() == []
+        for statement in ("SELECT password FROM users", "SELECT * FROM users", "SELECT * FROM map_changes",
+                          "INSERT INTO map_changes (domain) VALUES ('x.example')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def test_stolen_quota_password(world, cluster, victim):
+    """mailquota: writes usage counters of existing mailboxes, within bounds (1.0 took
+    INT64's maximum and negative numbers); reads nothing else."""
+    with thief(cluster, "mailquota", QUOTA_PW) as conn:
+        conn.execute("INSERT INTO quota_usage (email, bytes, messages) VALUES (%s, 1, 1)"
+                     " ON CONFLICT (email) DO UPDATE SET bytes = 1, messages = 1", (victim,))
+        for bad in ("bytes = 9223372036854775807", "bytes = -1", "messages = -5", "messages = 2147483648"):
+            with pytest.raises(psycopg.errors.CheckViolation):
+                conn.execute(f"UPDATE quota_usage SET {bad} WHERE email = %s", (victim,))
+        for statement in ("SELECT bytes FROM quota_usage", "SELECT * FROM users", "UPDATE users SET active = false"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def test_stolen_auth_password(world, cluster, victim):
+    """mailauth: the hashes Dovecot verifies, nothing to write; and Dovecot, which logs in
+    with it, lets a mailbox whose every service is off in for no service at all, even one
+    mailbook does not know (1.0's query was a deny-list)."""
+    _, admin_dsn, _, dovecot = world
+    with thief(cluster, "mailauth", AUTH_PW) as conn:
+        for statement in ("UPDATE users SET password = 'x'", "DELETE FROM users", "INSERT INTO quota_usage VALUES ('x')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+    ok(["mailbox", "deny", victim, "imap", "pop3", "smtp", "submission", "sieve"], admin_dsn)
+    for service in ("imap", "doveadm", "x-unknown"):
+        r = dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", f"service={service}", victim,
+                            "the victim's password")
+        assert r.returncode == 77, (service, r)
