@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import sys
+import textwrap
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -24,23 +25,30 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from mailbook import Failure, bulk, compiled, connect, describe
-from mailbook.daemons import LmtpSetup, check_maps, dovecot_files, snippet_services, snippet_settings
-from mailbook.doctor import (catalogue_checks, compiled_lag_checks, database_checks, hba_checks, map_file_checks,
-                             migration_checks, stored_row_checks, usage_checks, verifier_checks)
-from mailbook.hba import hba_lines, patroni_fragment
-from mailbook.install import install as install_files
-from mailbook.maildirs import purge as purge_maildirs
-from mailbook.maps import map_files
+from mailbook import Failure, __version__, connect, describe
+from mailbook.database import migrations as mig
+from mailbook.database import queries
+from mailbook.database.connlines import Target, servers
+from mailbook.database.hba import hba_lines, patroni_fragment
+from mailbook.database.init import init_database
+from mailbook.database.privileges import markdown as privilege_markdown, matrix as privilege_matrix
+from mailbook.demo import demo as demo_mod
+from mailbook.doctor import (catalogue_checks, compiled_lag_checks, database_checks, expected_text, hba_checks,
+                             map_file_checks, migration_checks, stored_row_checks, usage_checks, verifier_checks)
+from mailbook.dovecot import LmtpSetup, dovecot_files
+from mailbook.files import install as install_files, write_private
+from mailbook.importers import postfixadmin, vmm
+from mailbook.importers.plan import run as run_import
+from mailbook.passwords import new_password, obtain_password, read_password_file, set_role_password
 from mailbook.patroni import cluster_checks
 from mailbook.pgbouncer import pgbouncer_files
-from mailbook.roundcube import pdo_dsn as roundcube_dsn, roundcube_files
-from mailbook.privileges import markdown as privilege_markdown, matrix as privilege_matrix
-from mailbook.secrets import new_password, obtain_password, read_password_file, set_role_password, write_private
-from mailbook.setup import init_database
+from mailbook.postfix import compiled, follow
+from mailbook.postfix.maps import map_files
+from mailbook.postfix.postconf import check_maps, snippet_services, snippet_settings
+from mailbook.provisioning import bulk
+from mailbook.provisioning.maildirs import purge as purge_maildirs
+from mailbook.roundcube import roundcube_files
 from mailbook.terminal import cell, json_text, printable
-from mailbook import demo as demo_mod
-from mailbook import migrations as mig
 
 
 class _Group(typer.core.TyperGroup):
@@ -66,7 +74,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"mailbook {mig.package_version()}")
+        typer.echo(f"mailbook {__version__}")
         raise typer.Exit()
 
 
@@ -210,7 +218,7 @@ def migrate_status(dsn: Dsn = None):
     out.print(table)
     pending = sum(not s.applied for s in states)
     typer.echo(f"{len(states) - pending} applied, {pending} pending")
-    typer.echo(f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}")
+    typer.echo(f"mailbook {__version__}, schema at {v.latest or 'nothing applied'}")
     if v.unknown:
         typer.echo(f"warning: the database has {len(v.unknown)} migration(s) this mailbook does not know"
                    f" ({printable(', '.join(v.unknown))}): it is newer; upgrade mailbook before `migrate apply`", err=True)
@@ -281,7 +289,6 @@ def privileges(
 
         mailbook privileges --dsn 'dbname=mail'
     """
-    from mailbook.doctor import expected_text
     with connect(dsn) as conn:
         if as_facts:
             typer.echo(expected_text(conn), nl=False)
@@ -453,20 +460,9 @@ def maps_install(
         mailbook maps install --password-file /root/mailreader.pw
     """
     password = obtain_password(password_file, "MAILBOOK_MAP_PASSWORD", f"PostgreSQL role {user}")
-    hosts = " ".join([f"{host}:{port}", *(f"{h}:{p}" for h, p in _standbys(standby))])
-    values = {"hosts": hosts, "user": user, "password": password, "dbname": dbname}
+    values = Target(servers(host, port, standby), dbname, user, password).postfix()
     files = {dest / m.name: m.with_connection(values) for m in map_files()}
     _report(install_files(files, group="postfix", dry_run=dry_run), dry_run)
-
-
-def _standbys(values: Optional[list[str]]) -> list[tuple[str, int]]:
-    out = []
-    for value in values or []:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in " ,'\\"):
-            raise Failure(f"--standby must be HOST:PORT, e.g. 192.0.2.2:5432, not {value!r}")
-        out.append((host, int(port)))
-    return out
 
 
 class Delivery(str, Enum):
@@ -559,7 +555,6 @@ def maps_follow(
 
         mailbook maps follow --dest /etc/postfix/compiled --dsn 'host=127.0.0.1 dbname=mail user=mailreader'
     """
-    from mailbook import follow
     follow.run(dsn, dest, config_dir, poll, once)
 
 
@@ -639,18 +634,15 @@ def dovecot_install(
     if str(password_file) == "-" and str(quota_password_file) == "-":
         raise Failure("only one of the two passwords can come from stdin")
     password = obtain_password(password_file, "MAILBOOK_DOVECOT_PASSWORD", f"PostgreSQL role {user}")
-    standbys = _standbys(standby)  # libpq tries the hosts in order: the primary first
-    hosts = ",".join([host, *(h for h, _ in standbys)])
-    ports = ",".join([str(port), *(str(p) for _, p in standbys)])
-    connect = make_conninfo(host=hosts, port=ports, dbname=dbname, user=user, password=password)
+    where = servers(host, port, standby)  # libpq tries the hosts in order: the primary first
+    connect = Target(where, dbname, user, password).libpq()
     lmtp = None
     if Delivery(delivery) is Delivery.lmtp:
         # usage is written: with other servers listed, libpq picks the one that takes writes
         # (a promoted standby, Patroni's leader after a failover); alone, the primary
         quota_password = obtain_password(quota_password_file, "MAILBOOK_QUOTA_PASSWORD", f"PostgreSQL role {quota_user}")
-        writable = {"target_session_attrs": "read-write"} if standbys else {}
-        lmtp = LmtpSetup(make_conninfo(host=hosts, port=ports, dbname=dbname, user=quota_user, password=quota_password,
-                                       **writable),
+        writable = {"target_session_attrs": "read-write"} if len(where) > 1 else {}
+        lmtp = LmtpSetup(Target(where, dbname, quota_user, quota_password).libpq(**writable),
                          postfix_queue, vmail_user, vmail_group)
     files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp, auth_cache_ttl)
     _report(install_files(files, group="dovecot", dry_run=dry_run), dry_run)
@@ -686,10 +678,10 @@ def roundcube_install(
         mailbook roundcube install --password-file /root/mailwebmail.pw
     """
     password = obtain_password(password_file, "MAILBOOK_WEBMAIL_PASSWORD", f"PostgreSQL role {user}")
-    db_dsn = roundcube_dsn(host, port, dbname, user)
+    db_dsn = Target(servers(host, port), dbname, user).pdo()
     if min_length is None:
         with connect(dsn) as conn:  # a member of mailadmin may read settings
-            min_length = conn.execute("SELECT password_min_length FROM public.settings").fetchone()[0]
+            min_length = conn.execute(queries.PASSWORD_MIN_LENGTH).fetchone()[0]
     files = roundcube_files(dest, drivers, db_dsn, user, password, min_length)
     _report(install_files(files, group="www-data", dry_run=dry_run), dry_run)
     if not dry_run:
@@ -806,12 +798,7 @@ def domain_add(domain: str, dsn: Dsn = None,
 @domain_app.command("list")
 def domain_list(dsn: Dsn = None, as_json: Json = False):
     """List hosted domains with their mailbox and alias counts.   mailbook domain list --json"""
-    _show(*_call(dsn, "SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
-                      " t.disabled_services AS services_off,"
-                      " t.max_mailboxes, t.max_aliases, t.max_quota_bytes,"
-                      " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
-                      " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
-                      " FROM transports t ORDER BY t.domain"), as_json)
+    _show(*_call(dsn, queries.DOMAINS), as_json)
 
 
 @domain_app.command("remove")
@@ -863,9 +850,7 @@ def mailbox_add(email: str, dsn: Dsn = None,
 @mailbox_app.command("list")
 def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
     """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
-    _show(*_call(dsn, "SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
-                      " disabled_services AS services_off, created FROM mailboxes"
-                      " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email", (domain, domain)), as_json)
+    _show(*_call(dsn, queries.MAILBOXES, (domain, domain)), as_json)
 
 
 @mailbox_app.command("passwd")
@@ -947,16 +932,15 @@ def mailbox_quota(email: str, dsn: Dsn = None,
         mailbook mailbox quota foo@example.com
         mailbook mailbox quota foo@example.com --bytes 2000000000
     """
-    columns = "email, quota_bytes, used_bytes, quota_messages, used_messages"
     if bytes_ is None and messages is None and not lift:
-        names, rows = _call(dsn, f"SELECT {columns} FROM mailboxes WHERE email = lower(%s)", (email,))
+        names, rows = _call(dsn, queries.QUOTA, (email,))
         if not rows:
             raise Failure(f'mailbox "{email.lower()}" does not exist')
         _show(names, rows, as_json)
         return
     if lift and (bytes_ is not None or messages is not None):
         raise Failure("give --lift or limits, not both")
-    _show(*_call(dsn, f"SELECT {columns} FROM set_mailbox_quota(%s, %s, %s)", (email, bytes_, messages)), as_json)
+    _show(*_call(dsn, queries.SET_QUOTA, (email, bytes_, messages)), as_json)
 
 
 @vacation_app.command("set")
@@ -990,11 +974,10 @@ def _read_text(path: Path) -> str:
 def vacation_show(email: Annotated[Optional[str], typer.Argument(help="Only this mailbox.")] = None,
                   dsn: Dsn = None, as_json: Json = False):
     """List the vacation replies (due now or not), or one mailbox's with its text.   mailbook vacation show foo@example.com"""
-    columns = "email, subject, starts, ends, days, (starts <= now() AND (ends IS NULL OR now() < ends)) AS due"
     if email is None:
-        _show(*_call(dsn, f"SELECT {columns} FROM vacations ORDER BY email"), as_json)
+        _show(*_call(dsn, queries.VACATIONS), as_json)
         return
-    names, rows = _call(dsn, f"SELECT {columns}, body FROM vacations WHERE email = lower(%s)", (email,))
+    names, rows = _call(dsn, queries.VACATION, (email,))
     _show(names, rows, as_json, empty=f"no vacation reply for {email.lower()}")
 
 
@@ -1033,8 +1016,7 @@ def alias_add(alias: str, destinations: Annotated[list[str], typer.Argument(help
 @alias_app.command("list")
 def alias_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
     """List aliases, one row per destination.   mailbook alias list --domain example.com"""
-    _show(*_call(dsn, "SELECT alias, email AS destination, active FROM aliases"
-                      " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY alias, email", (domain, domain)), as_json)
+    _show(*_call(dsn, queries.ALIASES, (domain, domain)), as_json)
 
 
 @alias_app.command("remove")
@@ -1062,8 +1044,7 @@ def sendas_allow(login: str, addresses: Annotated[list[str], typer.Argument(help
 def sendas_list(dsn: Dsn = None, login: Annotated[Optional[str], typer.Option(help="Only this mailbox's grants.")] = None,
                 as_json: Json = False):
     """List the explicit send-as grants.   mailbook sendas list --login foo@example.com"""
-    _show(*_call(dsn, "SELECT login, address, created FROM send_as"
-                      " WHERE %s::text IS NULL OR login = lower(%s) ORDER BY login, address", (login, login)), as_json)
+    _show(*_call(dsn, queries.SEND_AS, (login, login)), as_json)
 
 
 @sendas_app.command("who")
@@ -1078,8 +1059,7 @@ def sendas_who(address: str, dsn: Dsn = None):
         if problem:
             raise Failure(problem)
         local, _, domain = address.rpartition("@")
-        rows = conn.execute("SELECT DISTINCT login FROM postfix_sender_logins(%s, %s) AS login ORDER BY 1",
-                            (local, domain)).fetchall()
+        rows = conn.execute(queries.SENDERS, (local, domain)).fetchall()
     typer.echo(printable("\n".join(r[0] for r in rows), keep_newlines=True) or f"nobody may send as {address}")
 
 
@@ -1155,19 +1135,8 @@ def log(
 
         mailbook log --key foo@example.com --since '7 days'
     """
-    where, params = ["true"], []
-    if table:
-        where.append("table_name = %s"); params.append(table.value)
-    if key:
-        where.append("strpos(row_key, %s) > 0"); params.append(key.lower())
-    if since:
-        # an absolute time starts with a year; anything else is an interval
-        where.append("at >= %s::timestamptz" if since[:4].isdigit() else "at >= now() - %s::interval")
-        params.append(since)
-    query = ("SELECT * FROM (SELECT id, at, login_role AS login, acting_role AS role, operation,"
-             " table_name AS table, row_key AS key, array_to_string(changed, ',') AS changed, reason"
-             f" FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s) newest ORDER BY id")
-    _show(*_call(dsn, query, (*params, limit)), as_json, empty="(no changes)")
+    _show(*_call(dsn, *queries.audit_log(table.value if table else None, key, since, limit)), as_json,
+          empty="(no changes)")
 
 
 class Source(str, Enum):
@@ -1230,14 +1199,12 @@ def _bad_rows(problems: list[tuple[int, str]]) -> str:
 
 def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], dry_run: bool,
                  skip_existing: bool, cleartext: bool, vmail_owner: str) -> None:
-    """`import --from`: the reader maps the source; importers.run() writes it as a file would go."""
-    from mailbook import importers
-    from mailbook.importers import postfixadmin, vmm
+    """`import --from`: the reader maps the source; run_import() writes it as a file would go."""
     if source is Source.postfixadmin:
         reader = lambda conn: postfixadmin.read(conn, cleartext=cleartext)  # noqa: E731
     else:
         reader = lambda conn: vmm.read(conn, vmail_owner=vmail_owner)  # noqa: E731
-    plan, problems = importers.run(reader, source_dsn, dsn, dry_run, skip_existing)
+    plan, problems = run_import(reader, source_dsn, dsn, dry_run, skip_existing)
     # every line below carries the source's own text (names, addresses, destinations): never raw
     say = lambda line, err=False: typer.echo(printable(line), err=err)  # noqa: E731
     say(f"{plan.tool} {plan.version}, read in one snapshot: "
@@ -1294,8 +1261,6 @@ def _keep_examples_whole(typer_app: typer.Typer) -> None:
     indented paragraphs of a docstring: commands to copy) must stay line by line: each
     becomes a fenced block, which Typer keeps even when it follows the first paragraph
     (an indented block there loses its indentation and is joined into one line)."""
-    import textwrap
-
     for info in typer_app.registered_commands:
         first, *rest = (info.callback.__doc__ or "").splitlines() or [""]
         # the functions sit at module level: their docstrings' prose is indented 4, examples 8

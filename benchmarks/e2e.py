@@ -57,14 +57,16 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from mailbook import bulk, compiled, data_dir  # noqa: E402
-from mailbook import migrations as mig  # noqa: E402
-from mailbook.cluster import PrivateCluster, free_port  # noqa: E402
-from mailbook.daemons import snippet_services, snippet_settings, with_services  # noqa: E402
-from mailbook.install import install as install_files  # noqa: E402
-from mailbook.maps import map_files  # noqa: E402
-from mailbook.secrets import new_password, set_role_password  # noqa: E402
-from mailbook.setup import init_database  # noqa: E402
+from mailbook import data_dir  # noqa: E402
+from mailbook.postfix import compiled  # noqa: E402
+from mailbook.provisioning import bulk  # noqa: E402
+from mailbook.database import migrations as mig  # noqa: E402
+from mailbook.demo.cluster import PrivateCluster, free_port  # noqa: E402
+from mailbook.postfix.postconf import snippet_services, snippet_settings, with_services  # noqa: E402
+from mailbook.files import install as install_files  # noqa: E402
+from mailbook.postfix.maps import map_files  # noqa: E402
+from mailbook.passwords import new_password, set_role_password  # noqa: E402
+from mailbook.database.init import init_database  # noqa: E402
 
 # -- the data: the same for all three -------------------------------------------------------
 
@@ -741,7 +743,7 @@ KEY_KINDS = {  # the key each map is asked for in the workloads
 
 def lookup_statements(templates: dict[str, str], count: int = 4000) -> dict[str, list[str]]:
     """Each map's statement, as Postfix expands it, for `count` keys of its kind."""
-    from mailbook.maps import expand
+    from mailbook.postfix.maps import expand
     kinds = {"domain": lambda i: BIG, "mailbox": lambda i: f"{i}m@{BIG}", "alias": lambda i: f"{i}a@{BIG}",
              "via alias domain": lambda i: f"{i}m@{ALIAS_DOMAIN}",
              "other domain": lambda i: f"host{i}.elsewhere.example"}

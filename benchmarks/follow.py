@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import psycopg  # noqa: E402
 
 import e2e  # noqa: E402
-from mailbook import compiled  # noqa: E402
-from mailbook.cluster import PrivateCluster  # noqa: E402
+from mailbook.postfix import compiled  # noqa: E402
+from mailbook.demo.cluster import PrivateCluster  # noqa: E402
 
 
 def rcpt(port: int, recipient: str) -> int:

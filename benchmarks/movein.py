@@ -46,12 +46,14 @@ from psycopg import sql  # noqa: E402
 
 import run as house  # noqa: E402  (benchmarks/run.py: server settings, machine description)
 
-from mailbook import bulk, importers  # noqa: E402
-from mailbook import migrations as mig  # noqa: E402
-from mailbook.cluster import PrivateCluster  # noqa: E402
+from mailbook.importers import plan as importers  # noqa: E402
+from mailbook.provisioning import bulk  # noqa: E402
+from mailbook.database import migrations as mig  # noqa: E402
+from mailbook.demo.cluster import PrivateCluster  # noqa: E402
 from mailbook.importers import postfixadmin  # noqa: E402
-from mailbook.secrets import new_password, write_private  # noqa: E402
-from mailbook.setup import init_database  # noqa: E402
+from mailbook.files import write_private
+from mailbook.passwords import new_password  # noqa: E402
+from mailbook.database.init import init_database  # noqa: E402
 
 PFA_TREE = Path("/usr/share/postfixadmin")  # Debian's postfixadmin package
 SCHEMES = ["md5crypt", "php_crypt:SHA512", "dovecot:BLF-CRYPT"]

@@ -32,12 +32,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import psycopg  # noqa: E402
 
-from mailbook import bulk, data_dir  # noqa: E402
-from mailbook import migrations as mig  # noqa: E402
-from mailbook.cluster import PrivateCluster  # noqa: E402
-from mailbook.hba import hba_lines, patroni_fragment  # noqa: E402
-from mailbook.secrets import set_role_password  # noqa: E402
-from mailbook.setup import init_database  # noqa: E402
+from mailbook import data_dir  # noqa: E402
+from mailbook.provisioning import bulk  # noqa: E402
+from mailbook.database import migrations as mig  # noqa: E402
+from mailbook.demo.cluster import PrivateCluster  # noqa: E402
+from mailbook.database.hba import hba_lines, patroni_fragment  # noqa: E402
+from mailbook.passwords import set_role_password  # noqa: E402
+from mailbook.database.init import init_database  # noqa: E402
 from patroni_cluster import PatroniCluster  # noqa: E402  (tests/patroni_cluster.py)
 
 ADMIN, ADMIN_PW = "helpdesk", "helpdesk-pw-bench"

@@ -24,7 +24,7 @@ import time
 
 import psycopg
 
-from mailbook.maps import expand
+from mailbook.postfix.maps import expand
 
 PFA_SCHEMA = """
 CREATE SCHEMA pfa;

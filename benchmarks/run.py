@@ -36,13 +36,15 @@ import psycopg  # noqa: E402
 
 import postfixadmin  # noqa: E402  (benchmarks/postfixadmin.py)
 
-from mailbook import bulk  # noqa: E402
-from mailbook import migrations as mig  # noqa: E402
-from mailbook.cluster import PrivateCluster  # noqa: E402
-from mailbook.daemons import DOMAIN_KEYED, dovecot_queries, plan_scans  # noqa: E402
-from mailbook.maps import map_files  # noqa: E402
-from mailbook.secrets import new_password, set_role_password  # noqa: E402
-from mailbook.setup import init_database  # noqa: E402
+from mailbook.provisioning import bulk  # noqa: E402
+from mailbook.database import migrations as mig  # noqa: E402
+from mailbook.demo.cluster import PrivateCluster  # noqa: E402
+from mailbook.database.plans import plan_scans  # noqa: E402
+from mailbook.dovecot import dovecot_queries  # noqa: E402
+from mailbook.postfix.postconf import DOMAIN_KEYED  # noqa: E402
+from mailbook.postfix.maps import map_files  # noqa: E402
+from mailbook.passwords import new_password, set_role_password  # noqa: E402
+from mailbook.database.init import init_database  # noqa: E402
 
 SAMPLES = 3000  # lookups per query per N (and as many SELECT 1)
 SERVER_SETTINGS = ["shared_buffers = 1GB", "max_wal_size = 4GB"]

@@ -7,11 +7,29 @@ connects, applies them and turns database errors into one readable line.
 from __future__ import annotations
 
 import os
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import psycopg
 
 _PACKAGE = Path(__file__).resolve().parent
+
+
+def _version() -> str:
+    """This mailbook's version: pyproject.toml's when running from a checkout (an editable
+    install's metadata keeps the version it was installed with), else the installed
+    distribution's."""
+    pyproject = _PACKAGE.parent / "pyproject.toml"
+    if pyproject.exists():
+        return tomllib.loads(pyproject.read_text())["project"]["version"]
+    try:
+        return metadata.version("mailbook")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+__version__ = _version()
 
 
 class Failure(Exception):

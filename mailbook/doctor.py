@@ -11,10 +11,11 @@ from pathlib import Path
 
 import psycopg
 
-from mailbook import data_dir
-from mailbook import migrations as mig
-from mailbook.daemons import check_maps
-from mailbook.maps import map_files
+from mailbook import __version__, data_dir
+from mailbook.database import migrations as mig
+from mailbook.postfix.compiled import STATE_FILE, read_state
+from mailbook.postfix.maps import map_files
+from mailbook.postfix.postconf import check_maps
 
 Check = tuple[str, str, str]  # (check, pass|warn|fail, detail)
 
@@ -297,7 +298,7 @@ def migration_checks(conn: psycopg.Connection) -> list[Check]:
 def version_check(conn: psycopg.Connection) -> Check:
     """The package's version and the schema's; a warning when the database is newer."""
     v = mig.schema_version(conn)
-    said = f"mailbook {mig.package_version()}, schema at {v.latest or 'nothing applied'}"
+    said = f"mailbook {__version__}, schema at {v.latest or 'nothing applied'}"
     if v.unknown:
         return ("version", "warn", f"{said}; the database has {len(v.unknown)} migration(s) this mailbook does not"
                                    f" know ({v.unknown[-1]} …): it is newer, upgrade mailbook before using it")
@@ -355,7 +356,6 @@ def compiled_lag_checks(conn: psycopg.Connection, dest: Path, max_lag: float) ->
     (written by `maps compile` and after every batch of `maps follow`), and how old the
     oldest of them is. Fails past max_lag seconds, or when pruning has made the snapshot
     too old to follow."""
-    from mailbook.compiled import read_state, STATE_FILE
     state = read_state(dest)
     if not state or "snapshot" not in state:
         return [("compiled maps", "fail", f"{dest / STATE_FILE} is missing or names no snapshot:"

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from mailbook import Failure, data_dir
+from mailbook.database.connlines import Target
 
 SERVICE_ROLES = ("mailreader", "mailauth")
 
@@ -32,7 +33,7 @@ def pgbouncer_files(dest: Path, server_host: str, server_port: int, dbname: str,
         if not 0 < port < 65536:
             raise Failure(f"{what} must be a TCP port (1-65535), not {port}")
     ini = (data_dir("pgbouncer") / "pgbouncer.ini").read_text()
-    target = f"host={_plain(server_host, '--server-host')} port={server_port} dbname={_plain(dbname, '--dbname')}"
+    target = Target(((_plain(server_host, "--server-host"), server_port),), _plain(dbname, "--dbname")).pgbouncer()
     ini = re.sub(r"^mail[ \t]*=.*$", lambda _: f"{dbname} = {target}", ini, count=1, flags=re.M)
     ini = _set(ini, "listen_port", str(listen_port))
     ini = _set(ini, "auth_file", str(dest / "userlist.txt"))

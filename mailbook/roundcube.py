@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailbook import Failure
 
 DRIVER = """\
 <?php
@@ -99,16 +98,6 @@ $config['password_log'] = true;            // Roundcube's own log: who changed, 
 def php_string(value: str) -> str:
     """A single-quoted PHP string literal: only backslash and quote are special there."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def pdo_dsn(host: str, port: int, dbname: str, user: str) -> str:
-    """PDO's pgsql DSN, pgsql:host=...;port=...;dbname=... (a host starting with / is a
-    Unix socket directory). Its values cannot be quoted, so a value with a separator or a
-    quote is refused."""
-    for name, value in (("--host", host), ("--dbname", dbname), ("--user", user)):
-        if not value or any(c in value for c in ";='\"\\ \n\r\t\0") or (name != "--host" and "/" in value):
-            raise Failure(f"{name} {value!r} cannot go into Roundcube's database settings")
-    return f"pgsql:host={host};port={int(port)};dbname={dbname}"
 
 
 def config_text(db_dsn: str, user: str, password: str, min_length: int) -> str:

@@ -28,8 +28,8 @@ from pytest_postgresql import factories
 from typer.testing import CliRunner
 
 from mailbook import data_dir
-from mailbook import migrations as mig
-from mailbook.cluster import PrivateCluster, free_port
+from mailbook.database import migrations as mig
+from mailbook.demo.cluster import PrivateCluster, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ROOT = Path(tempfile.mkdtemp(prefix="mailbook-test-pg-"))

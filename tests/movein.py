@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 
 from conftest import require_program, run
-from mailbook.secrets import write_private
+from mailbook.files import write_private
 
 PFA_TREE = Path("/usr/share/postfixadmin")  # Debian's postfixadmin package
 VMM_SCHEMA = Path("/usr/share/doc/vmm/examples/pgsql/create_tables.pgsql")  # Debian's vmm package

@@ -25,9 +25,10 @@ import pytest
 
 from conftest import cli, require_program, run
 from mailbook import data_dir
-from mailbook.daemons import snippet_services, snippet_settings, with_services
-from mailbook.cluster import free_port
-from mailbook.secrets import set_role_password, write_private
+from mailbook.postfix.postconf import snippet_services, snippet_settings, with_services
+from mailbook.demo.cluster import free_port
+from mailbook.files import write_private
+from mailbook.passwords import set_role_password
 
 VMAIL_UID = pwd.getpwnam("nobody").pw_uid
 VMAIL_GID = grp.getgrnam("nogroup").gr_gid

@@ -30,8 +30,8 @@ from pathlib import Path
 import psycopg
 
 from mailbook import data_dir
-from mailbook.cluster import free_port, find_bindir
-from mailbook.secrets import write_atomically
+from mailbook.demo.cluster import free_port, find_bindir
+from mailbook.files import write_atomically
 
 OS_USER = "postgres"
 SUPERUSER_PW = "patroni-superuser-pw"

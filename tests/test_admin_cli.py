@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from conftest import ADMIN_PASSWORD, PYTHON, ROOT, cli, table_checksums, verified
-from mailbook.bulk import COLUMNS
+from mailbook.provisioning.bulk import COLUMNS
 
 
 @pytest.fixture
@@ -555,7 +555,7 @@ def test_an_initial_load_of_aliases_builds_their_keys_after_the_rows_and_names_a
 def test_an_initial_load_locks_users_until_it_commits_and_an_import_into_a_populated_table_does_not(db, cluster):
     """The one thing an initial load costs: nobody reads users until it commits. Into a
     table that has mailboxes, an import goes in row by row and readers carry on."""
-    from mailbook import bulk
+    from mailbook.provisioning import bulk
     hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt('pw', crypto.gen_salt('bf', 4))").fetchone()[0]
 
     def import_open(rows):

@@ -13,8 +13,8 @@ from yoyo import read_migrations
 
 from conftest import cli, run
 from mailbook import data_dir
-from mailbook import migrations as mig
-from mailbook.cluster import SUPERUSER
+from mailbook.database import migrations as mig
+from mailbook.demo.cluster import SUPERUSER
 
 ALL_IDS = sorted(p.name[: -len(".sql")] for p in data_dir("migrations").glob("*.sql")
                  if not p.name.endswith(".rollback.sql"))

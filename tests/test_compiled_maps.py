@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cli
-from mailbook import compiled
+from mailbook.postfix import compiled
 from mta import Postfix, install_postfix, mail_database, private_dir, remove, require_root
 
 DB = "compiled"

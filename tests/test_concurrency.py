@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from conftest import ADMIN_LOGIN
-from mailbook.maps import expand, map_files
+from mailbook.postfix.maps import expand, map_files
 
 MAILBOXES_CF = next(m for m in map_files() if m.name == "mailboxes.cf")  # the query Postfix sends
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import PYTHON, ROOT, run, verified
 from mailbook import Failure
-from mailbook import cluster as cluster_mod
+from mailbook.demo import cluster as cluster_mod
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_readme_main_job_from_a_fresh_clone():
 
 def test_demo_as_root_in_a_private_directory_puts_the_cluster_where_postgres_can_reach(monkeypatch):
     """A checkout under /root (mode 0700): the server runs as postgres, which cannot enter it."""
-    from mailbook import demo
+    from mailbook.demo import demo
 
     base = Path(tempfile.mkdtemp())  # /tmp/xyz; pytest's own tmp_path sits under a 0700 directory
     base.chmod(0o755)

@@ -28,8 +28,9 @@ import psycopg
 import pytest
 
 from conftest import cli
-from mailbook.cluster import PrivateCluster
-from mailbook.secrets import set_role_password, write_private
+from mailbook.demo.cluster import PrivateCluster
+from mailbook.files import write_private
+from mailbook.passwords import set_role_password
 from test_outage import PgBouncer
 from mta import VMAIL_GID, VMAIL_UID, install_dovecot, private_dir, remove, require_root
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from conftest import cli
-from mailbook.cluster import SUPERUSER, PrivateCluster
-from mailbook.secrets import set_role_password
+from mailbook.demo.cluster import SUPERUSER, PrivateCluster
+from mailbook.passwords import set_role_password
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from conftest import ADMIN_LOGIN, ADMIN_PASSWORD, cli
-from mailbook.migrations import LOCK_KEY
-from mailbook.secrets import write_private
+from mailbook.database.migrations import LOCK_KEY
+from mailbook.files import write_private
 from mta import install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
 
 DB = "hostile"

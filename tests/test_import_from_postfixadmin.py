@@ -18,11 +18,12 @@ import subprocess
 import time
 
 from conftest import PYTHON, ROOT, cli, table_checksums
-from mailbook.importers import postfixadmin, snapshot
+from mailbook.importers import postfixadmin
+from mailbook.importers.plan import snapshot
 from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove
 from movein import (Lookups, PostfixAdmin, deliver_file, drop_source, imap_subjects, mailbook_lookups,
                     map_file, postfix_config, source_database)
-from mailbook.secrets import write_private
+from mailbook.files import write_private
 
 SOURCE, OWNER, OWNER_PW = "pfa_source", "pfa_owner", "pfa-owner-pw"
 TARGET, READER_PW, AUTH_PW = "pfa_target", "pfa-reader-pw", "pfa-auth-pw"

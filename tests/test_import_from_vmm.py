@@ -21,7 +21,7 @@ from conftest import cli, table_checksums
 from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove
 from movein import (Lookups, Vmm, deliver_file, drop_source, imap_subjects, mailbook_lookups, map_file,
                     postfix_config, source_database)
-from mailbook.secrets import write_private
+from mailbook.files import write_private
 
 SOURCE, OWNER, OWNER_PW = "vmm_source", "vmm_owner", "vmm-owner-pw"
 TARGET, READER_PW, AUTH_PW = "vmm_target", "vmm-reader-pw", "vmm-auth-pw"

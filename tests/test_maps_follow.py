@@ -24,9 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import cli
-from mailbook import compiled, data_dir, follow
-from mailbook.cluster import PrivateCluster
-from mailbook.secrets import set_role_password
+from mailbook import data_dir
+from mailbook.postfix import compiled, follow
+from mailbook.demo.cluster import PrivateCluster
+from mailbook.passwords import set_role_password
 from mta import Postfix, install_postfix, private_dir, remove, require_root
 from test_compiled_maps import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
 

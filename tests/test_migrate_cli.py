@@ -13,8 +13,8 @@ import pytest
 from yoyo import read_migrations
 
 from conftest import PYTHON, ROOT, cli, run
-from mailbook import migrations as mig
-from mailbook.cluster import SUPERUSER
+from mailbook.database import migrations as mig
+from mailbook.demo.cluster import SUPERUSER
 
 MIGRATION_IDS = sorted(p.name[: -len(".sql")] for p in (ROOT / "migrations").glob("*.sql")
                        if not p.name.endswith(".rollback.sql"))

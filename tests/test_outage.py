@@ -26,9 +26,10 @@ import psycopg
 import pytest
 
 from conftest import cli, require_program, run
-from mailbook import compiled
-from mailbook.cluster import PrivateCluster, free_port
-from mailbook.secrets import set_role_password, write_private
+from mailbook.postfix import compiled
+from mailbook.demo.cluster import PrivateCluster, free_port
+from mailbook.files import write_private
+from mailbook.passwords import set_role_password
 from mta import Dovecot, Postfix, install_dovecot, private_dir, remove
 
 READER_PW, AUTH_PW = "reader-pw-outage", "auth-pw-outage"

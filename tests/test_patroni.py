@@ -35,7 +35,8 @@ import psycopg
 import pytest
 
 from conftest import cli
-from mailbook.secrets import set_role_password, write_private
+from mailbook.files import write_private
+from mailbook.passwords import set_role_password
 from mta import Postfix, install_dovecot, private_dir, remove, require_root
 from patroni_cluster import (ETCD_PW, ETCD_USER, REPLICATION_PW, REST_PW, REST_USER, REWIND_PW, SUPERUSER_PW,
                              PatroniCluster)

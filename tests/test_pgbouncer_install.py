@@ -8,7 +8,7 @@ import grp
 import stat
 
 from conftest import cli
-from mailbook.secrets import write_private
+from mailbook.files import write_private
 
 
 def install(tmp_path, *extra: str, reader: str = "reader pw", auth: str = 'auth "quoted" pw'):

@@ -19,8 +19,9 @@ import psycopg
 import pytest
 
 from conftest import cli, require_program, run, verified
-from mailbook.maps import map_files
-from mailbook.secrets import set_role_password, write_private
+from mailbook.postfix.maps import map_files
+from mailbook.files import write_private
+from mailbook.passwords import set_role_password
 from mta import Postfix, install_dovecot, private_dir, remove
 
 DB = "mta"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbook.install import install
-from mailbook.secrets import write_private
+from mailbook.files import install
+from mailbook.files import write_private
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
 
@@ -94,7 +94,7 @@ def test_a_private_cluster_never_writes_as_root_through_a_link_its_os_user_plant
     from mta import require_root
     require_root("the private cluster's file test (only root writes into the OS user's directory)")
 
-    from mailbook.cluster import SUPERUSER, PrivateCluster
+    from mailbook.demo.cluster import SUPERUSER, PrivateCluster
     outside = tmp_path / "outside.txt"
     outside.write_text("not yours\n")
     root = Path(tempfile.mkdtemp(prefix="mailbook-link-", dir="/var/tmp"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 
 from conftest import ROOT, cli, keep_generated
-from mailbook.privileges import ROLES, matrix
+from mailbook.database.privileges import ROLES, matrix
 
 BEGIN = "<!-- privilege matrix: `mailbook privileges` -->\n"
 END = "<!-- end of privilege matrix -->"

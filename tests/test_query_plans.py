@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from mailbook.daemons import dovecot_queries, expand_dovecot, plan_scans
-from mailbook.maps import expand, map_files
+from mailbook.database.plans import plan_scans
+from mailbook.dovecot import dovecot_queries, expand_dovecot
+from mailbook.postfix.maps import expand, map_files
 
 MAILBOXES = 100_000
 DOMAINS = MAILBOXES // 1000

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from conftest import cli
-from mailbook.cluster import free_port
+from mailbook.demo.cluster import free_port
 from mta import install_postfix, mail_database, private_dir, remove, require_root
 
 DB = "relaydomains"

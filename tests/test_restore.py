@@ -14,8 +14,9 @@ import psycopg
 import pytest
 
 from conftest import cli, require_program, run
-from mailbook.cluster import PrivateCluster
-from mailbook.secrets import set_role_password, write_private
+from mailbook.demo.cluster import PrivateCluster
+from mailbook.files import write_private
+from mailbook.passwords import set_role_password
 from mta import install_dovecot, private_dir, remove
 
 READER_PW, AUTH_PW = "reader-pw-restored", "auth-pw-restored"

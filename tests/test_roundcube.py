@@ -30,8 +30,8 @@ import psycopg
 import pytest
 
 from conftest import ROOT, cli, require_program, run
-from mailbook.cluster import free_port
-from mailbook.secrets import write_private
+from mailbook.demo.cluster import free_port
+from mailbook.files import write_private
 from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove, require_root
 
 DB = "rcmail"

@@ -21,7 +21,7 @@ import pytest
 from conftest import cli
 from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove, require_root
 from movein import Vmm, drop_source, source_database
-from mailbook.secrets import write_private
+from mailbook.files import write_private
 
 TARGET, AUTH_PW = "svc_allow", "svc-auth-pw"
 SOURCE, OWNER, OWNER_PW = "svc_vmm_source", "svc_vmm_owner", "svc-vmm-owner-pw"

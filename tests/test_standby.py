@@ -17,9 +17,10 @@ import psycopg
 import pytest
 
 from conftest import cli, require_program, run
-from mailbook.cluster import SUPERUSER, PrivateCluster, free_port
-from mailbook.daemons import dovecot_queries
-from mailbook.secrets import set_role_password, write_private
+from mailbook.demo.cluster import SUPERUSER, PrivateCluster, free_port
+from mailbook.dovecot import dovecot_queries
+from mailbook.files import write_private
+from mailbook.passwords import set_role_password
 from mta import install_dovecot, private_dir, remove
 
 READER_PW, AUTH_PW = "reader-pw-standby", "auth-pw-standby"

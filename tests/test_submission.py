@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from conftest import cli
-from mailbook.secrets import write_private
+from mailbook.files import write_private
 from mta import Postfix, install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
 
 DB = "sendas"

@@ -22,7 +22,7 @@ import shlex
 import psycopg
 
 from mailbook import Failure
-from mailbook.importers import Plan, missing_columns, unsafe_path, unwrap_hash
+from mailbook.importers.plan import Plan, missing_columns, unsafe_path, unwrap_hash
 
 VERSION = 1847  # config.version that PostfixAdmin 3.3's upgrade.php leaves
 QUOTA_MULTIPLIER = 1024000  # $CONF['quota_multiplier'], PostfixAdmin's default

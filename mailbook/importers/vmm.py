@@ -28,7 +28,7 @@ import psycopg
 
 from mailbook import Failure
 from mailbook.terminal import quoted
-from mailbook.importers import Plan, missing_columns, unsafe_path, unwrap_hash
+from mailbook.importers.plan import Plan, missing_columns, unsafe_path, unwrap_hash
 
 WANTED = {
     "domain_data": ["gid", "qid", "ssid", "tid", "domaindir", "note"],

@@ -34,8 +34,9 @@ from typing import Callable
 import psycopg
 
 from mailbook import ConnectionFailure, Failure, connect, describe
-from mailbook import compiled
-from mailbook.compiled import MAPS, _postmap
+from mailbook.postfix import compiled
+from mailbook.postfix.compiled import MAPS
+from mailbook.postfix.postconf import postmap_command
 
 CHANNEL = "mailbook_maps"
 # a batch that changes more keys than this rebuilds the tables instead: each key put
@@ -106,11 +107,8 @@ class Follower:
         if self.tables is None and not self.load():
             self.full(conn, f"no usable {compiled.STATE_FILE} in {self.dest}, or tables not this user's")
             return 0
-        conn.autocommit = False
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
         try:
-            with conn.transaction():
+            with compiled.read_snapshot(conn):
                 snap = conn.execute("SELECT pg_catalog.pg_current_snapshot()::text").fetchone()[0]
                 changes = conn.execute("SELECT domain, address FROM public.compiled_map_changes(%s::pg_snapshot)",
                                        (self.state["snapshot"],)).fetchall()
@@ -125,13 +123,9 @@ class Follower:
                         addresses = sorted({a for d, a in changes if a is not None and d not in domains})
                     rows = {m.name: conn.execute("SELECT key, value FROM public.compiled_map_rows(%s, %s, %s)",
                                                  (m.name, domains, addresses)).fetchall() for m in MAPS}
-        except psycopg.errors.ObjectNotInPrerequisiteState:
-            conn.autocommit = True
+        except psycopg.errors.ObjectNotInPrerequisiteState:  # (read_snapshot has put autocommit back)
             self.full(conn, "changes since the last snapshot were pruned")
             return 0
-        finally:
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                conn.autocommit = True
         if rows is None:
             if time.monotonic() - self.state_written > IDLE_STATE_WRITE:
                 self._save(snap)
@@ -162,8 +156,7 @@ class Follower:
                 elif new_v is None and old_v is not None:
                     gone.append(k)
             upserts[m.name], deletes[m.name] = up, gone
-        for name, up in upserts.items():  # a key postmap -i would drop: nothing applied, loudly
-            compiled.check_rows(name, up)
+        compiled.check_tables(upserts)  # a key postmap -i would drop: nothing applied, loudly
         count = sum(map(len, upserts.values())) + sum(map(len, deletes.values()))
         if domains is None or count > FULL_REBUILD_KEYS:
             for m in MAPS:
@@ -225,7 +218,7 @@ class Follower:
 
     def _postmap(self, args: list[str], name: str, text: str) -> None:
         table = f"lmdb:{self.dest}/{name}"
-        r = subprocess.run([*_postmap(self.config_dir), *args, table], input=text, capture_output=True, text=True)
+        r = subprocess.run([*postmap_command(self.config_dir), *args, table], input=text, capture_output=True, text=True)
         # postmap -d exits 1 when no key was there (already deleted: a repeated batch)
         if r.returncode not in (0, 1) or "fatal" in r.stderr or "warning" in r.stderr:
             lines = [line for line in r.stderr.splitlines() if line.strip()]

@@ -1,19 +1,19 @@
-"""Passwords: read without echo or from a file/stdin, and role passwords sent as SCRAM
-verifiers so the plaintext never reaches the server (nor its log)."""
+"""Passwords: read without echo or from a file/stdin, new random ones, and role passwords
+sent as SCRAM verifiers so the plaintext never reaches the server (nor its log)."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import os
 import secrets
-import tempfile
+import sys
 import unicodedata
 from pathlib import Path
 
 import psycopg
+import typer
 from psycopg import sql
 
 from mailbook import Failure
@@ -40,43 +40,6 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def write_atomically(path: Path, text: str, mode: int = 0o600, gid: int | None = None,
-                     uid: int | None = None) -> None:
-    """Replace path with text, never readable more widely than mode on the way. The
-    temporary file beside it is created exclusively under an unpredictable name
-    (mkstemp: O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600), so a file or a symlink someone
-    planted there is never opened, let alone written through; its owner, group and mode
-    are set on the descriptor before the first byte (a group it already has, e.g. from a
-    setgid directory, is left as it is: only root or a member may chown to it); then
-    fsync, rename over path (which replaces a symlink at path itself rather than
-    following it), and fsync the directory, so the new file survives a crash."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            st = os.fstat(f.fileno())  # (mkstemp made it ours: euid, egid or the directory's group)
-            if (uid is not None and uid != st.st_uid) or (gid is not None and gid != st.st_gid):
-                os.fchown(f.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
-            os.fchmod(f.fileno(), mode)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner may read (0600), atomically."""
-    write_atomically(path, text, 0o600)
-
-
 def read_password_file(path: Path) -> str:
     try:
         text = Path(path).read_text()
@@ -91,10 +54,6 @@ def read_password_file(path: Path) -> str:
 def obtain_password(password_file: Path | None, envvar: str | None, what: str) -> str:
     """A password from --password-file (- for stdin), else $envvar (if the command has
     one), else a hidden prompt (asked twice) on a terminal. Never from the command line."""
-    import sys
-
-    import typer
-
     if password_file is not None:
         if str(password_file) == "-":
             password = sys.stdin.readline().rstrip("\n")

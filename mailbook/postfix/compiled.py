@@ -20,12 +20,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import psycopg
 
 from mailbook import Failure
-from mailbook.daemons import postmap_path
-from mailbook.secrets import write_atomically
+from mailbook.files import write_atomically
+from mailbook.postfix.postconf import postmap_command, snippet_settings
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ def check_rows(name: str, rows) -> None:
         if problem:
             raise Failure(f"map {name}: key {key!r} {problem}; nothing written (a row older than today's"
                           " rules: `mailbook doctor` lists them under \"stored addresses\")")
+
+
+def check_tables(tables: dict) -> None:
+    """check_rows() for every table ({map name: rows}) before the first is written: a
+    compile, or a batch of `maps follow`, is applied whole or not at all."""
+    for name, rows in tables.items():
+        check_rows(name, rows)
 
 
 def table_gid() -> int:
@@ -143,25 +151,31 @@ def main_cf_settings(dest: Path) -> list[tuple[str, str]]:
     return out
 
 
-def _postmap(config_dir: Path | None) -> list[str]:
-    return [postmap_path()] + (["-c", str(config_dir)] if config_dir else [])
+@contextlib.contextmanager
+def read_snapshot(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """One REPEATABLE READ READ ONLY transaction on conn: every query inside sees the same
+    snapshot (what `maps compile`, `maps verify` and each batch of `maps follow` read in).
+    conn is back in autocommit afterwards, unless the connection broke meanwhile."""
+    conn.autocommit = False
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    try:
+        with conn.transaction():
+            yield conn
+    finally:
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            conn.autocommit = True
 
 
 def snapshot(conn: psycopg.Connection) -> tuple[dict[str, list[tuple[str, str]]], dict]:
     """Every compiled map's rows from one REPEATABLE READ READ ONLY transaction, and what
     identifies that snapshot (its time, its xmin, and the snapshot itself, from which
     `mailbook maps follow` goes on: pg_current_snapshot() as text)."""
-    conn.autocommit = False
-    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    conn.read_only = True
-    try:
-        with conn.transaction():
-            taken = conn.execute("SELECT now(), pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint,"
-                                 " pg_catalog.pg_current_snapshot()::text").fetchone()
-            rows = {m.name: conn.execute("SELECT key, value FROM public.compiled_map_rows(%s) ORDER BY key",
-                                         (m.name,)).fetchall() for m in MAPS}
-    finally:
-        conn.autocommit = True
+    with read_snapshot(conn):
+        taken = conn.execute("SELECT now(), pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint,"
+                             " pg_catalog.pg_current_snapshot()::text").fetchone()
+        rows = {m.name: conn.execute("SELECT key, value FROM public.compiled_map_rows(%s) ORDER BY key",
+                                     (m.name,)).fetchall() for m in MAPS}
     return rows, {"snapshot_time": taken[0].isoformat(), "snapshot_xmin": taken[1], "snapshot": taken[2]}
 
 
@@ -189,7 +203,7 @@ def write_table(dest: Path, name: str, rows: list[tuple[str, str]], config_dir: 
             raise Failure(f"cannot give {dest / name} to group {TABLE_GROUP}: run as root, add"
                           f" {_user(os.geteuid())} to group {TABLE_GROUP}, or make {dest} setgid"
                           f" {TABLE_GROUP} (chgrp {TABLE_GROUP} {dest}; chmod 2750 {dest})") from None
-        r = subprocess.run([*_postmap(config_dir), f"lmdb:{src}"], capture_output=True, text=True)
+        r = subprocess.run([*postmap_command(config_dir), f"lmdb:{src}"], capture_output=True, text=True)
         if r.returncode != 0:
             raise Failure(f"postmap could not build {name}.lmdb: {r.stderr.strip() or r.returncode}")
         try:
@@ -242,8 +256,7 @@ def compile_rows(conn: psycopg.Connection, dest: Path, config_dir: Path | None =
     first is written."""
     prepare_dest(dest, "compile")
     rows, state = snapshot(conn)
-    for name, table in rows.items():
-        check_rows(name, table)
+    check_tables(rows)
     for name, table in rows.items():
         write_table(dest, name, table, config_dir)
     state.update({"compiled_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -277,7 +290,7 @@ def postmap_batch(table: str, keys: list[str], config_dir: Path | None) -> dict[
     """{key: answer} for the keys `postmap -q -` finds in table (e.g. lmdb:/x/virtual),
     all keys sent on stdin in one run. A failing table (database down, file missing) is a
     Failure, never "not found"."""
-    r = subprocess.run([*_postmap(config_dir), "-q", "-", table], input="".join(k + "\n" for k in keys),
+    r = subprocess.run([*postmap_command(config_dir), "-q", "-", table], input="".join(k + "\n" for k in keys),
                        capture_output=True, text=True)
     if r.returncode not in (0, 1) or "fatal" in r.stderr or "warning" in r.stderr:
         lines = [l for l in r.stderr.splitlines() if l.strip()]
@@ -291,7 +304,7 @@ def postmap_batch(table: str, keys: list[str], config_dir: Path | None) -> dict[
 
 def dump(table: str, config_dir: Path | None) -> dict[str, str]:
     """Every key of an indexed table, through `postmap -s`."""
-    r = subprocess.run([*_postmap(config_dir), "-s", table], capture_output=True, text=True)
+    r = subprocess.run([*postmap_command(config_dir), "-s", table], capture_output=True, text=True)
     if r.returncode != 0:
         raise Failure(f"postmap -s {table} failed: {r.stderr.strip() or r.returncode}")
     return dict(line.split("\t", 1) for line in r.stdout.splitlines() if "\t" in line)
@@ -426,7 +439,6 @@ def postconf_settings(dest: Path, delivery: str = "lmtp") -> list[tuple[str, str
     """main.cf.snippet's settings with each pgsql: map replaced by its compiled table in
     dest, and the refusals of refused-recipients put first in smtpd_recipient_restrictions
     (before reject_unlisted_recipient and the quota-status check, which stay)."""
-    from mailbook.daemons import snippet_settings
     compiled = dict(main_cf_settings(dest))
     out = []
     for name, value in snippet_settings(dest, delivery):

@@ -15,11 +15,12 @@ from pathlib import Path
 import psycopg
 
 from mailbook import connect
-from mailbook import migrations as mig
-from mailbook.cluster import SUPERUSER, PrivateCluster
-from mailbook.maps import expand, map_files
-from mailbook.secrets import new_password, set_role_password, write_private
-from mailbook.setup import init_database
+from mailbook.database import migrations as mig
+from mailbook.database.init import init_database
+from mailbook.demo.cluster import SUPERUSER, PrivateCluster
+from mailbook.files import write_private
+from mailbook.passwords import new_password, set_role_password
+from mailbook.postfix.maps import expand, map_files
 
 DATABASE = "mail"
 ROOT_FALLBACK = Path("/var/tmp/mailbook-demo")

@@ -5,30 +5,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from mailbook import data_dir
+from mailbook.files import parse_settings
 
 CONNECTION_KEYS = ("hosts", "user", "password", "dbname")
-
-
-def parse_settings(text: str) -> dict[str, str]:
-    """`name = value` settings as Postfix reads a main.cf-style file: # comments and
-    blank lines skipped, a line that starts with whitespace continues the one before."""
-    logical: list[str] = []
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if line[0].isspace() and logical:
-            logical[-1] += " " + line.strip()
-        else:
-            logical.append(line.strip())
-    out = {}
-    for line in logical:
-        if "=" in line:
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip()
-    return out
 
 
 @dataclass

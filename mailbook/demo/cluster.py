@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 from mailbook import Failure
-from mailbook.secrets import write_atomically
+from mailbook.files import write_atomically
 
 SUPERUSER = "postgres"
 PACKAGE_HINT = "install PostgreSQL's server (Debian: apt-get install postgresql postgresql-contrib)"

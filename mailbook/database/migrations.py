@@ -9,6 +9,7 @@ yoyo's table and the refreshed API commit together or not at all.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 from yoyo import read_migrations
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import parse_uri
@@ -217,22 +219,6 @@ def pending(conn: psycopg.Connection) -> Pending:
     return Pending(ids, on_old_chain)
 
 
-def package_version() -> str:
-    """This mailbook's version: pyproject.toml's when running from a checkout (an editable
-    install's metadata keeps the version it was installed with), else the installed
-    distribution's."""
-    import tomllib
-    from importlib import metadata
-
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    if pyproject.exists():
-        return tomllib.loads(pyproject.read_text())["project"]["version"]
-    try:
-        return metadata.version("mailbook")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 @dataclass(frozen=True)
 class SchemaVersion:
     latest: str | None     # the newest applied migration this package knows
@@ -332,8 +318,6 @@ def _refresh_api(conn: psycopg.Connection) -> None:
 def function_headers(sql: str) -> list[tuple[str, str]]:
     """(function name, its header comment without the dashes) for each CREATE FUNCTION
     in an sql/api file: the comment lines directly above it."""
-    import re
-
     lines, out = sql.splitlines(), []
     for i, line in enumerate(lines):
         m = re.match(r"CREATE (?:OR REPLACE )?FUNCTION public\.(\w+)\(", line)
@@ -347,8 +331,6 @@ def function_headers(sql: str) -> list[tuple[str, str]]:
 
 
 def _literal(conn: psycopg.Connection, text: str) -> str:
-    from psycopg import sql
-
     return sql.Literal(text).as_string(conn)
 
 

@@ -1,0 +1,60 @@
+"""The reads the command line shows (`domain list`, `mailbox list`, `log`...): every SQL
+text of runner.py that is more than a one-line call of an API function, in one place.
+
+They read the views and tables a member of mailadmin may read as itself (the connecting
+role, not through a SECURITY DEFINER function), so what one may list is what one may read
+in psql; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+DOMAINS = ("SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
+           " t.disabled_services AS services_off,"
+           " t.max_mailboxes, t.max_aliases, t.max_quota_bytes,"
+           " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
+           " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
+           " FROM transports t ORDER BY t.domain")
+
+# (domain, domain): every mailbox, or one domain's
+MAILBOXES = ("SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
+             " disabled_services AS services_off, created FROM mailboxes"
+             " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email")
+
+QUOTA_COLUMNS = "email, quota_bytes, used_bytes, quota_messages, used_messages"
+QUOTA = f"SELECT {QUOTA_COLUMNS} FROM mailboxes WHERE email = lower(%s)"
+SET_QUOTA = f"SELECT {QUOTA_COLUMNS} FROM set_mailbox_quota(%s, %s, %s)"
+
+_VACATION_COLUMNS = "email, subject, starts, ends, days, (starts <= now() AND (ends IS NULL OR now() < ends)) AS due"
+VACATIONS = f"SELECT {_VACATION_COLUMNS} FROM vacations ORDER BY email"
+VACATION = f"SELECT {_VACATION_COLUMNS}, body FROM vacations WHERE email = lower(%s)"
+
+# (domain, domain): every alias, or one domain's
+ALIASES = ("SELECT alias, email AS destination, active FROM aliases"
+           " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY alias, email")
+
+# (login, login): every grant, or one mailbox's
+SEND_AS = ("SELECT login, address, created FROM send_as"
+           " WHERE %s::text IS NULL OR login = lower(%s) ORDER BY login, address")
+
+# (local part, domain): what sender-login.cf answers
+SENDERS = "SELECT DISTINCT login FROM postfix_sender_logins(%s, %s) AS login ORDER BY 1"
+
+PASSWORD_MIN_LENGTH = "SELECT password_min_length FROM public.settings"
+
+
+def audit_log(table: str | None, key: str | None, since: str | None, limit: int) -> tuple[str, tuple]:
+    """`mailbook log`'s query and its parameters: the newest `limit` changes (to table, to
+    rows whose key contains key, after since: a time or an interval), oldest first."""
+    where, params = ["true"], []
+    if table:
+        where.append("table_name = %s"); params.append(table)
+    if key:
+        where.append("strpos(row_key, %s) > 0"); params.append(key.lower())
+    if since:
+        # an absolute time starts with a year; anything else is an interval
+        where.append("at >= %s::timestamptz" if since[:4].isdigit() else "at >= now() - %s::interval")
+        params.append(since)
+    query = ("SELECT * FROM (SELECT id, at, login_role AS login, acting_role AS role, operation,"
+             " table_name AS table, row_key AS key, array_to_string(changed, ',') AS changed, reason"
+             f" FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s) newest ORDER BY id")
+    return query, (*params, limit)
