@@ -4,21 +4,25 @@
 # pgTAP and pg_prove, Postfix and Dovecot (IMAP, LMTP, Sieve) with their PostgreSQL drivers,
 # swaks, PgBouncer, PostfixAdmin (with PHP's CLI and pgsql driver) and vmm, Roundcube with
 # its password plugin, chromium and chromedriver, Patroni and etcd;
+# debootstrap (the Debian 13 root of tests/test_debian13.py);
 # `--bench` what benchmarks/ needs: Postfix (postmap, smtp-source), PostfixAdmin with PHP's
 # CLI and pgsql driver (the end-to-end peer), matplotlib.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(postgresql postgresql-contrib python3 python3-venv)
+# `postgresql` pulls in the release's server (15 on Debian 12, 17 on 13), contrib modules
+# included: no `postgresql-contrib` (a virtual package on 13, never "installed").
+packages=(postgresql python3 python3-venv)
 extra=""
 if [ "${1:-}" = "--test" ]; then
-    packages+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+    packages+=(pgtap libtap-parser-sourcehandler-pgtap-perl   # pgtap: for the server's major, below
                postfix postfix-pgsql dovecot-core dovecot-imapd dovecot-pgsql dovecot-lmtpd dovecot-sieve dovecot-managesieved
                swaks pgbouncer
                postfixadmin php-cli php-pgsql vmm   # the move-in tests build their databases with them
                roundcube-core roundcube-sqlite3 roundcube-plugins chromium chromium-driver   # the webmail tests
                postfix-lmdb   # `mailbook maps compile` writes lmdb: tables
-               patroni etcd-server)   # tests/test_patroni.py starts its own etcd and nodes
+               patroni etcd-server   # tests/test_patroni.py starts its own etcd and nodes
+               debootstrap)   # tests/test_debian13.py builds a Debian 13 root (scripts/debian13.sh)
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
@@ -28,13 +32,30 @@ elif [ "${1:-}" = "--bench" ]; then
     extra="[bench]"
 fi
 
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+pg_major() {  # the installed server's major (the newest), else the one `postgresql` would install
+    local v
+    v=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sed 's|^/usr/lib/postgresql/\([0-9]*\)/.*|\1|' | sort -n | tail -1 || true)
+    [ -n "$v" ] || v=$(apt-cache depends postgresql 2>/dev/null | sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -1 || true)
+    echo "$v"
+}
+for i in "${!packages[@]}"; do
+    [ "${packages[$i]}" = pgtap ] || continue
+    major=$(pg_major)
+    if [ -z "$major" ]; then  # a fresh machine whose apt has no package lists yet
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        major=$(pg_major)
+    fi
+    [ -n "$major" ] || { echo "install.sh: cannot tell which PostgreSQL major to install pgTAP for" >&2; exit 1; }
+    packages[$i]=postgresql-$major-pgtap
+done
+
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
     echo "installing Debian packages: ${missing[*]}"
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     # Postfix asks how to configure itself; mailbook and its tests write their own main.cf
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
     # PostfixAdmin would ask for a database to set up; the tests give it their own
