@@ -27,9 +27,6 @@ POSTGRESQL_ONLY = [
 ]
 # Known failures, each named (issue 30's list): not skipped silently, deselected here only.
 DESELECT = [
-    # fails on Debian 12 too (HEAD): the file calls change_password(text, text, text), which
-    # 07c4d42 replaced by change_password(text, uuid, text); the host run reports it
-    "tests/test_pgtap.py::test_pgtap[15_map_change_columns]",
     # imports `crypt`, which Python 3.13 removed
     "tests/test_sql_api.py::test_a_sha_crypt_hash_is_taken_exactly_when_dovecot_verifies_it",
 ]
