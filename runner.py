@@ -15,7 +15,7 @@ import textwrap
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import psycopg
 import typer
@@ -31,12 +31,24 @@ from mailbook.database import queries
 from mailbook.database.connlines import Target, servers
 from mailbook.database.hba import hba_lines, patroni_fragment
 from mailbook.database.init import init_database
-from mailbook.database.privileges import markdown as privilege_markdown, matrix as privilege_matrix
+from mailbook.database.privileges import markdown as privilege_markdown
+from mailbook.database.privileges import matrix as privilege_matrix
 from mailbook.demo import demo as demo_mod
-from mailbook.doctor import (catalogue_checks, compiled_lag_checks, database_checks, expected_text, hba_checks,
-                             map_file_checks, migration_checks, stored_row_checks, usage_checks, verifier_checks)
+from mailbook.doctor import (
+    catalogue_checks,
+    compiled_lag_checks,
+    database_checks,
+    expected_text,
+    hba_checks,
+    map_file_checks,
+    migration_checks,
+    stored_row_checks,
+    usage_checks,
+    verifier_checks,
+)
 from mailbook.dovecot import LmtpSetup, dovecot_files
-from mailbook.files import install as install_files, write_private
+from mailbook.files import install as install_files
+from mailbook.files import write_private
 from mailbook.importers import postfixadmin, vmm
 from mailbook.importers.plan import run as run_import
 from mailbook.passwords import new_password, obtain_password, read_password_file, set_role_password
@@ -84,36 +96,60 @@ def _main(version: Annotated[bool, typer.Option(
     """PostgreSQL bookkeeper for a Postfix + Dovecot virtual-mailbox server."""
 
 
-migrate_app = typer.Typer(no_args_is_help=True, help="Apply, roll back and list schema migrations.   mailbook migrate apply --dsn 'dbname=mail'")
+migrate_app = typer.Typer(no_args_is_help=True, help=(
+    "Apply, roll back and list schema migrations."
+    "   mailbook migrate apply --dsn 'dbname=mail'"))
 app.add_typer(migrate_app, name="migrate")
 
-maps_app = typer.Typer(no_args_is_help=True, help="Install and check Postfix's pgsql: map files.   mailbook maps install --password-file /root/mailreader.pw")
+maps_app = typer.Typer(no_args_is_help=True, help=(
+    "Install and check Postfix's pgsql: map files."
+    "   mailbook maps install --password-file /root/mailreader.pw"))
 app.add_typer(maps_app, name="maps")
-dovecot_app = typer.Typer(no_args_is_help=True, help="Install Dovecot's SQL authentication file.   mailbook dovecot install --password-file /root/mailauth.pw")
+dovecot_app = typer.Typer(no_args_is_help=True, help=(
+    "Install Dovecot's SQL authentication file."
+    "   mailbook dovecot install --password-file /root/mailauth.pw"))
 app.add_typer(dovecot_app, name="dovecot")
-roundcube_app = typer.Typer(no_args_is_help=True, help="Let Roundcube users change their own password through mailbook.   mailbook roundcube install --password-file /root/mailwebmail.pw")
+roundcube_app = typer.Typer(no_args_is_help=True, help=(
+    "Let Roundcube users change their own password through mailbook."
+    "   mailbook roundcube install --password-file /root/mailwebmail.pw"))
 app.add_typer(roundcube_app, name="roundcube")
-pgbouncer_app = typer.Typer(no_args_is_help=True, help="Install PgBouncer in front of PostgreSQL, so a restart or short outage is a wait, not a 451.   mailbook pgbouncer install")
+pgbouncer_app = typer.Typer(no_args_is_help=True, help=(
+    "Install PgBouncer in front of PostgreSQL, so a restart or short outage is a wait, not a 451."
+    "   mailbook pgbouncer install"))
 app.add_typer(pgbouncer_app, name="pgbouncer")
-domain_app = typer.Typer(no_args_is_help=True, help="Hosted domains: add, list, remove, enable, disable, allow, deny, limits.   mailbook domain add example.com")
+domain_app = typer.Typer(no_args_is_help=True, help=(
+    "Hosted domains: add, list, remove, enable, disable, allow, deny, limits."
+    "   mailbook domain add example.com"))
 app.add_typer(domain_app, name="domain")
-mailbox_app = typer.Typer(no_args_is_help=True, help="Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny.   mailbook mailbox add foo@example.com")
+mailbox_app = typer.Typer(no_args_is_help=True, help=(
+    "Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny."
+    "   mailbook mailbox add foo@example.com"))
 app.add_typer(mailbox_app, name="mailbox")
-alias_app = typer.Typer(no_args_is_help=True, help="Aliases and forwards: add, list, remove.   mailbook alias add postmaster@example.com foo@example.com")
+alias_app = typer.Typer(no_args_is_help=True, help=(
+    "Aliases and forwards: add, list, remove."
+    "   mailbook alias add postmaster@example.com foo@example.com"))
 app.add_typer(alias_app, name="alias")
-sendas_app = typer.Typer(no_args_is_help=True, help="Who may send as which address on submission: allow, list, who, disallow.   mailbook sendas allow foo@example.com info@example.com")
+sendas_app = typer.Typer(no_args_is_help=True, help=(
+    "Who may send as which address on submission: allow, list, who, disallow."
+    "   mailbook sendas allow foo@example.com info@example.com"))
 app.add_typer(sendas_app, name="sendas")
-vacation_app = typer.Typer(no_args_is_help=True, help="Out-of-office replies sent by Dovecot's Sieve: set, show, clear.   mailbook vacation set foo@example.com --subject Away --body-file away.txt")
+vacation_app = typer.Typer(no_args_is_help=True, help=(
+    "Out-of-office replies sent by Dovecot's Sieve: set, show, clear."
+    "   mailbook vacation set foo@example.com --subject Away --body-file away.txt"))
 app.add_typer(vacation_app, name="vacation")
-maildirs_app = typer.Typer(no_args_is_help=True, help="Maildirs of removed mailboxes: list, purge, forget.   mailbook maildirs purge --base /home/mail --dry-run")
+maildirs_app = typer.Typer(no_args_is_help=True, help=(
+    "Maildirs of removed mailboxes: list, purge, forget."
+    "   mailbook maildirs purge --base /home/mail --dry-run"))
 app.add_typer(maildirs_app, name="maildirs")
-role_app = typer.Typer(no_args_is_help=True, help="The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail).   mailbook role password mailreader --generate /root/mailreader.pw")
+role_app = typer.Typer(no_args_is_help=True, help=(
+    "The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail)."
+    "   mailbook role password mailreader --generate /root/mailreader.pw"))
 app.add_typer(role_app, name="role")
 
 out = Console()
 
 
-def _no_password(ctx: typer.Context, param: typer.CallbackParam, value: Optional[str]):
+def _no_password(ctx: typer.Context, param: typer.CallbackParam, value: str | None):
     """Refuse a DSN with a password typed on the command line (ps, shell history)."""
     if value and getattr(ctx.get_parameter_source(param.name), "name", "") == "COMMANDLINE":
         try:
@@ -127,7 +163,7 @@ def _no_password(ctx: typer.Context, param: typer.CallbackParam, value: Optional
 
 
 Dsn = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--dsn",
         envvar="MAILBOOK_DSN",
@@ -137,7 +173,7 @@ Dsn = Annotated[
     ),
 ]
 AdminDsn = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--dsn",
         envvar="MAILBOOK_ADMIN_DSN",
@@ -227,22 +263,22 @@ def migrate_status(dsn: Dsn = None):
 @app.command()
 def doctor(
     dsn: Dsn = None,
-    maps_dir: Annotated[Optional[Path], typer.Option(
+    maps_dir: Annotated[Path | None, typer.Option(
         help="Also audit the map files installed here (mode, group, whether they answer).")] = None,
-    config_dir: Annotated[Optional[Path], typer.Option(help="Postfix configuration directory (postmap -c).")] = None,
+    config_dir: Annotated[Path | None, typer.Option(help="Postfix configuration directory (postmap -c).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    owner_member: Annotated[Optional[list[str]], typer.Option(
+    owner_member: Annotated[list[str] | None, typer.Option(
         help="A role deliberately granted mailowner (e.g. a migration account); repeatable.")] = None,
-    patroni: Annotated[Optional[list[str]], typer.Option(
+    patroni: Annotated[list[str] | None, typer.Option(
         help="A Patroni node's REST API (http://HOST:8008); repeatable, the first that answers is asked: also"
              " check the cluster's members, leader, lag and synchronous standby, and that every node refuses an"
              " unsafe request without credentials.")] = None,
     patroni_user: Annotated[str, typer.Option(
         help="restapi.authentication's username, for --patroni-password-file.")] = "patroni",
-    patroni_password_file: Annotated[Optional[Path], typer.Option(
+    patroni_password_file: Annotated[Path | None, typer.Option(
         help="A file whose first line is restapi.authentication's password (else $MAILBOOK_PATRONI_PASSWORD):"
              " also check that each node accepts it. Never on the command line.")] = None,
-    compiled_dir: Annotated[Optional[Path], typer.Option("--compiled", help=(
+    compiled_dir: Annotated[Path | None, typer.Option("--compiled", help=(
         "Also report how far the compiled tables in this directory (`maps compile`/`follow`) are behind."))] = None,
     max_lag: Annotated[float, typer.Option(min=0, help="--compiled fails when a change older than this many"
                                            " seconds is not in the tables yet.")] = 60.0,
@@ -257,7 +293,8 @@ def doctor(
     (warnings do not).
 
         mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql --compiled /etc/postfix/compiled
-        mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' --patroni http://pg1:8008 --patroni-password-file rest.pw
+        mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' \\
+            --patroni http://pg1:8008 --patroni-password-file rest.pw
     """
     with connect(dsn) as conn:
         checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
@@ -299,7 +336,7 @@ def privileges(
 @app.command()
 def hba(
     dbname: Annotated[str, typer.Option(help="The mail database.")] = "mail",
-    network: Annotated[Optional[list[str]], typer.Option(
+    network: Annotated[list[str] | None, typer.Option(
         help="A network of mail hosts elsewhere (CIDR), reached over TLS; repeatable.")] = None,
     patroni: Annotated[bool, typer.Option(
         "--patroni", help="Print the lines as items of Patroni's postgresql.pg_hba list (Patroni owns pg_hba.conf).")] = False,
@@ -318,7 +355,7 @@ def hba(
 
 @app.command()
 def demo(
-    data_dir: Annotated[Optional[Path], typer.Option(
+    data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help="Where the private cluster lives [default: ./.mailbook; as root, "
                            "/var/tmp/mailbook-demo if postgres cannot enter this directory].")] = None,
     stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's PostgreSQL.")] = False,
@@ -383,12 +420,12 @@ def _invocation() -> str:
 
 Host = Annotated[str, typer.Option(help="PostgreSQL host the daemon connects to.")]
 Port = Annotated[int, typer.Option(help="PostgreSQL port.")]
-Standby = Annotated[Optional[list[str]], typer.Option(
+Standby = Annotated[list[str] | None, typer.Option(
     help="Another server to read from when the first is down (a hot standby, or every other node of a"
          " Patroni cluster), as HOST:PORT; repeatable.")]
 DbName = Annotated[str, typer.Option("--dbname", help="The mail database.")]
 PasswordFile = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--password-file", help="File whose first line is the role's password (- for stdin)."),
 ]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
@@ -415,10 +452,11 @@ class ServiceRole(str, Enum):
 
 @role_app.command("password")
 def role_password(
-    role: Annotated[ServiceRole, typer.Argument(help="mailreader (Postfix), mailauth (Dovecot), mailquota (Dovecot's usage writes) or mailwebmail (a webmail's password form).")],
+    role: Annotated[ServiceRole, typer.Argument(help="mailreader (Postfix), mailauth (Dovecot), mailquota (Dovecot's usage writes)"
+                                                     " or mailwebmail (a webmail's password form).")],
     dsn: AdminDsn = None,
     password_file: PasswordFile = None,
-    generate: Annotated[Optional[Path], typer.Option(
+    generate: Annotated[Path | None, typer.Option(
         help="Make a random password and write it to this file (mode 0600) first.")] = None,
 ):
     """Set a service role's password, sent as a SCRAM verifier (the plaintext never
@@ -496,7 +534,7 @@ def maps_postconf(
 def maps_check(
     address: Annotated[str, typer.Argument(help="An address to look up, e.g. foo@example.com.")],
     dest: Annotated[Path, typer.Option(help="Where the map files are installed.")] = Path("/etc/postfix/pgsql"),
-    config_dir: Annotated[Optional[Path], typer.Option(help="Postfix configuration directory (postmap -c).")] = None,
+    config_dir: Annotated[Path | None, typer.Option(help="Postfix configuration directory (postmap -c).")] = None,
 ):
     """Ask each installed map, through Postfix's own `postmap -q`, what it answers for
     ADDRESS (its domain, for domains.cf and transport.cf). Exit 1 if a map fails.
@@ -514,7 +552,7 @@ def maps_check(
 
 
 MapsDest = Annotated[Path, typer.Option(help="Directory of the compiled lmdb: tables.")]
-ConfigDir = Annotated[Optional[Path], typer.Option(help="Postfix configuration directory (postmap -c).")]
+ConfigDir = Annotated[Path | None, typer.Option(help="Postfix configuration directory (postmap -c).")]
 
 
 @maps_app.command("compile")
@@ -613,11 +651,12 @@ def dovecot_install(
     password_file: PasswordFile = None,
     delivery: Annotated[Delivery, typer.Option(
         help="lmtp: also the LMTP include (quota-status, usage, vacation) and its dict files; virtual: auth only.")] = "lmtp",
-    postfix_queue: Annotated[str, typer.Option(help="Postfix's queue_directory (LMTP and quota-status sockets go in private/).")] = "/var/spool/postfix",
+    postfix_queue: Annotated[str, typer.Option(
+        help="Postfix's queue_directory (LMTP and quota-status sockets go in private/).")] = "/var/spool/postfix",
     vmail_user: Annotated[str, typer.Option(help="The user mail is stored as (mail_uid): it may use the dict socket.")] = "vmail",
     vmail_group: Annotated[str, typer.Option(help="Its group (mail_gid).")] = "vmail",
     quota_user: Annotated[str, typer.Option(help="Role Dovecot writes usage as.")] = "mailquota",
-    quota_password_file: Annotated[Optional[Path], typer.Option(
+    quota_password_file: Annotated[Path | None, typer.Option(
         help="File whose first line is the usage role's password (- for stdin); else $MAILBOOK_QUOTA_PASSWORD.")] = None,
     auth_cache_ttl: Annotated[int, typer.Option(
         min=0, help="Seconds a login's cached answer is used: the longest a disable or an old password keeps "
@@ -662,7 +701,7 @@ def roundcube_install(
     port: Port = 5432,
     dbname: DbName = "mail",
     user: Annotated[str, typer.Option(help="Role Roundcube logs in as.")] = "mailwebmail",
-    min_length: Annotated[Optional[int], typer.Option(
+    min_length: Annotated[int | None, typer.Option(
         min=1, max=72, help="The minimum length Roundcube's form shows and checks first "
                             "(default: settings.password_min_length, read through --dsn).")] = None,
     dsn: Dsn = None,
@@ -695,9 +734,9 @@ def pgbouncer_install(
     server_port: Annotated[int, typer.Option(help="PostgreSQL port.")] = 5432,
     dbname: DbName = "mail",
     listen_port: Annotated[int, typer.Option(help="Port PgBouncer listens on (loopback only).")] = 6432,
-    reader_password_file: Annotated[Optional[Path], typer.Option(
+    reader_password_file: Annotated[Path | None, typer.Option(
         help="File holding mailreader's password (- for stdin); else $MAILBOOK_MAP_PASSWORD.")] = None,
-    auth_password_file: Annotated[Optional[Path], typer.Option(
+    auth_password_file: Annotated[Path | None, typer.Option(
         help="File holding mailauth's password; else $MAILBOOK_DOVECOT_PASSWORD.")] = None,
     logfile: Annotated[str, typer.Option(help="PgBouncer's log file.")] = "/var/log/postgresql/pgbouncer.log",
     pidfile: Annotated[str, typer.Option(help="PgBouncer's pid file.")] = "/var/run/postgresql/pgbouncer.pid",
@@ -724,7 +763,7 @@ def pgbouncer_install(
 
 # -- provisioning: each command calls one SQL function ------------------------------------
 
-def _call(dsn: Optional[str], query: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
+def _call(dsn: str | None, query: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
     """Run one statement as the connecting role (a mailadmin member); NOTICEs are echoed."""
     with connect(dsn) as conn:
         conn.add_notice_handler(lambda d: typer.echo(printable(d.message_primary)))
@@ -761,23 +800,23 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _new_password(password_stdin: bool, password_file: Optional[Path], what: str) -> str:
+def _new_password(password_stdin: bool, password_file: Path | None, what: str) -> str:
     if password_stdin:
         password_file = Path("-")
     return obtain_password(password_file, None, what)
 
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-DomainFilter = Annotated[Optional[str], typer.Option("--domain", help="Only this domain.")]
+DomainFilter = Annotated[str | None, typer.Option("--domain", help="Only this domain.")]
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")]
-NewPasswordFile = Annotated[Optional[Path], typer.Option("--password-file", help="Read the password from a file.")]
+NewPasswordFile = Annotated[Path | None, typer.Option("--password-file", help="Read the password from a file.")]
 
 
 @domain_app.command("add")
 def domain_add(domain: str, dsn: Dsn = None,
                transport: Annotated[str, typer.Option(help="Postfix transport.")] = "virtual:",
-               gid: Annotated[Optional[int], typer.Option(help="Group id for this domain's mail.")] = None,
-               alias_of: Annotated[Optional[str], typer.Option(
+               gid: Annotated[int | None, typer.Option(help="Group id for this domain's mail.")] = None,
+               alias_of: Annotated[str | None, typer.Option(
                    help="Make DOMAIN an alias domain: x@DOMAIN reaches x@ALIAS_OF.")] = None):
     """Host a domain, or add an alias domain of a hosted one.
 
@@ -828,9 +867,9 @@ def domain_disable(domain: str, dsn: Dsn = None):
 
 @mailbox_app.command("add")
 def mailbox_add(email: str, dsn: Dsn = None,
-                name: Annotated[Optional[str], typer.Option("--name", help="Real name.")] = None,
-                maildir: Annotated[Optional[str], typer.Option(help="Relative maildir (default domain/local/).")] = None,
-                quota: Annotated[Optional[int], typer.Option(help="Quota in bytes.")] = None,
+                name: Annotated[str | None, typer.Option("--name", help="Real name.")] = None,
+                maildir: Annotated[str | None, typer.Option(help="Relative maildir (default domain/local/).")] = None,
+                quota: Annotated[int | None, typer.Option(help="Quota in bytes.")] = None,
                 hashed: Annotated[bool, typer.Option("--hashed", help="The password given is a hash from another server.")] = False,
                 password_stdin: PasswordStdin = False, password_file: NewPasswordFile = None):
     """Add a mailbox; the password is asked twice (or --password-stdin / --password-file).
@@ -888,7 +927,7 @@ Services = Annotated[list[str], typer.Argument(
     help="imap, pop3, smtp (Postfix submission), submission (Dovecot's), sieve.", metavar="SERVICES...")]
 
 
-def _set_services(dsn: Optional[str], function: str, name: str, services: list[str], allowed: bool) -> None:
+def _set_services(dsn: str | None, function: str, name: str, services: list[str], allowed: bool) -> None:
     # the names are checked by the SQL function: an unknown one is one line, SQLSTATE 22023
     with connect(dsn) as conn, conn.transaction():  # all services or none
         for s in services:
@@ -922,8 +961,8 @@ def domain_allow(domain: str, services: Services, dsn: Dsn = None):
 
 @mailbox_app.command("quota")
 def mailbox_quota(email: str, dsn: Dsn = None,
-                  bytes_: Annotated[Optional[int], typer.Option("--bytes", help="Byte limit; leave out for none.")] = None,
-                  messages: Annotated[Optional[int], typer.Option(help="Message limit; leave out for none.")] = None,
+                  bytes_: Annotated[int | None, typer.Option("--bytes", help="Byte limit; leave out for none.")] = None,
+                  messages: Annotated[int | None, typer.Option(help="Message limit; leave out for none.")] = None,
                   lift: Annotated[bool, typer.Option("--lift", help="Remove both limits.")] = False,
                   as_json: Json = False):
     """Show a mailbox's quota and usage (as Dovecot last wrote it), or set the quota,
@@ -947,9 +986,9 @@ def mailbox_quota(email: str, dsn: Dsn = None,
 def vacation_set(email: str, dsn: Dsn = None,
                  subject: Annotated[str, typer.Option(help="The reply's subject (one line).")] = ...,
                  body_file: Annotated[Path, typer.Option(help="File holding the reply's text (- for stdin).")] = ...,
-                 starts: Annotated[Optional[datetime], typer.Option(help="From when (default now).")] = None,
-                 ends: Annotated[Optional[datetime], typer.Option(help="Until when (default: until cleared).")] = None,
-                 days: Annotated[Optional[int], typer.Option(help="At most one reply per sender in this many days (default 7).")] = None):
+                 starts: Annotated[datetime | None, typer.Option(help="From when (default now).")] = None,
+                 ends: Annotated[datetime | None, typer.Option(help="Until when (default: until cleared).")] = None,
+                 days: Annotated[int | None, typer.Option(help="At most one reply per sender in this many days (default 7).")] = None):
     """Set a mailbox's out-of-office reply, sent by Dovecot's Sieve while it is due, once
     per sender per --days, never to lists, bulk or automatic mail.
 
@@ -971,7 +1010,7 @@ def _read_text(path: Path) -> str:
 
 
 @vacation_app.command("show")
-def vacation_show(email: Annotated[Optional[str], typer.Argument(help="Only this mailbox.")] = None,
+def vacation_show(email: Annotated[str | None, typer.Argument(help="Only this mailbox.")] = None,
                   dsn: Dsn = None, as_json: Json = False):
     """List the vacation replies (due now or not), or one mailbox's with its text.   mailbook vacation show foo@example.com"""
     if email is None:
@@ -990,9 +1029,9 @@ def vacation_clear(email: str, dsn: Dsn = None):
 
 @domain_app.command("limits")
 def domain_limits(domain: str, dsn: Dsn = None,
-                  mailboxes: Annotated[Optional[int], typer.Option(help="At most this many mailboxes.")] = None,
-                  aliases: Annotated[Optional[int], typer.Option(help="At most this many aliases.")] = None,
-                  quota_bytes: Annotated[Optional[int], typer.Option(help="Mailbox quotas add up to at most this.")] = None):
+                  mailboxes: Annotated[int | None, typer.Option(help="At most this many mailboxes.")] = None,
+                  aliases: Annotated[int | None, typer.Option(help="At most this many aliases.")] = None,
+                  quota_bytes: Annotated[int | None, typer.Option(help="Mailbox quotas add up to at most this.")] = None):
     """Cap a domain (a cap left out is lifted).   mailbook domain limits example.com --mailboxes 50 --quota-bytes 100000000000"""
     _show(*_call(dsn, "SELECT domain, max_mailboxes, max_aliases, max_quota_bytes FROM set_domain_limits(%s, %s, %s, %s)",
                  (domain, mailboxes, aliases, quota_bytes)), False)
@@ -1020,7 +1059,7 @@ def alias_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = Fal
 
 
 @alias_app.command("remove")
-def alias_remove(alias: str, destination: Annotated[Optional[str], typer.Argument(help="Only this destination.")] = None,
+def alias_remove(alias: str, destination: Annotated[str | None, typer.Argument(help="Only this destination.")] = None,
                  dsn: Dsn = None):
     """Remove an alias, or one of its destinations.   mailbook alias remove team@example.com"""
     _, rows = _call(dsn, "SELECT remove_alias(%s, %s)", (alias, destination))
@@ -1041,7 +1080,7 @@ def sendas_allow(login: str, addresses: Annotated[list[str], typer.Argument(help
 
 
 @sendas_app.command("list")
-def sendas_list(dsn: Dsn = None, login: Annotated[Optional[str], typer.Option(help="Only this mailbox's grants.")] = None,
+def sendas_list(dsn: Dsn = None, login: Annotated[str | None, typer.Option(help="Only this mailbox's grants.")] = None,
                 as_json: Json = False):
     """List the explicit send-as grants.   mailbook sendas list --login foo@example.com"""
     _show(*_call(dsn, queries.SEND_AS, (login, login)), as_json)
@@ -1064,7 +1103,7 @@ def sendas_who(address: str, dsn: Dsn = None):
 
 
 @sendas_app.command("disallow")
-def sendas_disallow(login: str, address: Annotated[Optional[str], typer.Argument(help="Only this address.")] = None,
+def sendas_disallow(login: str, address: Annotated[str | None, typer.Argument(help="Only this address.")] = None,
                     dsn: Dsn = None):
     """Take back a send-as grant, or all of a mailbox's.   mailbook sendas disallow foo@example.com info@example.com"""
     _, rows = _call(dsn, "SELECT disallow_send_as(%s, %s)", (login, address))
@@ -1081,7 +1120,7 @@ def maildirs_list(dsn: Dsn = None, as_json: Json = False):
 def maildirs_purge(
     base: Annotated[Path, typer.Option(help="virtual_mailbox_base: every maildir is relative to it.")],
     dsn: Dsn = None,
-    uid: Annotated[Optional[int], typer.Option(help="The vmail uid the directories must belong to (default: the base's owner).")] = None,
+    uid: Annotated[int | None, typer.Option(help="The vmail uid the directories must belong to (default: the base's owner).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
 ):
     """Delete queued maildirs that lie inside --base, belong to the vmail uid and no
@@ -1123,9 +1162,9 @@ class AuditedTable(str, Enum):
 def log(
     dsn: Dsn = None,
     limit: Annotated[int, typer.Option(min=1, help="Show the newest N changes.")] = 50,
-    table: Annotated[Optional[AuditedTable], typer.Option(help="Only changes to this table.")] = None,
-    key: Annotated[Optional[str], typer.Option(help="Only rows whose key contains this, e.g. an address.")] = None,
-    since: Annotated[Optional[str], typer.Option(
+    table: Annotated[AuditedTable | None, typer.Option(help="Only changes to this table.")] = None,
+    key: Annotated[str | None, typer.Option(help="Only rows whose key contains this, e.g. an address.")] = None,
+    since: Annotated[str | None, typer.Option(
         help="Only changes after this time (2026-11-25 10:00) or this long ago (2 hours).")] = None,
     as_json: Json = False,
 ):
@@ -1146,11 +1185,11 @@ class Source(str, Enum):
 
 @app.command("import", short_help="Add domains, mailboxes and aliases from CSV, PostfixAdmin or vmm: all rows or none.")
 def import_(
-    file: Annotated[Optional[Path], typer.Argument(help="CSV file with a header (- for stdin).")] = None,
+    file: Annotated[Path | None, typer.Argument(help="CSV file with a header (- for stdin).")] = None,
     dsn: Dsn = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; write nothing.")] = False,
-    source: Annotated[Optional[Source], typer.Option("--from", help="Move in from this tool's database instead of a file.")] = None,
-    source_dsn: Annotated[Optional[str], typer.Option("--source-dsn", callback=_no_password,
+    source: Annotated[Source | None, typer.Option("--from", help="Move in from this tool's database instead of a file.")] = None,
+    source_dsn: Annotated[str | None, typer.Option("--source-dsn", callback=_no_password,
                                                       help="libpq connection string of the tool's database (read only).")] = None,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="With --from: leave out rows mailbook already holds.")] = False,
     cleartext: Annotated[bool, typer.Option("--cleartext-passwords", help="With --from postfixadmin: its passwords are"
@@ -1197,7 +1236,7 @@ def _bad_rows(problems: list[tuple[int, str]]) -> str:
     return said if rows == len(problems) else f"{said} ({len(problems)} problems)"
 
 
-def _import_from(source: Source, source_dsn: Optional[str], dsn: Optional[str], dry_run: bool,
+def _import_from(source: Source, source_dsn: str | None, dsn: str | None, dry_run: bool,
                  skip_existing: bool, cleartext: bool, vmail_owner: str) -> None:
     """`import --from`: the reader maps the source; run_import() writes it as a file would go."""
     if source is Source.postfixadmin:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 DRIVER = """\
 <?php
 // mailbook's password driver for Roundcube's password plugin, written by

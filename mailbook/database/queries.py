@@ -47,9 +47,11 @@ def audit_log(table: str | None, key: str | None, since: str | None, limit: int)
     rows whose key contains key, after since: a time or an interval), oldest first."""
     where, params = ["true"], []
     if table:
-        where.append("table_name = %s"); params.append(table)
+        where.append("table_name = %s")
+        params.append(table)
     if key:
-        where.append("strpos(row_key, %s) > 0"); params.append(key.lower())
+        where.append("strpos(row_key, %s) > 0")
+        params.append(key.lower())
     if since:
         # an absolute time starts with a year; anything else is an interval
         where.append("at >= %s::timestamptz" if since[:4].isdigit() else "at >= now() - %s::interval")

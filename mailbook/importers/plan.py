@@ -10,8 +10,8 @@ import re
 import secrets
 import shlex
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import psycopg
 
@@ -144,15 +144,15 @@ def unwrap_hash(stored: str) -> tuple[str | None, str | None]:
             return stored, None
         if base in CRYPT_SCHEMES:
             try:
-                return "{%s}%s" % (base, raw.decode("ascii")), None
+                return f"{{{base}}}{raw.decode('ascii')}", None
             except UnicodeDecodeError:
                 return stored, None
         if base == "CRAM-MD5":
             return "{CRAM-MD5}" + raw.hex(), None
         if base in BINARY_SCHEMES:
-            return "{%s}%s" % (base, base64.b64encode(raw).decode()), None
+            return f"{{{base}}}{base64.b64encode(raw).decode()}", None
         return stored, None
-    return "{%s}%s" % (base, body), None
+    return f"{{{base}}}{body}", None
 
 
 def check_hashes(target: psycopg.Connection, plan: Plan) -> None:

@@ -75,7 +75,7 @@ def read(conn: psycopg.Connection, cleartext: bool = False) -> Plan:
     fetchmail = conn.execute("SELECT mailbox, src_server, src_user, active FROM fetchmail ORDER BY 1, 2, 3").fetchall()
 
     kind_of: dict[str, str] = {}  # domain -> hosted, alias, relay
-    for d, _descr, _a, _m, _mq, _q, transport, backupmx, _act in domains:
+    for d, _descr, _a, _m, _mq, _q, transport, _backupmx, _act in domains:
         kind_of[d] = "alias" if d in alias_of else "relay" if is_relay(transport) else "hosted"
     boxes = {m[0]: m for m in mailboxes}
     goto = {a: [g.strip() for g in dest.split(",") if g.strip()] for a, dest, _d, _act in aliases}
@@ -90,7 +90,7 @@ def read(conn: psycopg.Connection, cleartext: bool = False) -> Plan:
             continue
         alias_addresses[a.rpartition("@")[2]] = alias_addresses.get(a.rpartition("@")[2], 0) + 1
 
-    for d, descr, n_aliases, n_mailboxes, maxquota, quota, transport, backupmx, active in domains:
+    for d, _descr, n_aliases, n_mailboxes, maxquota, quota, transport, backupmx, active in domains:
         if d == "ALL":
             plan.leave("domain ALL", "PostfixAdmin's marker for superadmins, not a mail domain: not needed")
             continue

@@ -27,8 +27,8 @@ from collections import Counter
 import psycopg
 
 from mailbook import Failure
-from mailbook.terminal import quoted
 from mailbook.importers.plan import Plan, missing_columns, unsafe_path, unwrap_hash
+from mailbook.terminal import quoted
 
 WANTED = {
     "domain_data": ["gid", "qid", "ssid", "tid", "domaindir", "note"],
@@ -112,7 +112,7 @@ def read(conn: psycopg.Connection, vmail_owner: str = "vmail:vmail") -> Plan:
     addresses |= {f"{a}@{primary[g]}" for g, a, _d in aliases if g in primary}
 
     domain_off: dict[int, set[str]] = {}
-    for g, (qid, ssid, tid, domaindir, note) in groups.items():
+    for g, (_qid, ssid, tid, domaindir, note) in groups.items():
         d = primary.get(g)
         if d is None:
             plan.leave(f"domain group {g}", f"has no primary domain name ({domaindir}): not moved")

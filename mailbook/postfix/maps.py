@@ -36,7 +36,7 @@ class MapFile:
         def replace(m: re.Match) -> str:
             key = m.group(1)
             return f"{key} = {values[key]}" if key in values else m.group(0)
-        pattern = r"^(%s)[ \t]*=.*$" % "|".join(CONNECTION_KEYS)
+        pattern = r"^(" + "|".join(CONNECTION_KEYS) + r")[ \t]*=.*$"
         return re.sub(pattern, replace, self.text, flags=re.M)
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mailbook import Failure, data_dir
 from mailbook.postfix.maps import MapFile, map_files

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import csv
 import re
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 import psycopg
 
