@@ -66,20 +66,6 @@ from mailbook.maps import map_files  # noqa: E402
 from mailbook.secrets import new_password, set_role_password  # noqa: E402
 from mailbook.setup import init_database  # noqa: E402
 
-# -- the data: the same for all three -------------------------------------------------------
-
-BIG = "big.example.com"          # most mailboxes and every alias live here
-ALIAS_DOMAIN = "alias.example.net"  # an alias domain of BIG
-CATCHALL = "catchall.example.org"   # a hosted domain with a catch-all
-RELAY = "relay.example.com"         # a backup-MX domain (relayed, no mailboxes)
-BIG_MAILBOXES = 60_000
-ALIASES = 20_000
-FILLER_DOMAINS, FILLER_EACH = 97, 412  # 100,000 mailboxes, 100 hosted domains in all
-CATCHALL_MAILBOXES = 100
-# one well-formed hash for every mailbox: lookups never read it, only the import checks it
-HASH = "{BLF-CRYPT}$2a$05$" + "a" * 53
-PFA_HASH = "$1$abcdefgh$ABCDEFGHIJKLMNOPQRSTU."  # PostfixAdmin's default md5crypt form
-
 # (name, smtp-source recipient base, recipients per message, rejected?): smtp-source -N
 # (Postfix 3.7) puts a running number before the local part, so "m@big" sends 1m@big,
 # 2m@big, ...: the mailboxes are named that way
@@ -95,39 +81,6 @@ WORKLOADS = [
 # (Postfix ignores it otherwise, and logs so), smtp-source cannot log in, and a login
 # costs Dovecot a password hash that would dwarf the lookup. sender-login.cf is measured
 # where it is alone: server CPU per lookup, below, and benchmarks/run.py.
-
-
-def mailbook_csv() -> tuple[str, str]:
-    """(mailboxes with their domains, aliases with alias domains and catch-alls) for
-    `mailbook import`."""
-    out = io.StringIO()
-    out.write("kind,address,password_hash,realname\n")
-    filler = [f"d{i}.example.com" for i in range(FILLER_DOMAINS)]
-    for d in [BIG, CATCHALL, *filler]:
-        out.write(f"domain,{d},,\n")
-    out.writelines(f"mailbox,{i}m@{BIG},{HASH},User {i}\n" for i in range(BIG_MAILBOXES))
-    out.writelines(f"mailbox,{i}m@{CATCHALL},{HASH},\n" for i in range(CATCHALL_MAILBOXES))
-    for d in filler:
-        out.writelines(f"mailbox,u{i}@{d},{HASH},\n" for i in range(FILLER_EACH))
-    aliases = io.StringIO()
-    aliases.write("kind,address,destination\n")
-    aliases.write(f"domain,{ALIAS_DOMAIN},{BIG}\n")
-    aliases.write(f"alias,@{CATCHALL},0m@{BIG}\n")
-    aliases.writelines(f"alias,{i}a@{BIG},{i}m@{BIG}\n" for i in range(ALIASES))
-    return out.getvalue(), aliases.getvalue()
-
-
-def all_mailboxes() -> list[tuple[str, str, str]]:
-    """(local part, domain, maildir) of every mailbox, as mailbook stores the maildir."""
-    out = [(f"{i}m", BIG, f"{BIG}/{i}m/") for i in range(BIG_MAILBOXES)]
-    out += [(f"{i}m", CATCHALL, f"{CATCHALL}/{i}m/") for i in range(CATCHALL_MAILBOXES)]
-    for d in range(FILLER_DOMAINS):
-        out += [(f"u{i}", f"d{d}.example.com", f"d{d}.example.com/u{i}/") for i in range(FILLER_EACH)]
-    return out
-
-
-def hosted_domains() -> list[str]:
-    return [BIG, CATCHALL, *(f"d{i}.example.com" for i in range(FILLER_DOMAINS))]
 
 
 # -- mailbook -------------------------------------------------------------------------------

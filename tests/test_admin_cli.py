@@ -14,8 +14,9 @@ import subprocess
 import psycopg
 import pytest
 
-from conftest import ADMIN_PASSWORD, PYTHON, ROOT, cli, table_checksums, verified
 from mailbook.bulk import COLUMNS
+from tests.harness.database import ADMIN_PASSWORD, table_checksums, verified
+from tests.harness.process import PYTHON, ROOT, cli
 
 
 @pytest.fixture

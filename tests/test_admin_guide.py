@@ -12,7 +12,8 @@ import psycopg
 import pytest
 import typer.main
 
-from conftest import ROOT, cli, table_checksums, verified
+from tests.harness.database import table_checksums, verified
+from tests.harness.process import ROOT, cli
 
 DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 

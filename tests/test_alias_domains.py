@@ -8,8 +8,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import cli, require_program, run
-from mta import Postfix, install_postfix, mail_database, private_dir, remove, require_root
+from tests.harness.database import mail_database
+from tests.harness.postfix import Postfix, install_postfix
+from tests.harness.process import cli, private_dir, remove, require_program, require_root, run
 
 DB = "aliasdomains"
 READER_PW = "reader-pw-alias-domains"

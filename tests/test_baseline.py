@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from yoyo import read_migrations
 
-from conftest import cli, run
 from mailbook import data_dir
 from mailbook import migrations as mig
 from mailbook.cluster import SUPERUSER
+from tests.harness.process import cli, run
 
 ALL_IDS = sorted(p.name[: -len(".sql")] for p in data_dir("migrations").glob("*.sql")
                  if not p.name.endswith(".rollback.sql"))

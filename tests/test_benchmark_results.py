@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ROOT
+from tests.harness.process import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "debian12-2core"
 

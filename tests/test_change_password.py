@@ -14,8 +14,8 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import table_checksums
-from mta import mail_database
+from tests.harness.database import mail_database, table_checksums
+from tests.harness.process import cli
 
 DB = "webmail_api"
 WEBMAIL_PW = "webmail-pw-for-tests"
@@ -376,8 +376,6 @@ def test_passwords_never_reach_the_server_log(dsn, webmail_dsn, owner, cluster, 
 def test_doctor_checks_every_logging_pin(dsn, owner):
     """doctor fails when one pin is missing or overridden for the mail database (1.0 checked
     four, and a DBA's log_min_duration_sample = 0 went unnoticed)."""
-    from conftest import cli
-
     def line():
         r = cli(["doctor", "--dsn", dsn])
         return next(x for x in r.stdout.splitlines() if "mailwebmail statements unlogged" in x)

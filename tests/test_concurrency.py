@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from conftest import ADMIN_LOGIN
 from mailbook.maps import expand, map_files
+from tests.harness.database import ADMIN_LOGIN
 
 MAILBOXES_CF = next(m for m in map_files() if m.name == "mailboxes.cf")  # the query Postfix sends
 

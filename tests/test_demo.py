@@ -12,9 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import PYTHON, ROOT, run, verified
 from mailbook import Failure
 from mailbook import cluster as cluster_mod
+from tests.harness.database import verified
+from tests.harness.process import PYTHON, ROOT, run
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import json
 import psycopg
 import pytest
 
-from conftest import cli, keep_generated
+from tests.harness.database import ADMIN_LOGIN, ADMIN_PASSWORD
+from tests.harness.process import cli, keep_generated
 
 
 def rows(stdout: str) -> dict[str, list[str]]:
@@ -207,7 +208,6 @@ def test_rows_older_than_the_rules_are_reported_not_rewritten(migrated):
 
 
 def test_a_help_desk_login_gets_warnings_for_what_it_may_not_read_not_a_crash(mail_dsn):
-    from conftest import ADMIN_LOGIN, ADMIN_PASSWORD
     r = cli(["doctor", "--dsn", f"{mail_dsn} user={ADMIN_LOGIN} host=127.0.0.1", "--json"],
             env={"PGPASSWORD": ADMIN_PASSWORD})
     assert r.exit_code == 0 and "Traceback" not in r.stderr, r

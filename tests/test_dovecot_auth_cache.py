@@ -27,11 +27,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password, write_private
-from test_outage import PgBouncer
-from mta import VMAIL_GID, VMAIL_UID, install_dovecot, private_dir, remove, require_root
+from tests.harness.dovecot import install_dovecot
+from tests.harness.pgbouncer import PgBouncer
+from tests.harness.postfix import VMAIL_GID, VMAIL_UID
+from tests.harness.process import cli, private_dir, remove, require_root
 
 AUTH_PW = "auth-pw-cache"
 TTL = 6  # seconds; written by `mailbook dovecot install --auth-cache-ttl 6`

@@ -11,9 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.cluster import SUPERUSER, PrivateCluster
 from mailbook.secrets import set_role_password
+from tests.harness.process import cli
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import ADMIN_LOGIN, ADMIN_PASSWORD, cli
 from mailbook.migrations import LOCK_KEY
 from mailbook.secrets import write_private
-from mta import install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
+from tests.harness.database import ADMIN_LOGIN, ADMIN_PASSWORD, mail_database
+from tests.harness.dovecot import install_dovecot
+from tests.harness.postfix import install_postfix
+from tests.harness.process import cli, private_dir, remove, require_root
 
 DB = "hostile"
 READER_PW = "hostile reader pw"

@@ -17,12 +17,14 @@ import pytest
 import subprocess
 import time
 
-from conftest import PYTHON, ROOT, cli, table_checksums
 from mailbook.importers import postfixadmin, snapshot
-from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove
-from movein import (Lookups, PostfixAdmin, deliver_file, drop_source, imap_subjects, mailbook_lookups,
-                    map_file, postfix_config, source_database)
 from mailbook.secrets import write_private
+from tests.harness.database import mail_database, table_checksums
+from tests.harness.dovecot import install_dovecot
+from tests.harness.peers import (Lookups, PostfixAdmin, deliver_file, drop_source, imap_subjects, mailbook_lookups,
+                                 map_file, postfix_config, source_database)
+from tests.harness.postfix import VMAIL_GID, VMAIL_UID
+from tests.harness.process import PYTHON, ROOT, cli, private_dir, remove
 
 SOURCE, OWNER, OWNER_PW = "pfa_source", "pfa_owner", "pfa-owner-pw"
 TARGET, READER_PW, AUTH_PW = "pfa_target", "pfa-reader-pw", "pfa-auth-pw"

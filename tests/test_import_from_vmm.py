@@ -17,11 +17,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli, table_checksums
-from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove
-from movein import (Lookups, Vmm, deliver_file, drop_source, imap_subjects, mailbook_lookups, map_file,
-                    postfix_config, source_database)
 from mailbook.secrets import write_private
+from tests.harness.database import mail_database, table_checksums
+from tests.harness.dovecot import install_dovecot
+from tests.harness.peers import (Lookups, Vmm, deliver_file, drop_source, imap_subjects, mailbook_lookups, map_file,
+                                 postfix_config, source_database)
+from tests.harness.postfix import VMAIL_GID, VMAIL_UID
+from tests.harness.process import cli, private_dir, remove
 
 SOURCE, OWNER, OWNER_PW = "vmm_source", "vmm_owner", "vmm-owner-pw"
 TARGET, READER_PW, AUTH_PW = "vmm_target", "vmm-reader-pw", "vmm-auth-pw"

@@ -18,87 +18,11 @@ import time
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.secrets import write_private
-from mta import Postfix, install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
-
-DB = "lmtp"
-READER_PW = "reader-pw-lmtp"
-AUTH_PW = "auth-pw-lmtp"
-QUOTA_PW = "quota-pw-lmtp"
-FOO_PW = "foo pw for lmtp"
-
-
-def sql(dsn: str, statement: str, *params):
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        cur = conn.execute(statement, params)
-        return cur.fetchall() if cur.description else []
-
-
-@pytest.fixture(scope="module")
-def admin_dsn(cluster):
-    require_root()
-    with mail_database(cluster, DB, mailreader=READER_PW, mailauth=AUTH_PW, mailquota=QUOTA_PW) as dsn:
-        sql(dsn, "SELECT add_domain('example.com')")
-        sql(dsn, "SELECT add_domain('example.org')")
-        sql(dsn, "SELECT add_alias_domain('example.net', 'example.com')")
-        for box in ("foo", "bar", "sleepy", "catchall", "full", "list", "bulk", "robot", "later"):
-            sql(dsn, "SELECT add_mailbox(%s, %s)", f"{box}@example.com", FOO_PW if box == "foo" else f"{box} pw pw")
-        sql(dsn, "SELECT add_mailbox('baz@example.org', 'baz pw pw')")
-        sql(dsn, "SELECT set_mailbox_active('sleepy@example.com', false)")
-        sql(dsn, "SELECT add_alias('team@example.com', 'foo@example.com')")
-        sql(dsn, "SELECT add_alias('@example.com', 'catchall@example.com')")
-        yield dsn
-
-
-@pytest.fixture(scope="module")
-def daemons(admin_dsn, cluster):
-    """A Postfix delivering with virtual(8) gets one message to foo; then the same
-    Postfix (same maildirs) is switched to LMTP and Dovecot started with the LMTP include."""
-    root = private_dir("mailbook-lmtp-")
-    auth_pw, quota_pw = root / "auth.pw", root / "quota.pw"
-    write_private(auth_pw, AUTH_PW + "\n")
-    write_private(quota_pw, QUOTA_PW + "\n")
-    pf = install_postfix(root, cluster, DB, READER_PW, delivery="virtual")
-    dovecot = None
-    try:
-        pf.start()
-        pf.send("foo@example.com", "delivered by virtual(8) before the switch")
-        before = pf.delivered("example.com/foo/", "delivered by virtual(8) before the switch")
-        pf.stop()
-        pf.delivery = "lmtp"
-        pf.start()
-        dovecot = install_dovecot(root, pf.mail, "--port", str(cluster.port), "--dbname", DB,
-                                  "--password-file", str(auth_pw), "--quota-password-file", str(quota_pw), postfix=pf)
-        dovecot.start()
-        yield pf, dovecot, before
-    finally:
-        if dovecot:
-            dovecot.stop()
-        pf.stop()
-        remove(root)
-
-
-@pytest.fixture(scope="module")
-def postfix(daemons) -> Postfix:
-    return daemons[0]
-
-
-@pytest.fixture(scope="module")
-def dovecot(daemons):
-    return daemons[1]
-
-
-def wait_for(predicate, what: str, timeout: float = 20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
+from tests.harness.lmtp import DB, FOO_PW, QUOTA_PW, sql, usage
+from tests.harness.lmtp import admin_dsn, daemons, dovecot, postfix  # noqa: F401  (the fixtures)
+from tests.harness.postfix import Postfix
+from tests.harness.process import cli, wait_for
 
 def imap_subjects(dovecot, user: str, password: str) -> list[str]:
     with imaplib.IMAP4("127.0.0.1", dovecot.port) as imap:
@@ -225,11 +149,6 @@ def test_lmtp_defers_rather_than_bounces_a_message_that_got_past_the_rcpt_check(
 
 
 # -- usage in SQL -----------------------------------------------------------------------------
-
-def usage(dsn: str, email: str):
-    rows = sql(dsn, "SELECT used_bytes, used_messages FROM mailboxes WHERE email = %s", email)
-    return rows[0] if rows else None
-
 
 def doveadm_usage(dovecot, email: str) -> tuple[int, int, int]:
     """(vsize bytes, messages) of INBOX, and quota get's STORAGE value (KiB)."""

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, cli
+from tests.harness.database import ADMIN_PASSWORD
+from tests.harness.process import cli
 
 VMAIL_UID = pwd.getpwnam("nobody").pw_uid
 

@@ -23,12 +23,12 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import cli
 from mailbook import compiled, data_dir, follow
 from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password
-from mta import Postfix, install_postfix, private_dir, remove, require_root
-from test_compiled_maps import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
+from tests.harness.postfix import Postfix, install_postfix
+from tests.harness.process import cli, private_dir, remove, require_root
+from tests.harness.strategies import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
 
 READER_PW = "reader-pw-maps-follow"
 READER_ENV = {"PGPASSWORD": READER_PW}

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from yoyo import read_migrations
 
-from conftest import PYTHON, ROOT, cli, run
 from mailbook import migrations as mig
 from mailbook.cluster import SUPERUSER
+from tests.harness.process import PYTHON, ROOT, cli, run
 
 MIGRATION_IDS = sorted(p.name[: -len(".sql")] for p in (ROOT / "migrations").glob("*.sql")
                        if not p.name.endswith(".rollback.sql"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import PYTHON, ROOT, run
+from tests.harness.process import PYTHON, ROOT, run
 
 
 @pytest.fixture(scope="module")

@@ -34,12 +34,13 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.secrets import set_role_password, write_private
-from mta import Postfix, install_dovecot, private_dir, remove, require_root
-from patroni_cluster import (ETCD_PW, ETCD_USER, REPLICATION_PW, REST_PW, REST_USER, REWIND_PW, SUPERUSER_PW,
-                             PatroniCluster)
-from test_outage import USER, USER_PW, Load, assert_all_delivered
+from tests.harness.dovecot import install_dovecot
+from tests.harness.load import USER, USER_PW, Load, assert_all_delivered
+from tests.harness.patroni import (ETCD_PW, ETCD_USER, REPLICATION_PW, REST_PW, REST_USER, REWIND_PW, SUPERUSER_PW,
+                                   PatroniCluster)
+from tests.harness.postfix import Postfix
+from tests.harness.process import cli, private_dir, remove, require_root
 
 READER_PW, AUTH_PW = "reader-pw-patroni", "auth-pw-patroni"
 ADMIN, ADMIN_PW = "helpdesk", "helpdesk-pw-patroni"

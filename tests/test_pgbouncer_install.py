@@ -7,8 +7,8 @@ import configparser
 import grp
 import stat
 
-from conftest import cli
 from mailbook.secrets import write_private
+from tests.harness.process import cli
 
 
 def install(tmp_path, *extra: str, reader: str = "reader pw", auth: str = 'auth "quoted" pw'):

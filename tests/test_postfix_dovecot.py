@@ -18,10 +18,12 @@ import time
 import psycopg
 import pytest
 
-from conftest import cli, require_program, run, verified
 from mailbook.maps import map_files
 from mailbook.secrets import set_role_password, write_private
-from mta import Postfix, install_dovecot, private_dir, remove
+from tests.harness.database import verified
+from tests.harness.dovecot import install_dovecot
+from tests.harness.postfix import Postfix
+from tests.harness.process import cli, private_dir, remove, require_program, run
 
 DB = "mta"
 READER_PW = "reader-pw-for-tests"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import psycopg
 
-from conftest import ROOT, cli, keep_generated
 from mailbook.privileges import ROLES, matrix
+from tests.harness.process import ROOT, cli, keep_generated
 
 BEGIN = "<!-- privilege matrix: `mailbook privileges` -->\n"
 END = "<!-- end of privilege matrix -->"

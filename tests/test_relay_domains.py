@@ -11,9 +11,10 @@ import time
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.cluster import free_port
-from mta import install_postfix, mail_database, private_dir, remove, require_root
+from tests.harness.database import mail_database
+from tests.harness.postfix import install_postfix
+from tests.harness.process import cli, private_dir, remove, require_root
 
 DB = "relaydomains"
 READER_PW = "reader-pw-relay-domains"

@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli, require_program, run
 from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password, write_private
-from mta import install_dovecot, private_dir, remove
+from tests.harness.dovecot import install_dovecot
+from tests.harness.process import cli, private_dir, remove, require_program, run
 
 READER_PW, AUTH_PW = "reader-pw-restored", "auth-pw-restored"
 

@@ -29,10 +29,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import ROOT, cli, require_program, run
 from mailbook.cluster import free_port
 from mailbook.secrets import write_private
-from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove, require_root
+from tests.harness.database import mail_database
+from tests.harness.dovecot import install_dovecot
+from tests.harness.postfix import VMAIL_GID, VMAIL_UID
+from tests.harness.process import ROOT, cli, private_dir, remove, require_program, require_root, run
 
 DB = "rcmail"
 AUTH_PW = "auth-pw-for-tests"

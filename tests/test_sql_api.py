@@ -9,7 +9,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import require_program, run, table_checksums, verified
+from tests.harness.database import table_checksums, verified
+from tests.harness.process import require_program, run
 
 
 def one(conn, query, params=()):

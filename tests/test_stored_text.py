@@ -12,7 +12,8 @@ import io
 import psycopg
 import pytest
 
-from conftest import ADMIN_PASSWORD, cli
+from tests.harness.database import ADMIN_PASSWORD
+from tests.harness.process import cli
 
 FORMULAS = ["=cmd|' /C calc'!A0", "+1", "-x", "@SUM(1)", "'=already", "''=x", "'t Hooft", "=HYPERLINK(\"x\")",
             "Plain Name", "O'Neil"]

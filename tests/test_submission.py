@@ -17,9 +17,11 @@ import imaplib
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.secrets import write_private
-from mta import Postfix, install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
+from tests.harness.database import mail_database
+from tests.harness.dovecot import install_dovecot
+from tests.harness.postfix import Postfix, install_postfix
+from tests.harness.process import cli, private_dir, remove, require_root
 
 DB = "sendas"
 READER_PW = "reader-pw-send-as"

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import ADMIN_LOGIN, require_program, run
-from mta import private_dir, remove
-from test_fuzz import HOSTILE
+from tests.harness.data import HOSTILE
+from tests.harness.database import ADMIN_LOGIN
+from tests.harness.process import private_dir, remove, require_program, run
 
 SIEVE_SPECIALS = ['"; discard; "', '\\"', '\\', '";\r\nredirect "evil@example.org";\r\n"', "text:\r\n.\r\n",
                   "}", "{", "#", "/*", "*/", "\r\n.\r\n", "require [\"fileinto\"];", "${x}", "\u2028", "\x85"]

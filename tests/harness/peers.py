@@ -12,8 +12,9 @@ from pathlib import Path
 
 import psycopg
 
-from conftest import require_program, run
 from mailbook.secrets import write_private
+
+from .process import require_program, run
 
 PFA_TREE = Path("/usr/share/postfixadmin")  # Debian's postfixadmin package
 VMM_SCHEMA = Path("/usr/share/doc/vmm/examples/pgsql/create_tables.pgsql")  # Debian's vmm package
