@@ -2,7 +2,7 @@
 """Moving in from PostfixAdmin at scale: `mailbook import --from postfixadmin` next to
 the plain CSV import (`mailbook import FILE`) of the same rows, in one run.
 
-    .venv/bin/python benchmarks/movein.py --mailboxes 1000,5000,100000
+    .venv/bin/python -m benchmarks.movein --mailboxes 1000,5000,100000
 
 On a private PostgreSQL (settings as benchmarks/run.py's), for each N:
 - the source: an empty database whose schema PostfixAdmin 3.3's own public/upgrade.php
@@ -33,18 +33,13 @@ import io
 import json
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import psycopg
+from psycopg import sql
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-
-import run as house  # noqa: E402  (benchmarks/run.py: server settings, machine description)
+from benchmarks import run as house  # server settings, machine description
 
 from mailbook import bulk, importers  # noqa: E402
 from mailbook import migrations as mig  # noqa: E402
@@ -52,6 +47,8 @@ from mailbook.cluster import PrivateCluster  # noqa: E402
 from mailbook.importers import postfixadmin  # noqa: E402
 from mailbook.secrets import new_password, write_private  # noqa: E402
 from mailbook.setup import init_database  # noqa: E402
+from tests.harness.database import migrate
+from tests.harness.process import ROOT, private_dir, remove
 
 PFA_TREE = Path("/usr/share/postfixadmin")  # Debian's postfixadmin package
 SCHEMES = ["md5crypt", "php_crypt:SHA512", "dovecot:BLF-CRYPT"]
@@ -184,10 +181,7 @@ def build_source(cluster: PrivateCluster, work: Path, db: str, n: int) -> dict:
 
 def target(cluster: PrivateCluster, db: str) -> str:
     """A fresh mailbook database; its DSN acting as mailadmin, as a provisioning admin runs imports."""
-    init_database(cluster.dsn(), db)
-    with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
-        mig.apply(conn)
-    return cluster.dsn(db) + " options='-c role=mailadmin'"
+    return migrate(cluster, db) + " options='-c role=mailadmin'"
 
 
 def as_csv(plan: importers.Plan) -> str:
@@ -267,11 +261,10 @@ def measure(cluster: PrivateCluster, n: int, work: Path) -> dict:
 
 
 def run(sizes: list[int], out_dir: Path) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="mailbook-movein-", dir="/var/tmp"))
-    work.chmod(0o755)  # as root the server runs as postgres, which must reach pg/ below
+    work = private_dir("mailbook-movein-")  # as root the server runs as postgres, which must reach pg/ below
     cluster = PrivateCluster(work / "pg", settings=house.SERVER_SETTINGS)
-    cluster.start()
     try:
+        cluster.start()
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             result = {"machine": house.machine(conn), "target_s": 15, "sizes": {}}
             result["machine"]["php"] = subprocess.run(["php", "-r", "echo PHP_VERSION;"], capture_output=True,
@@ -281,7 +274,7 @@ def run(sizes: list[int], out_dir: Path) -> dict:
             print(f"N={n}: {result['sizes'][str(n)]}", flush=True)
     finally:
         cluster.destroy()
-        shutil.rmtree(work, ignore_errors=True)
+        remove(work)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "movein.json").write_text(json.dumps(result, indent=2) + "\n")
     (out_dir / "movein.md").write_text(markdown(result))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What synchronous replication costs provisioning, measured side by side in one run.
 
-    sudo .venv/bin/python benchmarks/patroni.py [--calls 200] [--mailboxes 5000]
+    sudo .venv/bin/python -m benchmarks.patroni [--calls 200] [--mailboxes 5000]
 
 Three setups, one after the other on the same machine, each reached over loopback TCP by
 a help-desk login (a member of mailadmin), fsync on everywhere:
@@ -21,16 +21,13 @@ import argparse
 import io
 import json
 import platform
+import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import psycopg  # noqa: E402
+import psycopg
 
 from mailbook import bulk, data_dir  # noqa: E402
 from mailbook import migrations as mig  # noqa: E402
@@ -38,7 +35,8 @@ from mailbook.cluster import PrivateCluster  # noqa: E402
 from mailbook.hba import hba_lines, patroni_fragment  # noqa: E402
 from mailbook.secrets import set_role_password  # noqa: E402
 from mailbook.setup import init_database  # noqa: E402
-from patroni_cluster import PatroniCluster  # noqa: E402  (tests/patroni_cluster.py)
+from tests.harness.patroni import PatroniCluster
+from tests.harness.process import ROOT, private_dir
 
 ADMIN, ADMIN_PW = "helpdesk", "helpdesk-pw-bench"
 
@@ -105,8 +103,6 @@ def main() -> None:
     ap.add_argument("--mailboxes", type=int, default=5000)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "debian12-2core")
     args = ap.parse_args()
-    from mta import private_dir  # noqa: E402  (a directory the postgres user may enter)
-    import shutil
     work = private_dir("mailbook-bench-patroni-")
     results: dict = {}
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.harness.database import mail_database
+from tests.harness.database import mail_database, migrate
 from tests.harness.postfix import Postfix, install_postfix
 from tests.harness.process import cli, private_dir, remove, require_program, require_root, run
 
@@ -143,9 +143,7 @@ def test_alias_domain_and_catch_all_rules_are_refused_clearly(admin_dsn):
 def test_removing_a_target_with_cascade_takes_its_alias_domains(cluster):
     with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS aliascascade WITH (FORCE)")
-    cli(["init", "--dsn", cluster.dsn(), "--database", "aliascascade"], check=True)
-    dsn = cluster.dsn("aliascascade")
-    cli(["migrate", "apply", "--dsn", dsn], check=True)
+    dsn = migrate(cluster, "aliascascade")
     try:
         r = cli(["domain", "add", "example.com", "--dsn", dsn])
         assert r.exit_code == 0, r

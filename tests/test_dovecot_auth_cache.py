@@ -29,10 +29,11 @@ import pytest
 
 from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password, write_private
+from tests.harness.database import migrate
 from tests.harness.dovecot import install_dovecot
 from tests.harness.pgbouncer import PgBouncer
 from tests.harness.postfix import VMAIL_GID, VMAIL_UID
-from tests.harness.process import cli, private_dir, remove, require_root
+from tests.harness.process import private_dir, remove, require_root
 
 AUTH_PW = "auth-pw-cache"
 TTL = 6  # seconds; written by `mailbook dovecot install --auth-cache-ttl 6`
@@ -46,14 +47,10 @@ def stack():
     require_root("the Dovecot cache tests")
     root = private_dir("mailbook-authcache-")
     pg = PrivateCluster(root / "pg")
-    pg.start()
     dovecot = bouncer = None
     try:
-        cli(["init", "--dsn", pg.dsn()], check=True)
-        cli(["migrate", "apply", "--dsn", pg.dsn("mail")], check=True)
-        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-            set_role_password(conn, "mailauth", AUTH_PW)
-            set_role_password(conn, "mailreader", "reader-pw-cache")
+        pg.start()
+        migrate(pg, mailauth=AUTH_PW, mailreader="reader-pw-cache")
         with psycopg.connect(pg.dsn("mail"), autocommit=True) as conn:
             conn.execute("SET ROLE mailadmin")
             conn.execute("SELECT add_domain('example.com')")

@@ -24,7 +24,7 @@ from tests.harness.dovecot import install_dovecot
 from tests.harness.peers import (Lookups, PostfixAdmin, deliver_file, drop_source, imap_subjects, mailbook_lookups,
                                  map_file, postfix_config, source_database)
 from tests.harness.postfix import VMAIL_GID, VMAIL_UID
-from tests.harness.process import PYTHON, ROOT, cli, private_dir, remove
+from tests.harness.process import PYTHON, ROOT, cli, private_dir, remove, require_root
 
 SOURCE, OWNER, OWNER_PW = "pfa_source", "pfa_owner", "pfa-owner-pw"
 TARGET, READER_PW, AUTH_PW = "pfa_target", "pfa-reader-pw", "pfa-auth-pw"
@@ -72,8 +72,7 @@ def pfa_queries(port: int, root, user: str, password: str) -> dict[str, list]:
 
 @pytest.fixture(scope="module")
 def root():
-    if os.geteuid() != 0:
-        pytest.fail("the move-in tests must run as root (scripts/test.sh under CI does)")
+    require_root("the move-in tests")
     d = private_dir("mailbook-pfa-")
     yield d
     remove(d)

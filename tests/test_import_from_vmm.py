@@ -23,7 +23,7 @@ from tests.harness.dovecot import install_dovecot
 from tests.harness.peers import (Lookups, Vmm, deliver_file, drop_source, imap_subjects, mailbook_lookups, map_file,
                                  postfix_config, source_database)
 from tests.harness.postfix import VMAIL_GID, VMAIL_UID
-from tests.harness.process import cli, private_dir, remove
+from tests.harness.process import cli, private_dir, remove, require_root
 
 SOURCE, OWNER, OWNER_PW = "vmm_source", "vmm_owner", "vmm-owner-pw"
 TARGET, READER_PW, AUTH_PW = "vmm_target", "vmm-reader-pw", "vmm-auth-pw"
@@ -44,8 +44,7 @@ USERS = [
 
 @pytest.fixture(scope="module")
 def root():
-    if os.geteuid() != 0:
-        pytest.fail("the move-in tests must run as root (scripts/test.sh under CI does)")
+    require_root("the move-in tests")
     d = private_dir("mailbook-vmm-")
     yield d
     remove(d)

@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.harness.database import ADMIN_PASSWORD
-from tests.harness.process import cli
+from tests.harness.process import cli, require_root
 
 VMAIL_UID = pwd.getpwnam("nobody").pw_uid
 
 
 @pytest.fixture
 def dsn(db, cluster):
-    if os.geteuid() != 0:
-        pytest.fail("the maildir purge tests must run as root (scripts/test.sh under CI does)")
+    require_root("the maildir purge tests")
     return f"host=127.0.0.1 port={cluster.port} dbname={db.info.dbname} user=alice"
 
 

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from mailbook import compiled, data_dir, follow
 from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password
+from tests.harness.database import migrated_cluster
 from tests.harness.postfix import Postfix, install_postfix
 from tests.harness.process import cli, private_dir, remove, require_root
 from tests.harness.strategies import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
@@ -46,21 +47,15 @@ def root_dir():
 @pytest.fixture(scope="module")
 def pg(root_dir):
     """This module's own PostgreSQL: the follower must live through its restart."""
-    c = PrivateCluster(root_dir / "pg", durable=False)
-    c.start()
-    cli(["init", "--dsn", c.dsn()], check=True)
-    cli(["migrate", "apply", "--dsn", c.dsn("mail")], check=True)
-    with psycopg.connect(c.dsn(), autocommit=True) as conn:
-        set_role_password(conn, "mailreader", READER_PW)
-    with psycopg.connect(c.dsn("mail"), autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        conn.execute("SELECT add_domain('example.com')")
-        conn.execute("SELECT add_mailbox('foo@example.com', 'foo secret')")
-        conn.execute("SELECT add_alias('@example.com', 'foo@example.com')")
-        conn.execute("SELECT add_domain('example.org')")
-        conn.execute("SELECT add_alias_domain('example.net', 'example.org')")
-    yield c
-    c.destroy()
+    with migrated_cluster(root_dir / "pg", durable=False, mailreader=READER_PW) as c:
+        with psycopg.connect(c.dsn("mail"), autocommit=True) as conn:
+            conn.execute("SET ROLE mailadmin")
+            conn.execute("SELECT add_domain('example.com')")
+            conn.execute("SELECT add_mailbox('foo@example.com', 'foo secret')")
+            conn.execute("SELECT add_alias('@example.com', 'foo@example.com')")
+            conn.execute("SELECT add_domain('example.org')")
+            conn.execute("SELECT add_alias_domain('example.net', 'example.org')")
+        yield c
 
 
 @pytest.fixture(scope="module")

@@ -20,24 +20,19 @@ import pytest
 
 from mailbook.maps import map_files
 from mailbook.secrets import set_role_password, write_private
-from tests.harness.database import verified
+from tests.harness.database import migrate, verified
 from tests.harness.dovecot import install_dovecot
 from tests.harness.postfix import Postfix
-from tests.harness.process import cli, private_dir, remove, require_program, run
+from tests.harness.process import cli, private_dir, remove, require_program, require_root, run
 
 DB = "mta"
 READER_PW = "reader-pw-for-tests"
 AUTH_PW = "auth-pw-for-tests"
 
 
-def _require_root():
-    if os.geteuid() != 0:
-        pytest.fail("the Postfix and Dovecot tests must run as root (scripts/test.sh under CI does)")
-
-
 @pytest.fixture(scope="module")
 def root_dir():
-    _require_root()
+    require_root()
     d = private_dir("mailbook-mta-")
     yield d
     remove(d)
@@ -45,12 +40,7 @@ def root_dir():
 
 @pytest.fixture(scope="module")
 def mta_dsn(cluster):
-    cli(["init", "--dsn", cluster.dsn(), "--database", DB], check=True)
-    dsn = cluster.dsn(DB)
-    cli(["migrate", "apply", "--dsn", dsn], check=True)
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        set_role_password(conn, "mailreader", READER_PW)
-        set_role_password(conn, "mailauth", AUTH_PW)
+    dsn = migrate(cluster, DB, mailreader=READER_PW, mailauth=AUTH_PW)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET ROLE mailadmin")
         conn.execute("SELECT add_domain('example.com')")

@@ -5,7 +5,6 @@ logs users in against it (a real Postfix client looks them up) with their old pa
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password, write_private
 from tests.harness.dovecot import install_dovecot
-from tests.harness.process import cli, private_dir, remove, require_program, run
+from tests.harness.process import cli, private_dir, remove, require_program, require_root, run
 
 READER_PW, AUTH_PW = "reader-pw-restored", "auth-pw-restored"
 
@@ -44,8 +43,7 @@ def export(dsn: str, path: Path) -> str:
 
 
 def test_a_dump_restored_into_a_fresh_cluster_exports_the_same_and_logs_users_in(original, cluster, tmp_path):
-    if os.geteuid() != 0:
-        pytest.fail("this test starts Dovecot and must run as root (scripts/test.sh under CI does)")
+    require_root("this test starts Dovecot and")
     before = export(original, tmp_path / "before.csv")
     dump = tmp_path / "mail.dump"
     dbname = psycopg.conninfo.conninfo_to_dict(original)["dbname"]

@@ -19,6 +19,7 @@ import pytest
 from mailbook.cluster import SUPERUSER, PrivateCluster, free_port
 from mailbook.daemons import dovecot_queries
 from mailbook.secrets import set_role_password, write_private
+from tests.harness.database import migrate
 from tests.harness.dovecot import install_dovecot
 from tests.harness.process import cli, private_dir, remove, require_program, run
 
@@ -33,11 +34,7 @@ def pair():
         f.write(f"local replication {SUPERUSER} trust\n")
     with psycopg.connect(primary.dsn(), autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
-    cli(["init", "--dsn", primary.dsn()], check=True)
-    cli(["migrate", "apply", "--dsn", primary.dsn("mail")], check=True)
-    with psycopg.connect(primary.dsn(), autocommit=True) as conn:
-        set_role_password(conn, "mailreader", READER_PW)
-        set_role_password(conn, "mailauth", AUTH_PW)
+    migrate(primary, mailreader=READER_PW, mailauth=AUTH_PW)
     with psycopg.connect(primary.dsn("mail"), autocommit=True) as conn:
         conn.execute("SET ROLE mailadmin")
         conn.execute("SELECT add_domain('example.com')")
