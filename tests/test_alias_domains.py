@@ -56,7 +56,8 @@ def lookup(postfix: Postfix, table: str, key: str) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
-def test_an_alias_domain_reaches_the_targets_mailboxes_and_aliases_and_nothing_else(postfix, admin_dsn):
+def test_alias_domain_reach(postfix, admin_dsn):
+    """An alias domain reaches the target's mailboxes and aliases and nothing else."""
     assert lookup(postfix, "domains.cf", "example.net") == "example.net"
     assert lookup(postfix, "virtual.cf", "foo@example.net") == "foo@example.com"
     assert lookup(postfix, "virtual.cf", "Team@Example.NET") == "team@example.com"
@@ -90,7 +91,8 @@ def test_an_alias_domain_reaches_the_targets_mailboxes_and_aliases_and_nothing_e
         sql(admin_dsn, "SELECT set_domain_active('example.com', true)")
 
 
-def test_a_catch_all_takes_unknown_local_parts_only_also_through_the_alias_domain(postfix, admin_dsn):
+def test_catch_all_unknown_only(postfix, admin_dsn):
+    """A catch-all takes unknown local parts only also through the alias domain."""
     sql(admin_dsn, "SELECT add_alias('@example.com', 'bar@example.com')")
     try:
         assert lookup(postfix, "virtual.cf", "anything@example.com") == "bar@example.com"

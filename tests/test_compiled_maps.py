@@ -132,7 +132,8 @@ def verify(dest: Path, postfix: Postfix, *extra: str, env: dict = READER_ENV):
 
 # -- compile -------------------------------------------------------------------------------
 
-def test_compile_writes_every_map_as_an_lmdb_table_and_records_its_snapshot(dest):
+def test_compile_writes_every_map(dest):
+    """Compile writes every map as an lmdb: table and records its snapshot."""
     for m in compiled.MAPS:
         for table in (dest / f"{m.name}.lmdb", dest / m.name):  # and postmap's input, kept for reading
             assert table.is_file() and not table.is_symlink(), table
@@ -145,7 +146,8 @@ def test_compile_writes_every_map_as_an_lmdb_table_and_records_its_snapshot(dest
     assert not [p for p in dest.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
-def test_compiled_keys_turn_catch_alls_and_alias_domains_into_explicit_keys(dest):
+def test_compiled_keys_explicit(dest):
+    """Compiled keys turn catch-alls and alias domains into explicit keys."""
     virtual = dict(line.split("\t") for line in (dest / "virtual").read_text().splitlines())
     assert virtual["@example.com"] == "foo@example.com"
     assert virtual["foo@example.com"] == "foo@example.com"  # a mailbox the catch-all must not take
@@ -252,7 +254,8 @@ def test_verify_without_compiled_tables_says_what_to_run(root_dir, sql_postfix):
     assert r.exit_code == 1 and "run `mailbook maps compile" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_postconf_compiled_replaces_every_pgsql_map_and_keeps_the_quota_check(dest):
+def test_postconf_compiled(dest):
+    """Postconf compiled replaces every pgsql: map and keeps the quota check."""
     r = cli(["maps", "postconf", "--compiled", "--dest", str(dest)])
     assert r.exit_code == 0, r.stderr
     assert "pgsql:" not in r.stdout
@@ -462,8 +465,9 @@ def property_db(cluster, dsn, sql_postfix, root_dir):
 @given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
        first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
        steps=st.lists(STEP, min_size=3, max_size=25))
-def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
+def test_random_provisioning_compiles(
         property_db, sql_postfix, root_dir, reader_dsn, first_domains, first_mailboxes, steps):
+    """Random provisioning compiles to tables that answer as the pgsql: maps."""
     with psycopg.connect(property_db, autocommit=True) as conn:
         conn.execute("DELETE FROM public.send_as; DELETE FROM public.aliases; DELETE FROM public.users;"
                      " UPDATE public.transports SET alias_of = NULL; DELETE FROM public.transports")
@@ -493,9 +497,12 @@ def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
        steps=st.lists(STEP, min_size=3, max_size=25),
        asked_domains=st.lists(st.sampled_from(DOMAINS), max_size=2, unique=True),
        asked=st.lists(ADDRESS, min_size=1, max_size=6, unique=True))
-def test_compiled_map_rows_for_some_addresses_and_domains_are_exactly_those_keys_of_a_full_compile(
+def test_compiled_map_rows_partial(
         property_db, first_domains, first_mailboxes, steps, asked_domains, asked):
-    """What `maps follow` reads for a batch: the keys equal to the addresses asked plus
+    """Compiled map rows for some addresses and domains are exactly those keys of a full
+    compile.
+
+    What `maps follow` reads for a batch: the keys equal to the addresses asked plus
     every key of the domains asked, each with the value a full compile gives it (and
     nothing else), whatever state random provisioning left."""
     with psycopg.connect(property_db, autocommit=True) as conn:

@@ -53,7 +53,8 @@ def test_demo_provisions_an_example_and_shows_what_postfix_sees(demo_dir):
             assert path.read_text().strip() not in r.stdout + r.stderr
 
 
-def test_demo_roles_log_in_over_tcp_with_the_pgpass_file_and_read_only_what_they_may(demo_dir):
+def test_demo_roles_log_in(demo_dir):
+    """Demo roles log in over TCP with the .pgpass file and read only what they may."""
     r = demo("--data-dir", str(demo_dir))
     assert r.returncode == 0, r.stderr
     reader_dsn = re.search(r'psql "(host=127\.0\.0\.1 [^"]*user=mailreader)"', r.stdout).group(1)
@@ -137,8 +138,10 @@ def test_readme_main_job_from_a_fresh_clone():
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def test_demo_as_root_in_a_private_directory_puts_the_cluster_where_postgres_can_reach(monkeypatch):
-    """A checkout under /root (mode 0700): the server runs as postgres, which cannot enter it."""
+def test_demo_as_root(monkeypatch):
+    """Demo as root in a private directory puts the cluster where postgres can reach.
+
+    A checkout under /root (mode 0700): the server runs as postgres, which cannot enter it."""
     from mailbook import demo
 
     base = Path(tempfile.mkdtemp())  # /tmp/xyz; pytest's own tmp_path sits under a 0700 directory

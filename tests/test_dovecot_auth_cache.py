@@ -137,7 +137,8 @@ def test_a_new_password_works_at_once(stack):
     assert not auth(dovecot, user)  # and the old one is refused from then on
 
 
-def test_while_postgresql_answers_an_old_password_and_a_disabled_mailbox_stop_after_the_ttl(stack):
+def test_cache_ttl_bounds_old_answers(stack):
+    """While PostgreSQL answers an old password and a disabled mailbox stop after the TTL."""
     pg, dovecot = stack
     changed, disabled = "changed@example.com", "disabled@example.com"
     assert auth(dovecot, changed) and auth(dovecot, disabled) and imap_login(dovecot, disabled)
@@ -165,8 +166,10 @@ def test_flushing_a_user_from_the_cache_makes_a_disable_immediate(stack):
     # the outage test below shows what that costs
 
 
-def test_during_an_outage_cached_users_log_in_and_only_an_unflushed_change_is_undone(stack):
-    """PostgreSQL stopped. Each login below runs at the same time: a lookup that is sent
+def test_cache_carries_an_outage(stack):
+    """During an outage cached users log in and only an unflushed change is undone.
+
+    PostgreSQL stopped. Each login below runs at the same time: a lookup that is sent
     waits for PgBouncer's query_wait_timeout (40 s), then the cache answers. A user whose
     entry is younger than the ttl logs in at once (IMAP too); one seen earlier after that
     wait (password checks only here: an IMAP login waits twice, passdb then userdb, about

@@ -161,7 +161,8 @@ def _checksums(dsn: str) -> dict:
         return table_checksums(conn)
 
 
-def test_dry_run_counts_each_kind_lists_what_cannot_move_and_writes_nothing(dry_run):
+def test_pfa_dry_run(dry_run):
+    """Dry run counts each kind lists what cannot move and writes nothing."""
     assert dry_run.exit_code == 0, dry_run
     out = dry_run.stdout
     assert ("read in one snapshot: 2 domain(s), 1 alias domain(s), 1 relay domain(s), 9 mailbox(s), "
@@ -240,8 +241,10 @@ def test_the_source_is_read_in_one_read_only_repeatable_read_snapshot(source):
             conn.execute("DELETE FROM mailbox")
 
 
-def test_a_writer_committing_between_the_imports_reads_changes_nothing_the_import_sees(source, target):
-    """The import reads PostfixAdmin in several statements (domains, alias domains, mailboxes,
+def test_pfa_one_snapshot(source, target):
+    """A writer committing between the imports reads changes nothing the import sees.
+
+    The import reads PostfixAdmin in several statements (domains, alias domains, mailboxes,
     aliases, vacations, fetchmail). A writer holds the alias table, so the real command stops
     after reading domains and mailboxes and waits before reading aliases; meanwhile other
     writes commit: a mailbox and its self-alias row (as PostfixAdmin adds them, two tables),
@@ -348,7 +351,8 @@ def dovecot(root, cluster, imported):
 
 
 @pytest.mark.parametrize("address,password,scheme,active", MAILBOXES, ids=[m[0] for m in MAILBOXES])
-def test_each_mailbox_logs_in_with_its_old_password_through_dovecot_as_before(dovecot, address, password, scheme, active):
+def test_pfa_old_passwords_log_in(dovecot, address, password, scheme, active):
+    """Each mailbox logs in with its old password through Dovecot as before."""
     r = dovecot.auth_test(address, password)
     if address in CANNOT_LOG_IN:
         assert r.returncode == 77, r.stdout + r.stderr
@@ -363,9 +367,11 @@ def test_mail_placed_before_the_move_is_read_over_imap_after_it(dovecot):
             assert imap_subjects(dovecot.port, address, password) == [f"before the move {address}"]
 
 
-def test_cleartext_passwords_move_in_bcrypt_hashed_with_the_flag_and_are_listed_without_it(pfa, source, target,
+def test_pfa_cleartext_hashed(pfa, source, target,
                                                                                             dovecot):
-    """PostfixAdmin's $CONF['encrypt'] = 'cleartext' stores the password as typed. Without
+    """Cleartext passwords move in bcrypt hashed with the flag and are listed without it.
+
+    PostfixAdmin's $CONF['encrypt'] = 'cleartext' stores the password as typed. Without
     --cleartext-passwords such a value is listed as a hash mailbook refuses (and never
     printed); with it, it goes in as the password and is hashed with bcrypt, while the
     hashes written before the scheme was switched stay hashes. Both log in."""

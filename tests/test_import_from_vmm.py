@@ -102,7 +102,8 @@ def imported(source, target):
                check=True)
 
 
-def test_import_counts_each_kind_and_lists_what_vmm_had_and_mailbook_has_not(imported):
+def test_vmm_counts_and_leftovers(imported):
+    """Import counts each kind and lists what vmm had and mailbook has not."""
     out = imported.stdout
     assert ("read in one snapshot: 1 domain(s), 1 alias domain(s), 1 relay domain(s), 5 mailbox(s), "
             "5 alias destination(s), 1 catch-all destination(s)") in out, out
@@ -199,7 +200,8 @@ def test_services_vmm_turned_off_stay_off(dovecot):
     assert dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", "service=sieve", "bob@example.org", "bob-pw-1").returncode == 0
 
 
-def test_mail_placed_before_the_move_is_read_over_imap_after_the_printed_commands(dovecot):
+def test_vmm_mail_read_after_move(dovecot):
+    """Mail placed before the move is read over IMAP after the printed commands."""
     for address, password, _scheme in USERS:
         if address != "bob@example.org":  # no IMAP for bob, in vmm as here
             assert imap_subjects(dovecot.port, address, password) == [f"before the move {address}"]

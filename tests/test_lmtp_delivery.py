@@ -46,8 +46,10 @@ def rcpt(postfix: Postfix, recipient: str, size: int | None = None, sender: str 
 
 # -- LMTP delivery and the switch from virtual(8) --------------------------------------------
 
-def test_mail_delivered_by_virtual8_before_the_switch_is_read_over_imap_and_new_mail_lands_beside_it(
+def test_switch_to_lmtp(
         daemons, postfix, dovecot):
+    """Mail delivered by virtual(8) before the switch is read over IMAP and new mail lands
+    beside it."""
     _, _, before = daemons
     postfix.send("foo@example.com", "delivered by LMTP after the switch")
     after = postfix.delivered("example.com/foo/", "delivered by LMTP after the switch")
@@ -70,7 +72,8 @@ def test_maps_postconf_defaults_to_lmtp_and_keeps_virtual8_as_a_choice(postfix):
     assert bad.exit_code != 0 and "procmail" in bad.stderr
 
 
-def test_dovecot_install_writes_the_lmtp_include_and_dict_files_0640_and_prints_no_password(dovecot):
+def test_lmtp_install_files(dovecot):
+    """`dovecot install` writes the LMTP include and dict files 0640 and prints no password."""
     conf = dovecot.sql_conf.parent
     include = (conf / "lmtp-mailbook.conf.ext").read_text()
     assert f"unix_listener {dovecot.lmtp_include.parent.parent / 'postfix' / 'queue'}/private/dovecot-lmtp" in include
@@ -108,7 +111,8 @@ def test_a_tagged_unknown_user_goes_to_the_catch_all_or_is_refused_at_rcpt(postf
 
 # -- quota at RCPT ----------------------------------------------------------------------------
 
-def test_over_quota_is_refused_at_rcpt_by_size_and_when_full_and_a_raise_takes_effect_at_once(postfix, admin_dsn):
+def test_over_quota_refused_at_rcpt(postfix, admin_dsn):
+    """Over quota is refused at RCPT by size and when full and a raise takes effect at once."""
     cli(["mailbox", "quota", "full@example.com", "--bytes", "3000", "--dsn", admin_dsn], check=True)
     postfix.send("full@example.com", "fills half", body="x" * 1200)
     postfix.delivered("example.com/full/", "fills half")
@@ -131,7 +135,8 @@ def test_over_quota_is_refused_at_rcpt_by_size_and_when_full_and_a_raise_takes_e
     assert rcpt(postfix, "nobody@example.org")[0] == 550              # unknown users: still 550 first
 
 
-def test_lmtp_defers_rather_than_bounces_a_message_that_got_past_the_rcpt_check(postfix, admin_dsn):
+def test_lmtp_defers_not_bounces(postfix, admin_dsn):
+    """LMTP defers rather than bounces a message that got past the RCPT check."""
     cli(["mailbox", "quota", "later@example.com", "--bytes", "2000", "--dsn", admin_dsn], check=True)
     # no SIZE=: the RCPT check cannot know, Postfix accepts; LMTP then says 4xx
     with postfix.smtp() as s:
@@ -204,7 +209,8 @@ def test_mailquota_may_write_usage_counters_and_nothing_else(cluster, admin_dsn)
             conn.execute("INSERT INTO quota_usage (bytes, messages, email) VALUES (1, 1, 'ghost@example.com')")
 
 
-def test_removing_a_mailbox_removes_its_usage_row_and_doctor_warns_at_90_percent(postfix, admin_dsn):
+def test_usage_row_removed_and_warned(postfix, admin_dsn):
+    """Removing a mailbox removes its usage row and doctor warns at 90 percent."""
     postfix.send("robot@example.com", "robot fills up", body="r" * 2000)
     postfix.delivered("example.com/robot/", "robot fills up")
     wait_for(lambda: (usage(admin_dsn, "robot@example.com") or (0,))[0] and
@@ -223,7 +229,8 @@ def vacation_log(dovecot, pattern: str, timeout: float = 20):
     return wait_for(lambda: re.search(pattern, dovecot.log_text()), f"Dovecot's log: {pattern}", timeout)
 
 
-def test_a_vacationing_mailbox_gets_its_mail_and_the_sender_exactly_one_reply_for_two(postfix, dovecot, admin_dsn):
+def test_vacation_one_reply(postfix, dovecot, admin_dsn):
+    """A vacationing mailbox gets its mail and the sender exactly one reply for two."""
     body = "I am away.\nBack on Monday; \"urgent\"? Ask bar\\baz.\n"
     cli(["vacation", "set", "foo@example.com", "--subject", "Out of office", "--body-file", "-", "--days", "3",
          "--dsn", admin_dsn], input=body, check=True)
@@ -323,7 +330,8 @@ def flagged_subjects(dovecot, user: str, password: str, folder: str) -> list[str
         return out
 
 
-def test_the_users_own_script_files_and_flags_mail_while_mailbooks_vacation_replies(postfix, dovecot, admin_dsn):
+def test_own_script_and_vacation(postfix, dovecot, admin_dsn):
+    """The user's own script files and flags mail while mailbook's vacation replies."""
     personal_script(postfix, "example.com/foo/",
                     'require ["fileinto", "imap4flags", "mailbox"];\r\n'
                     'if header :contains "subject" "project" {\r\n'
@@ -343,8 +351,9 @@ def test_the_users_own_script_files_and_flags_mail_while_mailbooks_vacation_repl
              "the user's script without mailbook's vacation")
 
 
-def test_mailbooks_vacation_runs_first_and_the_users_own_vacation_answers_only_when_none_is_due(
+def test_vacation_runs_first(
         postfix, dovecot, admin_dsn):
+    """Mailbook's vacation runs first and the user's own vacation answers only when none is due."""
     # Pigeonhole runs sieve_before (mailbook's) first; a vacation action in a later
     # script of the same delivery is dropped, so the sender never gets two replies
     personal_script(postfix, "example.com/foo/",

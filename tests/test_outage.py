@@ -81,7 +81,8 @@ def outage_data(pg, root: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("stack", ["pgbouncer"], indirect=True)
-def test_through_the_pooler_only_the_service_roles_reach_only_the_mail_database(stack):
+def test_pooler_service_roles_only(stack):
+    """Through the pooler only the service roles reach only the mail database."""
     pg, bouncer, postfix, dovecot = stack
     base = f"host=127.0.0.1 port={bouncer.port} connect_timeout=5"
     with psycopg.connect(f"{base} dbname=mail user=mailreader password={READER_PW}") as conn:
@@ -111,7 +112,8 @@ def check(figures: dict, what: str, bouncer) -> None:
 
 
 @pytest.mark.parametrize("stack", ["pgbouncer", "direct"], indirect=True)
-def test_a_restart_under_smtp_load_bounces_nothing_and_every_accepted_message_arrives(stack):
+def test_outage_restart(stack):
+    """A restart under SMTP load bounces nothing and every accepted message arrives."""
     pg, bouncer, postfix, dovecot = stack
     with Load(postfix, dovecot, "restart") as load:
         fault = time.monotonic()
@@ -124,7 +126,8 @@ def test_a_restart_under_smtp_load_bounces_nothing_and_every_accepted_message_ar
 
 
 @pytest.mark.parametrize("stack", ["pgbouncer"], indirect=True)
-def test_a_20_second_outage_under_smtp_load_bounces_nothing_and_service_returns_alone(stack):
+def test_outage_20_seconds(stack):
+    """A 20-second outage under SMTP load bounces nothing and service returns alone."""
     pg, bouncer, postfix, dovecot = stack
     with Load(postfix, dovecot, "outage20") as load:
         fault = time.monotonic()
@@ -138,7 +141,8 @@ def test_a_20_second_outage_under_smtp_load_bounces_nothing_and_service_returns_
 
 
 @pytest.mark.parametrize("stack", ["pgbouncer"], indirect=True)
-def test_an_outage_longer_than_query_wait_timeout_gives_451_never_5xx_and_service_returns_alone(stack):
+def test_outage_past_query_wait(stack):
+    """An outage longer than query_wait_timeout gives 451 never 5xx and service returns alone."""
     pg, bouncer, postfix, dovecot = stack
     with Load(postfix, dovecot, "outage50") as load:
         fault = time.monotonic()
@@ -193,7 +197,9 @@ def compiled_stack():
         yield pg, postfix, dovecot, dest, recompile
 
 
-def test_with_compiled_maps_postgresql_stopped_under_smtp_load_gives_no_4xx_no_5xx_and_logins_go_on(compiled_stack):
+def test_outage_compiled_maps(compiled_stack):
+    """With compiled maps PostgreSQL stopped under SMTP load gives no 4xx no 5xx and logins go
+    on."""
     pg, postfix, dovecot, dest, recompile = compiled_stack
     admin = pg.dsn("mail")
     with Load(postfix, dovecot, "compiled") as load:

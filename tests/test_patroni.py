@@ -223,7 +223,8 @@ def run_fault(stack, name: str, fault_action) -> dict:
     return figures
 
 
-def test_a_switchover_under_mail_load_bounces_nothing_and_loses_no_acknowledged_mailbox(stack):
+def test_patroni_switchover(stack):
+    """A switchover under mail load bounces nothing and loses no acknowledged mailbox."""
     cluster = stack[0]
 
     def switchover(leader):
@@ -239,7 +240,8 @@ def test_a_switchover_under_mail_load_bounces_nothing_and_loses_no_acknowledged_
     assert figures["new_leader"] != figures["old_leader"]
 
 
-def test_a_leader_restart_under_mail_load_bounces_nothing_and_loses_no_acknowledged_mailbox(stack):
+def test_patroni_leader_restart(stack):
+    """A leader restart under mail load bounces nothing and loses no acknowledged mailbox."""
     cluster = stack[0]
 
     def restart(leader):
@@ -254,8 +256,11 @@ def test_a_leader_restart_under_mail_load_bounces_nothing_and_loses_no_acknowled
     run_fault(stack, "restart", restart)
 
 
-def test_a_killed_leader_postmaster_under_mail_load_bounces_nothing_and_loses_no_acknowledged_mailbox(stack):
-    """kill -9 of the leader's postmaster alone (Patroni lives on): Patroni, still holding
+def test_patroni_killed_postmaster(stack):
+    """A killed leader postmaster under mail load bounces nothing and loses no acknowledged
+    mailbox.
+
+    kill -9 of the leader's postmaster alone (Patroni lives on): Patroni, still holding
     the leader key, finds PostgreSQL gone and starts it again (crash recovery); were that
     to take longer than the key's ttl, a replica would be promoted instead."""
     cluster = stack[0]
@@ -272,7 +277,8 @@ def test_a_killed_leader_postmaster_under_mail_load_bounces_nothing_and_loses_no
     run_fault(stack, "postmaster kill -9", kill_postmaster)
 
 
-def test_a_leader_crash_under_mail_load_bounces_nothing_and_the_old_leader_rejoins_alone(stack):
+def test_patroni_leader_crash(stack):
+    """A leader crash under mail load bounces nothing and the old leader rejoins alone."""
     cluster = stack[0]
 
     def crash(leader):

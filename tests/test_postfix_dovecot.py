@@ -102,7 +102,8 @@ def postmap(key: str, path) -> tuple[int, str, str]:
 
 # -- mailbook maps install / postconf / check ------------------------------------------------
 
-def test_maps_install_writes_each_map_0640_group_postfix_with_only_connection_lines_changed(maps_dir, cluster):
+def test_maps_install_files(maps_dir, cluster):
+    """`maps install` writes each map 0640 group postfix with only connection lines changed."""
     postfix_gid = grp.getgrnam("postfix").gr_gid
     for m in map_files():
         path = maps_dir / m.name
@@ -130,7 +131,8 @@ def test_maps_install_dry_run_names_changes_but_never_the_password(maps_dir, roo
     assert all(line.startswith("unchanged") for line in same.stdout.splitlines()), same.stdout
 
 
-def test_dovecot_install_writes_0640_group_dovecot_and_dry_run_changes_nothing(dovecot, root_dir, cluster):
+def test_dovecot_install_files(dovecot, root_dir, cluster):
+    """`dovecot install` writes 0640 group dovecot and dry run changes nothing."""
     dovecot_gid = grp.getgrnam("dovecot").gr_gid
     for path in (dovecot.sql_conf, dovecot.auth_include):
         st = path.stat()
@@ -145,7 +147,8 @@ def test_dovecot_install_writes_0640_group_dovecot_and_dry_run_changes_nothing(d
     assert dovecot.sql_conf.read_text() == before
 
 
-def test_doctor_passes_installed_maps_and_fails_a_world_readable_or_broken_one(maps_dir, config_dir, mta_dsn, root_dir):
+def test_doctor_checks_installed_maps(maps_dir, config_dir, mta_dsn, root_dir):
+    """Doctor passes installed maps and fails a world readable or broken one."""
     r = cli(["doctor", "--dsn", mta_dsn, "--maps-dir", str(maps_dir), "--config-dir", str(config_dir), "--json"])
     assert r.exit_code == 0, r.stdout + r.stderr
     assert all(f"map {m.name}" in r.stdout for m in map_files()) and "0640-safe and answers" in r.stdout
@@ -296,8 +299,10 @@ def test_mail_to_a_mailbox_lands_in_its_maildir(postfix):
     assert f.stat().st_uid == postfix.mail.stat().st_uid
 
 
-def test_postfix_asks_postgresql_seven_times_for_a_mailbox_and_four_times_for_an_unknown_user(postfix, cluster):
-    """Counted in PostgreSQL's own log, through the whole shipped snippet: per recipient,
+def test_postfix_query_counts(postfix, cluster):
+    """Postfix asks PostgreSQL seven times for a mailbox and four times for an unknown user.
+
+    Counted in PostgreSQL's own log, through the whole shipped snippet: per recipient,
     for a mailbox,
     domains.cf and transport.cf once in smtpd's and once in qmgr's address resolution,
     virtual.cf in smtpd and cleanup, mailboxes.cf in smtpd and virtual(8); for an unknown
@@ -477,7 +482,8 @@ def test_proxy_maps_share_connections_across_smtpd_processes(postfix, cluster):
 # marked down for about a minute, which would make any later lookup test answer 451.
 
 
-def test_database_down_defers_with_4xx_and_mail_is_delivered_once_it_is_back(postfix, cluster):
+def test_database_down_defers(postfix, cluster):
+    """Database down defers with 4xx and mail is delivered once it is back."""
     cluster.stop()
     try:
         code, msg = postfix.rcpt("foo@example.com")

@@ -42,7 +42,8 @@ def export(dsn: str, path: Path) -> str:
     return path.read_text()
 
 
-def test_a_dump_restored_into_a_fresh_cluster_exports_the_same_and_logs_users_in(original, cluster, tmp_path):
+def test_dump_restored(original, cluster, tmp_path):
+    """A dump restored into a fresh cluster exports the same and logs users in."""
     require_root("this test starts Dovecot and")
     before = export(original, tmp_path / "before.csv")
     dump = tmp_path / "mail.dump"

@@ -320,7 +320,8 @@ def audit(mail_db, email):
 
 # -- the tests -----------------------------------------------------------------------------
 
-def test_a_user_changes_the_password_in_roundcube_and_only_the_new_one_logs_in(browser, roundcube, dovecot, mail_db):
+def test_roundcube_change_password(browser, roundcube, dovecot, mail_db):
+    """A user changes the password in Roundcube and only the new one logs in."""
     user, old, new = "foo@example.com", MAILBOXES["foo@example.com"], "a second passphrase"
     assert log_in(browser, roundcube, user, old) == "mail"
     shown = change_password(browser, roundcube, old, new, screenshot="roundcube-password-changed.png")
@@ -334,7 +335,8 @@ def test_a_user_changes_the_password_in_roundcube_and_only_the_new_one_logs_in(b
     assert audit(mail_db, user) == [("mailwebmail", "UPDATE", ["password"], None)]
 
 
-def test_a_wrong_current_password_shows_roundcubes_error_and_changes_nothing(browser, roundcube, dovecot, mail_db):
+def test_roundcube_wrong_current(browser, roundcube, dovecot, mail_db):
+    """A wrong current password shows Roundcube's error and changes nothing."""
     user, old = "bar@example.com", MAILBOXES["bar@example.com"]
     assert log_in(browser, roundcube, user, old) == "mail"
     assert change_password(browser, roundcube, "not my password", "a perfectly good one") == (
@@ -344,8 +346,9 @@ def test_a_wrong_current_password_shows_roundcubes_error_and_changes_nothing(bro
     assert audit(mail_db, user) == []  # Roundcube compares with the session's password first
 
 
-def test_the_policy_shows_in_the_page_and_the_database_refuses_what_roundcube_cannot_check(
+def test_roundcube_policy(
         browser, roundcube, dovecot, mail_db):
+    """The policy shows in the page and the database refuses what Roundcube cannot check."""
     user, old = "baz@example.com", MAILBOXES["baz@example.com"]
     assert log_in(browser, roundcube, user, old) == "mail"
     # the minimum length, mailbook's settings.password_min_length written into the plugin's config
@@ -358,9 +361,11 @@ def test_the_policy_shows_in_the_page_and_the_database_refuses_what_roundcube_ca
     assert audit(mail_db, user) == [("mailwebmail", "REFUSED", None, "MB003")]
 
 
-def test_after_five_wrong_current_passwords_roundcube_is_refused_even_the_right_one(
+def test_roundcube_five_wrong(
         browser, roundcube, dovecot, mail_db, cluster):
-    """Roundcube itself never sends a wrong current password (it compares with the session's
+    """After five wrong current passwords Roundcube is refused even the right one.
+
+    Roundcube itself never sends a wrong current password (it compares with the session's
     first); whoever holds mailwebmail's password can. Five guesses through that login, then the
     user's own change with the right password is refused by the limit, and all of it is audited."""
     user, old = "qux@example.com", MAILBOXES["qux@example.com"]
@@ -388,7 +393,8 @@ def test_no_password_reaches_roundcubes_logs(browser, roundcube, mail_db):
     assert not [p for p in typed if p in logs]
 
 
-def test_roundcube_install_writes_0640_group_www_data_and_dry_run_names_no_password(plugin_config, root_dir, cluster):
+def test_roundcube_install_files(plugin_config, root_dir, cluster):
+    """`roundcube install` writes 0640 group www-data and dry run names no password."""
     st = plugin_config.stat()
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0 and st.st_gid == grp.getgrnam("www-data").gr_gid
     text = plugin_config.read_text()

@@ -69,7 +69,8 @@ def postmap(key: str, path: Path, config: Path) -> tuple[int, str, str]:
     return r.returncode, r.stdout.strip(), r.stderr.strip()
 
 
-def test_lookups_and_logins_go_on_from_the_standby_and_provisioning_there_is_refused_clearly(pair, tmp_path):
+def test_standby_serves_lookups(pair, tmp_path):
+    """Lookups and logins go on from the standby and provisioning there is refused clearly."""
     primary, standby = pair
     # a change on the primary reaches the standby
     with psycopg.connect(primary.dsn("mail"), autocommit=True) as conn:

@@ -182,7 +182,8 @@ def test_a_mailbox_kept_out_of_one_service_still_logs_in_to_the_others(postfix, 
     assert not auth(dovecot, "svc@example.com", "svc pw svc", "pop3")
 
 
-def test_the_domain_switch_covers_every_mailbox_and_active_still_overrides_all(postfix, dovecot, admin_dsn):
+def test_domain_switch_covers_all(postfix, dovecot, admin_dsn):
+    """The domain switch covers every mailbox and active still overrides all."""
     cli(["domain", "deny", "example.com", "imap", "--dsn", admin_dsn], check=True)
     try:
         assert not imap_login(dovecot, "foo@example.com", FOO_PW)

@@ -74,7 +74,8 @@ def check(db, root, subject: str, body: str) -> None:
 
 
 @pytest.mark.parametrize("text", HOSTILE + SIEVE_SPECIALS, ids=range(len(HOSTILE + SIEVE_SPECIALS)))
-def test_each_hostile_piece_as_subject_and_body_is_refused_or_replied_verbatim(vacationer, text):
+def test_hostile_vacation_pieces(vacationer, text):
+    """Each hostile piece as subject and body is refused or replied verbatim."""
     db, root = vacationer
     check(db, root, text, text)
     check(db, root, "Away " + text, "Back soon. " + text + " Bye.")
