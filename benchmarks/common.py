@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -25,3 +26,10 @@ def machine(conn: psycopg.Connection | None = None) -> dict:
     if conn is not None:
         out["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
     return out
+
+
+def write_report(out_dir: Path, stem: str, result: dict, markdown: str) -> None:
+    """out_dir/stem.json (the figures) and out_dir/stem.md (their report)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / f"{stem}.md").write_text(markdown)

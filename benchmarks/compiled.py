@@ -30,6 +30,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks import e2e
+from benchmarks.common import write_report
 from benchmarks.e2e import Instance, PrivateCluster
 from tests.harness.data import ALIAS_DOMAIN, BIG, BIG_MAILBOXES, CATCHALL, FILLER_DOMAINS, FILLER_EACH
 from tests.harness.process import private_dir, remove
@@ -174,9 +175,7 @@ def main() -> None:
             inst.stop()
         cluster.destroy()
         remove(work)
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "compiled.json").write_text(json.dumps(result, indent=2) + "\n")
-    (a.out / "compiled.md").write_text(markdown(result))
+    write_report(a.out, "compiled", result, markdown(result))
     print(markdown(result))
 
 

@@ -61,7 +61,7 @@ from mailbook.maps import map_files  # noqa: E402
 from mailbook.secrets import new_password, set_role_password  # noqa: E402
 from mailbook.setup import init_database  # noqa: E402
 
-from benchmarks.common import machine as machine_of
+from benchmarks.common import machine as machine_of, write_report
 from tests.harness.data import (ALIAS_DOMAIN, ALIASES, BIG, BIG_MAILBOXES, CATCHALL, PFA_HASH, RELAY, all_mailboxes,
                                 hosted_domains, mailbook_csv)
 from tests.harness.database import migrate
@@ -700,9 +700,7 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
             inst.stop()
         cluster.destroy()
         remove(work)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "e2e.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "e2e.md").write_text(markdown(result))
+    write_report(out_dir, "e2e", result, markdown(result))
     plot(result, out_dir / "e2e.png")
     return result
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import random
 import shutil
@@ -30,7 +29,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks import postfixadmin
-from benchmarks.common import machine as machine_of, percentile
+from benchmarks.common import machine as machine_of, percentile, write_report
 
 from mailbook import bulk  # noqa: E402
 from mailbook import migrations as mig  # noqa: E402
@@ -319,9 +318,7 @@ def run(sizes: list[int], out_dir: Path, samples: int) -> dict:
     finally:
         cluster.destroy()
         remove(work)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "results.md").write_text(markdown(result))
+    write_report(out_dir, "results", result, markdown(result))
     plot(result, out_dir / "latency.png")
     return result
 

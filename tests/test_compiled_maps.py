@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from mailbook import compiled
 from tests.harness.database import mail_database
 from tests.harness.postfix import Postfix, install_postfix
-from tests.harness.process import cli, private_dir, remove, require_root
+from tests.harness.process import cli, daemon_root
 from tests.harness.strategies import ADDRESS, DOMAINS, STEP, apply_step
 
 DB = "compiled"
@@ -73,10 +73,8 @@ def populate(conn: psycopg.Connection) -> None:
 
 @pytest.fixture(scope="module")
 def root_dir():
-    require_root("the compiled-maps tests")
-    d = private_dir("mailbook-compiled-")
-    yield d
-    remove(d)
+    with daemon_root("mailbook-compiled-", "the compiled-maps tests") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")

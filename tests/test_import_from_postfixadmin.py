@@ -24,7 +24,7 @@ from tests.harness.dovecot import install_dovecot
 from tests.harness.peers import (Lookups, PostfixAdmin, deliver_file, drop_source, imap_subjects, mailbook_lookups,
                                  map_file, postfix_config, source_database)
 from tests.harness.postfix import VMAIL_GID, VMAIL_UID
-from tests.harness.process import PYTHON, ROOT, cli, private_dir, remove, require_root
+from tests.harness.process import PYTHON, ROOT, cli, daemon_root
 
 SOURCE, OWNER, OWNER_PW = "pfa_source", "pfa_owner", "pfa-owner-pw"
 TARGET, READER_PW, AUTH_PW = "pfa_target", "pfa-reader-pw", "pfa-auth-pw"
@@ -72,10 +72,8 @@ def pfa_queries(port: int, root, user: str, password: str) -> dict[str, list]:
 
 @pytest.fixture(scope="module")
 def root():
-    require_root("the move-in tests")
-    d = private_dir("mailbook-pfa-")
-    yield d
-    remove(d)
+    with daemon_root("mailbook-pfa-", "the move-in tests") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from tests.harness.dovecot import install_dovecot
 from tests.harness.peers import (Lookups, Vmm, deliver_file, drop_source, imap_subjects, mailbook_lookups, map_file,
                                  postfix_config, source_database)
 from tests.harness.postfix import VMAIL_GID, VMAIL_UID
-from tests.harness.process import cli, private_dir, remove, require_root
+from tests.harness.process import cli, daemon_root, remove
 
 SOURCE, OWNER, OWNER_PW = "vmm_source", "vmm_owner", "vmm-owner-pw"
 TARGET, READER_PW, AUTH_PW = "vmm_target", "vmm-reader-pw", "vmm-auth-pw"
@@ -44,10 +44,8 @@ USERS = [
 
 @pytest.fixture(scope="module")
 def root():
-    require_root("the move-in tests")
-    d = private_dir("mailbook-vmm-")
-    yield d
-    remove(d)
+    with daemon_root("mailbook-vmm-", "the move-in tests") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from mailbook.cluster import PrivateCluster
 from mailbook.secrets import set_role_password
 from tests.harness.database import migrated_cluster
 from tests.harness.postfix import Postfix, install_postfix
-from tests.harness.process import cli, private_dir, remove, require_root
+from tests.harness.process import cli, daemon_root
 from tests.harness.strategies import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
 
 READER_PW = "reader-pw-maps-follow"
@@ -38,10 +38,8 @@ MAILBOOK = str(Path(sys.executable).parent / "mailbook")
 
 @pytest.fixture(scope="module")
 def root_dir():
-    require_root("the maps follow tests")
-    d = private_dir("mailbook-follow-")
-    yield d
-    remove(d)
+    with daemon_root("mailbook-follow-", "the maps follow tests") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from tests.harness.dovecot import install_dovecot
 from tests.harness.load import QUERY_WAIT, USER, USER_PW, Load, assert_all_delivered
 from tests.harness.pgbouncer import PgBouncer
 from tests.harness.postfix import Postfix
-from tests.harness.process import cli, private_dir, remove, require_root, started
+from tests.harness.process import cli, daemon_root, started
 
 READER_PW, AUTH_PW = "reader-pw-outage", "auth-pw-outage"
 # Postfix 3.7's pgsql client skips a server for this long after one failed query
@@ -47,10 +47,8 @@ LOGIN_BACK_WITHIN = 15 + 5
 def stack(request):
     """PostgreSQL, Postfix and Dovecot; with request.param "pgbouncer" the daemons reach
     PostgreSQL through PgBouncer, with "direct" they connect to it themselves."""
-    require_root("the outage tests run Postfix and")
-    root = private_dir("mailbook-outage-")
     with ExitStack() as stop:
-        stop.callback(remove, root)
+        root = stop.enter_context(daemon_root("mailbook-outage-", "the outage tests run Postfix and"))
         pg = stop.enter_context(migrated_cluster(root / "pg", mailreader=READER_PW, mailauth=AUTH_PW))
         reader_pw, auth_pw = outage_data(pg, root)
         bouncer = None
@@ -172,10 +170,8 @@ def compiled_stack():
     wrote (main.cf as `maps postconf --compiled --delivery virtual` prints it; delivery by
     virtual(8), which needs nothing but the maps); a Dovecot with the shipped auth cache
     (`mailbook dovecot install` defaults), reaching PostgreSQL through PgBouncer."""
-    require_root("the outage tests run Postfix and")
-    root = private_dir("mailbook-outage-compiled-")
     with ExitStack() as stop:
-        stop.callback(remove, root)
+        root = stop.enter_context(daemon_root("mailbook-outage-compiled-", "the outage tests run Postfix and"))
         pg = stop.enter_context(migrated_cluster(root / "pg", mailreader=READER_PW, mailauth=AUTH_PW))
         reader_pw, auth_pw = outage_data(pg, root)
         bouncer = PgBouncer(root / "pgbouncer", pg)

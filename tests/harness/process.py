@@ -9,8 +9,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from typer.testing import CliRunner
 
@@ -53,6 +54,18 @@ def private_dir(prefix: str) -> Path:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def daemon_root(prefix: str, what: str = "the Postfix and Dovecot tests") -> Iterator[Path]:
+    """require_root(what), then a private_dir(prefix) for the daemons' files, removed
+    afterwards whatever happened."""
+    require_root(what)
+    path = private_dir(prefix)
+    try:
+        yield path
+    finally:
+        remove(path)
 
 
 class Result:
