@@ -62,8 +62,8 @@ from mailbook.secrets import new_password, set_role_password  # noqa: E402
 from mailbook.setup import init_database  # noqa: E402
 
 from benchmarks.common import machine as machine_of, write_report
-from tests.harness.data import (ALIAS_DOMAIN, ALIASES, BIG, BIG_MAILBOXES, CATCHALL, PFA_HASH, RELAY, all_mailboxes,
-                                hosted_domains, mailbook_csv)
+from tests.harness.data import (ALIAS_DOMAIN, ALIASES, BIG, BIG_MAILBOXES, CATCHALL, CATCHALL_MAILBOXES, PFA_HASH, RELAY,
+                                all_mailboxes, hosted_domains, mailbook_csv)
 from tests.harness.database import migrate
 from tests.harness.dovecot import Dovecot, install_dovecot
 from tests.harness.postfix import LOAD_TEST, VMAIL_GID, VMAIL_UID, Postfix

@@ -23,7 +23,7 @@ from mailbook import compiled
 from tests.harness.database import mail_database
 from tests.harness.postfix import Postfix, install_postfix
 from tests.harness.process import cli, daemon_root
-from tests.harness.strategies import ADDRESS, DOMAINS, STEP, apply_step
+from tests.harness.strategies import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
 
 DB = "compiled"
 READER_PW = "reader-pw-compiled-maps"

@@ -18,7 +18,7 @@ that its REST API, etcd and replication refuse whoever lacks the credentials or 
 that `doctor --patroni` fails on a node whose REST API is open again.
 
 One cluster for the whole module. Patroni's timings are shortened (ttl 10, loop_wait 2,
-retry_timeout 3; tests/patroni_cluster.py) so that the three faults fit the suite's budget.
+retry_timeout 3; tests/harness/patroni.py) so that the three faults fit the suite's budget.
 """
 
 from __future__ import annotations

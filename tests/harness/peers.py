@@ -1,7 +1,8 @@
-"""What the move-in tests share: the real tools (PostfixAdmin's upgrade.php and
-postfixadmin-cli, vmm's create_tables.pgsql and vmm command) building their databases,
-and a replay of Postfix's recipient lookups through `postmap -q` against any set of
-pgsql: map files, so the source's documented maps and mailbook's can be compared."""
+"""The peer sources people move in from, for the move-in tests and benchmarks/movein.py: the
+real tools (PostfixAdmin's upgrade.php and postfixadmin-cli, vmm's create_tables.pgsql and
+vmm command) building their databases, and a replay of Postfix's recipient lookups through
+`postmap -q` against any set of pgsql: map files, so the source's documented maps and
+mailbook's can be compared."""
 
 from __future__ import annotations
 
