@@ -14,6 +14,7 @@ the data and the helpers the tests share are in tests/harness/ (docs/contributin
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def mail_dsn(cluster) -> str:
 @pytest.fixture
 def fresh_db(cluster, request) -> str:
     """An empty database owned by mailowner, for migration tests; dropped afterwards."""
-    name = "t_" + request.node.name.lower()[:40].replace("[", "_").replace("]", "").replace("-", "_")
+    name = "t_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower()[:40])  # a test id may hold spaces
     with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}" OWNER mailowner')
