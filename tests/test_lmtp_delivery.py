@@ -19,7 +19,8 @@ import psycopg
 import pytest
 
 from mailbook.secrets import write_private
-from tests.harness.lmtp import DB, FOO_PW, QUOTA_PW, sql, usage
+from tests.harness.database import sql
+from tests.harness.lmtp import DB, FOO_PW, QUOTA_PW, usage
 from tests.harness.lmtp import admin_dsn, daemons, dovecot, postfix  # noqa: F401  (the fixtures)
 from tests.harness.postfix import Postfix
 from tests.harness.process import cli, wait_for

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import imaplib
 
-import psycopg
 import pytest
 
 from mailbook.secrets import write_private
-from tests.harness.database import mail_database
+from tests.harness.database import mail_database, sql
 from tests.harness.dovecot import install_dovecot
 from tests.harness.postfix import Postfix, install_postfix
 from tests.harness.process import cli, private_dir, remove, require_root
@@ -27,12 +26,6 @@ DB = "sendas"
 READER_PW = "reader-pw-send-as"
 AUTH_PW = "auth-pw-send-as"
 FOO_PW = "foo's submission pw"
-
-
-def sql(dsn: str, statement: str, *params):
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        return conn.execute(statement, params).fetchall()
 
 
 @pytest.fixture(scope="module")

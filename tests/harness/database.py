@@ -61,6 +61,14 @@ def mail_database(cluster, name: str, **role_passwords: str) -> Iterator[str]:
                 conn.execute(f"ALTER ROLE {role} PASSWORD NULL")
 
 
+def sql(dsn: str, statement: str, *params) -> list:
+    """statement as mailadmin (the provisioning role) on dsn; its rows, if any."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        cur = conn.execute(statement, params)
+        return cur.fetchall() if cur.description else []
+
+
 def table_checksums(conn: psycopg.Connection) -> dict[str, int]:
     """A checksum of every table's contents, to prove a failure changed nothing."""
     role = conn.execute("SELECT current_user").fetchone()[0]

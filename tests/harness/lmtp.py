@@ -5,12 +5,11 @@ A test module takes them with `from tests.harness.lmtp import admin_dsn, daemons
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from mailbook.secrets import write_private
 
-from .database import mail_database
+from .database import mail_database, sql
 from .dovecot import install_dovecot
 from .postfix import Postfix, install_postfix
 from .process import private_dir, remove, require_root
@@ -20,13 +19,6 @@ READER_PW = "reader-pw-lmtp"
 AUTH_PW = "auth-pw-lmtp"
 QUOTA_PW = "quota-pw-lmtp"
 FOO_PW = "foo pw for lmtp"
-
-
-def sql(dsn: str, statement: str, *params):
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        cur = conn.execute(statement, params)
-        return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(scope="module")
