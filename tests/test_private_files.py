@@ -14,6 +14,7 @@ import pytest
 
 from mailbook.install import install
 from mailbook.secrets import write_private
+from tests.harness.process import require_root
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
 
@@ -94,7 +95,6 @@ def test_cluster_ignores_planted_link(tmp_path):
     configs there and must not follow a symlink left in their place."""
     import tempfile
 
-    from mta import require_root
     require_root("the private cluster's file test (only root writes into the OS user's directory)")
 
     from mailbook.cluster import SUPERUSER, PrivateCluster
