@@ -24,15 +24,16 @@ import argparse
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 
-import e2e
-from e2e import BIG, CATCHALL, FILLER_DOMAINS, FILLER_EACH, Instance, PrivateCluster
+from benchmarks import e2e
+from benchmarks.common import write_report
+from benchmarks.e2e import Instance, PrivateCluster
+from tests.harness.data import ALIAS_DOMAIN, BIG, BIG_MAILBOXES, CATCHALL, FILLER_DOMAINS, FILLER_EACH
+from tests.harness.process import private_dir, remove
 
 EXTRA_GRANTS_DOMAINS = 10   # d0..d9: every mailbox may send as shared<i>@ its domain
 DISABLE_EVERY = 50          # every 50th mailbox of each filler domain is disabled
@@ -49,7 +50,7 @@ def add_rows_the_e2e_data_lacks(dsn: str) -> dict:
                 for i in range(0, FILLER_EACH, DISABLE_EVERY):
                     conn.execute("SELECT set_mailbox_active(%s, false)", (f"u{i}@d{d}.example.com",))
                     added["disabled mailboxes"] += 1
-            for i in range(0, e2e.BIG_MAILBOXES, BIG_DISABLE_EVERY):
+            for i in range(0, BIG_MAILBOXES, BIG_DISABLE_EVERY):
                 conn.execute("SELECT set_mailbox_active(%s, false)", (f"{i + 7}m@{BIG}",))
                 added["disabled mailboxes"] += 1
             for d in range(EXTRA_GRANTS_DOMAINS):
@@ -58,7 +59,7 @@ def add_rows_the_e2e_data_lacks(dsn: str) -> dict:
                                  (f"u{i}@d{d}.example.com", f"shared{i % 20}@d{d}.example.com"))
                     added["send-as grants"] += 1
             for i in range(1, 200):  # grants written in the alias domain
-                conn.execute("SELECT allow_send_as(%s, %s)", (f"{i}m@{BIG}", f"team{i}@{e2e.ALIAS_DOMAIN}"))
+                conn.execute("SELECT allow_send_as(%s, %s)", (f"{i}m@{BIG}", f"team{i}@{ALIAS_DOMAIN}"))
                 added["send-as grants"] += 1
             # a catch-all in a domain with mailboxes, disabled ones among them
             conn.execute("SELECT add_alias('@d1.example.com', 'u1@d1.example.com')")
@@ -142,8 +143,7 @@ def main() -> None:
     a = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("this benchmark runs Postfix, which needs root")
-    work = Path(tempfile.mkdtemp(prefix="mailbook-compiled-", dir="/var/tmp"))
-    work.chmod(0o755)
+    work = private_dir("mailbook-compiled-")
     cluster = PrivateCluster(work / "pg", settings=["shared_buffers = 512MB", "max_wal_size = 4GB"])
     instances: list[Instance] = []
     try:
@@ -174,10 +174,8 @@ def main() -> None:
         for inst in instances:
             inst.stop()
         cluster.destroy()
-        shutil.rmtree(work, ignore_errors=True)
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "compiled.json").write_text(json.dumps(result, indent=2) + "\n")
-    (a.out / "compiled.md").write_text(markdown(result))
+        remove(work)
+    write_report(a.out, "compiled", result, markdown(result))
     print(markdown(result))
 
 

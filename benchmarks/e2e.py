@@ -3,6 +3,7 @@
 real schema with its documented maps, and static hash: maps of the same data, side by side.
 
     scripts/bench.sh --e2e [--rounds 3] [--out benchmarks/results/<machine>]
+    (that is: .venv/bin/python -m benchmarks.e2e ..., from the checkout)
 
 One private PostgreSQL holds two databases filled with the same mail data: mailbook's
 (built by `migrate apply`, loaded through `mailbook import`'s own path) and PostfixAdmin's
@@ -40,47 +41,43 @@ import argparse
 import io
 import json
 import os
-import grp
-import pwd
 import re
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import psycopg
 
-import psycopg  # noqa: E402
-
-from mailbook import data_dir  # noqa: E402
-from mailbook.postfix import compiled  # noqa: E402
-from mailbook.provisioning import bulk  # noqa: E402
-from mailbook.database import migrations as mig  # noqa: E402
-from mailbook.demo.cluster import PrivateCluster, free_port  # noqa: E402
-from mailbook.postfix.postconf import snippet_services, snippet_settings, with_services  # noqa: E402
-from mailbook.files import install as install_files  # noqa: E402
-from mailbook.postfix.maps import map_files  # noqa: E402
-from mailbook.passwords import new_password, set_role_password  # noqa: E402
-from mailbook.database.init import init_database  # noqa: E402
-
-# -- the data: the same for all three -------------------------------------------------------
-
-BIG = "big.example.com"          # most mailboxes and every alias live here
-ALIAS_DOMAIN = "alias.example.net"  # an alias domain of BIG
-CATCHALL = "catchall.example.org"   # a hosted domain with a catch-all
-RELAY = "relay.example.com"         # a backup-MX domain (relayed, no mailboxes)
-BIG_MAILBOXES = 60_000
-ALIASES = 20_000
-FILLER_DOMAINS, FILLER_EACH = 97, 412  # 100,000 mailboxes, 100 hosted domains in all
-CATCHALL_MAILBOXES = 100
-# one well-formed hash for every mailbox: lookups never read it, only the import checks it
-HASH = "{BLF-CRYPT}$2a$05$" + "a" * 53
-PFA_HASH = "$1$abcdefgh$ABCDEFGHIJKLMNOPQRSTU."  # PostfixAdmin's default md5crypt form
+from benchmarks.common import machine as machine_of
+from benchmarks.common import write_report
+from mailbook.demo.cluster import PrivateCluster
+from mailbook.files import install as install_files
+from mailbook.passwords import new_password
+from mailbook.postfix import compiled
+from mailbook.postfix.maps import map_files
+from mailbook.postfix.postconf import snippet_services, snippet_settings
+from mailbook.provisioning import bulk
+from tests.harness.data import (
+    ALIAS_DOMAIN,
+    ALIASES,
+    BIG,
+    BIG_MAILBOXES,
+    CATCHALL,
+    CATCHALL_MAILBOXES,
+    PFA_HASH,
+    RELAY,
+    all_mailboxes,
+    hosted_domains,
+    mailbook_csv,
+)
+from tests.harness.database import migrate
+from tests.harness.dovecot import Dovecot, install_dovecot
+from tests.harness.postfix import LOAD_TEST, VMAIL_GID, VMAIL_UID, Postfix
+from tests.harness.process import ROOT, private_dir, remove
 
 # (name, smtp-source recipient base, recipients per message, rejected?): smtp-source -N
 # (Postfix 3.7) puts a running number before the local part, so "m@big" sends 1m@big,
@@ -99,39 +96,6 @@ WORKLOADS = [
 # where it is alone: server CPU per lookup, below, and benchmarks/run.py.
 
 
-def mailbook_csv() -> tuple[str, str]:
-    """(mailboxes with their domains, aliases with alias domains and catch-alls) for
-    `mailbook import`."""
-    out = io.StringIO()
-    out.write("kind,address,password_hash,realname\n")
-    filler = [f"d{i}.example.com" for i in range(FILLER_DOMAINS)]
-    for d in [BIG, CATCHALL, *filler]:
-        out.write(f"domain,{d},,\n")
-    out.writelines(f"mailbox,{i}m@{BIG},{HASH},User {i}\n" for i in range(BIG_MAILBOXES))
-    out.writelines(f"mailbox,{i}m@{CATCHALL},{HASH},\n" for i in range(CATCHALL_MAILBOXES))
-    for d in filler:
-        out.writelines(f"mailbox,u{i}@{d},{HASH},\n" for i in range(FILLER_EACH))
-    aliases = io.StringIO()
-    aliases.write("kind,address,destination\n")
-    aliases.write(f"domain,{ALIAS_DOMAIN},{BIG}\n")
-    aliases.write(f"alias,@{CATCHALL},0m@{BIG}\n")
-    aliases.writelines(f"alias,{i}a@{BIG},{i}m@{BIG}\n" for i in range(ALIASES))
-    return out.getvalue(), aliases.getvalue()
-
-
-def all_mailboxes() -> list[tuple[str, str, str]]:
-    """(local part, domain, maildir) of every mailbox, as mailbook stores the maildir."""
-    out = [(f"{i}m", BIG, f"{BIG}/{i}m/") for i in range(BIG_MAILBOXES)]
-    out += [(f"{i}m", CATCHALL, f"{CATCHALL}/{i}m/") for i in range(CATCHALL_MAILBOXES)]
-    for d in range(FILLER_DOMAINS):
-        out += [(f"u{i}", f"d{d}.example.com", f"d{d}.example.com/u{i}/") for i in range(FILLER_EACH)]
-    return out
-
-
-def hosted_domains() -> list[str]:
-    return [BIG, CATCHALL, *(f"d{i}.example.com" for i in range(FILLER_DOMAINS))]
-
-
 # -- mailbook -------------------------------------------------------------------------------
 
 SERVICE_PASSWORDS: dict[str, str] = {}
@@ -139,14 +103,10 @@ SERVICE_PASSWORDS: dict[str, str] = {}
 def build_mailbook(cluster: PrivateCluster, db: str) -> str:
     """Migrated and loaded; returns mailreader's password (mailauth's and mailquota's
     are in SERVICE_PASSWORDS, for Dovecot)."""
-    init_database(cluster.dsn(), db)
+    password = new_password()
+    SERVICE_PASSWORDS.update(mailauth=new_password(), mailquota=new_password())
+    migrate(cluster, db, mailreader=password, **SERVICE_PASSWORDS)
     with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
-        mig.apply(conn)
-        password = new_password()
-        set_role_password(conn, "mailreader", password)
-        for role in ("mailauth", "mailquota"):
-            SERVICE_PASSWORDS[role] = new_password()
-            set_role_password(conn, role, SERVICE_PASSWORDS[role])
         conn.execute("SET ROLE mailadmin")
         mailboxes, aliases = mailbook_csv()
         for text in (mailboxes, aliases):
@@ -179,64 +139,21 @@ def mailbook_postfix(maps: Path, port: int, db: str, password: str, delivery: st
 
 # -- Dovecot's LMTP, as `mailbook dovecot install` sets it up ---------------------------------
 
-VMAIL_UID, VMAIL_GID = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
-
-
-class Dovecot:
-    """A private Dovecot (its own base_dir) serving LMTP and quota-status on sockets in
-    one Postfix instance's queue directory."""
-
-    def __init__(self, root: Path, queue: Path, mail: Path, cluster: PrivateCluster, db: str,
-                 auth_pw: str, quota_pw: str):
-        self.root, self.log = root, root / "dovecot.log"
-        conf = root / "conf"
-        for d in (conf, root / "state", mail):
-            d.mkdir(parents=True, exist_ok=True)
-        shutil.chown(mail, VMAIL_UID, VMAIL_GID)
-        (root / "auth.pw").write_text(auth_pw + "\n")
-        (root / "quota.pw").write_text(quota_pw + "\n")
-        for f in ("auth.pw", "quota.pw"):
-            (root / f).chmod(0o600)
-        r = subprocess.run([sys.executable, str(ROOT / "runner.py"), "dovecot", "install",
-                            "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
-                            "--mailbox-base", str(mail), "--postfix-queue", str(queue),
-                            "--vmail-user", "nobody", "--vmail-group", "nogroup",
-                            "--port", str(cluster.port), "--dbname", db,
-                            "--password-file", str(root / "auth.pw"), "--quota-password-file", str(root / "quota.pw")],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise SystemExit(f"mailbook dovecot install failed: {r.stderr[-500:]}")
-        self.conf = root / "dovecot.conf"
-        self.conf.write_text(f"""base_dir = {root}/run
-state_dir = {root}/state
-log_path = {self.log}
-protocols =
-listen = 127.0.0.1
-ssl = no
-auth_username_format = %Lu
-mail_location = maildir:~
-mail_uid = {VMAIL_UID}
-mail_gid = {VMAIL_GID}
-first_valid_uid = 1
-first_valid_gid = 1
-!include {conf / "auth-mailbook.conf.ext"}
-!include {conf / "lmtp-mailbook.conf.ext"}
-submission_host = 127.0.0.1:9
-""")
-
-    def start(self) -> None:
-        with open(self.root / "start.err", "w") as err:  # it daemonizes: never wait on pipes
-            r = subprocess.run(["dovecot", "-c", str(self.conf)], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=err, timeout=30)
-        if r.returncode != 0:
-            raise SystemExit(f"dovecot did not start: {(self.root / 'start.err').read_text()[-500:]}")
-
-    def stop(self) -> None:
-        subprocess.run(["doveadm", "-c", str(self.conf), "stop"], capture_output=True)
-
-    def log_errors(self) -> list[str]:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return [line for line in text.splitlines() if "Error:" in line or "Fatal:" in line][-5:]
+def lmtp_dovecot(work: Path, postfix: Postfix, mail: Path, cluster: PrivateCluster, db: str,
+                 auth_pw: str, quota_pw: str) -> Dovecot:
+    """The tests' Dovecot (LMTP and quota-status on sockets in postfix's queue directory),
+    with no IMAP and the shipped auth cache; replies of Sieve go nowhere."""
+    mail.mkdir(parents=True, exist_ok=True)
+    shutil.chown(mail, VMAIL_UID, VMAIL_GID)
+    for name, pw in (("auth.pw", auth_pw), ("quota.pw", quota_pw)):
+        (work / name).write_text(pw + "\n")
+        (work / name).chmod(0o600)
+    dovecot = install_dovecot(work, mail, "--port", str(cluster.port), "--dbname", db,
+                              "--password-file", str(work / "auth.pw"), "--quota-password-file", str(work / "quota.pw"),
+                              postfix=postfix, shipped_cache=True)
+    dovecot.protocols = ""
+    dovecot.submission_host = "127.0.0.1:9"
+    return dovecot
 
 
 def quota_status_cost(socket_path: Path, requests: int = 5000) -> dict:
@@ -333,7 +250,6 @@ def build_postfixadmin(cluster: PrivateCluster, db: str, work: Path) -> str:
     shutil.rmtree(tree)  # it held the owner's password
     with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
         version = conn.execute("SELECT value FROM config WHERE name = 'version'").fetchone()[0]
-        now = "now()"
         with conn.cursor().copy("COPY domain (domain, description, aliases, mailboxes, maxquota, quota,"
                                 " transport, backupmx, active) FROM STDIN") as copy:
             for d in hosted_domains() + [ALIAS_DOMAIN]:
@@ -476,94 +392,31 @@ def compiled_markdown(r: dict) -> list[str]:
     return lines
 
 
-# -- a private Postfix ----------------------------------------------------------------------
+# -- a private Postfix: the tests' own (tests/harness/postfix.py) -----------------------------
 
-MASTER_CF = """\
-127.0.0.1:{port} inet n - n - - smtpd
-127.0.0.1:{submission} inet n - n - - smtpd
-  -o syslog_name=postfix/submission
-  -o smtpd_sender_restrictions=reject_sender_login_mismatch,permit_sasl_authenticated,reject
-  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000    0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
 # every delivery is discarded: what is measured is Postfix's work and its lookups
-virtual   unix  -       -       n       -       -       discard
-smtp      unix  -       -       n       -       -       discard
-relay     unix  -       -       n       -       -       discard
-lmtp      unix  -       -       n       -       -       discard
-local     unix  -       -       n       -       -       discard
-"""
+DISCARD = ("virtual", "smtp", "relay", "lmtp", "local")
 # the delivery instances: virtual(8) and lmtp(8) for real
-DELIVERING = {"virtual   unix  -       -       n       -       -       discard":
-              "virtual   unix  -       n       n       -       -       virtual",
-              "lmtp      unix  -       -       n       -       -       discard":
-              "lmtp      unix  -       -       n       -       -       lmtp"}
+DELIVERING = ("smtp", "relay", "local")
 
 
-class Instance:
+class Instance(Postfix):
+    """The tests' Postfix with the given main.cf lines for the maps, a load test's limits,
+    and discard(8) in place of delivery (unless deliver)."""
+
     def __init__(self, name: str, root: Path, settings: dict[str, str],
                  services: list[tuple[str, str, str]] | None = None, deliver: bool = False):
-        self.name, self.root = name, root
-        self.port, self.submission = free_port(), free_port()
-        self.config = root / "etc"
-        self.queue = root / "queue"
-        for d in (self.config, self.queue, root / "data"):
-            d.mkdir(parents=True, exist_ok=True)
-        shutil.chown(root / "data", "postfix", "postfix")
-        main = dict(settings)
-        main.update({
-            "compatibility_level": "3.6", "queue_directory": str(self.queue),
-            "data_directory": str(root / "data"), "meta_directory": "/etc/postfix",
-            "mail_owner": "postfix", "setgid_group": "postdrop",
-            "myhostname": "mx.bench.test", "mydomain": "bench.test", "mydestination": "localhost",
-            "inet_interfaces": "127.0.0.1", "inet_protocols": "ipv4", "mynetworks": "192.0.2.1/32",
-            "maillog_file": str(root / "maillog"), "alias_maps": "", "alias_database": "",
-            "local_recipient_maps": "", "smtputf8_enable": "no",
-            # a load test from one client address: no per-client limits in the way, and no
-            # tarpit for a client whose recipients are refused (the unknown-user workload)
-            "smtpd_client_connection_count_limit": "0", "smtpd_client_connection_rate_limit": "0",
-            "smtpd_client_event_limit_exceptions": "127.0.0.0/8",
-            "smtpd_error_sleep_time": "0", "smtpd_soft_error_limit": "100000",
-            "smtpd_hard_error_limit": "100000", "smtpd_junk_command_limit": "100000",
-        })
-        (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
-        master = MASTER_CF
-        if deliver:
-            for discard, real in DELIVERING.items():
-                master = master.replace(discard, real)
-        (self.config / "master.cf").write_text(with_services(master.format(port=self.port, submission=self.submission),
-                                                             services or []))
+        super().__init__(root, settings=settings, services=services, domain="bench.test",
+                         discard=DELIVERING if deliver else DISCARD,
+                         delivery="lmtp" if settings.get("virtual_transport", "").startswith("lmtp") else "virtual")
+        self.name = name
+        self.overrides = dict(LOAD_TEST)
+        self.configure()
         self.accepted_seconds = 0.0  # of the last send: until smtp-source had handed everything over
 
     def start(self) -> None:
-        subprocess.run(["postfix", "-c", str(self.config), "start"], check=True, capture_output=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            r = subprocess.run(["smtp-source", "-c", "-m", "1", "-t", "probe@bench.test", "-A",
-                                f"127.0.0.1:{self.port}"], capture_output=True)
-            if r.returncode == 0:
-                break
-            time.sleep(0.2)
+        super().start()
         self.wait_empty()
-
-    def stop(self) -> None:
-        subprocess.run(["postfix", "-c", str(self.config), "stop"], capture_output=True)
 
     def queued(self) -> int:
         return sum(len(files) for sub in ("incoming", "active", "deferred", "maildrop")
@@ -578,7 +431,7 @@ class Instance:
 
     def send(self, base: str, per_message: int, messages: int, rejected: bool, submission: bool) -> float:
         """Seconds from the first connection until the queue is empty again."""
-        port = self.submission if submission else self.port
+        port = self.submission_port if submission else self.port
         sender = f"1m@{BIG}" if submission else "sender@elsewhere.example"
         cmd = ["smtp-source", "-d", "-s", "8", "-l", "512", "-m", str(messages), "-f", sender,
                "-t", base, "-N", *(["-r", str(per_message)] if per_message > 1 else []),
@@ -718,7 +571,7 @@ def server_cpu(cluster: PrivateCluster, db: str, user: str, password: str, queri
             trivial = [f"SELECT '{k}'".encode() for k in _keys_of(statements)]
             batch(keys[:300]), batch(trivial[:300])  # warm: plans cached, pages in memory
             a, b = [], []
-            for r in range(rounds):
+            for _ in range(rounds):
                 for i in range(0, len(keys), 1000):
                     a.append(batch(keys[i:i + 1000]))
                     b.append(batch(trivial[i:i + 1000]))
@@ -765,10 +618,8 @@ def _which_map(statement: str) -> str:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "")
     postfix = subprocess.run(["postconf", "-d", "-h", "mail_version"], capture_output=True, text=True).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(), "postfix": postfix}
+    return {**machine_of(), "postfix": postfix}
 
 
 def run(out_dir: Path, rounds: int, scale: float) -> dict:
@@ -777,8 +628,7 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
     for program in ("postfix", "smtp-source", "postmap", "php"):
         if not shutil.which(program):
             raise SystemExit(f"{program} not found: run scripts/bench.sh, which installs it")
-    work = Path(tempfile.mkdtemp(prefix="mailbook-e2e-", dir="/var/tmp"))
-    work.chmod(0o755)
+    work = private_dir("mailbook-e2e-")
     cluster = PrivateCluster(work / "pg", settings=["shared_buffers = 512MB", "max_wal_size = 4GB"])
     instances: list[Instance] = []
     delivering: dict[str, Instance] = {}
@@ -836,8 +686,8 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
                            mailbook_postfix(mb_maps, cluster.port, "mail", reader_pw, "lmtp"),
                            snippet_services(mb_maps), deliver=True)
         # one Dovecot; its sockets in the quota-status instance's queue, linked into the other's
-        dovecot = Dovecot(work / "dovecot", lmtp_qs.queue, work / "lmtp-mail", cluster, "mail",
-                          SERVICE_PASSWORDS["mailauth"], SERVICE_PASSWORDS["mailquota"])
+        dovecot = lmtp_dovecot(work, lmtp_qs, work / "lmtp-mail", cluster, "mail",
+                               SERVICE_PASSWORDS["mailauth"], SERVICE_PASSWORDS["mailquota"])
         for inst in (virt, lmtp_plain, lmtp_qs):
             inst.start()
         dovecot.start()
@@ -858,10 +708,8 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
         for inst in [*instances, *delivering.values()]:
             inst.stop()
         cluster.destroy()
-        shutil.rmtree(work, ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "e2e.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "e2e.md").write_text(markdown(result))
+        remove(work)
+    write_report(out_dir, "e2e", result, markdown(result))
     plot(result, out_dir / "e2e.png")
     return result
 

@@ -3,7 +3,7 @@ compiled lmdb: tables accepting that recipient at RCPT, under a provisioning loo
 end-to-end benchmark's data (benchmarks/e2e.py: 100,000 mailboxes, 20,000 aliases, an
 alias domain, a catch-all, 100 domains).
 
-    .venv/bin/python benchmarks/follow.py [--seconds 150] [--interval 0.1] [--out benchmarks/results/<machine>]
+    .venv/bin/python -m benchmarks.follow [--seconds 150] [--interval 0.1] [--out benchmarks/results/<machine>]
 
 One private PostgreSQL, `mailbook maps compile` once, one Postfix 3.7 whose maps are only
 the compiled tables (`maps postconf --compiled`), and the follower as its own process
@@ -25,20 +25,18 @@ import smtplib
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import psycopg
 
-import psycopg  # noqa: E402
-
-import e2e  # noqa: E402
-from mailbook.postfix import compiled  # noqa: E402
-from mailbook.demo.cluster import PrivateCluster  # noqa: E402
+from benchmarks import e2e
+from benchmarks.common import percentile
+from mailbook.demo.cluster import PrivateCluster
+from mailbook.postfix import compiled
+from tests.harness.data import BIG, FILLER_DOMAINS, HASH, all_mailboxes
+from tests.harness.process import ROOT, private_dir
 
 
 def rcpt(port: int, recipient: str) -> int:
@@ -47,20 +45,15 @@ def rcpt(port: int, recipient: str) -> int:
         return s.rcpt(recipient)[0]
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def postmap_cost(dest: Path, config: Path, n: int = 50) -> dict:
     """Seconds per `postmap -r -i` of one key, and per `postmap -d` of it, on the
     mailboxes table (one process each, as the follower runs them)."""
     table = f"lmdb:{dest}/mailboxes"
     put, delete = [], []
     for i in range(n):
-        key = f"bench{i}@{e2e.BIG}"
+        key = f"bench{i}@{BIG}"
         t0 = time.perf_counter()
-        subprocess.run(["postmap", "-c", str(config), "-r", "-i", table], input=f"{key}\t{e2e.BIG}/bench{i}/\n",
+        subprocess.run(["postmap", "-c", str(config), "-r", "-i", table], input=f"{key}\t{BIG}/bench{i}/\n",
                        text=True, check=True)
         put.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
@@ -89,12 +82,11 @@ def main() -> None:
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: Postfix must")
-    work = Path(tempfile.mkdtemp(prefix="mailbook-bench-follow-", dir="/var/tmp"))
-    os.chmod(work, 0o755)
+    work = private_dir("mailbook-bench-follow-")
     cluster = PrivateCluster(work / "pg", settings=["shared_buffers = 256MB", "fsync = on"])
-    cluster.start()
     follower = pf = None
     try:
+        cluster.start()
         t0 = time.time()
         password = e2e.build_mailbook(cluster, "mail")
         loaded = time.time() - t0
@@ -153,9 +145,9 @@ def main() -> None:
                 due = start + i * args.interval
                 if due > time.perf_counter():
                     time.sleep(due - time.perf_counter())
-                domain = e2e.BIG if i % 2 == 0 else f"d{i % e2e.FILLER_DOMAINS}.example.com"
+                domain = BIG if i % 2 == 0 else f"d{i % FILLER_DOMAINS}.example.com"
                 recipient = f"new{i}@{domain}"
-                conn.execute("SELECT add_mailbox_hashed(%s, %s)", (recipient, e2e.HASH))
+                conn.execute("SELECT add_mailbox_hashed(%s, %s)", (recipient, HASH))
                 committed = time.perf_counter()
                 t = threading.Thread(target=probe, args=(recipient, committed))
                 t.start()
@@ -170,7 +162,7 @@ def main() -> None:
             raise SystemExit(f"{len(failures)} recipients not accepted after 30 s; see {work}/follow.log")
         restarts = (pf.root / "maillog").read_text(errors="replace").count("has changed -- restarting")
         result = {
-            "machine": e2e.machine(), "mailboxes_loaded": len(e2e.all_mailboxes()), "load_seconds": round(loaded, 1),
+            "machine": e2e.machine(), "mailboxes_loaded": len(all_mailboxes()), "load_seconds": round(loaded, 1),
             "compile_seconds": round(compile_seconds, 2), "compiled_keys": keys,
             "measured": len(latencies), "interval_seconds": args.interval, "loop_seconds": args.seconds,
             "latency_seconds": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),

@@ -2,7 +2,7 @@
 """Moving in from PostfixAdmin at scale: `mailbook import --from postfixadmin` next to
 the plain CSV import (`mailbook import FILE`) of the same rows, in one run.
 
-    .venv/bin/python benchmarks/movein.py --mailboxes 1000,5000,100000
+    .venv/bin/python -m benchmarks.movein --mailboxes 1000,5000,100000
 
 On a private PostgreSQL (settings as benchmarks/run.py's), for each N:
 - the source: an empty database whose schema PostfixAdmin 3.3's own public/upgrade.php
@@ -30,68 +30,29 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import psycopg
+from psycopg import sql
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
+from benchmarks import run as house  # server settings, machine description
+from benchmarks.common import write_report
+from mailbook.demo.cluster import PrivateCluster
+from mailbook.importers import plan as importers
+from mailbook.importers import postfixadmin
+from mailbook.passwords import new_password
+from mailbook.provisioning import bulk
+from tests.harness.database import migrate
+from tests.harness.peers import PostfixAdmin
+from tests.harness.process import ROOT, private_dir, remove
 
-import run as house  # noqa: E402  (benchmarks/run.py: server settings, machine description)
-
-from mailbook.importers import plan as importers  # noqa: E402
-from mailbook.provisioning import bulk  # noqa: E402
-from mailbook.database import migrations as mig  # noqa: E402
-from mailbook.demo.cluster import PrivateCluster  # noqa: E402
-from mailbook.importers import postfixadmin  # noqa: E402
-from mailbook.files import write_private
-from mailbook.passwords import new_password  # noqa: E402
-from mailbook.database.init import init_database  # noqa: E402
-
-PFA_TREE = Path("/usr/share/postfixadmin")  # Debian's postfixadmin package
 SCHEMES = ["md5crypt", "php_crypt:SHA512", "dovecot:BLF-CRYPT"]
 
 
 # -- the source, built by PostfixAdmin ------------------------------------------------------
-
-def postfixadmin_tree(work: Path, port: int, dbname: str, user: str, password: str) -> Path:
-    """Debian's PostfixAdmin tree, copied unchanged, with a dbconfig.inc.php and
-    config.local.php of our own beside its config.inc.php (as tests/movein.py does)."""
-    if not (PFA_TREE / "public" / "upgrade.php").is_file() or not shutil.which("php"):
-        raise SystemExit("PostfixAdmin and PHP are needed (Debian: apt-get install postfixadmin php-cli php-pgsql)")
-    tree = work / "postfixadmin"
-    shutil.copytree(PFA_TREE, tree, ignore_dangling_symlinks=True,
-                    ignore=shutil.ignore_patterns("templates_c", "config.local.php", "config.inc.php"))
-    shutil.copy(PFA_TREE / "config.inc.php", tree / "config.inc.php")
-    (tree / "templates_c").mkdir()
-    write_private(tree / "dbconfig.inc.php",
-                  f"<?php\n$dbuser='{user}';\n$dbpass='{password}';\n$basepath='';\n$dbname='{dbname}';\n"
-                  f"$dbserver='127.0.0.1';\n$dbport='{port}';\n$dbtype='pgsql';\n")
-    return tree
-
-
-def set_encrypt(tree: Path, scheme: str) -> None:
-    write_private(tree / "config.local.php",
-                  "<?php\n$CONF['configured'] = true;\n$CONF['database_port'] = $dbport;\n"
-                  f"$CONF['encrypt'] = '{scheme}';\n$CONF['quota'] = 'YES';\n$CONF['domain_quota'] = 'YES';\n"
-                  "$CONF['transport'] = 'YES';\n$CONF['transport_options'] = array('virtual', 'smtp:[mx.relay.example]');\n"
-                  "$CONF['emailcheck_resolve_domain'] = 'NO';\n")
-
-
-def php(tree: Path, *args: str, cwd: Path | None = None) -> str:
-    r = subprocess.run(args, cwd=cwd or tree, capture_output=True, text=True)
-    out = r.stdout + r.stderr
-    if r.returncode != 0 or "Error" in out:
-        raise SystemExit(f"{' '.join(args[:4])}: {out[-1500:]}")
-    return out
-
 
 def build_source(cluster: PrivateCluster, work: Path, db: str, n: int) -> dict:
     """The source database for N mailboxes; returns its row counts and how long each
@@ -100,23 +61,22 @@ def build_source(cluster: PrivateCluster, work: Path, db: str, n: int) -> dict:
     with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(owner), sql.Literal(password)))
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(owner)))
-    tree = postfixadmin_tree(work, cluster.port, db, owner, password)
-    set_encrypt(tree, SCHEMES[0])
+    pfa = PostfixAdmin(work, cluster.port, db, owner, password)  # the tests' own; md5crypt first
+    tree = pfa.tree
     t0 = time.perf_counter()
-    php(tree, "php", "upgrade.php", cwd=tree / "public")
+    pfa.upgrade()
     t_schema = time.perf_counter() - t0
-    cli = ["bash", str(tree / "scripts" / "postfixadmin-cli")]
     domains = max(1, n // 1000)
     by_cli = [i * domains for i in range(len(SCHEMES))]  # user<i>@d<i mod D>: all three in d0
-    php(tree, *cli, "domain", "add", "d0.example.com", "--aliases", "0", "--mailboxes", "0", "--maxquota", "0",
-        "--quota", "0", "--transport", "virtual", "--active", "1", "--default-aliases", "0")
+    pfa.cli("domain", "add", "d0.example.com", "--aliases", "0", "--mailboxes", "0", "--maxquota", "0",
+            "--quota", "0", "--transport", "virtual", "--active", "1", "--default-aliases", "0")
     for i, scheme in zip(by_cli, SCHEMES):
-        set_encrypt(tree, scheme)
+        pfa.set_encrypt(scheme)
         # postfixadmin-cli takes the password as an argument (its interface): a throwaway
         # value for a synthetic mailbox, no real secret
         pw = f"Bench-{new_password()[:8]}-{i}-42"  # PostfixAdmin wants two digits
-        php(tree, *cli, "mailbox", "add", f"user{i}@d0.example.com", "--password", pw, "--password2", pw,
-            "--name", f"User {i}", "--quota", "20", "--active", "1", "--welcome-mail", "0")
+        pfa.cli("mailbox", "add", f"user{i}@d0.example.com", "--password", pw, "--password2", pw,
+                "--name", f"User {i}", "--quota", "20", "--active", "1", "--welcome-mail", "0")
     t_cli = time.perf_counter() - t0 - t_schema
     t0 = time.perf_counter()
     with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
@@ -186,10 +146,7 @@ def build_source(cluster: PrivateCluster, work: Path, db: str, n: int) -> dict:
 
 def target(cluster: PrivateCluster, db: str) -> str:
     """A fresh mailbook database; its DSN acting as mailadmin, as a provisioning admin runs imports."""
-    init_database(cluster.dsn(), db)
-    with psycopg.connect(cluster.dsn(db), autocommit=True) as conn:
-        mig.apply(conn)
-    return cluster.dsn(db) + " options='-c role=mailadmin'"
+    return migrate(cluster, db) + " options='-c role=mailadmin'"
 
 
 def as_csv(plan: importers.Plan) -> str:
@@ -221,7 +178,7 @@ def measure(cluster: PrivateCluster, n: int, work: Path) -> dict:
     # the read and map step alone: one snapshot, no side effect
     t0 = time.perf_counter()
     with importers.snapshot(source) as conn:
-        plan = reader(conn)
+        reader(conn)
         conn.rollback()
     t_read = time.perf_counter() - t0
 
@@ -269,11 +226,10 @@ def measure(cluster: PrivateCluster, n: int, work: Path) -> dict:
 
 
 def run(sizes: list[int], out_dir: Path) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="mailbook-movein-", dir="/var/tmp"))
-    work.chmod(0o755)  # as root the server runs as postgres, which must reach pg/ below
+    work = private_dir("mailbook-movein-")  # as root the server runs as postgres, which must reach pg/ below
     cluster = PrivateCluster(work / "pg", settings=house.SERVER_SETTINGS)
-    cluster.start()
     try:
+        cluster.start()
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             result = {"machine": house.machine(conn), "target_s": 15, "sizes": {}}
             result["machine"]["php"] = subprocess.run(["php", "-r", "echo PHP_VERSION;"], capture_output=True,
@@ -283,10 +239,8 @@ def run(sizes: list[int], out_dir: Path) -> dict:
             print(f"N={n}: {result['sizes'][str(n)]}", flush=True)
     finally:
         cluster.destroy()
-        shutil.rmtree(work, ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "movein.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "movein.md").write_text(markdown(result))
+        remove(work)
+    write_report(out_dir, "movein", result, markdown(result))
     return result
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What synchronous replication costs provisioning, measured side by side in one run.
 
-    sudo .venv/bin/python benchmarks/patroni.py [--calls 200] [--mailboxes 5000]
+    sudo .venv/bin/python -m benchmarks.patroni [--calls 200] [--mailboxes 5000]
 
 Three setups, one after the other on the same machine, each reached over loopback TCP by
 a help-desk login (a member of mailadmin), fsync on everywhere:
@@ -21,25 +21,22 @@ import argparse
 import io
 import json
 import platform
+import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+import psycopg
 
-import psycopg  # noqa: E402
-
-from mailbook import data_dir  # noqa: E402
-from mailbook.provisioning import bulk  # noqa: E402
-from mailbook.database import migrations as mig  # noqa: E402
-from mailbook.demo.cluster import PrivateCluster  # noqa: E402
-from mailbook.database.hba import hba_lines, patroni_fragment  # noqa: E402
-from mailbook.passwords import set_role_password  # noqa: E402
-from mailbook.database.init import init_database  # noqa: E402
-from patroni_cluster import PatroniCluster  # noqa: E402  (tests/patroni_cluster.py)
+from mailbook.database import migrations as mig
+from mailbook.database.hba import hba_lines, patroni_fragment
+from mailbook.database.init import init_database
+from mailbook.demo.cluster import PrivateCluster
+from mailbook.passwords import set_role_password
+from mailbook.provisioning import bulk
+from tests.harness.patroni import PatroniCluster
+from tests.harness.process import ROOT, private_dir
 
 ADMIN, ADMIN_PW = "helpdesk", "helpdesk-pw-bench"
 
@@ -106,8 +103,6 @@ def main() -> None:
     ap.add_argument("--mailboxes", type=int, default=5000)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "debian12-2core")
     args = ap.parse_args()
-    from mta import private_dir  # noqa: E402  (a directory the postgres user may enter)
-    import shutil
     work = private_dir("mailbook-bench-patroni-")
     results: dict = {}
     try:

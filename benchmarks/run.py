@@ -17,34 +17,31 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import platform
 import random
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import psycopg
 
-import psycopg  # noqa: E402
-
-import postfixadmin  # noqa: E402  (benchmarks/postfixadmin.py)
-
-from mailbook.provisioning import bulk  # noqa: E402
-from mailbook.database import migrations as mig  # noqa: E402
-from mailbook.demo.cluster import PrivateCluster  # noqa: E402
-from mailbook.database.plans import plan_scans  # noqa: E402
-from mailbook.dovecot import dovecot_queries  # noqa: E402
-from mailbook.postfix.postconf import DOMAIN_KEYED  # noqa: E402
-from mailbook.postfix.maps import map_files  # noqa: E402
-from mailbook.passwords import new_password, set_role_password  # noqa: E402
-from mailbook.database.init import init_database  # noqa: E402
+from benchmarks import postfixadmin
+from benchmarks.common import machine as machine_of
+from benchmarks.common import percentile, write_report
+from mailbook.database import migrations as mig
+from mailbook.database.init import init_database
+from mailbook.database.plans import plan_scans
+from mailbook.demo.cluster import PrivateCluster
+from mailbook.dovecot import dovecot_queries
+from mailbook.passwords import new_password
+from mailbook.postfix.maps import map_files
+from mailbook.postfix.postconf import DOMAIN_KEYED
+from mailbook.provisioning import bulk
+from tests.harness.database import migrate
+from tests.harness.process import ROOT, private_dir, remove
 
 SAMPLES = 3000  # lookups per query per N (and as many SELECT 1)
 SERVER_SETTINGS = ["shared_buffers = 1GB", "max_wal_size = 4GB"]
@@ -66,11 +63,6 @@ def parameterised(template: str) -> str:
 def bound(key: str) -> dict[str, str]:
     local, _, domain = key.rpartition("@")
     return {"key": key, "local": local, "domain": domain, "service": "imap"}
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -184,7 +176,7 @@ def postmap_rate(cluster: PrivateCluster, db: str, password: str, keys: dict[str
         path.write_text(m.with_connection({"hosts": f"127.0.0.1:{cluster.port}", "user": "mailreader",
                                            "password": password, "dbname": db}))
         path.chmod(0o640)
-        def postmap_q(stdin: str) -> tuple[float, subprocess.CompletedProcess]:
+        def postmap_q(stdin: str, path=path, m=m) -> tuple[float, subprocess.CompletedProcess]:
             t0 = time.perf_counter()
             r = subprocess.run([postmap, "-c", str(config), "-q", "-", f"pgsql:{path}"], input=stdin,
                                capture_output=True, text=True)
@@ -278,25 +270,17 @@ def migrate_times(cluster: PrivateCluster) -> dict:
 # -- one run ---------------------------------------------------------------------------------
 
 def machine(conn: psycopg.Connection) -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0)
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_mb": mem, "os": platform.platform(),
-            "python": platform.python_version(),
-            "postgresql": conn.execute("SHOW server_version").fetchone()[0],
-            "settings": SERVER_SETTINGS}
+    return {**machine_of(conn), "settings": SERVER_SETTINGS}
 
 
 def run(sizes: list[int], out_dir: Path, samples: int) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="mailbook-bench-", dir="/var/tmp"))
-    work.chmod(0o755)  # as root the server runs as postgres, which must reach pg/ below
+    work = private_dir("mailbook-bench-")  # as root the server runs as postgres, which must reach pg/ below
     # durable, as a mail server's is; memory and WAL room as one holding a million
     # mailboxes would be given (the defaults, 128 MB and 1 GB, suit a laptop's demo)
     cluster = PrivateCluster(work / "pg", settings=SERVER_SETTINGS)
-    cluster.start()
     rng = random.Random(42)
     try:
+        cluster.start()
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             result = {"machine": machine(conn), "samples": samples, "sizes": {}}
         hashes: list[str] = []
@@ -306,15 +290,11 @@ def run(sizes: list[int], out_dir: Path, samples: int) -> dict:
         auth_queries = {name: parameterised(q) for name, q in dovecot_queries().items()}
         for n in sizes:
             db = f"bench_{n}"
-            init_database(cluster.dsn(), db)
-            admin = cluster.dsn(db)
+            passwords = {r: new_password() for r in ("mailreader", "mailauth")}
+            admin = migrate(cluster, db, **passwords)
             with psycopg.connect(admin, autocommit=True) as conn:
-                mig.apply(conn)
                 hashes = hashes or [conn.execute("SELECT '{BLF-CRYPT}' || crypto.crypt(%s, crypto.gen_salt('bf', 10))",
                                                  (f"pw{i}",)).fetchone()[0] for i in range(16)]
-                passwords = {r: new_password() for r in ("mailreader", "mailauth")}
-                for role, pw in passwords.items():
-                    set_role_password(conn, role, pw)
             mailbox_csv, alias_csv, mailboxes, aliases, domains = dataset(n, hashes)
             figures = {"import": import_and_floor(admin, mailbox_csv, alias_csv, n)}
             print(f"N={n}: import {figures['import']}", flush=True)
@@ -339,10 +319,8 @@ def run(sizes: list[int], out_dir: Path, samples: int) -> dict:
                 conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
     finally:
         cluster.destroy()
-        shutil.rmtree(work, ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "results.md").write_text(markdown(result))
+        remove(work)
+    write_report(out_dir, "results", result, markdown(result))
     plot(result, out_dir / "latency.png")
     return result
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks (not tests): installs what is missing, then runs them on a private PostgreSQL.
+# Each runs as a module from the checkout (python -m benchmarks.NAME), so that mailbook and
+# the tests' harness (tests.harness: the same Postfix, Dovecot and PgBouncer) import as packages.
 #   scripts/bench.sh [--mailboxes 1000,100000,1000000] [--out DIR]   lookups, import, migrate
 #   scripts/bench.sh --e2e [--rounds 3] [--out DIR]                  through a real Postfix (root)
 #   scripts/bench.sh --compiled [--rounds 3] [--out DIR]             compiled maps: speed next to hash:, equivalence (root)
@@ -8,10 +10,10 @@ cd "$(dirname "$0")/.."
 scripts/install.sh --bench
 if [ "${1:-}" = "--e2e" ]; then
     shift
-    exec .venv/bin/python benchmarks/e2e.py "$@"
+    exec .venv/bin/python -m benchmarks.e2e "$@"
 fi
 if [ "${1:-}" = "--compiled" ]; then
     shift
-    exec .venv/bin/python benchmarks/compiled.py "$@"
+    exec .venv/bin/python -m benchmarks.compiled "$@"
 fi
-exec .venv/bin/python benchmarks/run.py "$@"
+exec .venv/bin/python -m benchmarks.run "$@"

@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --test
+# lint first: ruff (pyproject.toml says which rules, and why some are off)
+.venv/bin/ruff check --quiet .
 exec .venv/bin/python -m pytest "$@"

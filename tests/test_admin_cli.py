@@ -14,8 +14,9 @@ import subprocess
 import psycopg
 import pytest
 
-from conftest import ADMIN_PASSWORD, PYTHON, ROOT, cli, table_checksums, verified
 from mailbook.provisioning.bulk import COLUMNS
+from tests.harness.database import ADMIN_PASSWORD, table_checksums, verified
+from tests.harness.process import PYTHON, ROOT, cli
 
 
 @pytest.fixture
@@ -40,8 +41,9 @@ def ok(args, dsn, env, input=None):
 
 
 def test_every_command_has_help_with_an_example():
-    from runner import app
     import typer.main
+
+    from runner import app
 
     group = typer.main.get_command(app)
     seen = 0
@@ -55,11 +57,14 @@ def test_every_command_has_help_with_an_example():
     assert seen >= 25
 
 
-def test_help_texts_reflow_to_the_terminal_instead_of_breaking_mid_sentence():
-    """Typer's boxes used to keep the docstrings' hard line breaks: on an 80-column
+def test_help_reflows():
+    """Help texts reflow to the terminal instead of breaking mid sentence.
+
+    Typer's boxes used to keep the docstrings' hard line breaks: on an 80-column
     terminal a sentence broke at the docstring's column and again at the box's."""
-    from runner import app
     import typer.main
+
+    from runner import app
 
     group = typer.main.get_command(app)
     paths = [[name, sub] for name, command in group.commands.items()
@@ -257,7 +262,8 @@ def test_mailbox_and_domain_deny_allow_services_and_list_them(dsn, env):
     assert json.loads(ok(["mailbox", "list", "--json"], dsn, env).stdout)[0]["services_off"] == ["pop3"]  # no imap
 
 
-def test_quota_and_domain_limits_through_the_cli_and_an_import_past_a_cap_writes_nothing(dsn, env, db, tmp_path):
+def test_limits_cli_and_import_cap(dsn, env, db, tmp_path):
+    """Quota and domain limits through the CLI and an import past a cap writes nothing."""
     ok(["domain", "add", "example.com"], dsn, env)
     ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, "pw\n")
     assert "1000" in ok(["mailbox", "quota", "foo@example.com", "--bytes", "1000", "--messages", "5"], dsn, env).stdout
@@ -353,7 +359,8 @@ def test_import_reports_a_bad_address_once_and_counts_bad_rows(dsn, env, db, tmp
     assert "2 bad rows (3 problems) in" in r.stderr, r.stderr
 
 
-def test_import_that_a_constraint_refuses_mid_write_reports_every_bad_row_and_writes_nothing(dsn, env, db, tmp_path):
+def test_import_refused_mid_write(dsn, env, db, tmp_path):
+    """Import that a constraint refuses mid write reports every bad row and writes nothing."""
     # every row passes the checks made before writing; the tables' constraints refuse
     # some while the batch is written, and then each bad row is named with its line
     path = write_csv(tmp_path / "late.csv", [
@@ -396,7 +403,8 @@ def test_import_malformed_csv_is_a_clear_error(dsn, env, tmp_path):
     assert r.exit_code == 1 and "cannot read" in r.stderr
 
 
-def test_import_names_lines_as_the_file_has_them_crlf_and_quoted_newlines_included(dsn, env, db, tmp_path):
+def test_import_line_numbers(dsn, env, db, tmp_path):
+    """Import names lines as the file has them CRLF and quoted newlines included."""
     path = tmp_path / "crlf.csv"
     path.write_bytes(b"kind,address,realname,maildir,password\r\n"
                      b"domain,example.com,,,\r\n"                              # line 2
@@ -412,7 +420,8 @@ def test_import_names_lines_as_the_file_has_them_crlf_and_quoted_newlines_includ
     assert table_checksums(db) == before
 
 
-def test_import_of_a_file_that_is_not_utf8_or_holds_nul_is_one_clear_error_and_a_bom_is_fine(dsn, env, db, tmp_path):
+def test_import_encoding_errors(dsn, env, db, tmp_path):
+    """Import of a file that is not UTF-8 or holds NUL is one clear error and a BOM is fine."""
     before = table_checksums(db)
     (tmp_path / "latin1.csv").write_bytes("kind,address,realname\ndomain,example.com,Jos\xe9\n".encode("latin-1"))
     r = mb(["import", str(tmp_path / "latin1.csv")], dsn, env)
@@ -444,7 +453,8 @@ def generated_rows(n_mailboxes: int, hashes: list[str]):
 
 def test_import_10000_mailboxes_then_export_reimport_reproduces_it_exactly(dsn, env, db, cluster, fresh_db, tmp_path):
     db.execute("RESET ROLE")
-    hashes = [db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt(%s, crypto.gen_salt('bf', 4))", (f"pw{i}",)).fetchone()[0] for i in range(20)]
+    hashes = [db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt(%s, crypto.gen_salt('bf', 4))", (f"pw{i}",)).fetchone()[0]
+              for i in range(20)]
     rows = generated_rows(10_000, hashes)
     path = write_csv(tmp_path / "big.csv", rows)
     r = ok(["import", str(path)], dsn, env)
@@ -486,9 +496,11 @@ def table_keys(db, table):
     return [r[:3] for r in rows], {r[3] for r in rows}
 
 
-def test_an_initial_load_builds_users_keys_once_after_the_rows_and_they_come_back_as_they_were(
+def test_initial_load_builds_keys(
         dsn, env, db, tmp_path):
-    """10,000 mailboxes into an empty users: its keys and indexes are set aside and built
+    """An initial load builds users' keys once after the rows and they come back as they were.
+
+    10,000 mailboxes into an empty users: its keys and indexes are set aside and built
     after the rows; the same definitions come back, and they hold (the foreign key from
     send_as included)."""
     db.execute("RESET ROLE")
@@ -510,7 +522,8 @@ def test_an_initial_load_builds_users_keys_once_after_the_rows_and_they_come_bac
     assert db.execute("SELECT count(*) FROM send_as").fetchone() == (0,)
 
 
-def test_an_initial_load_with_a_mailbox_twice_names_both_lines_and_writes_nothing(dsn, env, db, tmp_path):
+def test_initial_load_duplicate(dsn, env, db, tmp_path):
+    """An initial load with a mailbox twice names both lines and writes nothing."""
     db.execute("RESET ROLE")
     definitions, oids = table_keys(db, "users")
     before = table_checksums(db)
@@ -526,9 +539,11 @@ def test_an_initial_load_with_a_mailbox_twice_names_both_lines_and_writes_nothin
     assert table_keys(db, "users") == (definitions, oids)  # untouched: the set-aside was rolled back
 
 
-def test_an_initial_load_of_aliases_builds_their_keys_after_the_rows_and_names_a_repeated_row(
+def test_initial_load_aliases(
         dsn, env, db, tmp_path):
-    """10,000 aliases into an empty aliases table: the same keys come back, built anew,
+    """An initial load of aliases builds their keys after the rows and names a repeated row.
+
+    10,000 aliases into an empty aliases table: the same keys come back, built anew,
     and a row given twice is named by its line while nothing is written."""
     db.execute("RESET ROLE")
     definitions, oids = table_keys(db, "aliases")
@@ -552,8 +567,11 @@ def test_an_initial_load_of_aliases_builds_their_keys_after_the_rows_and_names_a
         db.execute("INSERT INTO aliases (alias, email) VALUES ('a1@example.com', 'foo@example.com')")
 
 
-def test_an_initial_load_locks_users_until_it_commits_and_an_import_into_a_populated_table_does_not(db, cluster):
-    """The one thing an initial load costs: nobody reads users until it commits. Into a
+def test_initial_load_locks(db, cluster):
+    """An initial load locks users until it commits and an import into a populated table does
+    not.
+
+    The one thing an initial load costs: nobody reads users until it commits. Into a
     table that has mailboxes, an import goes in row by row and readers carry on."""
     from mailbook.provisioning import bulk
     hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt('pw', crypto.gen_salt('bf', 4))").fetchone()[0]
@@ -627,8 +645,9 @@ def keep_mailreader_password(cluster):
             conn.execute(psycopg.sql.SQL("ALTER ROLE mailreader PASSWORD {}").format(psycopg.sql.Literal(saved)))
 
 
-def test_role_password_rotation_lets_mailreader_in_with_the_new_password_only(
+def test_role_password_rotation(
         cluster, db, tmp_path, keep_mailreader_password):
+    """Role password rotation lets mailreader in with the new password only."""
     def reader_login(password):
         with psycopg.connect(host="127.0.0.1", port=cluster.port, dbname=db.info.dbname,
                              user="mailreader", password=password, autocommit=True) as conn:
@@ -690,7 +709,8 @@ def run_in_terminal(args: list[str], extra_env: dict, timeout: float = 120) -> t
     return os.waitstatus_to_exitcode(status), output
 
 
-def test_import_shows_a_progress_bar_on_a_terminal_and_stays_quiet_in_a_pipe(dsn, env, db, tmp_path):
+def test_import_progress_bar(dsn, env, db, tmp_path):
+    """Import shows a progress bar on a terminal and stays quiet in a pipe."""
     rows = [{"kind": "domain", "address": "example.com"}] + [
         {"kind": "alias", "address": f"a{i}@example.com", "destination": f"x{i}@elsewhere.net"} for i in range(3000)]
     path = write_csv(tmp_path / "aliases.csv", rows)
@@ -705,7 +725,8 @@ def test_import_shows_a_progress_bar_on_a_terminal_and_stays_quiet_in_a_pipe(dsn
 
 # -- the audit log ----------------------------------------------------------------------------
 
-def test_log_shows_who_changed_what_oldest_first_filters_and_never_a_password(dsn, env, db, tmp_path):
+def test_log_who_changed_what(dsn, env, db, tmp_path):
+    """Log shows who changed what oldest first filters and never a password."""
     ok(["domain", "add", "example.com"], dsn, env)
     ok(["mailbox", "add", "foo@example.com", "--password-stdin"], dsn, env, input="first secret\n")
     ok(["alias", "add", "info@example.com", "foo@example.com"], dsn, env)
@@ -740,8 +761,9 @@ def test_log_shows_who_changed_what_oldest_first_filters_and_never_a_password(ds
     assert len(json.loads(ok(["log", "--json", "--table", "aliases", "--limit", "1000"], dsn, env).stdout)) == 501
 
 
-def test_import_and_export_carry_alias_domains_catch_alls_send_as_services_and_caps(
+def test_import_export_round_trip(
         dsn, env, db, cluster, fresh_db, tmp_path):
+    """Import and export carry alias domains catch-alls send-as services and caps."""
     good = write_csv(tmp_path / "good.csv", [
         {"kind": "domain", "address": "example.net", "destination": "example.com"},  # before its target: fine
         {"kind": "domain", "address": "example.com", "services_off": "sieve", "max_mailboxes": "5"},
@@ -792,8 +814,9 @@ def test_import_and_export_carry_alias_domains_catch_alls_send_as_services_and_c
     assert cli(["export", "-", "--dsn", fresh_db], check=True).stdout == exported
 
 
-def test_import_and_export_carry_vacation_replies_byte_for_byte_and_bad_rows_write_nothing(
+def test_import_export_vacations(
         dsn, env, db, cluster, fresh_db, tmp_path):
+    """Import and export carry vacation replies byte for byte and bad rows write nothing."""
     body = 'Back on Monday.\r\nUrgent: "ops@example.com"; discard;\n\\ ünïcödé\n'
     good = write_csv(tmp_path / "good.csv", [
         {"kind": "domain", "address": "example.com"},

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 import typer.main
 
-from conftest import ROOT, cli, table_checksums, verified
+from tests.harness.database import table_checksums, verified
+from tests.harness.process import ROOT, cli
 
 DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -129,7 +130,8 @@ def test_tutorial_database_migrates_with_the_guides_query(cluster, oldmail, db, 
 
 # -- back up and restore ----------------------------------------------------------------------
 
-def test_backup_and_restore_as_documented_reproduces_the_data_and_the_lockdown(cluster, db, admin, tmp_path):
+def test_guide_backup_and_restore(cluster, db, admin, tmp_path):
+    """Backup and restore as documented reproduces the data and the lockdown."""
     admin.execute("SELECT add_domain('example.com')")
     admin.execute("SELECT * FROM add_mailbox('foo@example.com', 'secret', 'Foo')")
     admin.execute("SELECT add_alias('postmaster@example.com', 'foo@example.com')")

@@ -8,8 +8,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import cli, require_program, run
-from mta import Postfix, install_postfix, mail_database, private_dir, remove, require_root
+from tests.harness.database import mail_database, migrate
+from tests.harness.postfix import Postfix, install_postfix
+from tests.harness.process import cli, private_dir, remove, require_program, require_root, run
 
 DB = "aliasdomains"
 READER_PW = "reader-pw-alias-domains"
@@ -55,7 +56,8 @@ def lookup(postfix: Postfix, table: str, key: str) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
-def test_an_alias_domain_reaches_the_targets_mailboxes_and_aliases_and_nothing_else(postfix, admin_dsn):
+def test_alias_domain_reach(postfix, admin_dsn):
+    """An alias domain reaches the target's mailboxes and aliases and nothing else."""
     assert lookup(postfix, "domains.cf", "example.net") == "example.net"
     assert lookup(postfix, "virtual.cf", "foo@example.net") == "foo@example.com"
     assert lookup(postfix, "virtual.cf", "Team@Example.NET") == "team@example.com"
@@ -89,7 +91,8 @@ def test_an_alias_domain_reaches_the_targets_mailboxes_and_aliases_and_nothing_e
         sql(admin_dsn, "SELECT set_domain_active('example.com', true)")
 
 
-def test_a_catch_all_takes_unknown_local_parts_only_also_through_the_alias_domain(postfix, admin_dsn):
+def test_catch_all_unknown_only(postfix, admin_dsn):
+    """A catch-all takes unknown local parts only also through the alias domain."""
     sql(admin_dsn, "SELECT add_alias('@example.com', 'bar@example.com')")
     try:
         assert lookup(postfix, "virtual.cf", "anything@example.com") == "bar@example.com"
@@ -142,9 +145,7 @@ def test_alias_domain_and_catch_all_rules_are_refused_clearly(admin_dsn):
 def test_removing_a_target_with_cascade_takes_its_alias_domains(cluster):
     with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS aliascascade WITH (FORCE)")
-    cli(["init", "--dsn", cluster.dsn(), "--database", "aliascascade"], check=True)
-    dsn = cluster.dsn("aliascascade")
-    cli(["migrate", "apply", "--dsn", dsn], check=True)
+    dsn = migrate(cluster, "aliascascade")
     try:
         r = cli(["domain", "add", "example.com", "--dsn", dsn])
         assert r.exit_code == 0, r

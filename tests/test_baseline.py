@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from yoyo import read_migrations
 
-from conftest import cli, run
 from mailbook import data_dir
 from mailbook.database import migrations as mig
 from mailbook.demo.cluster import SUPERUSER
+from tests.harness.process import cli, run
 
 ALL_IDS = sorted(p.name[: -len(".sql")] for p in data_dir("migrations").glob("*.sql")
                  if not p.name.endswith(".rollback.sql"))
@@ -140,8 +140,9 @@ def _fill_every_table(dsn: str) -> None:
         conn.execute("INSERT INTO maildir_roots VALUES ('example.com') ON CONFLICT DO NOTHING")
 
 
-def test_a_database_built_by_the_old_chain_moves_onto_the_baseline_keeping_every_row(
+def test_old_chain_onto_baseline(
         cluster, fresh_db, baseline_dump):
+    """A database built by the old chain moves onto the baseline keeping every row."""
     build_with_old_chain(fresh_db)
     _fill_every_table(fresh_db)
     before = every_row(fresh_db)
@@ -168,8 +169,9 @@ def test_a_database_built_by_the_old_chain_moves_onto_the_baseline_keeping_every
     assert applied_ids(fresh_db) == ALL_IDS
 
 
-def test_a_database_part_way_along_the_old_chain_finishes_it_then_moves_in_one_apply(
+def test_part_way_chain_onto_baseline(
         cluster, fresh_db, baseline_dump):
+    """A database part way along the old chain finishes it then moves in one apply."""
     build_with_old_chain(fresh_db, upto="0030_move_pgcrypto_out_of_public")
     with psycopg.connect(fresh_db, autocommit=True) as conn:  # the owner's DML, as that release allowed
         conn.execute("SET ROLE mailowner")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ROOT
+from tests.harness.process import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "debian12-2core"
 
@@ -16,7 +16,8 @@ def test_the_benchmarks_page_leads_with_the_committed_end_to_end_table():
     assert (RESULTS / "e2e.json").exists() and (RESULTS / "e2e.png").exists()
 
 
-def test_the_benchmarks_page_shows_the_committed_compiled_maps_table_and_equivalence_run():
+def test_page_shows_compiled_maps():
+    """The benchmarks page shows the committed compiled maps table and equivalence run."""
     md = (RESULTS / "e2e.md").read_text()
     start = md.index("| workload | hash: rcpt/s | compiled rcpt/s")
     table = md[start:md.index("\n\n", start)]

@@ -14,8 +14,8 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import table_checksums
-from mta import mail_database
+from tests.harness.database import mail_database, table_checksums
+from tests.harness.process import cli
 
 DB = "webmail_api"
 WEBMAIL_PW = "webmail-pw-for-tests"
@@ -82,7 +82,8 @@ def audit(owner, email):
                          " ORDER BY id", (email,)).fetchall()
 
 
-def test_change_password_stores_the_new_password_and_audits_the_update_as_mailwebmail(webmail, owner, mailbox):
+def test_change_password_audited(webmail, owner, mailbox):
+    """`change_password()` stores the new password and audits the update as mailwebmail."""
     assert change(webmail, mailbox.upper(), OLD, NEW) == (True, "00000", "password changed")
     assert verified(owner, mailbox, NEW) and not verified(owner, mailbox, OLD)
     stored = owner.execute("SELECT password FROM users WHERE email = %s", (mailbox,)).fetchone()[0]
@@ -112,8 +113,9 @@ def test_a_wrong_current_password_is_refused_with_28P01_changes_nothing_and_is_a
     ("$2y$10$" + "a" * 53, "22023",
      "the password looks like a password hash; to store an existing hash, use add_mailbox_hashed()"),
 ])
-def test_a_new_password_against_the_policy_is_refused_with_its_own_sqlstate_and_changes_nothing(
+def test_policy_refusal(
         webmail, owner, mailbox, new, code, message):
+    """A new password against the policy is refused with its own SQLSTATE and changes nothing."""
     local = mailbox.split("@")[0]
     new, message = new.replace("{local}", local.upper()), message.replace("{local}", local)
     stored = owner.execute("SELECT password FROM users WHERE email = %s", (mailbox,)).fetchone()[0]
@@ -136,8 +138,10 @@ def test_the_policy_is_settings_that_only_mailowner_changes(owner, webmail, mail
                          ).fetchone() == (["password_min_length"],)
 
 
-def test_the_admin_paths_keep_their_own_rules_and_can_check_the_policy_first(owner):
-    """The choice documented in migration 0050: add_mailbox/set_password/import do not apply
+def test_admin_paths_own_rules(owner):
+    """The admin paths keep their own rules and can check the policy first.
+
+    The choice documented in migration 0050: add_mailbox/set_password/import do not apply
     the self-service policy; password_policy_error() lets a front-end hold them to it."""
     owner.execute("SET ROLE mailadmin")
     try:
@@ -151,7 +155,8 @@ def test_the_admin_paths_keep_their_own_rules_and_can_check_the_policy_first(own
         owner.execute("RESET ROLE")
 
 
-def test_after_five_wrong_current_passwords_the_sixth_is_refused_unchecked_even_when_right(webmail, owner, mailbox):
+def test_five_wrong_then_refused(webmail, owner, mailbox):
+    """After five wrong current passwords the sixth is refused unchecked even when right."""
     for n in range(5):
         assert change(webmail, mailbox, f"guess {n}", NEW)[1] == "28P01"
     changed, code, message = change(webmail, mailbox, OLD, NEW)
@@ -189,7 +194,7 @@ def test_racing_sessions_get_no_more_than_five_checks_between_them(webmail_dsn, 
                 barrier.wait()
                 for j in range(2):
                     codes.append(change(conn, mailbox, f"guess {i}.{j}", NEW)[1])
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=attacker, args=(i,)) for i in range(8)]
@@ -342,7 +347,8 @@ PINNED = {"log_statement": "none", "log_min_duration_statement": "-1", "log_min_
           "track_activities": "off"}
 
 
-def test_a_mailwebmail_session_keeps_its_statements_out_of_the_log_and_pg_stat_activity(webmail):
+def test_webmail_statements_unlogged(webmail):
+    """A mailwebmail session keeps its statements out of the log and pg_stat_activity."""
     settings = dict(webmail.execute("SELECT name, setting FROM pg_settings WHERE name = ANY (%s)", (list(PINNED),)))
     assert settings == PINNED
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -376,8 +382,6 @@ def test_passwords_never_reach_the_server_log(dsn, webmail_dsn, owner, cluster, 
 def test_doctor_checks_every_logging_pin(dsn, owner):
     """doctor fails when one pin is missing or overridden for the mail database (1.0 checked
     four, and a DBA's log_min_duration_sample = 0 went unnoticed)."""
-    from conftest import cli
-
     def line():
         r = cli(["doctor", "--dsn", dsn])
         return next(x for x in r.stdout.splitlines() if "mailwebmail statements unlogged" in x)

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import cli
 from mailbook.postfix import compiled
-from mta import Postfix, install_postfix, mail_database, private_dir, remove, require_root
+from tests.harness.database import mail_database
+from tests.harness.postfix import Postfix, install_postfix
+from tests.harness.process import cli, daemon_root
+from tests.harness.strategies import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
 
 DB = "compiled"
 READER_PW = "reader-pw-compiled-maps"
@@ -71,10 +74,8 @@ def populate(conn: psycopg.Connection) -> None:
 
 @pytest.fixture(scope="module")
 def root_dir():
-    require_root("the compiled-maps tests")
-    d = private_dir("mailbook-compiled-")
-    yield d
-    remove(d)
+    with daemon_root("mailbook-compiled-", "the compiled-maps tests") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,8 @@ def verify(dest: Path, postfix: Postfix, *extra: str, env: dict = READER_ENV):
 
 # -- compile -------------------------------------------------------------------------------
 
-def test_compile_writes_every_map_as_an_lmdb_table_and_records_its_snapshot(dest):
+def test_compile_writes_every_map(dest):
+    """Compile writes every map as an lmdb: table and records its snapshot."""
     for m in compiled.MAPS:
         for table in (dest / f"{m.name}.lmdb", dest / m.name):  # and postmap's input, kept for reading
             assert table.is_file() and not table.is_symlink(), table
@@ -143,7 +145,8 @@ def test_compile_writes_every_map_as_an_lmdb_table_and_records_its_snapshot(dest
     assert not [p for p in dest.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
-def test_compiled_keys_turn_catch_alls_and_alias_domains_into_explicit_keys(dest):
+def test_compiled_keys_explicit(dest):
+    """Compiled keys turn catch-alls and alias domains into explicit keys."""
     virtual = dict(line.split("\t") for line in (dest / "virtual").read_text().splitlines())
     assert virtual["@example.com"] == "foo@example.com"
     assert virtual["foo@example.com"] == "foo@example.com"  # a mailbox the catch-all must not take
@@ -250,7 +253,8 @@ def test_verify_without_compiled_tables_says_what_to_run(root_dir, sql_postfix):
     assert r.exit_code == 1 and "run `mailbook maps compile" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_postconf_compiled_replaces_every_pgsql_map_and_keeps_the_quota_check(dest):
+def test_postconf_compiled(dest):
+    """Postconf compiled replaces every pgsql: map and keeps the quota check."""
     r = cli(["maps", "postconf", "--compiled", "--dest", str(dest)])
     assert r.exit_code == 0, r.stderr
     assert "pgsql:" not in r.stdout
@@ -448,41 +452,6 @@ def test_compile_as_the_directory_owner_as_documented(root_dir, reader_dsn, sql_
 
 # -- random provisioning, then compile and compare every key -------------------------------
 
-DOMAINS = ["a.test", "b.test", "c.test"]
-LOCALS = ["u1", "u2", "u3", "info"]
-ADDRESS = st.builds(lambda l, d: f"{l}@{d}", st.sampled_from(LOCALS), st.sampled_from(DOMAINS))
-STEP = st.one_of(
-    st.tuples(st.just("add_mailbox"), ADDRESS, st.just("pw")),
-    st.tuples(st.just("add_alias"), st.sampled_from(DOMAINS).map(lambda d: "@" + d), ADDRESS),  # catch-alls, often
-    st.tuples(st.just("add_alias"), st.one_of(ADDRESS, st.sampled_from(DOMAINS).map(lambda d: "@" + d)), ADDRESS),
-    st.tuples(st.just("add_alias_domain"), st.sampled_from(DOMAINS), st.sampled_from(DOMAINS)),
-    st.tuples(st.just("set_mailbox_active"), ADDRESS, st.booleans()),
-    st.tuples(st.just("set_domain_active"), st.sampled_from(DOMAINS), st.booleans()),
-    st.tuples(st.just("remove_mailbox"), ADDRESS),
-    st.tuples(st.just("remove_alias"), ADDRESS),
-    st.tuples(st.just("remove_domain"), st.sampled_from(DOMAINS)),
-    st.tuples(st.just("allow_send_as"), ADDRESS, ADDRESS),
-    st.tuples(st.just("deactivate_alias"), ADDRESS),
-)
-
-
-def apply_step(conn: psycopg.Connection, step: tuple) -> None:
-    """One provisioning call as mailadmin; a refused one (a duplicate, an unknown mailbox)
-    changes nothing, as the API promises, and the sequence goes on."""
-    name, *args = step
-    try:
-        with conn.transaction():
-            if name == "deactivate_alias":  # no API for it; imports can leave such rows
-                conn.execute("RESET ROLE")
-                conn.execute("UPDATE public.aliases SET active = false WHERE alias = %s", args)
-            else:
-                conn.execute(f"SELECT public.{name}({', '.join(['%s'] * len(args))})", args)
-    except psycopg.errors.DatabaseError:
-        pass
-    finally:
-        conn.execute("SET ROLE mailadmin")
-
-
 @pytest.fixture(scope="module")
 def property_db(cluster, dsn, sql_postfix, root_dir):
     """The module's database emptied for each example: its pgsql: maps and Postfix config
@@ -495,8 +464,9 @@ def property_db(cluster, dsn, sql_postfix, root_dir):
 @given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
        first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
        steps=st.lists(STEP, min_size=3, max_size=25))
-def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
+def test_random_provisioning_compiles(
         property_db, sql_postfix, root_dir, reader_dsn, first_domains, first_mailboxes, steps):
+    """Random provisioning compiles to tables that answer as the pgsql: maps."""
     with psycopg.connect(property_db, autocommit=True) as conn:
         conn.execute("DELETE FROM public.send_as; DELETE FROM public.aliases; DELETE FROM public.users;"
                      " UPDATE public.transports SET alias_of = NULL; DELETE FROM public.transports")
@@ -526,9 +496,12 @@ def test_random_provisioning_compiles_to_tables_that_answer_as_the_pgsql_maps(
        steps=st.lists(STEP, min_size=3, max_size=25),
        asked_domains=st.lists(st.sampled_from(DOMAINS), max_size=2, unique=True),
        asked=st.lists(ADDRESS, min_size=1, max_size=6, unique=True))
-def test_compiled_map_rows_for_some_addresses_and_domains_are_exactly_those_keys_of_a_full_compile(
+def test_compiled_map_rows_partial(
         property_db, first_domains, first_mailboxes, steps, asked_domains, asked):
-    """What `maps follow` reads for a batch: the keys equal to the addresses asked plus
+    """Compiled map rows for some addresses and domains are exactly those keys of a full
+    compile.
+
+    What `maps follow` reads for a batch: the keys equal to the addresses asked plus
     every key of the domains asked, each with the value a full compile gives it (and
     nothing else), whatever state random provisioning left."""
     with psycopg.connect(property_db, autocommit=True) as conn:

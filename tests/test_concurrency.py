@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from conftest import ADMIN_LOGIN
 from mailbook.postfix.maps import expand, map_files
+from tests.harness.database import ADMIN_LOGIN
 
 MAILBOXES_CF = next(m for m in map_files() if m.name == "mailboxes.cf")  # the query Postfix sends
 
@@ -21,7 +21,8 @@ def session(db) -> psycopg.Connection:
     return conn
 
 
-def test_eight_workers_adding_the_same_and_their_own_mailboxes_leave_one_winner_each(db):
+def test_eight_workers_one_winner(db):
+    """Eight workers adding the same and their own mailboxes leave one winner each."""
     db.execute("SELECT add_domain('example.com')")
     hash_ = db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt('pw', crypto.gen_salt('bf', 4))").fetchone()[0]
     shared = [f"same{i}@example.com" for i in range(25)]

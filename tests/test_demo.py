@@ -12,9 +12,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import PYTHON, ROOT, run, verified
 from mailbook import Failure
 from mailbook.demo import cluster as cluster_mod
+from mailbook.demo import demo as demo_module
+from tests.harness.database import verified
+from tests.harness.process import PYTHON, ROOT, run
 
 
 @pytest.fixture
@@ -52,7 +54,8 @@ def test_demo_provisions_an_example_and_shows_what_postfix_sees(demo_dir):
             assert path.read_text().strip() not in r.stdout + r.stderr
 
 
-def test_demo_roles_log_in_over_tcp_with_the_pgpass_file_and_read_only_what_they_may(demo_dir):
+def test_demo_roles_log_in(demo_dir):
+    """Demo roles log in over TCP with the .pgpass file and read only what they may."""
     r = demo("--data-dir", str(demo_dir))
     assert r.returncode == 0, r.stderr
     reader_dsn = re.search(r'psql "(host=127\.0\.0\.1 [^"]*user=mailreader)"', r.stdout).group(1)
@@ -136,10 +139,10 @@ def test_readme_main_job_from_a_fresh_clone():
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def test_demo_as_root_in_a_private_directory_puts_the_cluster_where_postgres_can_reach(monkeypatch):
-    """A checkout under /root (mode 0700): the server runs as postgres, which cannot enter it."""
-    from mailbook.demo import demo
+def test_demo_as_root(monkeypatch):
+    """Demo as root in a private directory puts the cluster where postgres can reach.
 
+    A checkout under /root (mode 0700): the server runs as postgres, which cannot enter it."""
     base = Path(tempfile.mkdtemp())  # /tmp/xyz; pytest's own tmp_path sits under a 0700 directory
     base.chmod(0o755)
     private = base / "private"
@@ -147,9 +150,9 @@ def test_demo_as_root_in_a_private_directory_puts_the_cluster_where_postgres_can
     (private / "checkout").mkdir()
     monkeypatch.chdir(private / "checkout")
     if os.geteuid() == 0:
-        assert demo.default_root() == demo.ROOT_FALLBACK
+        assert demo_module.default_root() == demo_module.ROOT_FALLBACK
     else:
-        assert demo.default_root() == Path(".mailbook")
+        assert demo_module.default_root() == Path(".mailbook")
     private.chmod(0o755)
-    assert demo.default_root() == Path(".mailbook")
+    assert demo_module.default_root() == Path(".mailbook")
     shutil.rmtree(base)

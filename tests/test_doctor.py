@@ -8,7 +8,8 @@ import json
 import psycopg
 import pytest
 
-from conftest import cli, keep_generated
+from tests.harness.database import ADMIN_LOGIN, ADMIN_PASSWORD
+from tests.harness.process import cli, keep_generated
 
 
 def rows(stdout: str) -> dict[str, list[str]]:
@@ -126,7 +127,8 @@ def catalogue_failures(dsn: str) -> list[str]:
 
 
 @pytest.mark.parametrize("weakening, named", WEAKENINGS, ids=[w[0][:40] for w in WEAKENINGS])
-def test_every_weakening_of_the_catalogue_fails_doctor_with_the_sql_that_reverts_it(migrated, weakening, named):
+def test_doctor_catches_weakenings(migrated, weakening, named):
+    """Every weakening of the catalogue fails doctor with the SQL that reverts it."""
     dbname = psycopg.conninfo.conninfo_to_dict(migrated)["dbname"]
     assert catalogue_failures(migrated) == []
     with psycopg.connect(migrated, autocommit=True) as conn:
@@ -206,8 +208,8 @@ def test_rows_older_than_the_rules_are_reported_not_rewritten(migrated):
         assert conn.execute("SELECT maildir FROM users WHERE email = 'evil@example.com'").fetchone() == ("example.com/",)
 
 
-def test_a_help_desk_login_gets_warnings_for_what_it_may_not_read_not_a_crash(mail_dsn):
-    from conftest import ADMIN_LOGIN, ADMIN_PASSWORD
+def test_doctor_as_help_desk(mail_dsn):
+    """A help-desk login gets warnings for what it may not read not a crash."""
     r = cli(["doctor", "--dsn", f"{mail_dsn} user={ADMIN_LOGIN} host=127.0.0.1", "--json"],
             env={"PGPASSWORD": ADMIN_PASSWORD})
     assert r.exit_code == 0 and "Traceback" not in r.stderr, r

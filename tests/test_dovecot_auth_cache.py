@@ -27,12 +27,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.demo.cluster import PrivateCluster
 from mailbook.files import write_private
-from mailbook.passwords import set_role_password
-from test_outage import PgBouncer
-from mta import VMAIL_GID, VMAIL_UID, install_dovecot, private_dir, remove, require_root
+from tests.harness.database import migrate
+from tests.harness.dovecot import install_dovecot
+from tests.harness.pgbouncer import PgBouncer
+from tests.harness.postfix import VMAIL_GID, VMAIL_UID
+from tests.harness.process import private_dir, remove, require_root
 
 AUTH_PW = "auth-pw-cache"
 TTL = 6  # seconds; written by `mailbook dovecot install --auth-cache-ttl 6`
@@ -46,14 +47,10 @@ def stack():
     require_root("the Dovecot cache tests")
     root = private_dir("mailbook-authcache-")
     pg = PrivateCluster(root / "pg")
-    pg.start()
     dovecot = bouncer = None
     try:
-        cli(["init", "--dsn", pg.dsn()], check=True)
-        cli(["migrate", "apply", "--dsn", pg.dsn("mail")], check=True)
-        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-            set_role_password(conn, "mailauth", AUTH_PW)
-            set_role_password(conn, "mailreader", "reader-pw-cache")
+        pg.start()
+        migrate(pg, mailauth=AUTH_PW, mailreader="reader-pw-cache")
         with psycopg.connect(pg.dsn("mail"), autocommit=True) as conn:
             conn.execute("SET ROLE mailadmin")
             conn.execute("SELECT add_domain('example.com')")
@@ -140,7 +137,8 @@ def test_a_new_password_works_at_once(stack):
     assert not auth(dovecot, user)  # and the old one is refused from then on
 
 
-def test_while_postgresql_answers_an_old_password_and_a_disabled_mailbox_stop_after_the_ttl(stack):
+def test_cache_ttl_bounds_old_answers(stack):
+    """While PostgreSQL answers an old password and a disabled mailbox stop after the TTL."""
     pg, dovecot = stack
     changed, disabled = "changed@example.com", "disabled@example.com"
     assert auth(dovecot, changed) and auth(dovecot, disabled) and imap_login(dovecot, disabled)
@@ -168,8 +166,10 @@ def test_flushing_a_user_from_the_cache_makes_a_disable_immediate(stack):
     # the outage test below shows what that costs
 
 
-def test_during_an_outage_cached_users_log_in_and_only_an_unflushed_change_is_undone(stack):
-    """PostgreSQL stopped. Each login below runs at the same time: a lookup that is sent
+def test_cache_carries_an_outage(stack):
+    """During an outage cached users log in and only an unflushed change is undone.
+
+    PostgreSQL stopped. Each login below runs at the same time: a lookup that is sent
     waits for PgBouncer's query_wait_timeout (40 s), then the cache answers. A user whose
     entry is younger than the ttl logs in at once (IMAP too); one seen earlier after that
     wait (password checks only here: an IMAP login waits twice, passdb then userdb, about

@@ -11,9 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.demo.cluster import SUPERUSER, PrivateCluster
 from mailbook.passwords import set_role_password
+from tests.harness.process import cli
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,8 @@ def test_bad_names_and_networks_are_one_clear_line():
 
 
 @pytest.mark.parametrize("network", ["0.0.0.0/0", "::/0", "10.0.0.0/8", "2001:db8::/32", "::ffff:0.0.0.0/96"])
-def test_a_network_wider_than_the_mail_hosts_is_refused_and_nothing_is_printed(network):
+def test_hba_refuses_wide_network(network):
+    """A network wider than the mail hosts is refused and nothing is printed."""
     r = cli(["hba", "--network", network])
     assert r.exit_code == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r
     assert "wider than a /" in r.stderr and "one --network each" in r.stderr
@@ -100,7 +101,8 @@ def test_a_mail_hosts_network_up_to_the_limit_is_accepted():
         assert f"hostssl  mail      mailauth     {printed}" in cli(["hba", "--network", network], check=True).stdout
 
 
-def test_hba_patroni_prints_the_same_rules_as_items_of_patronis_pg_hba_list():
+def test_hba_patroni():
+    """`hba --patroni` prints the same rules as items of Patroni's pg_hba list."""
     plain = [line.split() for line in cli(["hba", "--network", "192.0.2.0/28"], check=True).stdout.splitlines()
              if not line.startswith("#")]
     patroni = cli(["hba", "--patroni", "--network", "192.0.2.0/28"], check=True).stdout.splitlines()

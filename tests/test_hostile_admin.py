@@ -18,10 +18,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import ADMIN_LOGIN, ADMIN_PASSWORD, cli
 from mailbook.database.migrations import LOCK_KEY
 from mailbook.files import write_private
-from mta import install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
+from tests.harness.database import ADMIN_LOGIN, ADMIN_PASSWORD, mail_database
+from tests.harness.dovecot import install_dovecot
+from tests.harness.postfix import install_postfix
+from tests.harness.process import cli, private_dir, remove, require_root
 
 DB = "hostile"
 READER_PW = "hostile reader pw"
@@ -197,7 +199,8 @@ def test_hostile_usernames_log_nobody_in_through_dovecot(world, username):
     assert dovecot.auth_test(username, "boss@other.org secret").returncode == 77, dovecot.log_text()
 
 
-def test_rows_a_help_desk_leaves_in_staging_are_never_imported_and_are_cleared(world, tmp_path):
+def test_staging_leftovers_cleared(world, tmp_path):
+    """Rows a help-desk leaves in staging are never imported and are cleared."""
     dsn, admin_dsn, postfix, dovecot = world
     ok(["domain", "add", "stage.org"], admin_dsn)
     with psycopg.connect(admin_dsn, password=ADMIN_PASSWORD, autocommit=True) as conn:
@@ -233,7 +236,8 @@ def test_an_import_leaves_no_plaintext_in_the_statistics(world, tmp_path):
     assert leaked == [], f"plaintext passwords reached pg_statistic: {leaked}"
 
 
-def test_a_help_desk_session_holding_the_migration_lock_is_named_not_waited_for(world):
+def test_migration_lock_holder_named(world):
+    """A help-desk session holding the migration lock is named not waited for."""
     dsn, admin_dsn, postfix, dovecot = world
     with psycopg.connect(admin_dsn, password=ADMIN_PASSWORD, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))

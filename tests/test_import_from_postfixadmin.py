@@ -10,20 +10,30 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import time
 
 import psycopg
 import pytest
 
-import subprocess
-import time
-
-from conftest import PYTHON, ROOT, cli, table_checksums
+from mailbook.files import write_private
 from mailbook.importers import postfixadmin
 from mailbook.importers.plan import snapshot
-from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove
-from movein import (Lookups, PostfixAdmin, deliver_file, drop_source, imap_subjects, mailbook_lookups,
-                    map_file, postfix_config, source_database)
-from mailbook.files import write_private
+from tests.harness.database import mail_database, table_checksums
+from tests.harness.dovecot import install_dovecot
+from tests.harness.peers import (
+    Lookups,
+    PostfixAdmin,
+    deliver_file,
+    drop_source,
+    imap_subjects,
+    mailbook_lookups,
+    map_file,
+    postfix_config,
+    source_database,
+)
+from tests.harness.postfix import VMAIL_GID, VMAIL_UID
+from tests.harness.process import PYTHON, ROOT, cli, daemon_root
 
 SOURCE, OWNER, OWNER_PW = "pfa_source", "pfa_owner", "pfa-owner-pw"
 TARGET, READER_PW, AUTH_PW = "pfa_target", "pfa-reader-pw", "pfa-auth-pw"
@@ -71,11 +81,8 @@ def pfa_queries(port: int, root, user: str, password: str) -> dict[str, list]:
 
 @pytest.fixture(scope="module")
 def root():
-    if os.geteuid() != 0:
-        pytest.fail("the move-in tests must run as root (scripts/test.sh under CI does)")
-    d = private_dir("mailbook-pfa-")
-    yield d
-    remove(d)
+    with daemon_root("mailbook-pfa-", "the move-in tests") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +168,8 @@ def _checksums(dsn: str) -> dict:
         return table_checksums(conn)
 
 
-def test_dry_run_counts_each_kind_lists_what_cannot_move_and_writes_nothing(dry_run):
+def test_pfa_dry_run(dry_run):
+    """Dry run counts each kind lists what cannot move and writes nothing."""
     assert dry_run.exit_code == 0, dry_run
     out = dry_run.stdout
     assert ("read in one snapshot: 2 domain(s), 1 alias domain(s), 1 relay domain(s), 9 mailbox(s), "
@@ -240,8 +248,10 @@ def test_the_source_is_read_in_one_read_only_repeatable_read_snapshot(source):
             conn.execute("DELETE FROM mailbox")
 
 
-def test_a_writer_committing_between_the_imports_reads_changes_nothing_the_import_sees(source, target):
-    """The import reads PostfixAdmin in several statements (domains, alias domains, mailboxes,
+def test_pfa_one_snapshot(source, target):
+    """A writer committing between the imports reads changes nothing the import sees.
+
+    The import reads PostfixAdmin in several statements (domains, alias domains, mailboxes,
     aliases, vacations, fetchmail). A writer holds the alias table, so the real command stops
     after reading domains and mailboxes and waits before reading aliases; meanwhile other
     writes commit: a mailbox and its self-alias row (as PostfixAdmin adds them, two tables),
@@ -348,7 +358,8 @@ def dovecot(root, cluster, imported):
 
 
 @pytest.mark.parametrize("address,password,scheme,active", MAILBOXES, ids=[m[0] for m in MAILBOXES])
-def test_each_mailbox_logs_in_with_its_old_password_through_dovecot_as_before(dovecot, address, password, scheme, active):
+def test_pfa_old_passwords_log_in(dovecot, address, password, scheme, active):
+    """Each mailbox logs in with its old password through Dovecot as before."""
     r = dovecot.auth_test(address, password)
     if address in CANNOT_LOG_IN:
         assert r.returncode == 77, r.stdout + r.stderr
@@ -363,9 +374,11 @@ def test_mail_placed_before_the_move_is_read_over_imap_after_it(dovecot):
             assert imap_subjects(dovecot.port, address, password) == [f"before the move {address}"]
 
 
-def test_cleartext_passwords_move_in_bcrypt_hashed_with_the_flag_and_are_listed_without_it(pfa, source, target,
+def test_pfa_cleartext_hashed(pfa, source, target,
                                                                                             dovecot):
-    """PostfixAdmin's $CONF['encrypt'] = 'cleartext' stores the password as typed. Without
+    """Cleartext passwords move in bcrypt hashed with the flag and are listed without it.
+
+    PostfixAdmin's $CONF['encrypt'] = 'cleartext' stores the password as typed. Without
     --cleartext-passwords such a value is listed as a hash mailbook refuses (and never
     printed); with it, it goes in as the password and is hashed with bcrypt, while the
     hashes written before the scheme was switched stay hashes. Both log in."""

@@ -17,11 +17,22 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli, table_checksums
-from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove
-from movein import (Lookups, Vmm, deliver_file, drop_source, imap_subjects, mailbook_lookups, map_file,
-                    postfix_config, source_database)
 from mailbook.files import write_private
+from tests.harness.database import mail_database, table_checksums
+from tests.harness.dovecot import install_dovecot
+from tests.harness.peers import (
+    Lookups,
+    Vmm,
+    deliver_file,
+    drop_source,
+    imap_subjects,
+    mailbook_lookups,
+    map_file,
+    postfix_config,
+    source_database,
+)
+from tests.harness.postfix import VMAIL_GID, VMAIL_UID
+from tests.harness.process import cli, daemon_root, remove
 
 SOURCE, OWNER, OWNER_PW = "vmm_source", "vmm_owner", "vmm-owner-pw"
 TARGET, READER_PW, AUTH_PW = "vmm_target", "vmm-reader-pw", "vmm-auth-pw"
@@ -42,11 +53,8 @@ USERS = [
 
 @pytest.fixture(scope="module")
 def root():
-    if os.geteuid() != 0:
-        pytest.fail("the move-in tests must run as root (scripts/test.sh under CI does)")
-    d = private_dir("mailbook-vmm-")
-    yield d
-    remove(d)
+    with daemon_root("mailbook-vmm-", "the move-in tests") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +109,8 @@ def imported(source, target):
                check=True)
 
 
-def test_import_counts_each_kind_and_lists_what_vmm_had_and_mailbook_has_not(imported):
+def test_vmm_counts_and_leftovers(imported):
+    """Import counts each kind and lists what vmm had and mailbook has not."""
     out = imported.stdout
     assert ("read in one snapshot: 1 domain(s), 1 alias domain(s), 1 relay domain(s), 5 mailbox(s), "
             "5 alias destination(s), 1 catch-all destination(s)") in out, out
@@ -198,7 +207,8 @@ def test_services_vmm_turned_off_stay_off(dovecot):
     assert dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", "service=sieve", "bob@example.org", "bob-pw-1").returncode == 0
 
 
-def test_mail_placed_before_the_move_is_read_over_imap_after_the_printed_commands(dovecot):
+def test_vmm_mail_read_after_move(dovecot):
+    """Mail placed before the move is read over IMAP after the printed commands."""
     for address, password, _scheme in USERS:
         if address != "bob@example.org":  # no IMAP for bob, in vmm as here
             assert imap_subjects(dovecot.port, address, password) == [f"before the move {address}"]

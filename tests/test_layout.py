@@ -19,7 +19,6 @@ PACKAGE = ROOT / "mailbook"
 LAYERS = {
     # the core: errors, connecting, data files, safe writes, passwords, printable text
     "mailbook": 0, "mailbook.files": 0, "mailbook.passwords": 0, "mailbook.terminal": 0,
-    "mailbook.sqldocs": 0,  # used by a test only (issue 29 moves it to the test harness)
     # the mail database: migrations, the SQL API, init, connection lines, the CLI's reads
     "mailbook.database": 1,
     # what mailbook wires to the database: one room per program, and provisioning in bulk

@@ -12,92 +12,15 @@ from __future__ import annotations
 import imaplib
 import math
 import re
-import smtplib
 import time
 
 import psycopg
 import pytest
 
-from conftest import cli
-from mailbook.files import write_private
-from mta import Postfix, install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
-
-DB = "lmtp"
-READER_PW = "reader-pw-lmtp"
-AUTH_PW = "auth-pw-lmtp"
-QUOTA_PW = "quota-pw-lmtp"
-FOO_PW = "foo pw for lmtp"
-
-
-def sql(dsn: str, statement: str, *params):
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        cur = conn.execute(statement, params)
-        return cur.fetchall() if cur.description else []
-
-
-@pytest.fixture(scope="module")
-def admin_dsn(cluster):
-    require_root()
-    with mail_database(cluster, DB, mailreader=READER_PW, mailauth=AUTH_PW, mailquota=QUOTA_PW) as dsn:
-        sql(dsn, "SELECT add_domain('example.com')")
-        sql(dsn, "SELECT add_domain('example.org')")
-        sql(dsn, "SELECT add_alias_domain('example.net', 'example.com')")
-        for box in ("foo", "bar", "sleepy", "catchall", "full", "list", "bulk", "robot", "later"):
-            sql(dsn, "SELECT add_mailbox(%s, %s)", f"{box}@example.com", FOO_PW if box == "foo" else f"{box} pw pw")
-        sql(dsn, "SELECT add_mailbox('baz@example.org', 'baz pw pw')")
-        sql(dsn, "SELECT set_mailbox_active('sleepy@example.com', false)")
-        sql(dsn, "SELECT add_alias('team@example.com', 'foo@example.com')")
-        sql(dsn, "SELECT add_alias('@example.com', 'catchall@example.com')")
-        yield dsn
-
-
-@pytest.fixture(scope="module")
-def daemons(admin_dsn, cluster):
-    """A Postfix delivering with virtual(8) gets one message to foo; then the same
-    Postfix (same maildirs) is switched to LMTP and Dovecot started with the LMTP include."""
-    root = private_dir("mailbook-lmtp-")
-    auth_pw, quota_pw = root / "auth.pw", root / "quota.pw"
-    write_private(auth_pw, AUTH_PW + "\n")
-    write_private(quota_pw, QUOTA_PW + "\n")
-    pf = install_postfix(root, cluster, DB, READER_PW, delivery="virtual")
-    dovecot = None
-    try:
-        pf.start()
-        pf.send("foo@example.com", "delivered by virtual(8) before the switch")
-        before = pf.delivered("example.com/foo/", "delivered by virtual(8) before the switch")
-        pf.stop()
-        pf.delivery = "lmtp"
-        pf.start()
-        dovecot = install_dovecot(root, pf.mail, "--port", str(cluster.port), "--dbname", DB,
-                                  "--password-file", str(auth_pw), "--quota-password-file", str(quota_pw), postfix=pf)
-        dovecot.start()
-        yield pf, dovecot, before
-    finally:
-        if dovecot:
-            dovecot.stop()
-        pf.stop()
-        remove(root)
-
-
-@pytest.fixture(scope="module")
-def postfix(daemons) -> Postfix:
-    return daemons[0]
-
-
-@pytest.fixture(scope="module")
-def dovecot(daemons):
-    return daemons[1]
-
-
-def wait_for(predicate, what: str, timeout: float = 20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.harness.database import sql
+from tests.harness.lmtp import DB, FOO_PW, QUOTA_PW, admin_dsn, daemons, dovecot, postfix, usage  # noqa: F401  (the fixtures)
+from tests.harness.postfix import Postfix
+from tests.harness.process import cli, wait_for
 
 
 def imap_subjects(dovecot, user: str, password: str) -> list[str]:
@@ -122,8 +45,10 @@ def rcpt(postfix: Postfix, recipient: str, size: int | None = None, sender: str 
 
 # -- LMTP delivery and the switch from virtual(8) --------------------------------------------
 
-def test_mail_delivered_by_virtual8_before_the_switch_is_read_over_imap_and_new_mail_lands_beside_it(
+def test_switch_to_lmtp(
         daemons, postfix, dovecot):
+    """Mail delivered by virtual(8) before the switch is read over IMAP and new mail lands
+    beside it."""
     _, _, before = daemons
     postfix.send("foo@example.com", "delivered by LMTP after the switch")
     after = postfix.delivered("example.com/foo/", "delivered by LMTP after the switch")
@@ -146,7 +71,8 @@ def test_maps_postconf_defaults_to_lmtp_and_keeps_virtual8_as_a_choice(postfix):
     assert bad.exit_code != 0 and "procmail" in bad.stderr
 
 
-def test_dovecot_install_writes_the_lmtp_include_and_dict_files_0640_and_prints_no_password(dovecot):
+def test_lmtp_install_files(dovecot):
+    """`dovecot install` writes the LMTP include and dict files 0640 and prints no password."""
     conf = dovecot.sql_conf.parent
     include = (conf / "lmtp-mailbook.conf.ext").read_text()
     assert f"unix_listener {dovecot.lmtp_include.parent.parent / 'postfix' / 'queue'}/private/dovecot-lmtp" in include
@@ -184,7 +110,8 @@ def test_a_tagged_unknown_user_goes_to_the_catch_all_or_is_refused_at_rcpt(postf
 
 # -- quota at RCPT ----------------------------------------------------------------------------
 
-def test_over_quota_is_refused_at_rcpt_by_size_and_when_full_and_a_raise_takes_effect_at_once(postfix, admin_dsn):
+def test_over_quota_refused_at_rcpt(postfix, admin_dsn):
+    """Over quota is refused at RCPT by size and when full and a raise takes effect at once."""
     cli(["mailbox", "quota", "full@example.com", "--bytes", "3000", "--dsn", admin_dsn], check=True)
     postfix.send("full@example.com", "fills half", body="x" * 1200)
     postfix.delivered("example.com/full/", "fills half")
@@ -197,7 +124,7 @@ def test_over_quota_is_refused_at_rcpt_by_size_and_when_full_and_a_raise_takes_e
     assert rcpt(postfix, "full@example.com", size=5000)[0] == 250
     with postfix.smtp() as s:
         message = "From: a@elsewhere.example\r\nTo: full@example.com\r\nSubject: after the raise\r\n\r\n" + "y" * 5000
-        s.mail("a@elsewhere.example", ["SIZE=%d" % len(message)])
+        s.mail("a@elsewhere.example", [f"SIZE={len(message)}"])
         assert s.rcpt("full@example.com")[0] == 250
         assert s.data(message)[0] == 250
     postfix.delivered("example.com/full/", "after the raise")
@@ -207,7 +134,8 @@ def test_over_quota_is_refused_at_rcpt_by_size_and_when_full_and_a_raise_takes_e
     assert rcpt(postfix, "nobody@example.org")[0] == 550              # unknown users: still 550 first
 
 
-def test_lmtp_defers_rather_than_bounces_a_message_that_got_past_the_rcpt_check(postfix, admin_dsn):
+def test_lmtp_defers_not_bounces(postfix, admin_dsn):
+    """LMTP defers rather than bounces a message that got past the RCPT check."""
     cli(["mailbox", "quota", "later@example.com", "--bytes", "2000", "--dsn", admin_dsn], check=True)
     # no SIZE=: the RCPT check cannot know, Postfix accepts; LMTP then says 4xx
     with postfix.smtp() as s:
@@ -225,11 +153,6 @@ def test_lmtp_defers_rather_than_bounces_a_message_that_got_past_the_rcpt_check(
 
 
 # -- usage in SQL -----------------------------------------------------------------------------
-
-def usage(dsn: str, email: str):
-    rows = sql(dsn, "SELECT used_bytes, used_messages FROM mailboxes WHERE email = %s", email)
-    return rows[0] if rows else None
-
 
 def doveadm_usage(dovecot, email: str) -> tuple[int, int, int]:
     """(vsize bytes, messages) of INBOX, and quota get's STORAGE value (KiB)."""
@@ -285,7 +208,8 @@ def test_mailquota_may_write_usage_counters_and_nothing_else(cluster, admin_dsn)
             conn.execute("INSERT INTO quota_usage (bytes, messages, email) VALUES (1, 1, 'ghost@example.com')")
 
 
-def test_removing_a_mailbox_removes_its_usage_row_and_doctor_warns_at_90_percent(postfix, admin_dsn):
+def test_usage_row_removed_and_warned(postfix, admin_dsn):
+    """Removing a mailbox removes its usage row and doctor warns at 90 percent."""
     postfix.send("robot@example.com", "robot fills up", body="r" * 2000)
     postfix.delivered("example.com/robot/", "robot fills up")
     wait_for(lambda: (usage(admin_dsn, "robot@example.com") or (0,))[0] and
@@ -304,7 +228,8 @@ def vacation_log(dovecot, pattern: str, timeout: float = 20):
     return wait_for(lambda: re.search(pattern, dovecot.log_text()), f"Dovecot's log: {pattern}", timeout)
 
 
-def test_a_vacationing_mailbox_gets_its_mail_and_the_sender_exactly_one_reply_for_two(postfix, dovecot, admin_dsn):
+def test_vacation_one_reply(postfix, dovecot, admin_dsn):
+    """A vacationing mailbox gets its mail and the sender exactly one reply for two."""
     body = "I am away.\nBack on Monday; \"urgent\"? Ask bar\\baz.\n"
     cli(["vacation", "set", "foo@example.com", "--subject", "Out of office", "--body-file", "-", "--days", "3",
          "--dsn", admin_dsn], input=body, check=True)
@@ -404,7 +329,8 @@ def flagged_subjects(dovecot, user: str, password: str, folder: str) -> list[str
         return out
 
 
-def test_the_users_own_script_files_and_flags_mail_while_mailbooks_vacation_replies(postfix, dovecot, admin_dsn):
+def test_own_script_and_vacation(postfix, dovecot, admin_dsn):
+    """The user's own script files and flags mail while mailbook's vacation replies."""
     personal_script(postfix, "example.com/foo/",
                     'require ["fileinto", "imap4flags", "mailbox"];\r\n'
                     'if header :contains "subject" "project" {\r\n'
@@ -424,8 +350,9 @@ def test_the_users_own_script_files_and_flags_mail_while_mailbooks_vacation_repl
              "the user's script without mailbook's vacation")
 
 
-def test_mailbooks_vacation_runs_first_and_the_users_own_vacation_answers_only_when_none_is_due(
+def test_vacation_runs_first(
         postfix, dovecot, admin_dsn):
+    """Mailbook's vacation runs first and the user's own vacation answers only when none is due."""
     # Pigeonhole runs sieve_before (mailbook's) first; a vacation action in a later
     # script of the same delivery is dropped, so the sender never gets two replies
     personal_script(postfix, "example.com/foo/",

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, cli
+from tests.harness.database import ADMIN_PASSWORD
+from tests.harness.process import cli, require_root
 
 VMAIL_UID = pwd.getpwnam("nobody").pw_uid
 
 
 @pytest.fixture
 def dsn(db, cluster):
-    if os.geteuid() != 0:
-        pytest.fail("the maildir purge tests must run as root (scripts/test.sh under CI does)")
+    require_root("the maildir purge tests")
     return f"host=127.0.0.1 port={cluster.port} dbname={db.info.dbname} user=alice"
 
 
@@ -59,7 +59,8 @@ def add(dsn: str, *addresses: str) -> None:
         ok(["mailbox", "add", a, "--password-stdin"], dsn, "pw pw pw\n")
 
 
-def test_a_removed_mailboxs_maildir_is_listed_then_purged_and_the_rest_stays(dsn, base):
+def test_removed_maildir_purged(dsn, base):
+    """A removed mailbox's maildir is listed then purged and the rest stays."""
     ok(["domain", "add", "example.com"], dsn)
     add(dsn, "foo@example.com", "bar@example.com")
     foo, bar = maildir(base, "example.com/foo/"), maildir(base, "example.com/bar/")
@@ -84,7 +85,8 @@ def test_a_mailbox_added_again_takes_its_maildir_back(dsn, base):
     assert (foo / "new" / "1.mail").exists()
 
 
-def test_removing_a_domain_queues_every_maildir_and_a_missing_one_is_just_forgotten(dsn, base):
+def test_domain_removal_queues_maildirs(dsn, base):
+    """Removing a domain queues every maildir and a missing one is just forgotten."""
     ok(["domain", "add", "example.org"], dsn)
     add(dsn, "a@example.org", "b@example.org")
     a = maildir(base, "example.org/a/")                       # b never received mail
@@ -94,7 +96,8 @@ def test_removing_a_domain_queues_every_maildir_and_a_missing_one_is_just_forgot
     assert not a.exists()
 
 
-def test_symlinks_other_owners_and_outside_targets_are_never_followed_or_deleted(dsn, base, tmp_path):
+def test_purge_never_follows_links(dsn, base, tmp_path):
+    """Symlinks other owners and outside targets are never followed or deleted."""
     ok(["domain", "add", "example.com"], dsn)
     ok(["domain", "add", "example.net"], dsn)
     add(dsn, "link@example.com", "root@example.com", "inner@example.com", "domlink@example.net")

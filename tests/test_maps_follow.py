@@ -21,15 +21,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import cli
 from mailbook import data_dir
 from mailbook.postfix import compiled, follow
-from mailbook.demo.cluster import PrivateCluster
-from mailbook.passwords import set_role_password
-from mta import Postfix, install_postfix, private_dir, remove, require_root
-from test_compiled_maps import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
+from tests.harness.database import migrated_cluster
+from tests.harness.postfix import Postfix, install_postfix
+from tests.harness.process import cli, daemon_root
+from tests.harness.strategies import ADDRESS, DOMAINS, LOCALS, STEP, apply_step
 
 READER_PW = "reader-pw-maps-follow"
 READER_ENV = {"PGPASSWORD": READER_PW}
@@ -38,30 +38,22 @@ MAILBOOK = str(Path(sys.executable).parent / "mailbook")
 
 @pytest.fixture(scope="module")
 def root_dir():
-    require_root("the maps follow tests")
-    d = private_dir("mailbook-follow-")
-    yield d
-    remove(d)
+    with daemon_root("mailbook-follow-", "the maps follow tests") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")
 def pg(root_dir):
     """This module's own PostgreSQL: the follower must live through its restart."""
-    c = PrivateCluster(root_dir / "pg", durable=False)
-    c.start()
-    cli(["init", "--dsn", c.dsn()], check=True)
-    cli(["migrate", "apply", "--dsn", c.dsn("mail")], check=True)
-    with psycopg.connect(c.dsn(), autocommit=True) as conn:
-        set_role_password(conn, "mailreader", READER_PW)
-    with psycopg.connect(c.dsn("mail"), autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        conn.execute("SELECT add_domain('example.com')")
-        conn.execute("SELECT add_mailbox('foo@example.com', 'foo secret')")
-        conn.execute("SELECT add_alias('@example.com', 'foo@example.com')")
-        conn.execute("SELECT add_domain('example.org')")
-        conn.execute("SELECT add_alias_domain('example.net', 'example.org')")
-    yield c
-    c.destroy()
+    with migrated_cluster(root_dir / "pg", durable=False, mailreader=READER_PW) as c:
+        with psycopg.connect(c.dsn("mail"), autocommit=True) as conn:
+            conn.execute("SET ROLE mailadmin")
+            conn.execute("SELECT add_domain('example.com')")
+            conn.execute("SELECT add_mailbox('foo@example.com', 'foo secret')")
+            conn.execute("SELECT add_alias('@example.com', 'foo@example.com')")
+            conn.execute("SELECT add_domain('example.org')")
+            conn.execute("SELECT add_alias_domain('example.net', 'example.org')")
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +85,7 @@ class Follower:
         self.dest, self.reader_dsn, self.config, self.log = dest, reader_dsn, config, log
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Follower":
+    def start(self) -> Follower:
         out = open(self.log, "a")
         self.proc = subprocess.Popen(
             [MAILBOOK, "maps", "follow", "--dest", str(self.dest), "--dsn", self.reader_dsn,
@@ -186,13 +178,15 @@ def rcpt_until(pf: Postfix, recipient: str, code: int, timeout: float = 10) -> f
 
 # -- the follower at work ------------------------------------------------------------------
 
-def test_follow_compiles_in_full_when_dest_has_no_state_and_records_its_snapshot(follower, dest):
+def test_follow_full_compile_first(follower, dest):
+    """Follow compiles in full when dest has no state and records its snapshot."""
     state = compiled.read_state(dest)
     assert state["snapshot"].count(":") == 2 and state["keys"]["mailboxes"] == 1
     assert "compiled every map in full (no usable compiled.json" in follower.log_text()
 
 
-def test_a_new_mailbox_is_accepted_at_rcpt_by_postfix_on_the_followed_tables(lmdb_postfix, admin_dsn, follower):
+def test_follow_new_mailbox_accepted(lmdb_postfix, admin_dsn, follower):
+    """A new mailbox is accepted at RCPT by Postfix on the followed tables."""
     assert lmdb_postfix.rcpt("new@example.org")[0] == 550
     with admin(admin_dsn) as conn:
         conn.execute("SELECT add_mailbox('new@example.org', 'new secret')")
@@ -258,8 +252,9 @@ def test_killed_follower_restarted_loses_nothing(admin_dsn, follower, sql_config
     assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
 
 
-def test_a_crash_between_applying_and_recording_the_snapshot_repeats_the_batch_harmlessly(
+def test_follow_crash_repeats_batch(
         admin_dsn, follower, sql_config, dest):
+    """A crash between applying and recording the snapshot repeats the batch harmlessly."""
     before = (dest / compiled.STATE_FILE).read_bytes()
     with admin(admin_dsn) as conn:
         conn.execute("SELECT add_mailbox('again@example.com', 'pw')")
@@ -320,8 +315,9 @@ def test_prune_refuses_a_negative_retention_and_changes_nothing(admin_dsn):
         assert conn.execute("SELECT count(*) FROM public.map_changes").fetchone()[0] == before
 
 
-def test_postgresql_restart_under_the_follower_is_survived_without_restarting_it(
+def test_follow_survives_restart(
         pg, admin_dsn, follower, lmdb_postfix):
+    """PostgreSQL restart under the follower is survived without restarting it."""
     pid = follower.proc.pid
     pg.stop()
     try:
@@ -395,7 +391,8 @@ def recorded(conn: psycopg.Connection, statement: str) -> set[tuple[str | None, 
     return set(rows)
 
 
-def test_row_changes_record_addresses_and_only_catch_alls_and_domains_record_a_whole_domain(admin_dsn, follower):
+def test_changes_record_addresses(admin_dsn, follower):
+    """Row changes record addresses and only catch-alls and domains record a whole domain."""
     with admin(admin_dsn) as conn:
         # a mailbox: its address, and the same local part in the alias domain example.net
         assert recorded(conn, "SELECT add_mailbox('rec@example.org', 'pw')") == {
@@ -436,9 +433,11 @@ def test_a_new_mailbox_in_a_domain_is_applied_as_its_own_keys_only(lmdb_postfix,
     assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
 
 
-def test_a_batch_of_more_than_5000_key_changes_rebuilds_the_tables_keeping_the_other_domains(
+def test_follow_big_batch_rebuilds(
         admin_dsn, follower, dest, sql_config, lmdb_postfix):
-    """2,000 mailboxes in one transaction (4 keys each, with the alias domain's): the
+    """A batch of more than 5000 key changes rebuilds the tables keeping the other domains.
+
+    2,000 mailboxes in one transaction (4 keys each, with the alias domain's): the
     tables are rebuilt from the follower's copy with the batch in it, so the keys of the
     domains the batch did not touch stay; and the same on the way out."""
     hashed = "{BLF-CRYPT}$2a$05$" + "a" * 53
@@ -506,8 +505,9 @@ def order_tables(root_dir, reader_dsn, sql_postfix, sql_config):
     # the domain itself: domains before their addresses, addresses before domains leave
     ("SELECT set_domain_active('order.example', false)", "SELECT set_domain_active('order.example', true)"),
 ])
-def test_a_batch_applied_key_by_key_never_accepts_what_neither_the_old_nor_the_new_state_accepts(
+def test_follow_key_by_key_safe(
         admin_dsn, order_tables, change, back):
+    """A batch applied key by key never accepts what neither the old nor the new state accepts."""
     f, reader = order_tables
     with admin(admin_dsn) as conn:
         conn.execute("SELECT add_domain('order.example')")
@@ -556,9 +556,11 @@ FOLLOW_STEP = st.one_of(
 @given(first_domains=st.lists(st.sampled_from(DOMAINS), min_size=1, max_size=3, unique=True),
        first_mailboxes=st.lists(ADDRESS, min_size=2, max_size=8),
        steps=st.lists(FOLLOW_STEP, min_size=3, max_size=25))
-def test_random_provisioning_with_follow_running_ends_in_tables_equal_to_a_fresh_compile(
+def test_follow_random_provisioning(
         admin_dsn, follower, sql_postfix, sql_config, dest, first_domains, first_mailboxes, steps):
-    """Each example starts from the previous one's end (the follower sees only changes),
+    """Random provisioning with follow running ends in tables equal to a fresh compile.
+
+    Each example starts from the previous one's end (the follower sees only changes),
     clears the test domains, provisions, and waits for the follower: then every key
     equals a fresh compile and answers as the pgsql: maps do (maps verify's comparison)."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
 from yoyo import read_migrations
 
-from conftest import PYTHON, ROOT, cli, run
 from mailbook.database import migrations as mig
 from mailbook.demo.cluster import SUPERUSER
+from tests.harness.process import PYTHON, ROOT, cli, run
 
 MIGRATION_IDS = sorted(p.name[: -len(".sql")] for p in (ROOT / "migrations").glob("*.sql")
                        if not p.name.endswith(".rollback.sql"))
@@ -43,7 +41,8 @@ def test_every_migration_has_a_rollback_twin_and_a_why_comment():
         assert "BEGIN;" not in forward.read_text() and "COMMIT;" not in forward.read_text(), mid
 
 
-def test_init_creates_roles_and_database_owned_by_mailowner_and_is_idempotent(cluster):
+def test_init_idempotent(cluster):
+    """Init creates roles and database owned by mailowner and is idempotent."""
     first = cli(["init", "--dsn", cluster.dsn(), "--database", "init_test"], check=True)
     assert "created database init_test owned by mailowner" in first.stdout
     again = cli(["init", "--dsn", cluster.dsn(), "--database", "init_test"], check=True)
@@ -253,8 +252,11 @@ def test_released_migrations_are_never_edited():
     assert {p for p in current if p.startswith("pre-1.0/")} <= listed.keys()
 
 
-def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and_the_next_run_succeeds(fresh_db):
-    """A migration is pending; a session holding a lock on what it alters makes
+def test_apply_killed_mid_migration(fresh_db):
+    """Apply killed with SIGKILL mid migration leaves the previous version and the next run
+    succeeds.
+
+    A migration is pending; a session holding a lock on what it alters makes
     `migrate apply` wait inside it; then the process is killed. Its transaction dies with
     its connection: nothing of it stays, no lock is left to break, and a new run applies."""
     import signal
@@ -301,8 +303,11 @@ def test_apply_killed_with_sigkill_mid_migration_leaves_the_previous_version_and
     assert applied_ids(fresh_db) == MIGRATION_IDS
 
 
-def test_rolling_back_a_concern_is_refused_while_it_holds_data_and_loses_nothing(fresh_db):
-    """Newest first: the password attempts (0200), the change record of `maps follow` (0112), vacations (0111), then the password failures (0110) and the import
+def test_rollback_refused_with_data(fresh_db):
+    """Rolling back a concern is refused while it holds data and loses nothing.
+
+    Newest first: the password attempts (0200), the change record of `maps follow` (0112),
+    vacations (0111), then the password failures (0110) and the import
     staging (0109), which keep nothing worth keeping; queued maildirs (0108), aliases and
     send-as grants (0107), mailboxes (0106), domains (0105). Each refusal is one line and
     changes nothing; once the rows are gone (by the owner's DML: a rollback leaves no

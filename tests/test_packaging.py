@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import PYTHON, ROOT, run
+from tests.harness.process import PYTHON, ROOT, run
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,8 @@ def test_the_sdist_carries_what_a_wheel_is_built_from(dist):
         assert path in names, path
 
 
-def test_installed_mailbook_names_its_version_and_runs_the_demo_outside_the_checkout(installed, tmp_path):
+def test_installed_version_and_demo(installed, tmp_path):
+    """Installed mailbook names its version and runs the demo outside the checkout."""
     import tomllib
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

@@ -18,7 +18,7 @@ that its REST API, etcd and replication refuse whoever lacks the credentials or 
 that `doctor --patroni` fails on a node whose REST API is open again.
 
 One cluster for the whole module. Patroni's timings are shortened (ttl 10, loop_wait 2,
-retry_timeout 3; tests/patroni_cluster.py) so that the three faults fit the suite's budget.
+retry_timeout 3; tests/harness/patroni.py) so that the three faults fit the suite's budget.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.files import write_private
 from mailbook.passwords import set_role_password
-from mta import Postfix, install_dovecot, private_dir, remove, require_root
-from patroni_cluster import (ETCD_PW, ETCD_USER, REPLICATION_PW, REST_PW, REST_USER, REWIND_PW, SUPERUSER_PW,
-                             PatroniCluster)
-from test_outage import USER, USER_PW, Load, assert_all_delivered
+from tests.harness.dovecot import install_dovecot
+from tests.harness.load import USER, USER_PW, Load, assert_all_delivered
+from tests.harness.patroni import ETCD_PW, ETCD_USER, REPLICATION_PW, REST_PW, REST_USER, REWIND_PW, PatroniCluster
+from tests.harness.postfix import Postfix
+from tests.harness.process import cli, private_dir, remove, require_root
 
 READER_PW, AUTH_PW = "reader-pw-patroni", "auth-pw-patroni"
 ADMIN, ADMIN_PW = "helpdesk", "helpdesk-pw-patroni"
@@ -223,7 +223,8 @@ def run_fault(stack, name: str, fault_action) -> dict:
     return figures
 
 
-def test_a_switchover_under_mail_load_bounces_nothing_and_loses_no_acknowledged_mailbox(stack):
+def test_patroni_switchover(stack):
+    """A switchover under mail load bounces nothing and loses no acknowledged mailbox."""
     cluster = stack[0]
 
     def switchover(leader):
@@ -239,7 +240,8 @@ def test_a_switchover_under_mail_load_bounces_nothing_and_loses_no_acknowledged_
     assert figures["new_leader"] != figures["old_leader"]
 
 
-def test_a_leader_restart_under_mail_load_bounces_nothing_and_loses_no_acknowledged_mailbox(stack):
+def test_patroni_leader_restart(stack):
+    """A leader restart under mail load bounces nothing and loses no acknowledged mailbox."""
     cluster = stack[0]
 
     def restart(leader):
@@ -254,8 +256,11 @@ def test_a_leader_restart_under_mail_load_bounces_nothing_and_loses_no_acknowled
     run_fault(stack, "restart", restart)
 
 
-def test_a_killed_leader_postmaster_under_mail_load_bounces_nothing_and_loses_no_acknowledged_mailbox(stack):
-    """kill -9 of the leader's postmaster alone (Patroni lives on): Patroni, still holding
+def test_patroni_killed_postmaster(stack):
+    """A killed leader postmaster under mail load bounces nothing and loses no acknowledged
+    mailbox.
+
+    kill -9 of the leader's postmaster alone (Patroni lives on): Patroni, still holding
     the leader key, finds PostgreSQL gone and starts it again (crash recovery); were that
     to take longer than the key's ttl, a replica would be promoted instead."""
     cluster = stack[0]
@@ -272,12 +277,13 @@ def test_a_killed_leader_postmaster_under_mail_load_bounces_nothing_and_loses_no
     run_fault(stack, "postmaster kill -9", kill_postmaster)
 
 
-def test_a_leader_crash_under_mail_load_bounces_nothing_and_the_old_leader_rejoins_alone(stack):
+def test_patroni_leader_crash(stack):
+    """A leader crash under mail load bounces nothing and the old leader rejoins alone."""
     cluster = stack[0]
 
     def crash(leader):
         leader.crash()
-        s = cluster.wait_for(lambda s: s["leader"] not in (None, leader.name)
+        cluster.wait_for(lambda s: s["leader"] not in (None, leader.name)
                              and s["members"][s["leader"]]["state"] == "running", "a new leader", 90)
         back = time.monotonic()
         leader.start()  # the machine is back: its service starts Patroni, which rewinds and follows

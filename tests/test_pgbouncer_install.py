@@ -7,8 +7,8 @@ import configparser
 import grp
 import stat
 
-from conftest import cli
 from mailbook.files import write_private
+from tests.harness.process import cli
 
 
 def install(tmp_path, *extra: str, reader: str = "reader pw", auth: str = 'auth "quoted" pw'):
@@ -19,7 +19,9 @@ def install(tmp_path, *extra: str, reader: str = "reader pw", auth: str = 'auth 
                 "--auth-password-file", str(tmp_path / "a.pw"), *extra])
 
 
-def test_pgbouncer_install_writes_a_transaction_pooler_for_the_mail_database_and_the_two_service_roles(tmp_path):
+def test_pgbouncer_install(tmp_path):
+    """`pgbouncer install` writes a transaction pooler for the mail database and the two service
+    roles."""
     r = install(tmp_path)
     assert r.exit_code == 0, r
     ini, users = tmp_path / "etc" / "pgbouncer.ini", tmp_path / "etc" / "userlist.txt"
@@ -40,7 +42,8 @@ def test_pgbouncer_install_writes_a_transaction_pooler_for_the_mail_database_and
     assert again.exit_code == 0 and again.stdout.count("unchanged") == 2, again
 
 
-def test_pgbouncer_install_dry_run_writes_nothing_and_bad_values_change_nothing(tmp_path):
+def test_pgbouncer_install_dry_run(tmp_path):
+    """`pgbouncer install` dry run writes nothing and bad values change nothing."""
     r = install(tmp_path, "--dry-run")
     assert r.exit_code == 0 and "would create" in r.stdout and not (tmp_path / "etc").exists(), r
     for args, word in [(["--server-host", "db host"], "--server-host"),

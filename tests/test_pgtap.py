@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import require_program, run
+from tests.harness.process import require_program, run
 
 FILES = sorted(p for p in (Path(__file__).parent / "pgtap").glob("[0-9]*.sql"))
 

@@ -8,35 +8,31 @@ from __future__ import annotations
 
 import grp
 import imaplib
-from collections import Counter
 import os
 import re
 import shutil
 import stat
 import time
+from collections import Counter
 
 import psycopg
 import pytest
 
-from conftest import cli, require_program, run, verified
-from mailbook.postfix.maps import map_files
 from mailbook.files import write_private
-from mailbook.passwords import set_role_password
-from mta import Postfix, install_dovecot, private_dir, remove
+from mailbook.postfix.maps import map_files
+from tests.harness.database import migrate, verified
+from tests.harness.dovecot import install_dovecot
+from tests.harness.postfix import Postfix
+from tests.harness.process import cli, private_dir, remove, require_program, require_root, run
 
 DB = "mta"
 READER_PW = "reader-pw-for-tests"
 AUTH_PW = "auth-pw-for-tests"
 
 
-def _require_root():
-    if os.geteuid() != 0:
-        pytest.fail("the Postfix and Dovecot tests must run as root (scripts/test.sh under CI does)")
-
-
 @pytest.fixture(scope="module")
 def root_dir():
-    _require_root()
+    require_root()
     d = private_dir("mailbook-mta-")
     yield d
     remove(d)
@@ -44,12 +40,7 @@ def root_dir():
 
 @pytest.fixture(scope="module")
 def mta_dsn(cluster):
-    cli(["init", "--dsn", cluster.dsn(), "--database", DB], check=True)
-    dsn = cluster.dsn(DB)
-    cli(["migrate", "apply", "--dsn", dsn], check=True)
-    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-        set_role_password(conn, "mailreader", READER_PW)
-        set_role_password(conn, "mailauth", AUTH_PW)
+    dsn = migrate(cluster, DB, mailreader=READER_PW, mailauth=AUTH_PW)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET ROLE mailadmin")
         conn.execute("SELECT add_domain('example.com')")
@@ -111,7 +102,8 @@ def postmap(key: str, path) -> tuple[int, str, str]:
 
 # -- mailbook maps install / postconf / check ------------------------------------------------
 
-def test_maps_install_writes_each_map_0640_group_postfix_with_only_connection_lines_changed(maps_dir, cluster):
+def test_maps_install_files(maps_dir, cluster):
+    """`maps install` writes each map 0640 group postfix with only connection lines changed."""
     postfix_gid = grp.getgrnam("postfix").gr_gid
     for m in map_files():
         path = maps_dir / m.name
@@ -139,7 +131,8 @@ def test_maps_install_dry_run_names_changes_but_never_the_password(maps_dir, roo
     assert all(line.startswith("unchanged") for line in same.stdout.splitlines()), same.stdout
 
 
-def test_dovecot_install_writes_0640_group_dovecot_and_dry_run_changes_nothing(dovecot, root_dir, cluster):
+def test_dovecot_install_files(dovecot, root_dir, cluster):
+    """`dovecot install` writes 0640 group dovecot and dry run changes nothing."""
     dovecot_gid = grp.getgrnam("dovecot").gr_gid
     for path in (dovecot.sql_conf, dovecot.auth_include):
         st = path.stat()
@@ -154,7 +147,8 @@ def test_dovecot_install_writes_0640_group_dovecot_and_dry_run_changes_nothing(d
     assert dovecot.sql_conf.read_text() == before
 
 
-def test_doctor_passes_installed_maps_and_fails_a_world_readable_or_broken_one(maps_dir, config_dir, mta_dsn, root_dir):
+def test_doctor_checks_installed_maps(maps_dir, config_dir, mta_dsn, root_dir):
+    """Doctor passes installed maps and fails a world readable or broken one."""
     r = cli(["doctor", "--dsn", mta_dsn, "--maps-dir", str(maps_dir), "--config-dir", str(config_dir), "--json"])
     assert r.exit_code == 0, r.stdout + r.stderr
     assert all(f"map {m.name}" in r.stdout for m in map_files()) and "0640-safe and answers" in r.stdout
@@ -305,8 +299,10 @@ def test_mail_to_a_mailbox_lands_in_its_maildir(postfix):
     assert f.stat().st_uid == postfix.mail.stat().st_uid
 
 
-def test_postfix_asks_postgresql_seven_times_for_a_mailbox_and_four_times_for_an_unknown_user(postfix, cluster):
-    """Counted in PostgreSQL's own log, through the whole shipped snippet: per recipient,
+def test_postfix_query_counts(postfix, cluster):
+    """Postfix asks PostgreSQL seven times for a mailbox and four times for an unknown user.
+
+    Counted in PostgreSQL's own log, through the whole shipped snippet: per recipient,
     for a mailbox,
     domains.cf and transport.cf once in smtpd's and once in qmgr's address resolution,
     virtual.cf in smtpd and cleanup, mailboxes.cf in smtpd and virtual(8); for an unknown
@@ -486,7 +482,8 @@ def test_proxy_maps_share_connections_across_smtpd_processes(postfix, cluster):
 # marked down for about a minute, which would make any later lookup test answer 451.
 
 
-def test_database_down_defers_with_4xx_and_mail_is_delivered_once_it_is_back(postfix, cluster):
+def test_database_down_defers(postfix, cluster):
+    """Database down defers with 4xx and mail is delivered once it is back."""
     cluster.stop()
     try:
         code, msg = postfix.rcpt("foo@example.com")
@@ -500,7 +497,7 @@ def test_database_down_defers_with_4xx_and_mail_is_delivered_once_it_is_back(pos
         try:
             postfix.send("foo@example.com", "after-outage")
             break
-        except Exception as exc:  # noqa: BLE001  (4xx: try again later, as an MTA does)
+        except Exception as exc:
             assert "4.3.0" in str(exc) or "451" in str(exc) or "Temporary" in str(exc), exc
             assert time.time() < deadline, "Postfix did not recover within 3 minutes"
             time.sleep(5)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbook.files import install
-from mailbook.files import write_private
+from mailbook.files import install, write_private
+from tests.harness.process import require_root
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
 
@@ -37,7 +37,8 @@ def plant_world_readable(path: Path) -> Path:
     return planted
 
 
-def test_a_planted_world_readable_temp_file_is_never_used_for_a_private_file(shared_dir):
+def test_planted_temp_file_unused(shared_dir):
+    """A planted world readable temp file is never used for a private file."""
     target = shared_dir / "backup.csv"
     planted = plant_world_readable(target)
     write_private(target, "kind,address,password_hash\nmailbox,foo@example.com,{BLF-CRYPT}$2a$10$x\n")
@@ -85,13 +86,14 @@ def test_map_files_are_installed_0640_whatever_was_planted_beside_them(shared_di
                 and p.name != f".{virtual.name}.tmp"]
 
 
-def test_a_private_cluster_never_writes_as_root_through_a_link_its_os_user_planted(tmp_path):
-    """The cluster's directory belongs to the postgres OS user (and, once it runs, to
+def test_cluster_ignores_planted_link(tmp_path):
+    """A private cluster never writes as root through a link its OS user planted.
+
+    The cluster's directory belongs to the postgres OS user (and, once it runs, to
     whoever is its database superuser: COPY ... TO PROGRAM); root writes the port file and
     configs there and must not follow a symlink left in their place."""
     import tempfile
 
-    from mta import require_root
     require_root("the private cluster's file test (only root writes into the OS user's directory)")
 
     from mailbook.demo.cluster import SUPERUSER, PrivateCluster

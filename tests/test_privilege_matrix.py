@@ -3,11 +3,10 @@ and a fresh login role may do exactly what PUBLIC may (nothing)."""
 
 from __future__ import annotations
 
-
 import psycopg
 
-from conftest import ROOT, cli, keep_generated
 from mailbook.database.privileges import ROLES, matrix
+from tests.harness.process import ROOT, cli, keep_generated
 
 BEGIN = "<!-- privilege matrix: `mailbook privileges` -->\n"
 END = "<!-- end of privilege matrix -->"

@@ -51,7 +51,8 @@ def lookups() -> list[tuple[str, str]]:
     return out
 
 
-def test_every_postfix_and_dovecot_lookup_uses_indexes_and_reads_a_handful_of_pages(big):
+def test_lookups_use_indexes(big):
+    """Every Postfix and Dovecot lookup uses indexes and reads a handful of pages."""
     checked = set()
     for role in ("mailreader", "mailauth"):
         big.execute(f"SET ROLE {role}")

@@ -5,8 +5,8 @@ percentage (issue 28: "922337203685478% of its quota"), and a write PostgreSQL r
 costs a real Dovecot 2.3 only that write: the message is delivered, quota_clone logs
 the failure and writes the row at the next change.
 
-The second test needs root (Postfix and Dovecot, as in test_lmtp_delivery.py, whose
-fixtures it reuses).
+The second test needs root (Postfix and Dovecot, the LMTP stack of test_lmtp_delivery.py,
+from tests/harness/lmtp.py).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import time
 
 import psycopg
 
-from conftest import cli
 # the LMTP stack of test_lmtp_delivery.py: Postfix delivering through Dovecot's LMTP, quota_clone on
-from test_lmtp_delivery import admin_dsn, daemons, dovecot, postfix, usage, wait_for  # noqa: F401
+from tests.harness.lmtp import admin_dsn, daemons, dovecot, postfix, usage  # noqa: F401  (the fixtures)
+from tests.harness.process import cli, wait_for
 
 
 def test_doctor_caps_a_share_far_beyond_the_quota(db):

@@ -11,9 +11,10 @@ import time
 import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.demo.cluster import free_port
-from mta import install_postfix, mail_database, private_dir, remove, require_root
+from tests.harness.database import mail_database
+from tests.harness.postfix import install_postfix
+from tests.harness.process import cli, private_dir, remove, require_root
 
 DB = "relaydomains"
 READER_PW = "reader-pw-relay-domains"
@@ -98,7 +99,8 @@ def test_mail_for_a_relay_domain_is_accepted_and_passed_on_to_its_next_hop(postf
     assert postfix.rcpt("someone@unhosted.example")[0] == 554         # still no open relay
 
 
-def test_a_relay_domain_holds_no_mailboxes_and_a_domain_with_mailboxes_cannot_become_one(admin_dsn):
+def test_relay_domain_no_mailboxes(admin_dsn):
+    """A relay domain holds no mailboxes and a domain with mailboxes cannot become one."""
     r = cli(["mailbox", "add", "x@relayed.example", "--password-stdin", "--dsn", admin_dsn], input="pw pw pw\n")
     assert r.exit_code == 1 and 'domain "relayed.example" is relayed to "smtp:[127.0.0.1]:' in r.stderr, r
     assert "23514" in r.stderr and len(r.stderr.splitlines()) == 1
@@ -108,8 +110,10 @@ def test_a_relay_domain_holds_no_mailboxes_and_a_domain_with_mailboxes_cannot_be
             conn.execute("UPDATE transports SET transport = 'smtp:[backup.example]' WHERE domain = 'example.com'")
 
 
-def test_an_alias_may_forward_into_a_relay_domain_by_hand_or_by_import_and_mail_reaches_the_next_hop(
+def test_alias_into_relay_domain(
         admin_dsn, postfix, next_hop, tmp_path):
+    """An alias may forward into a relay domain by hand or by import and mail reaches the next
+    hop."""
     # the next hop alone knows a relay domain's addresses: a destination there is remote,
     # accepted like any address elsewhere, by add_alias() and by the import alike
     cli(["alias", "add", "team@example.com", "desk@relayed.example", "--dsn", admin_dsn], check=True)

@@ -5,7 +5,6 @@ logs users in against it (a real Postfix client looks them up) with their old pa
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -13,11 +12,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli, require_program, run
 from mailbook.demo.cluster import PrivateCluster
 from mailbook.files import write_private
 from mailbook.passwords import set_role_password
-from mta import install_dovecot, private_dir, remove
+from tests.harness.dovecot import install_dovecot
+from tests.harness.process import cli, private_dir, remove, require_program, require_root, run
 
 READER_PW, AUTH_PW = "reader-pw-restored", "auth-pw-restored"
 
@@ -44,9 +43,9 @@ def export(dsn: str, path: Path) -> str:
     return path.read_text()
 
 
-def test_a_dump_restored_into_a_fresh_cluster_exports_the_same_and_logs_users_in(original, cluster, tmp_path):
-    if os.geteuid() != 0:
-        pytest.fail("this test starts Dovecot and must run as root (scripts/test.sh under CI does)")
+def test_dump_restored(original, cluster, tmp_path):
+    """A dump restored into a fresh cluster exports the same and logs users in."""
+    require_root("this test starts Dovecot and")
     before = export(original, tmp_path / "before.csv")
     dump = tmp_path / "mail.dump"
     dbname = psycopg.conninfo.conninfo_to_dict(original)["dbname"]

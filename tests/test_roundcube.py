@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import grp
 import os
-import re
 import secrets
-import shutil
 import stat
 import subprocess
 import time
@@ -29,10 +27,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import ROOT, cli, require_program, run
 from mailbook.demo.cluster import free_port
 from mailbook.files import write_private
-from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove, require_root
+from tests.harness.database import mail_database
+from tests.harness.dovecot import install_dovecot
+from tests.harness.postfix import VMAIL_GID, VMAIL_UID
+from tests.harness.process import ROOT, cli, private_dir, remove, require_program, require_root, run
 
 DB = "rcmail"
 AUTH_PW = "auth-pw-for-tests"
@@ -318,7 +318,8 @@ def audit(mail_db, email):
 
 # -- the tests -----------------------------------------------------------------------------
 
-def test_a_user_changes_the_password_in_roundcube_and_only_the_new_one_logs_in(browser, roundcube, dovecot, mail_db):
+def test_roundcube_change_password(browser, roundcube, dovecot, mail_db):
+    """A user changes the password in Roundcube and only the new one logs in."""
     user, old, new = "foo@example.com", MAILBOXES["foo@example.com"], "a second passphrase"
     assert log_in(browser, roundcube, user, old) == "mail"
     shown = change_password(browser, roundcube, old, new, screenshot="roundcube-password-changed.png")
@@ -332,7 +333,8 @@ def test_a_user_changes_the_password_in_roundcube_and_only_the_new_one_logs_in(b
     assert audit(mail_db, user) == [("mailwebmail", "UPDATE", ["password"], None)]
 
 
-def test_a_wrong_current_password_shows_roundcubes_error_and_changes_nothing(browser, roundcube, dovecot, mail_db):
+def test_roundcube_wrong_current(browser, roundcube, dovecot, mail_db):
+    """A wrong current password shows Roundcube's error and changes nothing."""
     user, old = "bar@example.com", MAILBOXES["bar@example.com"]
     assert log_in(browser, roundcube, user, old) == "mail"
     assert change_password(browser, roundcube, "not my password", "a perfectly good one") == (
@@ -342,8 +344,9 @@ def test_a_wrong_current_password_shows_roundcubes_error_and_changes_nothing(bro
     assert audit(mail_db, user) == []  # Roundcube compares with the session's password first
 
 
-def test_the_policy_shows_in_the_page_and_the_database_refuses_what_roundcube_cannot_check(
+def test_roundcube_policy(
         browser, roundcube, dovecot, mail_db):
+    """The policy shows in the page and the database refuses what Roundcube cannot check."""
     user, old = "baz@example.com", MAILBOXES["baz@example.com"]
     assert log_in(browser, roundcube, user, old) == "mail"
     # the minimum length, mailbook's settings.password_min_length written into the plugin's config
@@ -356,9 +359,11 @@ def test_the_policy_shows_in_the_page_and_the_database_refuses_what_roundcube_ca
     assert audit(mail_db, user) == [("mailwebmail", "REFUSED", None, "MB003")]
 
 
-def test_after_five_wrong_current_passwords_roundcube_is_refused_even_the_right_one(
+def test_roundcube_five_wrong(
         browser, roundcube, dovecot, mail_db, cluster):
-    """Roundcube itself never sends a wrong current password (it compares with the session's
+    """After five wrong current passwords Roundcube is refused even the right one.
+
+    Roundcube itself never sends a wrong current password (it compares with the session's
     first); whoever holds mailwebmail's password can. Five guesses through that login, then the
     user's own change with the right password is refused by the limit, and all of it is audited."""
     user, old = "qux@example.com", MAILBOXES["qux@example.com"]
@@ -386,7 +391,8 @@ def test_no_password_reaches_roundcubes_logs(browser, roundcube, mail_db):
     assert not [p for p in typed if p in logs]
 
 
-def test_roundcube_install_writes_0640_group_www_data_and_dry_run_names_no_password(plugin_config, root_dir, cluster):
+def test_roundcube_install_files(plugin_config, root_dir, cluster):
+    """`roundcube install` writes 0640 group www-data and dry run names no password."""
     st = plugin_config.stat()
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0 and st.st_gid == grp.getgrnam("www-data").gr_gid
     text = plugin_config.read_text()
@@ -407,7 +413,8 @@ def test_roundcube_install_writes_0640_group_www_data_and_dry_run_names_no_passw
         assert setting in text, setting
     before = text
     r = cli(["roundcube", "install", "--dest", str(plugin_config.parent), "--drivers", str(root_dir / "drivers"),
-             "--port", str(cluster.port), "--dbname", DB, "--min-length", "14", "--dry-run"], env={"MAILBOOK_WEBMAIL_PASSWORD": "another-password"}, check=True)
+             "--port", str(cluster.port), "--dbname", DB, "--min-length", "14", "--dry-run"],
+            env={"MAILBOOK_WEBMAIL_PASSWORD": "another-password"}, check=True)
     assert "would update" in r.stdout and "mailbook_db_password" in r.stdout and "password_minimum_length" in r.stdout
     assert "another-password" not in r.stdout + r.stderr and WEBMAIL_PW not in r.stdout + r.stderr
     assert plugin_config.read_text() == before

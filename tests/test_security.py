@@ -12,7 +12,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import ADMIN_LOGIN, verified
+from tests.harness.database import ADMIN_LOGIN, verified
 
 DECOYS = r"""
 CREATE TABLE evil.calls (what text);

@@ -18,10 +18,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli
-from mta import VMAIL_GID, VMAIL_UID, install_dovecot, mail_database, private_dir, remove, require_root
-from movein import Vmm, drop_source, source_database
 from mailbook.files import write_private
+from tests.harness.database import mail_database
+from tests.harness.dovecot import install_dovecot
+from tests.harness.peers import Vmm, drop_source, source_database
+from tests.harness.postfix import VMAIL_GID, VMAIL_UID
+from tests.harness.process import cli, private_dir, remove, require_root
 
 TARGET, AUTH_PW = "svc_allow", "svc-auth-pw"
 SOURCE, OWNER, OWNER_PW = "svc_vmm_source", "svc_vmm_owner", "svc-vmm-owner-pw"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import require_program, run, table_checksums, verified
+from tests.harness.database import table_checksums, verified
+from tests.harness.process import require_program, run
 
 
 def one(conn, query, params=()):
@@ -78,7 +79,8 @@ def test_add_mailbox_duplicate_errors_and_changes_nothing(hosted):
     refused(hosted, "SELECT add_mailbox('FOO@example.com', 'other')", (), "23505", '"foo@example.com"', "exists")
 
 
-def test_add_mailbox_in_unhosted_domain_names_the_domain_and_changes_nothing(hosted):
+def test_add_mailbox_unhosted_domain(hosted):
+    """`add_mailbox()` in an unhosted domain names the domain and changes nothing."""
     msg = refused(hosted, "SELECT add_mailbox('foo@example.org', 'pw')", (), "23503", '"example.org"', "not hosted")
     assert msg
 
@@ -547,7 +549,8 @@ BULK_INSERT = """INSERT INTO users (email, password, maildir)
 
 
 @pytest.mark.parametrize("remove", ["SELECT remove_domain('example.com')", "DELETE FROM transports"])
-def test_domain_removed_while_a_bulk_insert_is_uncommitted_waits_and_is_refused(db, remove):
+def test_remove_domain_during_insert(db, remove):
+    """Domain removed while a bulk insert is uncommitted waits and is refused."""
     db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
     inserted, removed = concurrently(db, BULK_INSERT, remove)
     assert inserted is None
@@ -556,7 +559,8 @@ def test_domain_removed_while_a_bulk_insert_is_uncommitted_waits_and_is_refused(
     assert db.execute(ORPHANS).fetchone() == (0,)
 
 
-def test_bulk_insert_while_the_domain_removal_is_uncommitted_waits_and_is_refused(db):
+def test_insert_during_domain_removal(db):
+    """Bulk insert while the domain removal is uncommitted waits and is refused."""
     db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
     removed, inserted = concurrently(db, "SELECT remove_domain('example.com')", BULK_INSERT)
     assert removed is None
@@ -565,7 +569,8 @@ def test_bulk_insert_while_the_domain_removal_is_uncommitted_waits_and_is_refuse
     assert db.execute(ORPHANS).fetchone() == (0,)
 
 
-def test_cascading_removal_during_an_insert_takes_the_new_mailboxes_with_it(db):
+def test_cascade_during_insert(db):
+    """Cascading removal during an insert takes the new mailboxes with it."""
     db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
     inserted, removed = concurrently(db, BULK_INSERT, "SELECT remove_domain('example.com', cascade => true)")
     assert inserted is None and removed is None
@@ -598,7 +603,8 @@ def test_domain_removed_during_an_initial_load_waits_for_it_and_is_refused(db):
     assert db.execute(ORPHANS).fetchone() == (0,)
 
 
-def test_initial_load_while_the_domain_removal_is_uncommitted_waits_and_writes_nothing(db):
+def test_load_during_domain_removal(db):
+    """Initial load while the domain removal is uncommitted waits and writes nothing."""
     db.execute("INSERT INTO transports (domain) VALUES ('example.com')")
     keys = db.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'users'::regclass").fetchone()
     removed, loaded = concurrently(db, "SELECT remove_domain('example.com')", INITIAL_LOAD)
@@ -609,8 +615,10 @@ def test_initial_load_while_the_domain_removal_is_uncommitted_waits_and_writes_n
     assert db.execute(ORPHANS).fetchone() == (0,)
 
 
-def test_domain_removed_while_an_initial_load_writes_its_rows_waits_for_it_without_a_deadlock(db):
-    """The removal arrives mid-load, once the load holds users and is writing (a test-only
+def test_remove_domain_during_load(db):
+    """Domain removed while an initial load writes its rows waits for it without a deadlock.
+
+    The removal arrives mid-load, once the load holds users and is writing (a test-only
     trigger holds it there): the two lock in the same order, so the removal waits, finds
     the mailboxes and is refused; neither is cancelled as a deadlock (40P01)."""
     import threading

@@ -4,11 +4,10 @@ generated from those comments."""
 
 from __future__ import annotations
 
-
 import psycopg
 
-from conftest import ROOT, keep_generated
-from mailbook import sqldocs
+from tests.harness import sqldocs
+from tests.harness.process import ROOT, keep_generated
 
 DOC = ROOT / "docs" / "sql-api.md"
 

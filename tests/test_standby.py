@@ -16,12 +16,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import cli, require_program, run
 from mailbook.demo.cluster import SUPERUSER, PrivateCluster, free_port
 from mailbook.dovecot import dovecot_queries
 from mailbook.files import write_private
-from mailbook.passwords import set_role_password
-from mta import install_dovecot, private_dir, remove
+from tests.harness.database import migrate
+from tests.harness.dovecot import install_dovecot
+from tests.harness.process import cli, private_dir, remove, require_program, run
 
 READER_PW, AUTH_PW = "reader-pw-standby", "auth-pw-standby"
 
@@ -34,11 +34,7 @@ def pair():
         f.write(f"local replication {SUPERUSER} trust\n")
     with psycopg.connect(primary.dsn(), autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
-    cli(["init", "--dsn", primary.dsn()], check=True)
-    cli(["migrate", "apply", "--dsn", primary.dsn("mail")], check=True)
-    with psycopg.connect(primary.dsn(), autocommit=True) as conn:
-        set_role_password(conn, "mailreader", READER_PW)
-        set_role_password(conn, "mailauth", AUTH_PW)
+    migrate(primary, mailreader=READER_PW, mailauth=AUTH_PW)
     with psycopg.connect(primary.dsn("mail"), autocommit=True) as conn:
         conn.execute("SET ROLE mailadmin")
         conn.execute("SELECT add_domain('example.com')")
@@ -73,7 +69,8 @@ def postmap(key: str, path: Path, config: Path) -> tuple[int, str, str]:
     return r.returncode, r.stdout.strip(), r.stderr.strip()
 
 
-def test_lookups_and_logins_go_on_from_the_standby_and_provisioning_there_is_refused_clearly(pair, tmp_path):
+def test_standby_serves_lookups(pair, tmp_path):
+    """Lookups and logins go on from the standby and provisioning there is refused clearly."""
     primary, standby = pair
     # a change on the primary reaches the standby
     with psycopg.connect(primary.dsn("mail"), autocommit=True) as conn:

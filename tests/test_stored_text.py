@@ -6,13 +6,14 @@ export -> import -> export stays byte for byte the same."""
 from __future__ import annotations
 
 import csv
-import json
 import io
+import json
 
 import psycopg
 import pytest
 
-from conftest import ADMIN_PASSWORD, cli
+from tests.harness.database import ADMIN_PASSWORD
+from tests.harness.process import cli
 
 FORMULAS = ["=cmd|' /C calc'!A0", "+1", "-x", "@SUM(1)", "'=already", "''=x", "'t Hooft", "=HYPERLINK(\"x\")",
             "Plain Name", "O'Neil"]
@@ -29,8 +30,9 @@ def alice(args, admin_dsn, input=None):
     return cli([*args[:2], "--dsn", admin_dsn, *args[2:]], input=input, env={"PGPASSWORD": ADMIN_PASSWORD})
 
 
-def test_an_export_opened_in_a_spreadsheet_runs_no_formula_and_imports_back_byte_for_byte(
+def test_export_no_formula(
         db, cluster, admin_dsn, fresh_db, tmp_path):
+    """An export opened in a spreadsheet runs no formula and imports back byte for byte."""
     assert alice(["domain", "add", "example.com"], admin_dsn).exit_code == 0
     for i, name in enumerate(FORMULAS):
         r = alice(["mailbox", "add", f"--name={name}", "--password-stdin", f"u{i}@example.com"], admin_dsn,
@@ -64,7 +66,8 @@ def test_an_export_opened_in_a_spreadsheet_runs_no_formula_and_imports_back_byte
 @pytest.mark.parametrize("name, point", [("Evil\u202egpj.exe", "U+202E"), ("zero\u200bwidth", "U+200B"),
                                          ("soft\u00adhyphen", "U+00AD"), ("isolate\u2066x", "U+2066"),
                                          ("bom\ufeff", "U+FEFF"), ("tag\U000e0041", "U+E0041")])
-def test_a_realname_with_an_invisible_format_character_is_refused_naming_it(db, admin_dsn, tmp_path, name, point):
+def test_realname_invisible_char(db, admin_dsn, tmp_path, name, point):
+    """A realname with an invisible format character is refused naming it."""
     assert alice(["domain", "add", "example.com"], admin_dsn).exit_code == 0
     r = alice(["mailbox", "add", f"--name={name}", "--password-stdin", "foo@example.com"], admin_dsn, "secret foo 1\n")
     assert r.exit_code == 1 and "SQLSTATE 22023" in r.stderr and point in r.stderr, r

@@ -14,23 +14,18 @@ from __future__ import annotations
 
 import imaplib
 
-import psycopg
 import pytest
 
-from conftest import cli
 from mailbook.files import write_private
-from mta import Postfix, install_dovecot, install_postfix, mail_database, private_dir, remove, require_root
+from tests.harness.database import mail_database, sql
+from tests.harness.dovecot import install_dovecot
+from tests.harness.postfix import Postfix, install_postfix
+from tests.harness.process import cli, private_dir, remove, require_root
 
 DB = "sendas"
 READER_PW = "reader-pw-send-as"
 AUTH_PW = "auth-pw-send-as"
 FOO_PW = "foo's submission pw"
-
-
-def sql(dsn: str, statement: str, *params):
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        return conn.execute(statement, params).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +175,8 @@ def test_a_mailbox_kept_out_of_one_service_still_logs_in_to_the_others(postfix, 
     assert not auth(dovecot, "svc@example.com", "svc pw svc", "pop3")
 
 
-def test_the_domain_switch_covers_every_mailbox_and_active_still_overrides_all(postfix, dovecot, admin_dsn):
+def test_domain_switch_covers_all(postfix, dovecot, admin_dsn):
+    """The domain switch covers every mailbox and active still overrides all."""
     cli(["domain", "deny", "example.com", "imap", "--dsn", admin_dsn], check=True)
     try:
         assert not imap_login(dovecot, "foo@example.com", FOO_PW)

@@ -10,11 +10,12 @@ import re
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import ADMIN_LOGIN, require_program, run
-from mta import private_dir, remove
-from test_fuzz import HOSTILE
+from tests.harness.data import HOSTILE
+from tests.harness.database import ADMIN_LOGIN
+from tests.harness.process import private_dir, remove, require_program, run
 
 SIEVE_SPECIALS = ['"; discard; "', '\\"', '\\', '";\r\nredirect "evil@example.org";\r\n"', "text:\r\n.\r\n",
                   "}", "{", "#", "/*", "*/", "\r\n.\r\n", "require [\"fileinto\"];", "${x}", "\u2028", "\x85"]
@@ -74,7 +75,8 @@ def check(db, root, subject: str, body: str) -> None:
 
 
 @pytest.mark.parametrize("text", HOSTILE + SIEVE_SPECIALS, ids=range(len(HOSTILE + SIEVE_SPECIALS)))
-def test_each_hostile_piece_as_subject_and_body_is_refused_or_replied_verbatim(vacationer, text):
+def test_hostile_vacation_pieces(vacationer, text):
+    """Each hostile piece as subject and body is refused or replied verbatim."""
     db, root = vacationer
     check(db, root, text, text)
     check(db, root, "Away " + text, "Back soon. " + text + " Bye.")

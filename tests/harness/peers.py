@@ -1,19 +1,20 @@
-"""What the move-in tests share: the real tools (PostfixAdmin's upgrade.php and
-postfixadmin-cli, vmm's create_tables.pgsql and vmm command) building their databases,
-and a replay of Postfix's recipient lookups through `postmap -q` against any set of
-pgsql: map files, so the source's documented maps and mailbook's can be compared."""
+"""The peer sources people move in from, for the move-in tests and benchmarks/movein.py: the
+real tools (PostfixAdmin's upgrade.php and postfixadmin-cli, vmm's create_tables.pgsql and
+vmm command) building their databases, and a replay of Postfix's recipient lookups through
+`postmap -q` against any set of pgsql: map files, so the source's documented maps and
+mailbook's can be compared."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import psycopg
 
-from conftest import require_program, run
 from mailbook.files import write_private
+
+from .process import require_program, run
 
 PFA_TREE = Path("/usr/share/postfixadmin")  # Debian's postfixadmin package
 VMM_SCHEMA = Path("/usr/share/doc/vmm/examples/pgsql/create_tables.pgsql")  # Debian's vmm package

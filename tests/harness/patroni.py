@@ -27,10 +27,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import psycopg
-
 from mailbook import data_dir
-from mailbook.demo.cluster import free_port, find_bindir
+from mailbook.demo.cluster import find_bindir, free_port
 from mailbook.files import write_atomically
 
 OS_USER = "postgres"
