@@ -1240,12 +1240,12 @@ def _import_from(source: Source, source_dsn: str | None, dsn: str | None, dry_ru
                  skip_existing: bool, cleartext: bool, vmail_owner: str) -> None:
     """`import --from`: the reader maps the source; run_import() writes it as a file would go."""
     if source is Source.postfixadmin:
-        reader = lambda conn: postfixadmin.read(conn, cleartext=cleartext)  # noqa: E731
+        reader = lambda conn: postfixadmin.read(conn, cleartext=cleartext)
     else:
-        reader = lambda conn: vmm.read(conn, vmail_owner=vmail_owner)  # noqa: E731
+        reader = lambda conn: vmm.read(conn, vmail_owner=vmail_owner)
     plan, problems = run_import(reader, source_dsn, dsn, dry_run, skip_existing)
     # every line below carries the source's own text (names, addresses, destinations): never raw
-    say = lambda line, err=False: typer.echo(printable(line), err=err)  # noqa: E731
+    say = lambda line, err=False: typer.echo(printable(line), err=err)
     say(f"{plan.tool} {plan.version}, read in one snapshot: "
         + (", ".join(f"{n} {label}(s)" for label, n in plan.counts()) or "nothing to move"))
     if plan.skipped:

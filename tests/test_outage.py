@@ -188,7 +188,7 @@ def compiled_stack():
         dovecot = install_dovecot(root, postfix.mail, "--port", str(bouncer.port), "--password-file", str(auth_pw),
                                   "--auth-cache-ttl", "900")  # the shipped default, said explicitly
         started(stop, dovecot)
-        recompile = lambda: cli([*compile_, "--config-dir", str(postfix.config)], env={"PGPASSWORD": READER_PW})  # noqa: E731
+        recompile = lambda: cli([*compile_, "--config-dir", str(postfix.config)], env={"PGPASSWORD": READER_PW})
         yield pg, postfix, dovecot, dest, recompile
 
 

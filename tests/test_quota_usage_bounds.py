@@ -39,7 +39,7 @@ def test_doctor_caps_a_share_far_beyond_the_quota(db):
         usage_row
 
 
-def test_a_refused_usage_write_still_delivers(postfix, dovecot, admin_dsn):  # noqa: F811
+def test_a_refused_usage_write_still_delivers(postfix, dovecot, admin_dsn):
     """While PostgreSQL refuses every quota_usage write (a constraint added for the test),
     LMTP still delivers; Dovecot logs the failed dict commit; once writes are taken
     again, the next delivery writes the row."""

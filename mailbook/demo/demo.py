@@ -90,7 +90,7 @@ def run(root: Path) -> DemoReport:
     mailbox_password_file = cluster.root / f"{EXAMPLE_MAILBOX}.password"
     with connect(admin_dsn) as conn:
         conn.execute("SET ROLE mailadmin")  # provision through the API, as an admin would
-        exists = lambda q, v: conn.execute(f"SELECT EXISTS ({q})", (v,)).fetchone()[0]  # noqa: E731
+        exists = lambda q, v: conn.execute(f"SELECT EXISTS ({q})", (v,)).fetchone()[0]
         if not exists("SELECT FROM transports WHERE domain = %s", EXAMPLE_DOMAIN):
             conn.execute("SELECT add_domain(%s)", (EXAMPLE_DOMAIN,))
             done.append(f"SELECT add_domain('{EXAMPLE_DOMAIN}')")

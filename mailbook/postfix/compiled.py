@@ -331,7 +331,7 @@ class Difference:
     sql: str | None
 
     def __str__(self) -> str:
-        show = lambda v: "(not found)" if v is None else v  # noqa: E731
+        show = lambda v: "(not found)" if v is None else v
         return f"{self.map} {self.key}: compiled {show(self.compiled)}, SQL {show(self.sql)}"
 
 

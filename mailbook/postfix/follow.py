@@ -202,8 +202,8 @@ class Follower:
         last; a catch-all ("@domain") is removed before, and added after, the
         self-keys that keep it off mailboxes and aliases; domains arrive before their
         addresses and leave after them."""
-        at = lambda keys: {k: v for k, v in keys.items() if k.startswith("@")}  # noqa: E731
-        not_at = lambda keys: {k: v for k, v in keys.items() if not k.startswith("@")}  # noqa: E731
+        at = lambda keys: {k: v for k, v in keys.items() if k.startswith("@")}
+        not_at = lambda keys: {k: v for k, v in keys.items() if not k.startswith("@")}
         virtual_up, virtual_gone = upserts["virtual"], deletes["virtual"]
         self._postmap_put("refused-recipients", upserts["refused-recipients"])
         self._postmap_delete("virtual", [k for k in virtual_gone if k.startswith("@")])
