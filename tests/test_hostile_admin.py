@@ -373,6 +373,5 @@ def test_stolen_auth_password(world, cluster, victim):
                 conn.execute(statement)
     ok(["mailbox", "deny", victim, "imap", "pop3", "smtp", "submission", "sieve"], admin_dsn)
     for service in ("imap", "doveadm", "x-unknown"):
-        r = dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", f"service={service}", victim,
-                            "the victim's password")
+        r = dovecot.auth_test(victim, "the victim's password", service)
         assert r.returncode == 77, (service, r)

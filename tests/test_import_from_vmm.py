@@ -200,11 +200,9 @@ def test_each_user_logs_in_with_the_old_password_through_dovecot(dovecot, addres
 
 
 def test_services_vmm_turned_off_stay_off(dovecot):
-    r = dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", "service=imap", "bob@example.org", "bob-pw-1")
-    assert r.returncode == 77
-    r = dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", "service=sieve", "carol@example.org", "carol-pw-1")
-    assert r.returncode == 77
-    assert dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", "service=sieve", "bob@example.org", "bob-pw-1").returncode == 0
+    assert dovecot.auth_test("bob@example.org", "bob-pw-1", "imap").returncode == 77
+    assert dovecot.auth_test("carol@example.org", "carol-pw-1", "sieve").returncode == 77
+    assert dovecot.auth_test("bob@example.org", "bob-pw-1", "sieve").returncode == 0
 
 
 def test_vmm_mail_read_after_move(dovecot):

@@ -82,8 +82,7 @@ def dovecot(cluster):
 def login(dovecot, user: str, service: str | None) -> int:
     """doveadm auth test's exit code for user's right password on service (None: doveadm's
     own default, service doveadm): 0 logged in, 77 refused."""
-    extra = [] if service is None else ["-x", f"service={service}"]
-    return dovecot.doveadm("auth", "test", "-x", "no-penalty", *extra, user, USERS[user]).returncode
+    return dovecot.auth_test(user, USERS[user], service).returncode
 
 
 @pytest.mark.parametrize("user", ["off@example.com", "gone@example.net"])

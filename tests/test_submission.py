@@ -152,7 +152,7 @@ def imap_login(dovecot, user: str, password: str) -> bool:
 
 def auth(dovecot, user: str, password: str, service: str) -> bool:
     """Dovecot's own passdb decision for a service (doveadm auth test -x service=...)."""
-    return dovecot.doveadm("auth", "test", "-x", "no-penalty", "-x", f"service={service}", user, password).returncode == 0
+    return dovecot.auth_test(user, password, service).returncode == 0
 
 
 def test_a_mailbox_kept_out_of_one_service_still_logs_in_to_the_others(postfix, dovecot, admin_dsn):

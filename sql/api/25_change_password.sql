@@ -209,6 +209,7 @@ DECLARE
     address text := lower(change_password.email);
     attempt public.password_attempts;
     current text;
+    stale   constant text := 'this check is unknown, expired or not yet committed: check the current password again';
 BEGIN
     changed := false;
     IF address IS NULL OR ticket IS NULL OR new_password IS NULL THEN
@@ -220,7 +221,7 @@ BEGIN
     IF NOT FOUND OR attempt.email <> address OR attempt.at < now() - interval '60 seconds'
        OR attempt.txid = pg_current_xact_id_if_assigned() THEN
         code := 'MB006';
-        message := 'this check is unknown, expired or not yet committed: check the current password again';
+        message := stale;
         RETURN;
     END IF;
     IF NOT attempt.matched THEN
@@ -231,7 +232,7 @@ BEGIN
     SELECT u.password INTO current FROM public.users u WHERE u.email = address AND u.active FOR UPDATE;
     IF NOT FOUND THEN
         code := 'MB006';
-        message := 'this check is unknown, expired or not yet committed: check the current password again';
+        message := stale;
         RETURN;
     END IF;
     IF public.password_matches(current, new_password) THEN

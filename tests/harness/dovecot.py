@@ -102,11 +102,14 @@ submission_host = {self.submission_host}
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return [line for line in text.splitlines() if "Error:" in line or "Fatal:" in line][-5:]
 
-    def auth_test(self, user: str, password: str) -> subprocess.CompletedProcess:
+    def auth_test(self, user: str, password: str, service: str | None = None) -> subprocess.CompletedProcess:
+        """doveadm auth test (exit 0 logged in, 77 refused), as service if given (else
+        doveadm's own, service doveadm)."""
         # no-penalty: Dovecot's auth penalty (2 s doubling per failure from one client,
         # which all of doveadm is) held each login after a failed one for 4 s; like
         # auth_failure_delay above, a brute-force brake, not behaviour under test
-        return run([self.doveadm_bin, "-c", str(self.conf), "auth", "test", "-x", "no-penalty", user, password])
+        extra = [] if service is None else ["-x", f"service={service}"]
+        return run([self.doveadm_bin, "-c", str(self.conf), "auth", "test", "-x", "no-penalty", *extra, user, password])
 
     def doveadm(self, *args: str) -> subprocess.CompletedProcess:
         return run([self.doveadm_bin, "-c", str(self.conf), *args])
