@@ -46,7 +46,7 @@ from mailbook.doctor import (
     usage_checks,
     verifier_checks,
 )
-from mailbook.dovecot import LmtpSetup, dovecot_files
+from mailbook.dovecot import LmtpSetup, dovecot_files, installed_version
 from mailbook.files import install as install_files
 from mailbook.files import write_private
 from mailbook.importers import postfixadmin, vmm
@@ -661,12 +661,16 @@ def dovecot_install(
     auth_cache_ttl: Annotated[int, typer.Option(
         min=0, help="Seconds a login's cached answer is used: the longest a disable or an old password keeps "
                     "working, and how far into an outage a login carries (0: no cache).")] = 900,
+    dovecot_version: Annotated[str | None, typer.Option(
+        help="2.3 or 2.4: the Dovecot to write for (default: the installed one, from dovecot --version).")] = None,
     dry_run: DryRun = False,
 ):
-    """Install dovecot/dovecot-sql.conf.ext (connect line and mailbox base filled in) and
-    auth-mailbook.conf.ext; with LMTP delivery (the default) also lmtp-mailbook.conf.ext
-    (LMTP and quota-status sockets in Postfix's queue, quota, usage into SQL, vacation
-    replies) and its two dict files. Mode 0640, group dovecot. Then include them.
+    """Install, for the installed Dovecot (2.3 or 2.4), dovecot-sql.conf.ext (connection and
+    mailbox base filled in), auth-mailbook.conf.ext and conf.d/99-mailbook.conf, which
+    includes them after the distribution's conf.d files; with LMTP delivery (the default)
+    also lmtp-mailbook.conf.ext (LMTP and quota-status sockets in Postfix's queue, quota,
+    usage into SQL, vacation replies, users' Sieve scripts) and its two dict files. Mode
+    0640, group dovecot.
 
         mailbook dovecot install --password-file /root/mailauth.pw --quota-password-file /root/mailquota.pw
     """
@@ -683,12 +687,13 @@ def dovecot_install(
         writable = {"target_session_attrs": "read-write"} if len(where) > 1 else {}
         lmtp = LmtpSetup(Target(where, dbname, quota_user, quota_password).libpq(**writable),
                          postfix_queue, vmail_user, vmail_group)
-    files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp, auth_cache_ttl)
+    version = dovecot_version or installed_version()
+    files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp, auth_cache_ttl, version)
     _report(install_files(files, group="dovecot", dry_run=dry_run), dry_run)
     if not dry_run:
-        typer.echo(f"next: in conf.d/10-auth.conf, `!include {conf_d / 'auth-mailbook.conf.ext'}`"
-                   " (instead of auth-system.conf.ext) and auth_username_format = %Lu"
-                   + (f"; then `!include {conf_d / 'lmtp-mailbook.conf.ext'}`" if lmtp else ""))
+        typer.echo(f"for Dovecot {version}: {conf_d / '99-mailbook.conf'} includes the rest, after the distribution's"
+                   " conf.d files; next: in conf.d/10-auth.conf, comment out `!include auth-system.conf.ext`"
+                   " (system users), then `doveconf -n` and restart Dovecot")
 
 
 @roundcube_app.command("install")

@@ -1,13 +1,20 @@
-"""Dovecot's files: dovecot/*.conf.ext with their connect lines, mailbox base, sockets and
-cache settings filled in (`mailbook dovecot install`), and the lookups Dovecot runs."""
+"""Dovecot's files: dovecot/*.conf.ext (Dovecot 2.3) or dovecot/2.4/*.conf.ext with their
+connections, mailbox base, sockets and cache settings filled in, and conf.d/99-mailbook.conf
+including them last (`mailbook dovecot install`); and the lookups Dovecot runs."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg.conninfo import conninfo_to_dict
+
 from mailbook import Failure, data_dir
+
+VERSIONS = ("2.3", "2.4")
 
 
 @dataclass
@@ -15,8 +22,23 @@ class LmtpSetup:
     """What delivery through Dovecot's LMTP needs beyond authentication."""
     quota_connect: str                      # libpq string of mailquota (quota_clone's dict)
     postfix_queue: str = "/var/spool/postfix"  # Postfix's queue_directory: the sockets go in private/
-    vmail_user: str = "vmail"               # who mail processes run as: the dict socket's owner
+    vmail_user: str = "vmail"               # who mail processes run as (mail_uid): the dict socket's owner
     vmail_group: str = "vmail"
+
+
+def installed_version(program: str = "dovecot") -> str:
+    """The installed Dovecot's major.minor ("2.3", "2.4"), from `dovecot --version`."""
+    path = shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
+    if path is None:
+        raise Failure("Dovecot is not installed here (no dovecot program): "
+                      "install dovecot-core, or say which one with --dovecot-version 2.3|2.4")
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL).stdout
+    m = re.match(r"(\d+)\.(\d+)", out)
+    version = f"{m.group(1)}.{m.group(2)}" if m else ""
+    if version not in VERSIONS:
+        raise Failure(f"Dovecot {out.split()[0] if out.split() else '?'} is not one mailbook writes for "
+                      f"({', '.join(VERSIONS)}); say which with --dovecot-version")
+    return version
 
 
 def _with_auth_cache(text: str, ttl: int) -> str:
@@ -36,29 +58,106 @@ def _with_connect(text: str, connect: str) -> str:
     return re.sub(r"^connect = .*$", lambda _: f"connect = {connect}", text, flags=re.M)
 
 
+def _quoted(value: str) -> str:
+    """A Dovecot 2.4 setting value: in double quotes, backslash and quote escaped."""
+    if any(c in value for c in "\n\r\0"):
+        raise Failure("a connection setting for Dovecot cannot contain a line break or NUL")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _pgsql(name: str, connect: str, indent: str = "  ") -> str:
+    """A Dovecot 2.4 `pgsql NAME { parameters { ... } }` block from a libpq string. NAME is
+    what 2.4 tells connections apart by (equal names share one, whatever the user); the
+    host goes in the parameters, as libpq's host list."""
+    params = conninfo_to_dict(connect)
+    lines = [f"{indent}pgsql {name} {{", f"{indent}  parameters {{"]
+    lines += [f"{indent}    {key} = {_quoted(str(value))}" for key, value in params.items()]
+    return "\n".join([*lines, f"{indent}  }}", f"{indent}}}"])
+
+
+# The 2.3 quota column and what 2.4 reads instead (it ignores a quota_rule field).
+_QUOTA_23 = ("CASE WHEN u.quota_bytes IS NOT NULL OR u.quota_messages IS NOT NULL THEN '*' || "
+             "coalesce(':bytes=' || u.quota_bytes, '') || coalesce(':messages=' || u.quota_messages, '') END AS quota_rule")
+_QUOTA_24 = "u.quota_bytes AS quota_storage_size, u.quota_messages AS quota_message_count"
+
+
+def dovecot_queries(version: str = "2.3", iterate: bool = False) -> dict[str, str]:
+    """The lookups Dovecot runs per login and per delivery (password_query, user_query; with
+    iterate, also iterate_query, which lists every mailbox by design), as written in
+    dovecot/dovecot-sql.conf.ext, in the variables of the given Dovecot version."""
+    text = (data_dir("dovecot") / "dovecot-sql.conf.ext").read_text()
+    names = "password_query|user_query" + ("|iterate_query" if iterate else "")
+    queries = {m.group(1): m.group(2).strip() for m in re.finditer(rf"^({names})\s*=\s*(.+)$", text, re.M)}
+    if version == "2.3":
+        return queries
+    assert _QUOTA_23 in queries["user_query"], "dovecot-sql.conf.ext's quota column changed: update _QUOTA_23"
+    out = {}
+    for name, query in queries.items():
+        query = query.replace(_QUOTA_23, _QUOTA_24).replace("%u", "%{user}").replace("%{service}", "%{protocol}")
+        assert re.findall(r"%\{?\w*", query.replace("%{user}", "").replace("%{protocol}", "")) == [], query
+        out[name] = query
+    return out
+
+
+def _main_settings(version: str, conf_d: Path, mailbox_base: str, lmtp: LmtpSetup | None) -> str:
+    """conf.d/99-mailbook.conf: read after the distribution's conf.d files (Debian's
+    10-mail, 20-lmtp and 90-sieve set what mailbook's setup needs otherwise)."""
+    head = ("# mailbook's Dovecot settings, written by `mailbook dovecot install`. The name makes it\n"
+            "# the last of conf.d/*.conf, so the distribution's own files cannot override it.\n")
+    includes = f"!include {conf_d / 'auth-mailbook.conf.ext'}\n"
+    if lmtp:
+        includes += f"!include {conf_d / 'lmtp-mailbook.conf.ext'}\n"
+    users = (f"# mail processes run as the owner of the maildirs\n"
+             f"mail_uid = {lmtp.vmail_user}\nmail_gid = {lmtp.vmail_group}\n") if lmtp else ""
+    if version == "2.3":
+        return (head + "# whole addresses, lower-cased: Foo@Example.COM finds foo@example.com\n"
+                "auth_username_format = %Lu\n"
+                "# home (from the userdb) is the maildir Postfix delivers into\n"
+                "mail_location = maildir:~\n" + users + includes)
+    return (head + "# home (from the userdb) is the maildir Postfix delivers into; Debian's mbox home,\n"
+            "# mail path and /var/mail INBOX are cleared\n"
+            "mail_driver = maildir\nmail_path = ~\nmail_home =\nmail_inbox_path = .\n"
+            "# INBOX is the maildir's root (Maildir++), not a folder of it\n"
+            "namespace inbox {\n  inbox = yes\n}\n"
+            "# locks and the duplicate database outside the maildirs (in one, Maildir++ lists the\n"
+            "# .dovecot.lda-dupes.locks directory as a folder)\n"
+            f"mail_volatile_path = {mailbox_base}.dovecot-volatile/%{{user}}\n" + users + includes)
+
+
 def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
-                  lmtp: LmtpSetup | None = None, auth_cache_ttl: int = 900) -> dict[Path, str]:
-    """dovecot-sql.conf.ext with its connect line and mailbox base set, and the
-    auth include pointing at it (its cache ttls set to auth_cache_ttl seconds, 0: no
-    cache); with lmtp, also the LMTP include and its two dict files (quota usage as
-    mailquota, vacation scripts as the auth role), next to dest."""
-    if not mailbox_base.startswith("/") or "'" in mailbox_base or "\\" in mailbox_base:
-        raise Failure(f"--mailbox-base must be an absolute path without quotes, not {mailbox_base!r}")
+                  lmtp: LmtpSetup | None = None, auth_cache_ttl: int = 900,
+                  version: str = "2.3") -> dict[Path, str]:
+    """For the given Dovecot version: dest (the SQL passdb/userdb with its connection and
+    mailbox base), the auth include pointing at it (its cache ttls set to auth_cache_ttl
+    seconds, 0: no cache) and conf.d/99-mailbook.conf including it; with lmtp, also the
+    LMTP include and its two dict files (quota usage as mailquota, vacation scripts as the
+    auth role), next to dest."""
+    if version not in VERSIONS:
+        raise Failure(f"--dovecot-version must be one of {', '.join(VERSIONS)}, not {version!r}")
+    if not mailbox_base.startswith("/") or any(c in mailbox_base for c in "'\\\"%$ \t\n"):
+        raise Failure(f"--mailbox-base must be an absolute path without quotes, spaces, % or $, not {mailbox_base!r}")
     base = mailbox_base.rstrip("/") + "/"
-    source = data_dir("dovecot")
-    sql = _with_connect((source / "dovecot-sql.conf.ext").read_text(), connect)
+    source = data_dir("dovecot") / ("2.4" if version == "2.4" else "")
+    if lmtp:
+        queue = lmtp.postfix_queue.rstrip("/")
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]*", queue):
+            raise Failure(f"--postfix-queue must be an absolute path of letters, digits and ._-/, not {lmtp.postfix_queue!r}")
+        for option, name in (("--vmail-user", lmtp.vmail_user), ("--vmail-group", lmtp.vmail_group)):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
+                raise Failure(f"{option} must be a user or group name, not {name!r}")
+    if version == "2.3":
+        sql = _with_connect((source / "dovecot-sql.conf.ext").read_text(), connect)
+    else:
+        sql = (source / "dovecot-sql.conf.ext").read_text().replace("@CONNECTION@", _pgsql("mailbook_auth", connect))
+        for name, query in dovecot_queries("2.4", iterate=True).items():
+            sql = sql.replace(f"@{name}@", query)
     sql = sql.replace("'/home/mail/'", f"'{base}'")
     auth = (source / "auth-mailbook.conf.ext").read_text().replace("/etc/dovecot/dovecot-sql.conf.ext", str(dest))
     auth = _with_auth_cache(auth, auth_cache_ttl)
     files = {dest: sql, conf_d / "auth-mailbook.conf.ext": auth}
+    files[conf_d / "99-mailbook.conf"] = _main_settings(version, conf_d, base, lmtp)
     if lmtp is None:
         return files
-    queue = lmtp.postfix_queue.rstrip("/")
-    if not re.fullmatch(r"/[A-Za-z0-9._/-]*", queue):
-        raise Failure(f"--postfix-queue must be an absolute path of letters, digits and ._-/, not {lmtp.postfix_queue!r}")
-    for option, name in (("--vmail-user", lmtp.vmail_user), ("--vmail-group", lmtp.vmail_group)):
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
-            raise Failure(f"{option} must be a user or group name, not {name!r}")
     quota_dict, sieve_dict = dest.parent / "dovecot-dict-quota.conf.ext", dest.parent / "dovecot-dict-sieve.conf.ext"
     include = (source / "lmtp-mailbook.conf.ext").read_text()
     include = include.replace("/var/spool/postfix/", queue + "/")
@@ -67,20 +166,18 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
     include = include.replace("    user = vmail\n    group = vmail\n",
                               f"    user = {lmtp.vmail_user}\n    group = {lmtp.vmail_group}\n")
     files[conf_d / "lmtp-mailbook.conf.ext"] = include
-    files[quota_dict] = _with_connect((source / "dovecot-dict-quota.conf.ext").read_text(), lmtp.quota_connect)
-    files[sieve_dict] = _with_connect((source / "dovecot-dict-sieve.conf.ext").read_text(), connect)
+    if version == "2.3":
+        files[quota_dict] = _with_connect((source / "dovecot-dict-quota.conf.ext").read_text(), lmtp.quota_connect)
+        files[sieve_dict] = _with_connect((source / "dovecot-dict-sieve.conf.ext").read_text(), connect)
+    else:
+        files[quota_dict] = (source / "dovecot-dict-quota.conf.ext").read_text().replace(
+            "@CONNECTION@", _pgsql("mailbook_quota", lmtp.quota_connect))
+        files[sieve_dict] = (source / "dovecot-dict-sieve.conf.ext").read_text().replace(
+            "@CONNECTION@", _pgsql("mailbook_sieve", connect))
     return files
 
 
-def dovecot_queries() -> dict[str, str]:
-    """The lookups Dovecot runs per login and per delivery (not iterate_query, which
-    lists every mailbox by design), as written in dovecot/dovecot-sql.conf.ext."""
-    text = (data_dir("dovecot") / "dovecot-sql.conf.ext").read_text()
-    return {m.group(1): m.group(2).strip()
-            for m in re.finditer(r"^(password_query|user_query)\s*=\s*(.+)$", text, re.M)}
-
-
 def expand_dovecot(query: str, user: str, service: str = "imap") -> str:
-    """The SQL Dovecot sends for a login name (auth_username_format = %Lu lower-cases it)
-    logging in to a service."""
+    """The SQL Dovecot 2.3 sends for a login name (auth_username_format = %Lu lower-cases
+    it) logging in to a service."""
     return query.replace("%u", user.lower().replace("'", "''")).replace("%{service}", service)

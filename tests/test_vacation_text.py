@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.harness.data import HOSTILE
 from tests.harness.database import ADMIN_LOGIN
+from tests.harness.dovecot import tool_config
 from tests.harness.process import private_dir, remove, require_program, run
 
 SIEVE_SPECIALS = ['"; discard; "', '\\"', '\\', '";\r\nredirect "evil@example.org";\r\n"', "text:\r\n.\r\n",
@@ -30,8 +31,7 @@ def vacationer(db):
     db.execute("SELECT add_domain('example.com')")
     db.execute("SELECT add_mailbox('foo@example.com', 'pw')")
     conf = tmp_path / "dovecot.conf"
-    conf.write_text(f"mail_location = maildir:{tmp_path}/mail\nmail_uid = nobody\nmail_gid = nogroup\n"
-                    "first_valid_uid = 1\nlog_path = /dev/stderr\n")
+    conf.write_text(tool_config(tmp_path / "mail"))
     (tmp_path / "message.eml").write_text("From: sender@elsewhere.example\r\nTo: foo@example.com\r\n"
                                           "Subject: hello\r\n\r\nhi\r\n")
     yield db, tmp_path

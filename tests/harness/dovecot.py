@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from mailbook.demo.cluster import free_port
+from mailbook.dovecot import installed_version
 
 from .postfix import VMAIL_GID, VMAIL_UID, Postfix
 from .process import cli, require_program, run
@@ -16,13 +17,16 @@ from .process import cli, require_program, run
 
 class Dovecot:
     """Dovecot 2.3 (Debian 12's) with its own base_dir, reading the files `mailbook dovecot
-    install` wrote. IMAP on a loopback port of its own; with the LMTP include, LMTP and
-    quota-status on sockets in a Postfix's queue. config() is the whole dovecot.conf: a
-    Dovecot of another version is a subclass that writes its own."""
+    install` wrote (through their conf.d/99-mailbook.conf). IMAP on a loopback port of its
+    own; with the LMTP include, LMTP and quota-status on sockets in a Postfix's queue.
+    config() is the whole dovecot.conf: Dovecot24 writes 2.4's."""
+
+    version = "2.3"
 
     def __init__(self, root: Path, sql_conf: Path, auth_include: Path, mail: Path,
                  lmtp_include: Path | None = None):
         self.root, self.sql_conf, self.auth_include, self.mail = root, sql_conf, auth_include, mail
+        self.main_include = auth_include.parent / "99-mailbook.conf"  # includes the other two
         self.lmtp_include = lmtp_include  # lmtp-mailbook.conf.ext as installed, or None
         self.postfix_auth_socket: Path | None = None  # set to Postfix.auth_socket for SASL
         self.submission_host: str | None = None  # where Sieve sends replies: the Postfix's smtpd
@@ -33,29 +37,23 @@ class Dovecot:
         self.dovecot = require_program("/usr/sbin/dovecot")
         self.doveadm_bin = require_program("/usr/bin/doveadm")
 
-    def config(self) -> str:
-        return (f"""\
+    def quota_fields(self, bytes_: int | None = None, messages: int | None = None) -> list[str]:
+        """The lines `doveadm user` prints for a mailbox with these limits."""
+        rule = "*" + (f":bytes={bytes_}" if bytes_ is not None else "") + (f":messages={messages}" if messages is not None else "")
+        return [f"quota_rule\t{rule}"]
+
+    def _common(self) -> str:
+        """What both versions write alike: paths, the IMAP listener, the vmail owner."""
+        return f"""\
 base_dir = {self.root}/run
 state_dir = {self.root}/state
 log_path = {self.log}
-protocols = {self.protocols}
 listen = 127.0.0.1
 ssl = no
-disable_plaintext_auth = no
 auth_mechanisms = plain login
-auth_username_format = %Lu
 # a failed login is answered at once: tests try wrong passwords on purpose, and the default
 # 2 s delay (which also held up the next login here, 4 s) is a brute-force brake, not behaviour under test
 auth_failure_delay = 0
-mail_location = maildir:~
-""" + ("" if self.lmtp_include else """\
-# the userdb's quota_rule (user_query) takes effect through the quota plugin
-mail_plugins = quota
-plugin {
-  quota = count:User quota
-  quota_vsizes = yes
-}
-""") + f"""\
 mail_uid = {VMAIL_UID}
 mail_gid = {VMAIL_GID}
 first_valid_uid = 100
@@ -69,17 +67,25 @@ service imap-login {{
     port = 0
   }}
 }}
-!include {self.auth_include}
-""" + (f"""!include {self.lmtp_include}
-submission_host = {self.submission_host}
-""" if self.lmtp_include else "") + (f"""service auth {{
+""" + (f"""service auth {{
   unix_listener {self.postfix_auth_socket} {{
     mode = 0660
     user = postfix
     group = postfix
   }}
 }}
-""" if self.postfix_auth_socket else ""))
+""" if self.postfix_auth_socket else "") + (f"submission_host = {self.submission_host}\n" if self.submission_host else "")
+
+    def config(self) -> str:
+        return (f"protocols = {self.protocols}\ndisable_plaintext_auth = no\n" + self._common()
+                + ("" if self.lmtp_include else """\
+# the userdb's quota_rule (user_query) takes effect through the quota plugin
+mail_plugins = quota
+plugin {
+  quota = count:User quota
+  quota_vsizes = yes
+}
+""") + f"!include {self.main_include}\n")
 
     def start(self) -> None:
         self.conf.write_text(self.config())
@@ -133,9 +139,50 @@ def install_dovecot(root: Path, mail: Path, *install_args: str, postfix: Postfix
         install_args = (*install_args, "--auth-cache-ttl", "0")
     cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
          "--mailbox-base", str(mail), *delivery, *install_args], check=True)
-    dovecot = Dovecot(root / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", mail,
+    dovecot = dovecot_class()(root / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", mail,
                       conf / "lmtp-mailbook.conf.ext" if lmtp else None)
     if lmtp:
         dovecot.submission_host = f"127.0.0.1:{postfix.port}"
     dovecot.root.mkdir(exist_ok=True)
     return dovecot
+
+
+class Dovecot24(Dovecot):
+    """Dovecot 2.4 (Debian 13's): the same daemon set, in 2.4's configuration language."""
+
+    version = "2.4"
+
+    def quota_fields(self, bytes_: int | None = None, messages: int | None = None) -> list[str]:
+        return ([f"quota_storage_size\t{bytes_}"] if bytes_ is not None else []) + \
+               ([f"quota_message_count\t{messages}"] if messages is not None else [])
+
+    def config(self) -> str:
+        protocols = "".join(f"  {p} = yes\n" for p in self.protocols.split())
+        return ("dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
+                + (f"protocols {{\n{protocols}}}\n" if protocols else "")
+                # 2.4's listeners have no address of their own: listen (above) says where
+                + "auth_allow_cleartext = yes\n" + self._common().replace("    address = 127.0.0.1\n", "")
+                + ("" if self.lmtp_include else """\
+# the userdb's quota_storage_size (user_query) takes effect through the quota plugin
+mail_plugins {
+  quota = yes
+}
+quota "User quota" {
+  driver = count
+}
+""") + f"!include {self.main_include}\n")
+
+
+def tool_config(mail: Path) -> str:
+    """A dovecot.conf for Dovecot's command-line tools (sieve-test) with maildirs under mail,
+    in the installed version's language."""
+    common = "mail_uid = nobody\nmail_gid = nogroup\nfirst_valid_uid = 1\nlog_path = /dev/stderr\n"
+    if installed_version() == "2.4":
+        return ("dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
+                f"mail_driver = maildir\nmail_path = {mail}\n" + common)
+    return f"mail_location = maildir:{mail}\n" + common
+
+
+def dovecot_class() -> type[Dovecot]:
+    """The harness class for the installed Dovecot."""
+    return Dovecot24 if installed_version() == "2.4" else Dovecot

@@ -12,6 +12,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import shutil
 import smtplib
 import time
@@ -187,6 +188,17 @@ class Postfix:
 
     def log_text(self) -> str:
         return self.log.read_text() if self.log.exists() else ""
+
+    def logged(self, pattern: str, timeout: float = 10) -> re.Match:
+        """The first match of pattern in the log, waiting for it (a delivery's file can be in
+        place before its status=sent line is written)."""
+        deadline = time.time() + timeout
+        while True:
+            m = re.search(pattern, self.log_text())
+            if m or time.time() > deadline:
+                assert m, f"no {pattern!r} in the log:\n{self.log_text()[-3000:]}"
+                return m
+            time.sleep(0.2)
 
     def smtp(self) -> smtplib.SMTP:
         s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)
