@@ -13,8 +13,9 @@ SELECT tables_are('public',
           'password_attempts', 'quota_usage', 'vacations', 'map_changes', 'map_changes_horizon',
           '_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock'],
     'public holds our tables and yoyo''s bookkeeping, nothing else');
-SELECT views_are('public', ARRAY['mailboxes', 'import_rows', 'import_lines', 'nested_maildirs', 'sieve_scripts'],
-                 'the views: mailboxes, import_rows, import_lines, nested_maildirs and sieve_scripts');
+SELECT views_are('public', ARRAY['mailboxes', 'import_rows', 'import_lines', 'nested_maildirs', 'sieve_scripts',
+                                  'sieve_delivery_scripts'],
+                 'the views: mailboxes, import_rows, import_lines, nested_maildirs, sieve_scripts and sieve_delivery_scripts');
 SELECT is((SELECT relpersistence FROM pg_class WHERE oid = 'public.import_staging'::regclass), 'u'::"char",
           'import_staging is UNLOGGED: staged plaintext passwords never reach the WAL');
 

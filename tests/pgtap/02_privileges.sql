@@ -27,7 +27,7 @@ INSERT INTO expected_columns VALUES
     ('users', 'disabled_services', 'mailauth'), ('transports', 'disabled_services', 'mailauth'),
     ('users', 'quota_messages', 'mailauth'),
     -- and the vacation scripts Sieve reads (never the table behind them)
-    ('sieve_scripts', '*', 'mailauth');
+    ('sieve_scripts', '*', 'mailauth'), ('sieve_delivery_scripts', '*', 'mailauth');
 
 CREATE TEMP VIEW column_matrix AS
 SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
@@ -37,7 +37,7 @@ SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
   FROM information_schema.columns c
  CROSS JOIN (VALUES ('mailadmin'), ('mailreader'), ('mailauth')) AS r(role)
  WHERE c.table_schema = 'public' AND c.table_name IN ('transports', 'users', 'aliases', 'mailboxes', 'settings', 'audit_log',
-                                                     'vacations', 'sieve_scripts');
+                                                     'vacations', 'sieve_scripts', 'sieve_delivery_scripts');
 
 CREATE TEMP VIEW api AS
 SELECT p.oid, p.proname::text AS name,
@@ -98,7 +98,7 @@ SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_n
           ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT audit_log',
                 'mailadmin SELECT mailboxes', 'mailadmin SELECT quota_usage', 'mailadmin SELECT send_as',
                 'mailadmin SELECT settings', 'mailadmin SELECT transports', 'mailadmin SELECT vacations',
-                'mailauth SELECT sieve_scripts'],
+                'mailauth SELECT sieve_delivery_scripts', 'mailauth SELECT sieve_scripts'],
           'the only table-wide grants are mailadmin''s SELECTs; users and import_staging are granted column by column');
 SELECT ok(NOT EXISTS (SELECT FROM pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p
                        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')

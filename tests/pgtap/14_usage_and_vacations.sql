@@ -5,7 +5,7 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(40);
+SELECT plan(43);
 \ir _setup.sql
 
 SELECT has_role('mailquota', 'the usage role exists');
@@ -94,12 +94,20 @@ SELECT is((SELECT script FROM sieve_scripts WHERE username = 'foo@example.com' A
     'the script quotes " and \, makes line breaks CRLF, and lists the aliases and alias domains (never the catch-all)');
 SELECT is((SELECT id FROM sieve_scripts WHERE username = 'foo@example.com'),
     (SELECT md5(script) FROM sieve_scripts WHERE username = 'foo@example.com'), 'the id follows the text');
+-- Pigeonhole 2.4.1 defers mail whose script is missing (migration 0204): at delivery, every
+-- mailbox has exactly one script, the vacation while due, else one that does nothing
+SELECT is((SELECT count(*)::int FROM sieve_delivery_scripts), (SELECT count(*)::int FROM users),
+    'sieve_delivery_scripts: one script per mailbox');
+SELECT is((SELECT script FROM sieve_delivery_scripts WHERE username = 'foo@example.com' AND name = 'mailbook-vacation'),
+    (SELECT script FROM sieve_scripts WHERE username = 'foo@example.com'), 'the vacation script while it is due');
 RESET ROLE;
 SET ROLE alice;
 SELECT lives_ok($$SELECT set_vacation('foo@example.com', 'Later', 'later', now() + interval '1 day')$$, 'a reply set for tomorrow');
 RESET ROLE;
 SET ROLE mailauth;
 SELECT is((SELECT count(*)::int FROM sieve_scripts), 0, 'is not due yet: Dovecot finds no script');
+SELECT is((SELECT id || ' ' || script FROM sieve_delivery_scripts WHERE username = 'foo@example.com'),
+    E'none # no vacation reply is due\r\n', 'and Dovecot 2.4 a comment: Sieve keeps the message, nothing more');
 RESET ROLE;
 SET ROLE alice;
 SELECT ok(clear_vacation('foo@example.com'), 'clear_vacation says a reply was set');
