@@ -2,7 +2,8 @@
 # A Debian 13 "trixie" root on this machine, to prove mailbook there (issue 30).
 #   scripts/debian13.sh build          build the root once (cached: a stamp records the packages)
 #   scripts/debian13.sh run -- CMD...  build if needed, copy this work tree to /srv/mailbook in the
-#                                      root, then run CMD there (bash -c, cwd /srv/mailbook) as root
+#                                      root, run scripts/install.sh --test there, then CMD (cwd
+#                                      /srv/mailbook) as root
 #   scripts/debian13.sh clean          remove the cached root
 # Built with `debootstrap --variant=minbase trixie` from the mirror apt already uses, plus
 # trixie-updates and trixie-security; /usr/sbin/policy-rc.d keeps daemons from starting during
@@ -15,11 +16,10 @@ repo=$(pwd)
 
 root=${MAILBOOK_TRIXIE_ROOT:-/var/cache/mailbook/trixie}
 stamp=$root/.mailbook-stamp
-# What the Debian 13 step needs: PostgreSQL 17 with pgTAP (tests/pgtap), Python for the venv
-# (demo.sh and pytest), runuser (util-linux, essential) for the fixtures' `postgres` servers.
-# `postgresql` (not only postgresql-17) so that scripts/install.sh finds nothing to install.
-packages=(postgresql postgresql-17 postgresql-17-pgtap libtap-parser-sourcehandler-pgtap-perl
-          python3 python3-venv ca-certificates)
+# The root itself: what scripts/install.sh needs to run (apt, Python for the venv, CAs for
+# pip); `run` then runs `scripts/install.sh --test` inside, which installs the rest as on a
+# fresh Debian 13 machine (PostgreSQL 17, Postfix, Dovecot 2.4, Roundcube, Patroni...).
+packages=(python3 python3-venv ca-certificates)
 
 die() { echo "debian13.sh: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot, mounts)"
@@ -144,8 +144,9 @@ run() {
     printf '[global]\ncert = /etc/ssl/certs/mailbook-host-ca.crt\n' >"$root/etc/pip.conf"
     copy_tree
     mount_all
-    inside bash -c 'cd /srv/mailbook && { [ -x .venv/bin/python ] || python3 -m venv .venv; } \
-        && .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"'
+    # the README's install step, as on a fresh Debian 13 machine: every package the tests
+    # need (apt only the first time: the root is cached), then the venv
+    inside bash -c 'cd /srv/mailbook && scripts/install.sh --test'
     # in the background, so that a TERM or INT reaches our trap at once (bash defers traps
     # while a foreground child runs); the trap then kills everything inside
     local rc=0

@@ -26,6 +26,7 @@ from pytest_postgresql import factories
 from mailbook import data_dir
 from mailbook.database import migrations as mig
 from mailbook.demo.cluster import PrivateCluster, free_port
+from tests.harness import debian13
 from tests.harness.database import ADMIN_LOGIN, ADMIN_PASSWORD, migrate
 
 PG_ROOT = Path(tempfile.mkdtemp(prefix="mailbook-test-pg-"))
@@ -43,6 +44,19 @@ mail_server = factories.postgresql_noproc(
     host=str(PG_ROOT), port=PG_PORT, user="postgres", dbname="mailbook_test", load=[_load_schema]
 )
 _db = factories.postgresql("mail_server")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """tests/test_debian13.py's checks go last, and the Debian 13 run they read starts now,
+    beside the rest of the suite."""
+    later = [item for item in items if item.nodeid.startswith("tests/test_debian13.py")]
+    if later:
+        items[:] = [item for item in items if item not in later] + later
+        debian13.start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    debian13.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,7 +7,6 @@ reports the replication on both sides."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 import time
@@ -92,7 +91,7 @@ def test_standby_serves_lookups(pair, tmp_path):
     write_private(auth_pw, AUTH_PW + "\n")
     dovecot = install_dovecot(home, home / "mail", "--port", str(primary.port),
                               "--standby", f"127.0.0.1:{standby.port}", "--password-file", str(auth_pw))
-    connect = re.search(r"^connect = (.*)$", dovecot.sql_conf.read_text(), re.M).group(1)
+    connect = dovecot.connect()
     assert f"port={primary.port},{standby.port}" in connect
     config = tmp_path / "postfix"
     config.mkdir()
@@ -113,7 +112,7 @@ def test_standby_serves_lookups(pair, tmp_path):
             assert postmap("info@example.com", maps / "virtual.cf", config)[:2] == (0, "foo@example.com")
             assert postmap("nobody@example.com", maps / "mailboxes.cf", config)[:2] == (1, "")
         # Dovecot's own password query, over its own connect line (libpq, hosts in order)
-        query = dovecot_queries()["password_query"].replace("'%u'", "%s").replace("%{service}", "imap")
+        query = dovecot_queries()["password_query"].replace("'%u'", "%s").replace("%{service}", "imap")  # 2.3's text: the same SQL
         with psycopg.connect(connect) as conn:
             user, hash_ = conn.execute(query, ("foo@example.com",)).fetchone()
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)

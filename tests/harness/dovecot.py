@@ -5,8 +5,11 @@ dovecot-pgsql, nothing stood in."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
+
+from psycopg.conninfo import make_conninfo
 
 from mailbook.demo.cluster import free_port
 from mailbook.dovecot import installed_version
@@ -41,6 +44,10 @@ class Dovecot:
         """The lines `doveadm user` prints for a mailbox with these limits."""
         rule = "*" + (f":bytes={bytes_}" if bytes_ is not None else "") + (f":messages={messages}" if messages is not None else "")
         return [f"quota_rule\t{rule}"]
+
+    def connect(self) -> str:
+        """The libpq connection string of the installed passdb/userdb."""
+        return re.search(r"^connect = (.*)$", self.sql_conf.read_text(), re.M).group(1)
 
     def _common(self) -> str:
         """What both versions write alike: paths, the IMAP listener, the vmail owner."""
@@ -151,6 +158,13 @@ class Dovecot24(Dovecot):
     """Dovecot 2.4 (Debian 13's): the same daemon set, in 2.4's configuration language."""
 
     version = "2.4"
+
+    def connect(self) -> str:
+        """The first pgsql block's parameters (2.4 writes one per line, quoted) as libpq's string."""
+        block = re.search(r"^\s*parameters \{\n(.*?)\n\s*\}", self.sql_conf.read_text(), re.M | re.S).group(1)
+        params = {m.group(1): m.group(2).replace('\\"', '"').replace("\\\\", "\\")
+                  for m in re.finditer(r'^\s*(\w+) = "((?:[^"\\]|\\.)*)"$', block, re.M)}
+        return make_conninfo(**params)
 
     def quota_fields(self, bytes_: int | None = None, messages: int | None = None) -> list[str]:
         return ([f"quota_storage_size\t{bytes_}"] if bytes_ is not None else []) + \
