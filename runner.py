@@ -344,9 +344,9 @@ def hba(
     """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader, mailauth and mailwebmail, the
     mail database only, SCRAM passwords, the local socket and loopback (v4 and v6).
 
-        mailbook hba >> /etc/postgresql/15/main/pg_hba.conf   # then review the file's order
-        mailbook hba --network 192.0.2.0/28                   # mail hosts elsewhere, TLS only
-        mailbook hba --patroni --network 192.0.2.0/28         # for each node's patroni.yml
+        mailbook hba >> /etc/postgresql/*/main/pg_hba.conf   # then review the file's order
+        mailbook hba --network 192.0.2.0/28                  # mail hosts elsewhere, TLS only
+        mailbook hba --patroni --network 192.0.2.0/28        # for each node's patroni.yml
     """
     lines = hba_lines(dbname, networks=tuple(network or ()))
     for line in patroni_fragment(lines) if patroni else lines:
