@@ -3,12 +3,14 @@ not come up must not leave the ones before it running (ports, clusters, files in
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 
 import psycopg
 import pytest
 
 from tests.harness.database import migrated_cluster
+from tests.harness.peers import copy_tree_keeping_links
 from tests.harness.process import private_dir, remove, started
 
 
@@ -45,3 +47,26 @@ def test_failed_setup_destroys_cluster():
         assert not (root / "pg").exists()
     finally:
         remove(root)
+
+
+def test_copy_keeps_relative_links(tmp_path):
+    """copy_tree_keeping_links (the move-in tests' copy of PostfixAdmin) keeps each link
+    reaching what it reached: Debian 13's lib/smarty/libs -> ../../../php/smarty4 kind
+    (relative, out of the tree) as an absolute link, one inside the tree and an absolute
+    one as they were."""
+    share = tmp_path / "share"
+    (share / "php" / "smarty4").mkdir(parents=True)
+    (share / "php" / "smarty4" / "Smarty.class.php").write_text("<?php\n")
+    tree = share / "postfixadmin"
+    (tree / "lib" / "smarty").mkdir(parents=True)
+    (tree / "lib" / "smarty" / "libs").symlink_to("../../../php/smarty4")
+    (tree / "public" / "users").mkdir(parents=True)
+    (tree / "public" / "users" / "password-change.php").write_text("<?php\n")
+    (tree / "public" / "password-change.php").symlink_to("users/password-change.php")
+    (tree / "config.inc.php").symlink_to("/etc/postfixadmin/config.inc.php")
+    copy = tmp_path / "elsewhere" / "postfixadmin"
+    copy_tree_keeping_links(tree, copy)
+    assert (copy / "lib" / "smarty" / "libs" / "Smarty.class.php").read_text() == "<?php\n"
+    assert os.readlink(copy / "lib" / "smarty" / "libs") == str(share / "php" / "smarty4")
+    assert os.readlink(copy / "public" / "password-change.php") == "users/password-change.php"
+    assert os.readlink(copy / "config.inc.php") == "/etc/postfixadmin/config.inc.php"
