@@ -102,11 +102,27 @@ class PostfixAdmin:
 # -- vmm ---------------------------------------------------------------------------------
 
 # Debian 12's vmm 0.7 uses collections.Callable (gone since Python 3.10): give the name
-# back, and point vmm's fixed config directory (/etc/vmm) at ours; then vmm's own
-# command line runs unchanged
+# back. Debian 13's vmm 0.7 on Python 3.13 also calls ConfigParser.readfp (gone in 3.12;
+# read_file is the same) and imports crypt.crypt (the module is gone in 3.13): give it
+# libxcrypt's crypt(3) through ctypes, the function the module wrapped. Then point vmm's
+# fixed config directory (/etc/vmm) at ours; vmm's own command line runs unchanged
 VMM_MAIN = """\
-import collections, collections.abc, sys
+import collections, collections.abc, configparser, sys
 collections.Callable = collections.abc.Callable
+if not hasattr(configparser.RawConfigParser, "readfp"):
+    configparser.RawConfigParser.readfp = configparser.RawConfigParser.read_file
+try:
+    import crypt
+except ModuleNotFoundError:
+    import ctypes, types
+    libcrypt = ctypes.CDLL("libcrypt.so.1")
+    libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libcrypt.crypt.restype = ctypes.c_char_p
+    def _crypt(word, salt):
+        made = libcrypt.crypt(word.encode(), salt.encode())
+        return made.decode() if made else None
+    sys.modules["crypt"] = types.ModuleType("crypt")
+    sys.modules["crypt"].crypt = _crypt
 import VirtualMailManager.handler
 VirtualMailManager.handler.CFG_PATH = sys.argv.pop(1)
 from VirtualMailManager.cli.main import run
