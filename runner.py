@@ -6,6 +6,7 @@ migration) are turned into one line on stderr and exit status 1, in _Group.invok
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import shlex
@@ -78,9 +79,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # a traceback must never print a password
     help="PostgreSQL bookkeeper for a Postfix + Dovecot virtual-mailbox server.",
-    epilog="Example: mailbook demo (a private PostgreSQL to try it), then "
-           "mailbook domain add example.com --dsn 'host=/var/run/postgresql dbname=mail'. "
-           "Every command's --help shows an example.",
+    epilog="Try it on a private PostgreSQL, then on a real server; every command's --help shows an example.\n\n"
+           "    mailbook demo\n"
+           "    mailbook domain add example.com --dsn 'host=/var/run/postgresql dbname=mail'",
 )
 
 
@@ -97,53 +98,53 @@ def _main(version: Annotated[bool, typer.Option(
 
 
 migrate_app = typer.Typer(no_args_is_help=True, help=(
-    "Apply, roll back and list schema migrations."
-    "   mailbook migrate apply --dsn 'dbname=mail'"))
+    "Apply, roll back and list schema migrations.\n\n"
+    "    mailbook migrate apply --dsn 'dbname=mail'"))
 app.add_typer(migrate_app, name="migrate")
 
 maps_app = typer.Typer(no_args_is_help=True, help=(
-    "Install and check Postfix's pgsql: map files."
-    "   mailbook maps install --password-file /root/mailreader.pw"))
+    "Install and check Postfix's pgsql: map files.\n\n"
+    "    mailbook maps install --password-file /root/mailreader.pw"))
 app.add_typer(maps_app, name="maps")
 dovecot_app = typer.Typer(no_args_is_help=True, help=(
-    "Install Dovecot's SQL authentication file."
-    "   mailbook dovecot install --password-file /root/mailauth.pw"))
+    "Install Dovecot's SQL authentication file.\n\n"
+    "    mailbook dovecot install --password-file /root/mailauth.pw"))
 app.add_typer(dovecot_app, name="dovecot")
 roundcube_app = typer.Typer(no_args_is_help=True, help=(
-    "Let Roundcube users change their own password through mailbook."
-    "   mailbook roundcube install --password-file /root/mailwebmail.pw"))
+    "Let Roundcube users change their own password through mailbook.\n\n"
+    "    mailbook roundcube install --password-file /root/mailwebmail.pw"))
 app.add_typer(roundcube_app, name="roundcube")
 pgbouncer_app = typer.Typer(no_args_is_help=True, help=(
-    "Install PgBouncer in front of PostgreSQL, so a restart or short outage is a wait, not a 451."
-    "   mailbook pgbouncer install"))
+    "Install PgBouncer in front of PostgreSQL, so a restart or short outage is a wait, not a 451.\n\n"
+    "    mailbook pgbouncer install"))
 app.add_typer(pgbouncer_app, name="pgbouncer")
 domain_app = typer.Typer(no_args_is_help=True, help=(
-    "Hosted domains: add, list, remove, enable, disable, allow, deny, limits."
-    "   mailbook domain add example.com"))
+    "Hosted domains: add, list, remove, enable, disable, allow, deny, limits.\n\n"
+    "    mailbook domain add example.com"))
 app.add_typer(domain_app, name="domain")
 mailbox_app = typer.Typer(no_args_is_help=True, help=(
-    "Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny."
-    "   mailbook mailbox add foo@example.com"))
+    "Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny.\n\n"
+    "    mailbook mailbox add foo@example.com"))
 app.add_typer(mailbox_app, name="mailbox")
 alias_app = typer.Typer(no_args_is_help=True, help=(
-    "Aliases and forwards: add, list, remove."
-    "   mailbook alias add postmaster@example.com foo@example.com"))
+    "Aliases and forwards: add, list, remove.\n\n"
+    "    mailbook alias add postmaster@example.com foo@example.com"))
 app.add_typer(alias_app, name="alias")
 sendas_app = typer.Typer(no_args_is_help=True, help=(
-    "Who may send as which address on submission: allow, list, who, disallow."
-    "   mailbook sendas allow foo@example.com info@example.com"))
+    "Who may send as which address on submission: allow, list, who, disallow.\n\n"
+    "    mailbook sendas allow foo@example.com info@example.com"))
 app.add_typer(sendas_app, name="sendas")
 vacation_app = typer.Typer(no_args_is_help=True, help=(
-    "Out-of-office replies sent by Dovecot's Sieve: set, show, clear."
-    "   mailbook vacation set foo@example.com --subject Away --body-file away.txt"))
+    "Out-of-office replies sent by Dovecot's Sieve: set, show, clear.\n\n"
+    "    mailbook vacation set foo@example.com --subject Away --body-file away.txt"))
 app.add_typer(vacation_app, name="vacation")
 maildirs_app = typer.Typer(no_args_is_help=True, help=(
-    "Maildirs of removed mailboxes: list, purge, forget."
-    "   mailbook maildirs purge --base /home/mail --dry-run"))
+    "Maildirs of removed mailboxes: list, purge, forget.\n\n"
+    "    mailbook maildirs purge --base /home/mail --dry-run"))
 app.add_typer(maildirs_app, name="maildirs")
 role_app = typer.Typer(no_args_is_help=True, help=(
-    "The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail)."
-    "   mailbook role password mailreader --generate /root/mailreader.pw"))
+    "The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail).\n\n"
+    "    mailbook role password mailreader --generate /root/mailreader.pw"))
 app.add_typer(role_app, name="role")
 
 out = Console()
@@ -344,9 +345,9 @@ def hba(
     """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader, mailauth and mailwebmail, the
     mail database only, SCRAM passwords, the local socket and loopback (v4 and v6).
 
-        mailbook hba >> /etc/postgresql/15/main/pg_hba.conf   # then review the file's order
-        mailbook hba --network 192.0.2.0/28                   # mail hosts elsewhere, TLS only
-        mailbook hba --patroni --network 192.0.2.0/28         # for each node's patroni.yml
+        mailbook hba >> /etc/postgresql/*/main/pg_hba.conf   # then review the file's order
+        mailbook hba --network 192.0.2.0/28                  # mail hosts elsewhere, TLS only
+        mailbook hba --patroni --network 192.0.2.0/28        # for each node's patroni.yml
     """
     lines = hba_lines(dbname, networks=tuple(network or ()))
     for line in patroni_fragment(lines) if patroni else lines:
@@ -1300,19 +1301,31 @@ def export(
     typer.echo(f"exported {n} row(s){'' if str(file) == '-' else f' to {file}'}", err=str(file) == "-")
 
 
+def _fenced_examples(doc: str) -> str:
+    """doc with each example block (commands to copy) fenced: a paragraph indented
+    relative to the prose, or one whose every line is a `mailbook` command. The second
+    case is for Python 3.13, which strips a docstring's common indentation when it
+    compiles it: a docstring whose lines after the first are all examples arrives with
+    them unindented there, indented on 3.11 (inspect.cleandoc gives both the same)."""
+    def example(paragraph: str) -> bool:
+        lines = paragraph.splitlines()
+        return all(line.startswith("    ") for line in lines) or all(line.startswith("mailbook ") for line in lines)
+    return "\n\n".join(f"```\n{textwrap.dedent(p)}\n```" if example(p) else p
+                       for p in inspect.cleandoc(doc).split("\n\n"))
+
+
 def _keep_examples_whole(typer_app: typer.Typer) -> None:
-    """Help texts reflow to the terminal (markdown mode), but example blocks (the
-    indented paragraphs of a docstring: commands to copy) must stay line by line: each
-    becomes a fenced block, which Typer keeps even when it follows the first paragraph
-    (an indented block there loses its indentation and is joined into one line)."""
+    """Help texts reflow to the terminal (markdown mode), but example blocks must stay
+    line by line: each becomes a fenced block, which Typer keeps even when it follows the
+    first paragraph (an indented block there loses its indentation and is joined into
+    one line)."""
     for info in typer_app.registered_commands:
-        first, *rest = (info.callback.__doc__ or "").splitlines() or [""]
-        # the functions sit at module level: their docstrings' prose is indented 4, examples 8
-        doc = "\n".join([first.strip()] + [line[4:] if line.startswith("    ") else line.strip() for line in rest]).strip()
-        info.callback.__doc__ = "\n\n".join(
-            f"```\n{textwrap.dedent(p)}\n```" if all(line.startswith("    ") for line in p.splitlines()) else p
-            for p in doc.split("\n\n"))
+        info.callback.__doc__ = _fenced_examples(info.callback.__doc__ or "")
+    if isinstance(typer_app.info.epilog, str):
+        typer_app.info.epilog = _fenced_examples(typer_app.info.epilog)
     for group in typer_app.registered_groups:
+        if isinstance(group.typer_instance.info.help, str):
+            group.typer_instance.info.help = _fenced_examples(group.typer_instance.info.help)
         _keep_examples_whole(group.typer_instance)
 
 

@@ -5,7 +5,7 @@
 
 Three setups, one after the other on the same machine, each reached over loopback TCP by
 a help-desk login (a member of mailadmin), fsync on everywhere:
-  single: one PostgreSQL 15 (as `mailbook demo` starts one, durable);
+  single: one PostgreSQL (as `mailbook demo` starts one, durable);
   async:  the Patroni cluster of tests/test_patroni.py (etcd, three nodes), synchronous_mode off;
   sync:   the same cluster with synchronous_mode on (a commit waits for one standby's flush).
 For each: add_mailbox() called --calls times (median and 95th percentile), at the

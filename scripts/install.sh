@@ -21,7 +21,8 @@ if [ "${1:-}" = "--test" ]; then
                postfixadmin php-cli php-pgsql vmm   # the move-in tests build their databases with them
                roundcube-core roundcube-sqlite3 roundcube-plugins chromium chromium-driver   # the webmail tests
                postfix-lmdb   # `mailbook maps compile` writes lmdb: tables
-               patroni etcd-server   # tests/test_patroni.py starts its own etcd and nodes
+               patroni python3-etcd etcd-server   # tests/test_patroni.py starts its own etcd and nodes;
+                                                   # Patroni 4 (Debian 13) imports python3-etcd for etcd3
                debootstrap)   # tests/test_debian13.py builds a Debian 13 root (scripts/debian13.sh)
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then

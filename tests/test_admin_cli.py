@@ -58,28 +58,34 @@ def test_every_command_has_help_with_an_example():
 
 
 def test_help_reflows():
-    """Help texts reflow to the terminal instead of breaking mid sentence.
+    """Help texts reflow to the terminal instead of breaking mid sentence, and each
+    example stays a line of its own: in `mailbook --help`, a group's and a command's.
 
     Typer's boxes used to keep the docstrings' hard line breaks: on an 80-column
-    terminal a sentence broke at the docstring's column and again at the box's."""
+    terminal a sentence broke at the docstring's column and again at the box's. On
+    Python 3.13 (Debian 13), which strips docstrings' indentation when compiling them,
+    the examples ran into the paragraph before them."""
     import typer.main
 
     from runner import app
 
     group = typer.main.get_command(app)
-    paths = [[name, sub] for name, command in group.commands.items()
-             for sub in (getattr(command, "commands", None) or {None: None})]
+    paths = [[]] + [[name] for name, command in group.commands.items() if getattr(command, "commands", None)]
+    paths += [[name, sub] for name, command in group.commands.items()
+              for sub in (getattr(command, "commands", None) or {None: None})]
     for path in paths:
         args = [p for p in path if p] + ["--help"]
         wide = cli(args, env={"COLUMNS": "250"}).stdout
         text = wide.split("╭─", 1)[0]
-        rendered = [l.strip() for l in text.splitlines()]
-        command = typer.main.get_command(app)
+        command = group
         for p in path:
             command = command.commands[p] if p else command
-        for example in (l.strip() for l in (command.help or "").splitlines()):
-            if example.startswith("mailbook "):  # each example on a line of its own, whole
-                assert example in rendered, (args, example)
+        rendered = [l.strip() for l in wide.splitlines()]
+        examples = [l.strip() for l in f"{command.help}\n{command.epilog}".splitlines()
+                    if l.strip().startswith("mailbook ")]
+        assert examples or len(path) == 2, (args, "no example")  # commands may start with printf, runuser
+        for example in examples:  # each example on a line of its own, whole
+            assert example in rendered, (args, example)
         for paragraph in re.split(r"\n[ \t]*\n", text):
             lines = [l.strip() for l in paragraph.strip().splitlines() if l.strip()]
             prose = [l for l in lines if not l.startswith(("mailbook ", "Usage:", "printf ", "export "))]

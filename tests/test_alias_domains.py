@@ -42,10 +42,12 @@ def postfix(admin_dsn, cluster):
     require_root()
     root = private_dir("mailbook-aliasdomains-")
     pf = install_postfix(root, cluster, DB, READER_PW)
-    pf.start()
-    yield pf
-    pf.stop()
-    remove(root)
+    try:  # stopped also when the start fails half-way
+        pf.start()
+        yield pf
+    finally:
+        pf.stop()
+        remove(root)
 
 
 def lookup(postfix: Postfix, table: str, key: str) -> str | None:

@@ -99,9 +99,11 @@ READER_ENV = {"PGPASSWORD": READER_PW}
 def sql_postfix(root_dir, cluster, dsn):
     """A Postfix on the pgsql: maps, as `mailbook maps install` writes them."""
     pf = install_postfix(root_dir, cluster, DB, READER_PW)
-    pf.start()
-    yield pf
-    pf.stop()
+    try:  # stopped also when the start fails half-way
+        pf.start()
+        yield pf
+    finally:
+        pf.stop()
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +121,11 @@ def lmdb_postfix(root_dir, dest, sql_postfix):
     # the lines `maps postconf --compiled` prints for the maps; the harness keeps its own places
     parameters = {m.parameter for m in compiled.MAPS}
     pf.overrides = {k: v for k, v in compiled.postconf_settings(dest, pf.delivery) if k in parameters}
-    pf.start()
-    yield pf
-    pf.stop()
+    try:  # stopped also when the start fails half-way
+        pf.start()
+        yield pf
+    finally:
+        pf.stop()
 
 
 def verify(dest: Path, postfix: Postfix, *extra: str, env: dict = READER_ENV):

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
@@ -23,7 +24,7 @@ from mailbook.files import write_private
 from tests.harness.database import ADMIN_LOGIN, ADMIN_PASSWORD, mail_database
 from tests.harness.dovecot import install_dovecot
 from tests.harness.postfix import install_postfix
-from tests.harness.process import cli, private_dir, remove, require_root
+from tests.harness.process import cli, private_dir, remove, require_root, started
 
 DB = "hostile"
 READER_PW = "hostile reader pw"
@@ -41,18 +42,13 @@ def world(cluster):
                        mailwebmail=WEBMAIL_PW) as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("UPDATE settings SET bcrypt_cost = 4")  # hundreds of imported passwords below
-        postfix = install_postfix(root, cluster, DB, READER_PW)
-        postfix.start()
-        write_private(root / "auth.pw", AUTH_PW + "\n")
-        dovecot = install_dovecot(root, postfix.mail, "--port", str(cluster.port), "--dbname", DB,
-                                  "--password-file", str(root / "auth.pw"))
-        dovecot.start()
-        try:
+        with ExitStack() as stop:  # a Dovecot that fails to start leaves no Postfix behind
+            stop.callback(remove, root)
+            postfix = started(stop, install_postfix(root, cluster, DB, READER_PW))
+            write_private(root / "auth.pw", AUTH_PW + "\n")
+            dovecot = started(stop, install_dovecot(root, postfix.mail, "--port", str(cluster.port), "--dbname", DB,
+                                                    "--password-file", str(root / "auth.pw")))
             yield dsn, f"host=127.0.0.1 port={cluster.port} dbname={DB} user={ADMIN_LOGIN}", postfix, dovecot
-        finally:
-            dovecot.stop()
-            postfix.stop()
-            remove(root)
 
 
 def alice(args: list[str], admin_dsn: str, input: str | None = None):

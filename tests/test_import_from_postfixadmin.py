@@ -352,9 +352,11 @@ def dovecot(root, cluster, imported):
     pw = root / "auth.pw"
     write_private(pw, AUTH_PW + "\n")
     dc = install_dovecot(root, mail, "--port", str(cluster.port), "--dbname", TARGET, "--password-file", str(pw))
-    dc.start()
-    yield dc
-    dc.stop()
+    try:  # stopped also when the start fails half-way
+        dc.start()
+        yield dc
+    finally:
+        dc.stop()
 
 
 @pytest.mark.parametrize("address,password,scheme,active", MAILBOXES, ids=[m[0] for m in MAILBOXES])

@@ -187,9 +187,11 @@ def dovecot(root, cluster, source, imported):
     pw = root / "auth.pw"
     write_private(pw, AUTH_PW + "\n")
     dc = install_dovecot(root, base, "--port", str(cluster.port), "--dbname", TARGET, "--password-file", str(pw))
-    dc.start()
-    yield dc
-    dc.stop()
+    try:  # stopped also when the start fails half-way
+        dc.start()
+        yield dc
+    finally:
+        dc.stop()
 
 
 @pytest.mark.parametrize("address,password,scheme", USERS, ids=[u[2] for u in USERS])

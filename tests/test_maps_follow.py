@@ -153,9 +153,11 @@ def lmdb_postfix(root_dir, dest, follower, sql_postfix):
     pf = Postfix(root_dir / "postfix-lmdb", sql_postfix.maps)
     parameters = {m.parameter for m in compiled.MAPS}
     pf.overrides = {k: v for k, v in compiled.postconf_settings(dest, pf.delivery) if k in parameters}
-    pf.start()
-    yield pf
-    pf.stop()
+    try:  # stopped also when the start fails half-way
+        pf.start()
+        yield pf
+    finally:
+        pf.stop()
 
 
 def admin(admin_dsn: str) -> psycopg.Connection:
@@ -492,10 +494,12 @@ def order_tables(root_dir, reader_dsn, sql_postfix, sql_config):
     f = SlowFollower(reader_dsn, dest, sql_config, postfix=pf, probes=probes, say=lambda line: None)
     conn = psycopg.connect(reader_dsn, password=READER_PW, autocommit=True)
     f.batch(conn)  # the first batch compiles in full
-    pf.start()
-    yield f, conn
-    pf.stop()
-    conn.close()
+    try:  # stopped also when the start fails half-way
+        pf.start()
+        yield f, conn
+    finally:
+        pf.stop()
+        conn.close()
 
 
 @pytest.mark.parametrize("change, back", [

@@ -16,21 +16,18 @@ import json
 import os
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from mailbook.files import write_private
 from mailbook.postfix import compiled
 from tests.harness.database import migrated_cluster
 from tests.harness.dovecot import install_dovecot
-from tests.harness.load import QUERY_WAIT, USER, USER_PW, Load, assert_all_delivered
+from tests.harness.load import AUTH_PW, QUERY_WAIT, READER_PW, Load, assert_all_delivered, one_mailbox, outage_stack
 from tests.harness.pgbouncer import PgBouncer
 from tests.harness.postfix import Postfix
 from tests.harness.process import cli, daemon_root, started
 
-READER_PW, AUTH_PW = "reader-pw-outage", "auth-pw-outage"
 # Postfix 3.7's pgsql client skips a server for this long after one failed query
 # (RETRY_CONN_INTV in dict_pgsql.c, compiled in)
 POSTFIX_RETRY = 60
@@ -46,35 +43,8 @@ LOGIN_BACK_WITHIN = 15 + 5
 def stack(request):
     """PostgreSQL, Postfix and Dovecot; with request.param "pgbouncer" the daemons reach
     PostgreSQL through PgBouncer, with "direct" they connect to it themselves."""
-    with ExitStack() as stop:
-        root = stop.enter_context(daemon_root("mailbook-outage-", "the outage tests run Postfix and"))
-        pg = stop.enter_context(migrated_cluster(root / "pg", mailreader=READER_PW, mailauth=AUTH_PW))
-        reader_pw, auth_pw = outage_data(pg, root)
-        bouncer = None
-        port = pg.port  # direct: the daemons talk to PostgreSQL itself, as before PgBouncer
-        if request.param == "pgbouncer":  # the daemons talk to PgBouncer, never to PostgreSQL
-            bouncer = PgBouncer(root / "pgbouncer", pg)
-            stop.callback(bouncer.stop)
-            bouncer.install_and_start(reader_pw, auth_pw)
-            port = bouncer.port
-        maps = root / "postfix-pgsql"
-        cli(["maps", "install", "--dest", str(maps), "--port", str(port), "--password-file", str(reader_pw)],
-            check=True)
-        postfix = started(stop, Postfix(root / "postfix", maps))
-        dovecot = started(stop, install_dovecot(root, postfix.mail, "--port", str(port), "--password-file", str(auth_pw)))
-        yield pg, bouncer, postfix, dovecot
-
-
-def outage_data(pg, root: Path) -> tuple[Path, Path]:
-    """The one mailbox; mailreader's and mailauth's password files."""
-    with psycopg.connect(pg.dsn("mail"), autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        conn.execute("SELECT add_domain('example.com')")
-        conn.execute("SELECT add_mailbox(%s, %s)", (USER, USER_PW))
-    reader_pw, auth_pw = root / "reader.pw", root / "auth.pw"
-    write_private(reader_pw, READER_PW + "\n")
-    write_private(auth_pw, AUTH_PW + "\n")
-    return reader_pw, auth_pw
+    with outage_stack("mailbook-outage-", pgbouncer=request.param == "pgbouncer") as s:
+        yield s.pg, s.bouncer, s.postfix, s.dovecot
 
 
 @pytest.mark.parametrize("stack", ["pgbouncer"], indirect=True)
@@ -172,7 +142,7 @@ def compiled_stack():
     with ExitStack() as stop:
         root = stop.enter_context(daemon_root("mailbook-outage-compiled-", "the outage tests run Postfix and"))
         pg = stop.enter_context(migrated_cluster(root / "pg", mailreader=READER_PW, mailauth=AUTH_PW))
-        reader_pw, auth_pw = outage_data(pg, root)
+        reader_pw, auth_pw = one_mailbox(pg, root)
         bouncer = PgBouncer(root / "pgbouncer", pg)
         stop.callback(bouncer.stop)
         bouncer.install_and_start(reader_pw, auth_pw)

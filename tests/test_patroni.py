@@ -1,4 +1,4 @@
-"""mailbook on a Patroni cluster (etcd, three PostgreSQL 15 nodes, synchronous_mode) under
+"""mailbook on a Patroni cluster (etcd, three PostgreSQL nodes, synchronous_mode) under
 mail load: two SMTP senders through a real Postfix, `doveadm auth test` in a loop through a
 real Dovecot, and a provisioning loop (add_mailbox every 100 ms through libpq's multi-host
 DSN with target_session_attrs=read-write, each acknowledged address recorded), while in

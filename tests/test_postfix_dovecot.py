@@ -69,9 +69,11 @@ def maps_dir(root_dir, mta_dsn, cluster):
 @pytest.fixture(scope="module")
 def postfix(root_dir, maps_dir):
     pf = Postfix(root_dir / "postfix", maps_dir)
-    pf.start()
-    yield pf
-    pf.stop()
+    try:  # stopped also when the start fails half-way
+        pf.start()
+        yield pf
+    finally:
+        pf.stop()
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +81,11 @@ def dovecot(root_dir, mta_dsn, cluster, postfix):
     pw = root_dir / "auth.pw"
     write_private(pw, AUTH_PW + "\n")
     dc = install_dovecot(root_dir, postfix.mail, "--port", str(cluster.port), "--dbname", DB, "--password-file", str(pw))
-    dc.start()
-    yield dc
-    dc.stop()
+    try:  # stopped also when the start fails half-way
+        dc.start()
+        yield dc
+    finally:
+        dc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -80,10 +80,12 @@ def admin_dsn(cluster, next_hop):
 def postfix(admin_dsn, cluster):
     root = private_dir("mailbook-relay-")
     pf = install_postfix(root, cluster, DB, READER_PW)
-    pf.start()
-    yield pf
-    pf.stop()
-    remove(root)
+    try:  # stopped also when the start fails half-way
+        pf.start()
+        yield pf
+    finally:
+        pf.stop()
+        remove(root)
 
 
 def test_mail_for_a_relay_domain_is_accepted_and_passed_on_to_its_next_hop(postfix, next_hop):

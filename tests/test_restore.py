@@ -55,9 +55,9 @@ def test_dump_restored(original, cluster, tmp_path):
 
     home = private_dir("mailbook-restore-")
     fresh = PrivateCluster(Path(tempfile.mkdtemp(prefix="mailbook-restored-")), durable=False)
-    fresh.start()
     dovecot = None
     try:
+        fresh.start()
         # the admin guide's steps, on a cluster that has never seen mailbook
         cli(["init", "--dsn", fresh.dsn()], check=True)
         dump.chmod(0o644)  # pg_restore runs as the server's OS user when we are root

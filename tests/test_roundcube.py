@@ -113,9 +113,11 @@ def dovecot(root_dir, mail_db, cluster):
     pw = root_dir / "auth.pw"
     write_private(pw, AUTH_PW + "\n")
     dc = install_dovecot(root_dir, mail, "--port", str(cluster.port), "--dbname", DB, "--password-file", str(pw))
-    dc.start()
-    yield dc
-    dc.stop()
+    try:  # stopped also when the start fails half-way
+        dc.start()
+        yield dc
+    finally:
+        dc.stop()
 
 
 @pytest.fixture(scope="module")

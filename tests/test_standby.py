@@ -10,6 +10,7 @@ import json
 import shutil
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
@@ -27,31 +28,32 @@ READER_PW, AUTH_PW = "reader-pw-standby", "auth-pw-standby"
 
 @pytest.fixture(scope="module")
 def pair():
-    primary = PrivateCluster(Path(tempfile.mkdtemp(prefix="mailbook-primary-")), durable=False)
-    primary.start()
-    with open(primary.data / "pg_hba.conf", "a") as f:
-        f.write(f"local replication {SUPERUSER} trust\n")
-    with psycopg.connect(primary.dsn(), autocommit=True) as conn:
-        conn.execute("SELECT pg_reload_conf()")
-    migrate(primary, mailreader=READER_PW, mailauth=AUTH_PW)
-    with psycopg.connect(primary.dsn("mail"), autocommit=True) as conn:
-        conn.execute("SET ROLE mailadmin")
-        conn.execute("SELECT add_domain('example.com')")
-        conn.execute("SELECT add_mailbox('foo@example.com', 'correct horse')")
-        conn.execute("SELECT add_alias('info@example.com', 'foo@example.com')")
+    with ExitStack() as stop:  # a standby that fails to start leaves no primary behind
+        primary = PrivateCluster(Path(tempfile.mkdtemp(prefix="mailbook-primary-")), durable=False)
+        stop.callback(primary.destroy)
+        primary.start()
+        with open(primary.data / "pg_hba.conf", "a") as f:
+            f.write(f"local replication {SUPERUSER} trust\n")
+        with psycopg.connect(primary.dsn(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+        migrate(primary, mailreader=READER_PW, mailauth=AUTH_PW)
+        with psycopg.connect(primary.dsn("mail"), autocommit=True) as conn:
+            conn.execute("SET ROLE mailadmin")
+            conn.execute("SELECT add_domain('example.com')")
+            conn.execute("SELECT add_mailbox('foo@example.com', 'correct horse')")
+            conn.execute("SELECT add_alias('info@example.com', 'foo@example.com')")
 
-    root = Path(tempfile.mkdtemp(prefix="mailbook-standby-"))
-    standby = PrivateCluster(root, port=free_port(), durable=False)
-    root.chmod(0o700)
-    shutil.chown(root, standby.os_user, standby.os_user)  # pg_basebackup writes as the server's user
-    primary._run("pg_basebackup", "-D", str(standby.data), "-R", "-X", "stream", "--checkpoint=fast",
-                 "-h", primary.host, "-p", str(primary.port), "-U", SUPERUSER)
-    with open(standby.data / "postgresql.conf", "a") as f:  # its own socket directory
-        f.write(f"unix_socket_directories = '{standby.socket_dir}'\n")
-    standby.start()
-    yield primary, standby
-    standby.destroy()
-    primary.destroy()
+        root = Path(tempfile.mkdtemp(prefix="mailbook-standby-"))
+        standby = PrivateCluster(root, port=free_port(), durable=False)
+        stop.callback(standby.destroy)
+        root.chmod(0o700)
+        shutil.chown(root, standby.os_user, standby.os_user)  # pg_basebackup writes as the server's user
+        primary._run("pg_basebackup", "-D", str(standby.data), "-R", "-X", "stream", "--checkpoint=fast",
+                     "-h", primary.host, "-p", str(primary.port), "-U", SUPERUSER)
+        with open(standby.data / "postgresql.conf", "a") as f:  # its own socket directory
+            f.write(f"unix_socket_directories = '{standby.socket_dir}'\n")
+        standby.start()
+        yield primary, standby
 
 
 def wait_for(predicate, what: str, seconds: float = 30):
@@ -102,8 +104,8 @@ def test_standby_serves_lookups(pair, tmp_path):
     assert replication["status"] == "pass" and "1 standby(s)" in replication["detail"] and "streaming" in replication["detail"]
 
     primary.stop()
-    dovecot.start()
     try:
+        dovecot.start()
         # a real Dovecot login, answered by the standby
         assert dovecot.auth_test("foo@example.com", "correct horse").returncode == 0, dovecot.log_text()
         assert dovecot.auth_test("foo@example.com", "wrong horse").returncode != 0

@@ -13,6 +13,7 @@ pop3, sieve) cannot log in there and still can everywhere else; its mail still a
 from __future__ import annotations
 
 import imaplib
+from contextlib import ExitStack
 
 import pytest
 
@@ -20,7 +21,7 @@ from mailbook.files import write_private
 from tests.harness.database import mail_database, sql
 from tests.harness.dovecot import install_dovecot
 from tests.harness.postfix import Postfix, install_postfix
-from tests.harness.process import cli, private_dir, remove, require_root
+from tests.harness.process import cli, daemon_root, require_root, started
 
 DB = "sendas"
 READER_PW = "reader-pw-send-as"
@@ -45,19 +46,15 @@ def admin_dsn(cluster):
 
 @pytest.fixture(scope="module")
 def daemons(admin_dsn, cluster):
-    root = private_dir("mailbook-sendas-")
-    auth_pw = root / "auth.pw"
-    write_private(auth_pw, AUTH_PW + "\n")
-    pf = install_postfix(root, cluster, DB, READER_PW, submission=True)
-    pf.start()
-    dovecot = install_dovecot(root, pf.mail, "--port", str(cluster.port), "--dbname", DB,
-                              "--password-file", str(auth_pw))
-    dovecot.postfix_auth_socket = pf.auth_socket
-    dovecot.start()
-    yield pf, dovecot
-    dovecot.stop()
-    pf.stop()
-    remove(root)
+    with ExitStack() as stop:  # a Dovecot that fails to start leaves no Postfix behind
+        root = stop.enter_context(daemon_root("mailbook-sendas-"))
+        auth_pw = root / "auth.pw"
+        write_private(auth_pw, AUTH_PW + "\n")
+        pf = started(stop, install_postfix(root, cluster, DB, READER_PW, submission=True))
+        dovecot = install_dovecot(root, pf.mail, "--port", str(cluster.port), "--dbname", DB,
+                                  "--password-file", str(auth_pw))
+        dovecot.postfix_auth_socket = pf.auth_socket
+        yield pf, started(stop, dovecot)
 
 
 @pytest.fixture(scope="module")

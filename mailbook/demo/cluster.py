@@ -22,7 +22,9 @@ from mailbook import Failure
 from mailbook.files import write_atomically
 
 SUPERUSER = "postgres"
-PACKAGE_HINT = "install PostgreSQL's server (Debian: apt-get install postgresql postgresql-contrib)"
+# `postgresql` brings the release's server with its contrib modules (pgcrypto); postgresql-contrib
+# is only a virtual package on Debian 13, which apt would "install" on every run
+PACKAGE_HINT = "install PostgreSQL's server (Debian: apt-get install postgresql)"
 
 
 def find_bindir() -> Path:

@@ -5,7 +5,8 @@ measures. Each module is one concern (docs/contributing.md lists them):
   `cli()` (mailbook in-process), keep_generated, ROOT
 - database: migrate(), migrated_cluster(), mail_database(), table_checksums, verified
 - postfix, dovecot, pgbouncer, patroni: the daemons, private instances
-- lmtp: the LMTP stack as fixtures; load: SMTP and login load during a fault
+- lmtp: the LMTP stack as fixtures; load: SMTP and login load during a fault, and
+  outage_stack() (PostgreSQL, PgBouncer, Postfix, Dovecot) it runs against
 - peers: the sources people move in from (PostfixAdmin, vmm) and Postfix lookups replayed
 - data, strategies: generated data (hostile strings, the benchmarks' scale data; hypothesis)
 - sqldocs: docs/sql-api.md from the catalogue

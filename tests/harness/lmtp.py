@@ -5,6 +5,8 @@ A test module takes them with `from tests.harness.lmtp import admin_dsn, daemons
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import pytest
 
 from mailbook.files import write_private
@@ -12,7 +14,7 @@ from mailbook.files import write_private
 from .database import mail_database, sql
 from .dovecot import install_dovecot
 from .postfix import Postfix, install_postfix
-from .process import private_dir, remove, require_root
+from .process import daemon_root, require_root, started
 
 DB = "lmtp"
 READER_PW = "reader-pw-lmtp"
@@ -41,28 +43,21 @@ def admin_dsn(cluster):
 def daemons(admin_dsn, cluster):
     """A Postfix delivering with virtual(8) gets one message to foo; then the same
     Postfix (same maildirs) is switched to LMTP and Dovecot started with the LMTP include."""
-    root = private_dir("mailbook-lmtp-")
-    auth_pw, quota_pw = root / "auth.pw", root / "quota.pw"
-    write_private(auth_pw, AUTH_PW + "\n")
-    write_private(quota_pw, QUOTA_PW + "\n")
-    pf = install_postfix(root, cluster, DB, READER_PW, delivery="virtual")
-    dovecot = None
-    try:
-        pf.start()
+    with ExitStack() as stop:  # in reverse, also when a start fails half-way
+        root = stop.enter_context(daemon_root("mailbook-lmtp-"))
+        auth_pw, quota_pw = root / "auth.pw", root / "quota.pw"
+        write_private(auth_pw, AUTH_PW + "\n")
+        write_private(quota_pw, QUOTA_PW + "\n")
+        pf = started(stop, install_postfix(root, cluster, DB, READER_PW, delivery="virtual"))
         pf.send("foo@example.com", "delivered by virtual(8) before the switch")
         before = pf.delivered("example.com/foo/", "delivered by virtual(8) before the switch")
         pf.stop()
         pf.delivery = "lmtp"
-        pf.start()
-        dovecot = install_dovecot(root, pf.mail, "--port", str(cluster.port), "--dbname", DB,
-                                  "--password-file", str(auth_pw), "--quota-password-file", str(quota_pw), postfix=pf)
-        dovecot.start()
+        pf.start()  # its stop is on the stack already
+        dovecot = started(stop, install_dovecot(root, pf.mail, "--port", str(cluster.port), "--dbname", DB,
+                                                "--password-file", str(auth_pw), "--quota-password-file",
+                                                str(quota_pw), postfix=pf))
         yield pf, dovecot, before
-    finally:
-        if dovecot:
-            dovecot.stop()
-        pf.stop()
-        remove(root)
 
 
 @pytest.fixture(scope="module")

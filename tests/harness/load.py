@@ -1,17 +1,30 @@
 """Load while a fault happens: messages in a loop over SMTP through a Postfix and logins
-in a loop through a Dovecot, each attempt recorded (tests/test_outage.py, test_patroni.py)."""
+in a loop through a Dovecot, each attempt recorded (tests/test_outage.py, test_patroni.py);
+and outage_stack(), the PostgreSQL, PgBouncer, Postfix and Dovecot it runs against."""
 
 from __future__ import annotations
 
 import smtplib
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from .dovecot import Dovecot
+import psycopg
+
+from mailbook.demo.cluster import PrivateCluster
+from mailbook.files import write_private
+
+from .database import migrated_cluster
+from .dovecot import Dovecot, install_dovecot
+from .pgbouncer import PgBouncer
 from .postfix import Postfix
+from .process import cli, daemon_root, started
 
 USER, USER_PW = "foo@example.com", "foo outage secret"
+READER_PW, AUTH_PW = "reader-pw-outage", "auth-pw-outage"
 # query_wait_timeout in pgbouncer/pgbouncer.ini: how long a lookup waits for PostgreSQL
 QUERY_WAIT = 40
 
@@ -116,3 +129,52 @@ def assert_all_delivered(postfix: Postfix, load: Load) -> None:
         missing = set(load.accepted) - delivered_subjects(postfix)
         time.sleep(0.5)
     assert not missing, f"{len(missing)} accepted messages were not delivered; log:\n{postfix.log_text()[-2000:]}"
+
+
+# -- the stack a Load runs against -------------------------------------------------------
+
+def one_mailbox(pg: PrivateCluster, root: Path) -> tuple[Path, Path]:
+    """USER's mailbox on pg's mail database; mailreader's and mailauth's password files."""
+    with psycopg.connect(pg.dsn("mail"), autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT add_domain('example.com')")
+        conn.execute("SELECT add_mailbox(%s, %s)", (USER, USER_PW))
+    reader_pw, auth_pw = root / "reader.pw", root / "auth.pw"
+    write_private(reader_pw, READER_PW + "\n")
+    write_private(auth_pw, AUTH_PW + "\n")
+    return reader_pw, auth_pw
+
+
+@dataclass
+class Stack:
+    root: Path
+    pg: PrivateCluster
+    bouncer: PgBouncer | None
+    postfix: Postfix
+    dovecot: Dovecot
+
+
+@contextmanager
+def outage_stack(prefix: str, pgbouncer: bool = True) -> Iterator[Stack]:
+    """A PostgreSQL of its own (USER's mailbox), PgBouncer in front of it if pgbouncer (else
+    the daemons connect to PostgreSQL themselves), a Postfix and a Dovecot, started in
+    that order. Each is stopped in reverse order afterwards, and also when a later one
+    fails to start: a Dovecot that refuses its configuration leaves no PgBouncer,
+    Postfix or PostgreSQL running."""
+    with ExitStack() as stop:
+        root = stop.enter_context(daemon_root(prefix, "the outage tests run Postfix and"))
+        pg = stop.enter_context(migrated_cluster(root / "pg", mailreader=READER_PW, mailauth=AUTH_PW))
+        reader_pw, auth_pw = one_mailbox(pg, root)
+        bouncer = None
+        port = pg.port  # direct: the daemons talk to PostgreSQL itself
+        if pgbouncer:  # the daemons talk to PgBouncer, never to PostgreSQL
+            bouncer = PgBouncer(root / "pgbouncer", pg)
+            stop.callback(bouncer.stop)
+            bouncer.install_and_start(reader_pw, auth_pw)
+            port = bouncer.port
+        maps = root / "postfix-pgsql"
+        cli(["maps", "install", "--dest", str(maps), "--port", str(port), "--password-file", str(reader_pw)],
+            check=True)
+        postfix = started(stop, Postfix(root / "postfix", maps))
+        dovecot = started(stop, install_dovecot(root, postfix.mail, "--port", str(port), "--password-file", str(auth_pw)))
+        yield Stack(root, pg, bouncer, postfix, dovecot)

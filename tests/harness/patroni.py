@@ -1,5 +1,5 @@
-"""etcd and a Patroni cluster of PostgreSQL 15 nodes on loopback, for tests/test_patroni.py
-and benchmarks/patroni.py.
+"""etcd and a Patroni cluster of PostgreSQL nodes (the installed server, its bin directory
+from find_bindir) on loopback, for tests/test_patroni.py and benchmarks/patroni.py.
 
 Each node's configuration is patroni/patroni.yml as shipped, its $words filled in, its
 pg_hba list from `mailbook hba --patroni`: so the REST API wants a password for what
@@ -221,7 +221,7 @@ class Node:
             etcd_hosts=f"127.0.0.1:{self.etcd.client_port}",
             ttl=TTL, loop_wait=LOOP_WAIT, retry_timeout=RETRY_TIMEOUT,
             pg_address=f"127.0.0.1:{self.pg_port}",
-            data_dir=self.data, pgpass=self.root / "pgpass",
+            data_dir=self.data, pgpass=self.root / "pgpass", bin_dir=find_bindir(),
             superuser_password=SUPERUSER_PW, replication_password=REPLICATION_PW, rewind_password=REWIND_PW,
             restapi_password=REST_PW, etcd_password=ETCD_PW,
             ssl_cert_file=self.tls[0], ssl_key_file=self.tls[1],

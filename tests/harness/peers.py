@@ -38,6 +38,24 @@ def drop_source(cluster, name: str, owner: str) -> None:
 
 # -- PostfixAdmin ------------------------------------------------------------------------
 
+def copy_tree_keeping_links(source: Path, target: Path, ignore=None) -> None:
+    """source copied to target with its symbolic links as links that still reach what they
+    reached: a relative link to something outside source (Debian 13's PostfixAdmin has
+    lib/smarty/libs -> ../../../php/smarty4) becomes an absolute one, a link inside the tree
+    and an absolute link stay as they are. Following the links instead copied whole
+    libraries, and a link whose target is missing was silently dropped."""
+    shutil.copytree(source, target, symlinks=True, ignore=ignore)
+    for directory, dirs, files in os.walk(target):
+        for name in dirs + files:
+            link = Path(directory) / name
+            if not link.is_symlink() or os.path.isabs(os.readlink(link)):
+                continue
+            reached = Path(os.path.normpath(source / link.parent.relative_to(target) / os.readlink(link)))
+            if not reached.is_relative_to(source):
+                link.unlink()
+                link.symlink_to(reached)
+
+
 class PostfixAdmin:
     """Debian's PostfixAdmin tree, copied unchanged, with our dbconfig.inc.php and
     config.local.php beside its config.inc.php (which loads both from its own directory:
@@ -48,8 +66,8 @@ class PostfixAdmin:
         if not (PFA_TREE / "public" / "upgrade.php").is_file():
             raise AssertionError("PostfixAdmin is not installed (Debian: apt-get install postfixadmin)")
         self.tree = root / "postfixadmin"
-        shutil.copytree(PFA_TREE, self.tree, symlinks=False, ignore_dangling_symlinks=True,
-                        ignore=shutil.ignore_patterns("templates_c", "config.local.php", "config.inc.php"))
+        copy_tree_keeping_links(PFA_TREE, self.tree,
+                                ignore=shutil.ignore_patterns("templates_c", "config.local.php", "config.inc.php"))
         shutil.copy(PFA_TREE / "config.inc.php", self.tree / "config.inc.php")  # through Debian's /etc symlink
         (self.tree / "templates_c").mkdir()
         write_private(self.tree / "dbconfig.inc.php",
@@ -84,11 +102,27 @@ class PostfixAdmin:
 # -- vmm ---------------------------------------------------------------------------------
 
 # Debian 12's vmm 0.7 uses collections.Callable (gone since Python 3.10): give the name
-# back, and point vmm's fixed config directory (/etc/vmm) at ours; then vmm's own
-# command line runs unchanged
+# back. Debian 13's vmm 0.7 on Python 3.13 also calls ConfigParser.readfp (gone in 3.12;
+# read_file is the same) and imports crypt.crypt (the module is gone in 3.13): give it
+# libxcrypt's crypt(3) through ctypes, the function the module wrapped. Then point vmm's
+# fixed config directory (/etc/vmm) at ours; vmm's own command line runs unchanged
 VMM_MAIN = """\
-import collections, collections.abc, sys
+import collections, collections.abc, configparser, sys
 collections.Callable = collections.abc.Callable
+if not hasattr(configparser.RawConfigParser, "readfp"):
+    configparser.RawConfigParser.readfp = configparser.RawConfigParser.read_file
+try:
+    import crypt
+except ModuleNotFoundError:
+    import ctypes, types
+    libcrypt = ctypes.CDLL("libcrypt.so.1")
+    libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libcrypt.crypt.restype = ctypes.c_char_p
+    def _crypt(word, salt):
+        made = libcrypt.crypt(word.encode(), salt.encode())
+        return made.decode() if made else None
+    sys.modules["crypt"] = types.ModuleType("crypt")
+    sys.modules["crypt"].crypt = _crypt
 import VirtualMailManager.handler
 VirtualMailManager.handler.CFG_PATH = sys.argv.pop(1)
 from VirtualMailManager.cli.main import run
