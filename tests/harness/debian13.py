@@ -25,7 +25,8 @@ DEMO_LOG = "test-artifacts/debian13-demo.log"
 # and the outage tests.
 FILES = [
     "tests/test_pgtap.py", "tests/test_sql_api.py", "tests/test_migrate_cli.py", "tests/test_doctor.py",
-    "tests/test_postfix_dovecot.py", "tests/test_lmtp_delivery.py", "tests/test_submission.py",
+    "tests/test_postfix_dovecot.py", "tests/test_dovecot_stock_conf.py", "tests/test_lmtp_delivery.py",
+    "tests/test_submission.py",
     "tests/test_vacation_text.py", "tests/test_quota_usage_bounds.py", "tests/test_service_allow_list.py",
     "tests/test_dovecot_auth_cache.py", "tests/test_outage.py", "tests/test_restore.py", "tests/test_standby.py",
     "tests/test_hostile_admin.py", "tests/test_compiled_maps.py", "tests/test_maps_follow.py",

@@ -1,0 +1,68 @@
+"""`mailbook dovecot install` on top of the distribution's own /etc/dovecot (Debian 12's
+Dovecot 2.3 or Debian 13's 2.4, as installed), read back with `doveconf`: its
+conf.d/99-mailbook.conf comes last, so none of Debian's conf.d files overrides what mailbook
+needs (the mail location, the whole address for LMTP, the Sieve script path, the quota).
+The copy of /etc/dovecot is private; the system's is never touched."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from mailbook.dovecot import installed_version
+from mailbook.files import write_private
+from tests.harness.process import cli, private_dir, remove, require_program, require_root, run
+
+
+@pytest.fixture(scope="module")
+def stock():
+    """A copy of /etc/dovecot with mailbook installed into it, as the admin guide says:
+    `dovecot install`, then auth-system.conf.ext commented out in 10-auth.conf."""
+    require_root()
+    root = private_dir("mailbook-stock-dovecot-")
+    try:
+        etc = root / "dovecot"
+        shutil.copytree("/etc/dovecot", etc, symlinks=True)
+        auth = etc / "conf.d" / "10-auth.conf"
+        auth.write_text(re.sub(r"^!include auth-system\.conf\.ext", "#!include auth-system.conf.ext",
+                               auth.read_text(), flags=re.M))
+        write_private(root / "auth.pw", "auth-pw\n")
+        write_private(root / "quota.pw", "quota-pw\n")
+        cli(["dovecot", "install", "--dest", str(etc / "dovecot-sql.conf.ext"), "--conf-d", str(etc / "conf.d"),
+             "--password-file", str(root / "auth.pw"), "--quota-password-file", str(root / "quota.pw"),
+             "--vmail-user", "nobody", "--vmail-group", "nogroup"], check=True)
+        yield etc
+    finally:
+        remove(root)
+
+
+def doveconf(etc, *args: str) -> str:
+    r = run([require_program("/usr/bin/doveconf"), "-c", str(etc / "dovecot.conf"), *args])
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_doveconf_reads_it(stock):
+    """Dovecot takes the whole configuration: no error, and the SQL passdb is the only one."""
+    out = doveconf(stock, "-n")
+    assert "passdb" in out and "pam" not in out, out
+
+
+def test_mailbook_wins_over_debian(stock):
+    """What Debian's conf.d sets otherwise (mbox or ~/Maildir, ~/.dovecot.sieve, the local
+    part for LMTP) is mailbook's value in the effective configuration."""
+    if installed_version() == "2.3":
+        assert doveconf(stock, "-h", "mail_location").strip() == "maildir:~"
+        assert doveconf(stock, "-h", "auth_username_format").strip() == "%Lu"
+        assert doveconf(stock, "-f", "protocol=lmtp", "-h", "plugin/sieve").strip() == "file:~/sieve;active=~/dovecot.sieve"
+        assert doveconf(stock, "-h", "plugin/quota").strip() == "count:User quota"
+        return
+    for name, value in (("mail_driver", "maildir"), ("mail_path", "~"), ("mail_inbox_path", "."), ("mail_uid", "nobody")):
+        assert doveconf(stock, "-h", name).strip() == value, name
+    lmtp = doveconf(stock, "-f", "protocol=lmtp", "-n")
+    assert re.search(r"^protocol lmtp \{\n(?:  .*\n)*?  auth_username_format = %\{user \| lower\}\n", lmtp, re.M), lmtp
+    assert re.search(r"sieve_script personal \{\n(?:  .*\n)*?  active_path = ~/dovecot\.sieve\n", lmtp), lmtp
+    assert re.search(r'quota "User quota" \{\n  driver = count\n  storage_grace = 0\n\}', lmtp), lmtp
+    assert 'quota_status_toolarge = "552 5.2.2 Mailbox is full"' in lmtp
