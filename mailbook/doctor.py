@@ -159,6 +159,15 @@ def stored_row_checks(conn: psycopg.Connection) -> list[Check]:
         found.append(("weak password hashes", "warn",
                       f"{weak[0]} mailbox(es), e.g. {weak[1]}, keep an unsalted {{CRAM-MD5}} hash (moved in from vmm):"
                       " ask their users for new passwords (mailbook mailbox passwd)"))
+    # MD5-CRYPT from PostfixAdmin or vmm: salted, but cheap; Dovecot 2.4 takes it only with
+    # auth_allow_weak_schemes, which `mailbook dovecot install` sets for these
+    md5 = conn.execute("SELECT count(*), min(u.email) FROM public.users u"
+                       " WHERE u.password LIKE '{MD5-CRYPT}%' OR u.password LIKE '{CRYPT}$1$%'"
+                       " OR u.password LIKE '$1$%'").fetchone()
+    if md5[0]:
+        found.append(("weak password hashes", "warn",
+                      f"{md5[0]} mailbox(es), e.g. {md5[1]}, keep an MD5-CRYPT hash (moved in): a password change"
+                      " replaces it with BLF-CRYPT (mailbook mailbox passwd, or the user in webmail)"))
     if not any(status == "fail" for _, status, _ in found):
         found.append(("stored mailboxes", "pass", "no nested maildirs; every hash and realname meets today's rules"))
     return found + stored_address_checks(conn)

@@ -19,7 +19,8 @@ stamp=$root/.mailbook-stamp
 # The root itself: what scripts/install.sh needs to run (apt, Python for the venv, CAs for
 # pip); `run` then runs `scripts/install.sh --test` inside, which installs the rest as on a
 # fresh Debian 13 machine (PostgreSQL 17, Postfix, Dovecot 2.4, Roundcube, Patroni...).
-packages=(python3 python3-venv ca-certificates)
+packages=(python3 python3-venv ca-certificates
+          man-db git)   # on every real machine: systemd-analyze verify reads man pages, test_demo clones
 
 die() { echo "debian13.sh: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot, mounts)"
@@ -82,6 +83,10 @@ mount_all() {
         mkdir -p "$root/$d"
         mount --bind "/$d" "$root/$d"
     done
+    # POSIX shared memory and semaphores (PostgreSQL's dynamic shared memory, Python's
+    # multiprocessing in Patroni): a tmpfs of the root's own, as /dev/shm is on a machine
+    mkdir -p "$root/dev/shm"
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
 }
 inside() {  # run a command in the root, with a clean environment
     env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
