@@ -55,7 +55,7 @@ from mailbook.importers.plan import run as run_import
 from mailbook.passwords import new_password, obtain_password, read_password_file, set_role_password
 from mailbook.patroni import cluster_checks
 from mailbook.pgbouncer import pgbouncer_files
-from mailbook.postfix import compiled, follow
+from mailbook.postfix import compiled, follow, merge
 from mailbook.postfix.maps import map_files
 from mailbook.postfix.postconf import check_maps, snippet_services, snippet_settings
 from mailbook.provisioning import bulk
@@ -516,19 +516,32 @@ def maps_postconf(
         help="lmtp: Dovecot's LMTP delivers (quota at RCPT, Sieve); virtual: Postfix's virtual(8).")] = "lmtp",
     compiled_maps: Annotated[bool, typer.Option("--compiled", help=(
         "Use the lmdb: tables that `maps compile` writes in DEST instead of the pgsql: maps."))] = False,
+    config_dir: Annotated[Path | None, typer.Option(
+        help="Postfix configuration directory whose main.cf is merged with (postconf -c); default /etc/postfix.")] = None,
+    vmail_user: Annotated[str, typer.Option(help="The user mail is stored as (virtual_uid_maps), by name.")] = "vmail",
+    vmail_group: Annotated[str, typer.Option(help="Its group (virtual_gid_maps), by name.")] = "vmail",
 ):
     """Print the `postconf -e` commands that wire the maps into main.cf (and the
-    `postconf -P` ones for the master.cf overrides).
+    `postconf -P` ones for the master.cf overrides), merged with what main.cf says now:
+    mydestination keeps the host's own names (mail to root), the admin's
+    smtpd_recipient_restrictions stay and mailbook's join them; `#` lines say what
+    changes and why. Nothing is changed until the output is run.
 
         mailbook maps postconf | sh && postfix reload
+        mailbook maps postconf --vmail-user vmail --vmail-group vmail --config-dir /etc/postfix
         mailbook maps postconf --delivery virtual   # keep Postfix's virtual(8)
         mailbook maps postconf --compiled --dest /etc/postfix/compiled | sh && postfix reload
     """
+    uid, gid = merge.vmail_ids(vmail_user, vmail_group)
+    ids = {"virtual_uid_maps": f"static:{uid}", "virtual_gid_maps": f"static:{gid}"}
     settings = compiled.postconf_settings if compiled_maps else snippet_settings
-    for name, value in settings(dest, Delivery(delivery).value):
-        typer.echo(f"postconf -e {shlex.quote(f'{name} = {value}')}")
-    for service, name, value in snippet_services(dest):
-        typer.echo(f"postconf -P {shlex.quote(f'{service}/{name}={value}')}")
+    wanted = [(name, ids.get(name, value)) for name, value in settings(dest, Delivery(delivery).value)]
+    main_cf = merge.MainCf(config_dir)
+    header = (f"mailbook: the {'compiled tables' if compiled_maps else 'maps'} in {dest} wired into {main_cf.where}"
+              f" (delivery {Delivery(delivery).value}, mail owned by {vmail_user}:{vmail_group} = {uid}:{gid}),"
+              " merged with what it says now")
+    for line in merge.script(merge.merged_settings(wanted, main_cf), snippet_services(dest), config_dir, header):
+        typer.echo(line)
 
 
 @maps_app.command("check")
