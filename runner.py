@@ -55,7 +55,7 @@ from mailbook.importers.plan import run as run_import
 from mailbook.passwords import new_password, obtain_password, read_password_file, set_role_password
 from mailbook.patroni import cluster_checks
 from mailbook.pgbouncer import pgbouncer_files
-from mailbook.postfix import compiled, follow
+from mailbook.postfix import compiled, follow, merge
 from mailbook.postfix.maps import map_files
 from mailbook.postfix.postconf import check_maps, snippet_services, snippet_settings
 from mailbook.provisioning import bulk
@@ -516,19 +516,32 @@ def maps_postconf(
         help="lmtp: Dovecot's LMTP delivers (quota at RCPT, Sieve); virtual: Postfix's virtual(8).")] = "lmtp",
     compiled_maps: Annotated[bool, typer.Option("--compiled", help=(
         "Use the lmdb: tables that `maps compile` writes in DEST instead of the pgsql: maps."))] = False,
+    config_dir: Annotated[Path | None, typer.Option(
+        help="Postfix configuration directory whose main.cf is merged with (postconf -c); default /etc/postfix.")] = None,
+    vmail_user: Annotated[str, typer.Option(help="The user mail is stored as (virtual_uid_maps), by name.")] = "vmail",
+    vmail_group: Annotated[str, typer.Option(help="Its group (virtual_gid_maps), by name.")] = "vmail",
 ):
     """Print the `postconf -e` commands that wire the maps into main.cf (and the
-    `postconf -P` ones for the master.cf overrides).
+    `postconf -P` ones for the master.cf overrides), merged with what main.cf says now:
+    mydestination keeps the host's own names (mail to root), the admin's
+    smtpd_recipient_restrictions stay and mailbook's join them; `#` lines say what
+    changes and why. Nothing is changed until the output is run.
 
         mailbook maps postconf | sh && postfix reload
+        mailbook maps postconf --vmail-user vmail --vmail-group vmail --config-dir /etc/postfix
         mailbook maps postconf --delivery virtual   # keep Postfix's virtual(8)
         mailbook maps postconf --compiled --dest /etc/postfix/compiled | sh && postfix reload
     """
+    uid, gid = merge.vmail_ids(vmail_user, vmail_group)
+    ids = {"virtual_uid_maps": f"static:{uid}", "virtual_gid_maps": f"static:{gid}"}
     settings = compiled.postconf_settings if compiled_maps else snippet_settings
-    for name, value in settings(dest, Delivery(delivery).value):
-        typer.echo(f"postconf -e {shlex.quote(f'{name} = {value}')}")
-    for service, name, value in snippet_services(dest):
-        typer.echo(f"postconf -P {shlex.quote(f'{service}/{name}={value}')}")
+    wanted = [(name, ids.get(name, value)) for name, value in settings(dest, Delivery(delivery).value)]
+    main_cf = merge.MainCf(config_dir)
+    header = (f"mailbook: the {'compiled tables' if compiled_maps else 'maps'} in {dest} wired into {main_cf.where}"
+              f" (delivery {Delivery(delivery).value}, mail owned by {vmail_user}:{vmail_group} = {uid}:{gid}),"
+              " merged with what it says now")
+    for line in merge.script(merge.merged_settings(wanted, main_cf), snippet_services(dest), config_dir, header):
+        typer.echo(line)
 
 
 @maps_app.command("check")
@@ -769,7 +782,7 @@ def pgbouncer_install(
 
 # -- provisioning: each command calls one SQL function ------------------------------------
 
-def _call(dsn: str | None, query: str, params: tuple = ()) -> tuple[list[str], list[tuple]]:
+def _call(dsn: str | None, query: str, params: tuple | dict = ()) -> tuple[list[str], list[tuple]]:
     """Run one statement as the connecting role (a mailadmin member); NOTICEs are echoed."""
     with connect(dsn) as conn:
         conn.add_notice_handler(lambda d: typer.echo(printable(d.message_primary)))
@@ -965,17 +978,40 @@ def domain_allow(domain: str, services: Services, dsn: Dsn = None):
     _set_services(dsn, "set_domain_service", domain, services, True)
 
 
+def _limit(value: str | None, flag: str) -> tuple[bool, int | None]:
+    """(keep the stored limit?, the new one): not given keeps it, "none" removes it."""
+    if value is None:
+        return True, None
+    if value.strip().lower() == "none":
+        return False, None
+    try:
+        return False, int(value)
+    except ValueError:
+        raise Failure(f"{flag} takes a number or none, not {value!r}") from None
+
+
+def _quota_line(email: str, quota_bytes: int | None, quota_messages: int | None) -> str:
+    size = f"{quota_bytes} bytes" if quota_bytes is not None else "no byte limit"
+    count = f"{quota_messages} messages" if quota_messages is not None else "no message limit"
+    return f"{email} quota now: {size}, {count}"
+
+
 @mailbox_app.command("quota")
 def mailbox_quota(email: str, dsn: Dsn = None,
-                  bytes_: Annotated[int | None, typer.Option("--bytes", help="Byte limit; leave out for none.")] = None,
-                  messages: Annotated[int | None, typer.Option(help="Message limit; leave out for none.")] = None,
+                  bytes_: Annotated[str | None, typer.Option(
+                      "--bytes", metavar="N|none", help="Byte limit; none removes it; left out: kept as it is.")] = None,
+                  messages: Annotated[str | None, typer.Option(
+                      metavar="N|none", help="Message limit; none removes it; left out: kept as it is.")] = None,
                   lift: Annotated[bool, typer.Option("--lift", help="Remove both limits.")] = False,
                   as_json: Json = False):
-    """Show a mailbox's quota and usage (as Dovecot last wrote it), or set the quota,
-    handed to Dovecot as quota_rule: the next message is checked against it.
+    """Show a mailbox's quota and usage (as Dovecot last wrote it), or change a limit,
+    handed to Dovecot as quota_rule: the next message is checked against it. Only the
+    limit given changes; the other stays. Prints the limits as they are now.
 
         mailbook mailbox quota foo@example.com
         mailbook mailbox quota foo@example.com --bytes 2000000000
+        mailbook mailbox quota foo@example.com --messages 100000     # the byte limit stays
+        mailbook mailbox quota foo@example.com --messages none       # no message limit
     """
     if bytes_ is None and messages is None and not lift:
         names, rows = _call(dsn, queries.QUOTA, (email,))
@@ -985,7 +1021,15 @@ def mailbox_quota(email: str, dsn: Dsn = None,
         return
     if lift and (bytes_ is not None or messages is not None):
         raise Failure("give --lift or limits, not both")
-    _show(*_call(dsn, queries.SET_QUOTA, (email, bytes_, messages)), as_json)
+    keep_bytes, new_bytes = (False, None) if lift else _limit(bytes_, "--bytes")
+    keep_messages, new_messages = (False, None) if lift else _limit(messages, "--messages")
+    names, rows = _call(dsn, queries.SET_QUOTA, {"email": email, "keep_bytes": keep_bytes, "bytes": new_bytes,
+                                                 "keep_messages": keep_messages, "messages": new_messages})
+    if as_json:
+        _show(names, rows, as_json)
+        return
+    row = dict(zip(names, rows[0]))
+    typer.echo(_quota_line(row["email"], row["quota_bytes"], row["quota_messages"]))
 
 
 @vacation_app.command("set")

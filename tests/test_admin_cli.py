@@ -894,3 +894,30 @@ def test_import_export_vacations(
             (15, 'vacation "new@example.com" appears more than once in the file (first on line 4)')]:
         assert any(l.startswith(f"{bad}:{line}: {message}") for l in r.stderr.splitlines()), (line, r.stderr)
     assert table_checksums(db) == before
+
+
+def test_quota_changes_only_the_limit_given(dsn, env):
+    """`mailbox quota --messages N` keeps the byte limit (it once lifted a 2,000,000,000-byte
+    one), --bytes none removes only the byte limit, and each change prints the limits now."""
+    ok(["domain", "add", "example.com"], dsn, env)
+    ok(["mailbox", "add", "bar@example.com", "--password-stdin"], dsn, env, "pw\n")
+
+    def limits():
+        row = json.loads(ok(["mailbox", "quota", "bar@example.com", "--json"], dsn, env).stdout)[0]
+        return row["quota_bytes"], row["quota_messages"]
+
+    first = ok(["mailbox", "quota", "bar@example.com", "--bytes", "2000000000"], dsn, env)
+    r = ok(["mailbox", "quota", "bar@example.com", "--messages", "100000"], dsn, env)
+    assert limits() == (2000000000, 100000)
+    assert first.stdout == "bar@example.com quota now: 2000000000 bytes, no message limit\n", first.stdout
+    assert r.stdout == "bar@example.com quota now: 2000000000 bytes, 100000 messages\n", r.stdout
+    r = ok(["mailbox", "quota", "bar@example.com", "--bytes", "none"], dsn, env)
+    assert r.stdout == "bar@example.com quota now: no byte limit, 100000 messages\n", r.stdout
+    assert limits() == (None, 100000)
+    r = mb(["mailbox", "quota", "bar@example.com", "--messages", "lots"], dsn, env)
+    assert r.exit_code == 1 and "--messages takes a number or none" in r.stderr, r.stderr
+    r = mb(["mailbox", "quota", "ghost@example.com", "--messages", "5"], dsn, env)
+    assert r.exit_code == 1 and "ghost@example.com" in r.stderr and "P0002" in r.stderr, r.stderr
+    assert limits() == (None, 100000)
+    ok(["mailbox", "quota", "bar@example.com", "--lift"], dsn, env)
+    assert limits() == (None, None)

@@ -257,12 +257,13 @@ def test_verify_without_compiled_tables_says_what_to_run(root_dir, sql_postfix):
     assert r.exit_code == 1 and "run `mailbook maps compile" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_postconf_compiled(dest):
+def test_postconf_compiled(dest, sql_postfix):
     """Postconf compiled replaces every pgsql: map and keeps the quota check."""
-    r = cli(["maps", "postconf", "--compiled", "--dest", str(dest)])
+    r = cli(["maps", "postconf", "--compiled", "--dest", str(dest), "--config-dir", str(sql_postfix.config),
+             "--vmail-user", "nobody", "--vmail-group", "nogroup"])
     assert r.exit_code == 0, r.stderr
-    assert "pgsql:" not in r.stdout
-    restrictions = next(line for line in r.stdout.splitlines() if "smtpd_recipient_restrictions" in line)
+    assert "pgsql:" not in "".join(line for line in r.stdout.splitlines() if not line.startswith("#"))
+    restrictions = next(line for line in r.stdout.splitlines() if "-e 'smtpd_recipient_restrictions" in line)
     assert f"check_recipient_access lmdb:{dest}/refused-recipients, reject_unlisted_recipient" in restrictions
     assert "check_policy_service unix:private/quota-status" in restrictions
     assert "virtual_transport = lmtp:unix:private/dovecot-lmtp" in r.stdout

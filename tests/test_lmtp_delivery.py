@@ -59,13 +59,16 @@ def test_switch_to_lmtp(
     assert "delivered by LMTP after the switch" in subjects
 
 
-def test_maps_postconf_defaults_to_lmtp_and_keeps_virtual8_as_a_choice(postfix):
-    lmtp = cli(["maps", "postconf", "--dest", str(postfix.maps)], check=True).stdout.splitlines()
+def test_maps_postconf_defaults_to_lmtp_and_keeps_virtual8_as_a_choice(postfix, tmp_path):
+    (tmp_path / "main.cf").write_text("compatibility_level = 3.6\n")  # Postfix's stock settings
+    where = ["--config-dir", str(tmp_path), "--vmail-user", "nobody", "--vmail-group", "nogroup"]
+    lmtp = cli(["maps", "postconf", "--dest", str(postfix.maps), *where], check=True).stdout
+    lmtp = lmtp.replace(f"postconf -c {tmp_path} ", "postconf ").splitlines()
     assert "postconf -e 'virtual_transport = lmtp:unix:private/dovecot-lmtp'" in lmtp
     assert "postconf -e 'recipient_delimiter = +'" in lmtp
     assert ("postconf -e 'smtpd_recipient_restrictions = reject_unlisted_recipient,"
             " check_policy_service unix:private/quota-status'") in lmtp
-    virtual = cli(["maps", "postconf", "--dest", str(postfix.maps), "--delivery", "virtual"], check=True).stdout
+    virtual = cli(["maps", "postconf", "--dest", str(postfix.maps), "--delivery", "virtual", *where], check=True).stdout
     assert "'virtual_transport = virtual'" in virtual and "quota-status" not in virtual
     bad = cli(["maps", "postconf", "--delivery", "procmail"])
     assert bad.exit_code != 0 and "procmail" in bad.stderr

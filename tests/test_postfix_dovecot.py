@@ -174,12 +174,17 @@ def test_maps_install_without_a_password_source_fails_clearly(root_dir):
     assert not (root_dir / "nowhere").exists()
 
 
-def test_maps_postconf_prints_the_corrected_main_cf(maps_dir):
-    r = cli(["maps", "postconf", "--dest", str(maps_dir)], check=True)
-    lines = r.stdout.splitlines()
+def test_maps_postconf_prints_the_corrected_main_cf(maps_dir, tmp_path):
+    """On Postfix's stock main.cf: the maps, and mydestination left as it is (the host's own names)."""
+    (tmp_path / "main.cf").write_text("compatibility_level = 3.6\n")
+    r = cli(["maps", "postconf", "--dest", str(maps_dir), "--config-dir", str(tmp_path),
+             "--vmail-user", "nobody", "--vmail-group", "nogroup"], check=True)
+    lines = [line.replace(f"postconf -c {tmp_path} ", "postconf ") for line in r.stdout.splitlines()]
     assert f"postconf -e 'virtual_mailbox_maps = proxy:pgsql:{maps_dir}/mailboxes.cf'" in lines
     assert f"postconf -e 'virtual_alias_maps = proxy:pgsql:{maps_dir}/virtual.cf'" in lines
-    assert "postconf -e 'mydestination = localhost'" in lines
+    assert "# mydestination: kept as it is ($myhostname, localhost.$mydomain, localhost):" \
+           " the host's own names, no hosted domain" in lines, r.stdout
+    assert not any("'mydestination =" in line for line in lines)
     assert not any("virtual_maps =" in l for l in lines)  # the obsolete name the tutorial used
     assert not any(l.endswith("local_recipient_maps = '") for l in lines)
 

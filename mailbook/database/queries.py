@@ -22,7 +22,13 @@ MAILBOXES = ("SELECT email, realname, maildir, quota_bytes, used_bytes, quota_me
 
 QUOTA_COLUMNS = "email, quota_bytes, used_bytes, quota_messages, used_messages"
 QUOTA = f"SELECT {QUOTA_COLUMNS} FROM mailboxes WHERE email = lower(%s)"
-SET_QUOTA = f"SELECT {QUOTA_COLUMNS} FROM set_mailbox_quota(%s, %s, %s)"
+# set_mailbox_quota() sets both limits (NULL: none); a limit not given keeps the stored
+# one, read in the same statement: (email, keep bytes?, bytes, keep messages?, messages)
+SET_QUOTA = (f"SELECT {QUOTA_COLUMNS} FROM set_mailbox_quota(%(email)s,"
+             " CASE WHEN %(keep_bytes)s THEN (SELECT m.quota_bytes FROM mailboxes m WHERE m.email = lower(%(email)s))"
+             " ELSE %(bytes)s::bigint END,"
+             " CASE WHEN %(keep_messages)s THEN (SELECT m.quota_messages FROM mailboxes m WHERE m.email = lower(%(email)s))"
+             " ELSE %(messages)s::bigint END)")
 
 _VACATION_COLUMNS = "email, subject, starts, ends, days, (starts <= now() AND (ends IS NULL OR now() < ends)) AS due"
 VACATIONS = f"SELECT {_VACATION_COLUMNS} FROM vacations ORDER BY email"

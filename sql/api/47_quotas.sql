@@ -2,7 +2,9 @@
 -- triggers (refuse_over_domain_limits), for every way a row gets in.
 
 -- set_mailbox_quota(email, quota_bytes, quota_messages) -> mailboxes
--- Caller: members of mailadmin (runner: `mailbook mailbox quota`). NULL lifts a limit.
+-- Caller: members of mailadmin (runner: `mailbook mailbox quota`). Sets both limits;
+-- NULL lifts a limit, so to change one and keep the other pass the stored one:
+-- SELECT set_mailbox_quota(email, quota_bytes, 100000) FROM mailboxes WHERE email = '...'.
 -- Dovecot reads both as the mailbox's quota_rule at its next login or delivery.
 -- Raises P0002 for an unknown mailbox, 22023 for a limit that is not positive, 23514
 -- if the domain's total quota cap would be exceeded.

@@ -1,0 +1,247 @@
+"""`mailbook maps postconf`: mailbook's main.cf settings merged with what main.cf already
+says, so that wiring the maps leaves the rest of the server working (issue 31).
+
+Three parameters are shared with the rest of the server and are merged, never replaced:
+mydestination keeps the host's own names (local mail to root, cron, upgrades) and loses
+only hosted domains; smtpd_recipient_restrictions keeps the admin's checks and gains
+mailbook's; smtpd_relay_restrictions is left alone when it already refuses relaying.
+Every other setting is mailbook's own and is set, saying what it was. The result is a
+shell script: `postconf -e` lines, each value quoted, and `#` lines saying why.
+"""
+
+from __future__ import annotations
+
+import grp
+import pwd
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailbook import Failure
+
+MERGED = ("mydestination", "smtpd_recipient_restrictions", "smtpd_relay_restrictions")
+# restrictions that take one argument (a table, a policy server, a DNS list)
+_TAKES_ARGUMENT = re.compile(r"^(check_(?!relay_domains$)\w+|reject_rbl_client|reject_rhsbl_\w+|"
+                             r"permit_dnswl_client|permit_rhswl_client)$")
+# what mailbook puts into smtpd_recipient_restrictions in one mode and must take out in another
+_MAILBOOK_OWNED = re.compile(r"^(check_policy_service unix:private/quota-status|"
+                             r"check_recipient_access \S+/refused-recipients)$")
+# past these, a hosted recipient is accepted: mailbook's checks go before the first of them
+_ACCEPTS_HOSTED = {"permit", "reject", "defer", "permit_auth_destination"}
+_REFUSES_RELAY = {"reject_unauth_destination", "defer_unauth_destination"}
+
+
+def vmail_ids(user: str, group: str) -> tuple[int, int]:
+    """The uid of user and the gid of group, the owner of the mail (virtual(8) delivers as it)."""
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise Failure(f"no user {user!r} on this machine: create it (adduser --system --group --home /home/mail"
+                      f" {user}) or give --vmail-user") from None
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise Failure(f"no group {group!r} on this machine: create it (addgroup --system {group})"
+                      " or give --vmail-group") from None
+    return uid, gid
+
+
+def _postconf() -> str:
+    path = shutil.which("postconf") or ("/usr/sbin/postconf" if Path("/usr/sbin/postconf").exists() else None)
+    if not path:
+        raise Failure("postconf not found; install Postfix (Debian: apt-get install postfix postfix-pgsql)")
+    return path
+
+
+def postconf_prefix(config_dir: Path | None) -> str:
+    """How the printed lines call postconf: with -c DIR when a config dir is given."""
+    return "postconf" + (f" -c {shlex.quote(str(config_dir))}" if config_dir else "")
+
+
+class MainCf:
+    """main.cf as Postfix reads it (postconf -h), in config_dir or Postfix's default place."""
+
+    def __init__(self, config_dir: Path | None):
+        self.config_dir = config_dir
+        self.where = f"{config_dir or '/etc/postfix'}/main.cf"
+
+    def _ask(self, names: list[str], expand: bool = False) -> dict[str, str]:
+        if not names:
+            return {}
+        cmd = [_postconf()] + (["-c", str(self.config_dir)] if self.config_dir else []) + (["-x"] if expand else [])
+        r = subprocess.run(cmd + ["-h", *names], capture_output=True, text=True)
+        if r.returncode != 0:
+            error = next((line for line in r.stderr.splitlines() if "fatal" in line), r.stderr.strip())
+            raise Failure(f"cannot read {self.where} ({error.split('fatal: ', 1)[-1]}); configure Postfix first"
+                          " (Debian: dpkg-reconfigure postfix, Internet Site) or give --config-dir")
+        values = r.stdout.splitlines()
+        if len(values) != len(names):
+            raise Failure(f"postconf answered {len(values)} values for {len(names)} parameters: {r.stderr.strip()}")
+        return dict(zip(names, values))
+
+    def values(self, names: list[str]) -> dict[str, str]:
+        return self._ask(names)
+
+    def explicit(self, names: list[str]) -> dict[str, str]:
+        """The parameters main.cf itself sets (postconf -n), not Postfix's defaults."""
+        cmd = [_postconf()] + (["-c", str(self.config_dir)] if self.config_dir else []) + ["-n", *names]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        return dict(line.split(" = ", 1) for line in r.stdout.splitlines() if " = " in line)
+
+    def expanded(self, names: list[str]) -> dict[str, str]:
+        return self._ask(names, expand=True)
+
+    def expand(self, word: str) -> str:
+        """word with its $name, ${name} and $(name) replaced by their values."""
+        names = re.findall(r"\$\{?\(?(\w+)", word)
+        values = self.expanded(sorted(set(names)))
+        return re.sub(r"\$(?:\{(\w+)\}|\((\w+)\)|(\w+))", lambda m: values[next(g for g in m.groups() if g)], word)
+
+    def hosted(self, domain: str, table: str) -> bool | None:
+        """Whether table (virtual_mailbox_domains) finds domain; None if it cannot be asked."""
+        cmd = [shutil.which("postmap") or "/usr/sbin/postmap"] + (["-c", str(self.config_dir)] if self.config_dir else [])
+        r = subprocess.run(cmd + ["-q", domain, table.removeprefix("proxy:")], capture_output=True, text=True)
+        return True if r.returncode == 0 else False if r.returncode == 1 and not r.stderr.strip() else None
+
+
+def restriction_items(value: str) -> list[str]:
+    """A restriction list as items, an argument kept with its restriction
+    ("check_policy_service unix:private/x"), a {...} group as one word."""
+    words = re.findall(r"\{[^}]*\}|[^\s,{}]+", value)
+    items: list[str] = []
+    for word in words:
+        if items and _TAKES_ARGUMENT.match(items[-1]):
+            items[-1] += f" {word}"
+        else:
+            items.append(word)
+    return items
+
+
+@dataclass
+class Change:
+    name: str
+    value: str | None          # None: left as it is
+    why: list[str] = field(default_factory=list)
+
+
+def merge_mydestination(current: str, wanted: str, main_cf: MainCf, domains_table: str) -> Change:
+    """Keep what is there and the host's own names; drop a hosted domain (it must be a
+    virtual mailbox domain only: Postfix would deliver its mail with local(8))."""
+    items, why = restriction_items(current), []
+    kept: list[str] = []
+    unknown: list[str] = []
+    for item in items:
+        if ":" in item or "/" in item:  # a table of names, not a name
+            kept.append(item)
+            continue
+        name = main_cf.expand(item).lower()
+        hosted = main_cf.hosted(name, domains_table)
+        if hosted:
+            why.append(f"drops {item}: {name} is a hosted (virtual mailbox) domain, and a domain must not be in both")
+            continue
+        if hosted is None:
+            unknown.append(name)
+        kept.append(item)
+    if unknown:
+        why.append(f"could not ask {domains_table} whether {', '.join(unknown)} are hosted (maps installed?"
+                   " `mailbook maps check`); kept")
+    for local in restriction_items(wanted):
+        if local not in kept and main_cf.hosted(main_cf.expand(local).lower(), domains_table) is not True:
+            kept.append(local)
+            why.append(f"adds {local}: local delivery for the host itself (mail to root, cron, upgrades)")
+    if kept == items:
+        return Change("mydestination", None, why + [f"kept as it is ({current or 'empty'})"
+                                                       + ("" if unknown else ": the host's own names, no hosted domain")])
+    return Change("mydestination", ", ".join(kept), why)
+
+
+def merge_recipient_restrictions(current: str, wanted: str) -> Change:
+    """The admin's checks stay in their order; mailbook's go where the first earlier
+    mailbook check was, else before the first item that accepts a hosted recipient
+    (permit_auth_destination, a final permit/reject), else last. A mailbook check of
+    another mode (quota-status with virtual(8), a compiled table's refusals) goes."""
+    items, ours = restriction_items(current), restriction_items(wanted)
+    why = []
+    at = next((i for i, item in enumerate(items) if item in ours or _MAILBOOK_OWNED.match(item)), None)
+    if at is None:
+        at = next((i for i, item in enumerate(items) if item in _ACCEPTS_HOSTED), len(items))
+    before = [item for item in items[:at] if item not in ours and not _MAILBOOK_OWNED.match(item)]
+    after = [item for item in items[at:] if item not in ours and not _MAILBOOK_OWNED.match(item)]
+    gone = [item for item in items if _MAILBOOK_OWNED.match(item) and item not in ours]
+    merged = before + ours + after
+    if merged == items:
+        return Change("smtpd_recipient_restrictions", None, ["kept as it is: it has mailbook's checks"])
+    others = before + after
+    if others:
+        why.append(f"keeps {', '.join(others)}")
+    added = [item for item in ours if item not in items]
+    if added:
+        quota = any("quota-status" in item for item in added)
+        why.append(f"adds {', '.join(added)}" + (f" after {before[-1]}" if before else " first")
+                   + ": unknown users refused at RCPT (550, no bounce)"
+                   + ("; a full mailbox refused at RCPT (552) by Dovecot's quota-status" if quota else ""))
+    if gone:
+        why.append(f"drops {', '.join(gone)}: not part of this delivery mode")
+    return Change("smtpd_recipient_restrictions", ", ".join(merged), why)
+
+
+def merge_relay_restrictions(current: str, wanted: str, recipient: list[str]) -> Change:
+    """Leave a list that already refuses relaying; else add reject_unauth_destination."""
+    items = restriction_items(current)
+    refusing = [item for item in items if item in _REFUSES_RELAY]
+    if refusing:
+        return Change("smtpd_relay_restrictions", None, [f"kept as it is: it already refuses relaying ({refusing[0]})"])
+    if not items:
+        if any(item in _REFUSES_RELAY for item in recipient):
+            return Change("smtpd_relay_restrictions", None,
+                          ["kept empty: smtpd_recipient_restrictions refuses relaying"])
+        return Change("smtpd_relay_restrictions", wanted, ["sets it: nothing refused relaying to other domains"])
+    at = len(items) - 1 if items[-1] in ("permit", "reject", "defer") else len(items)
+    merged = items[:at] + ["reject_unauth_destination"] + items[at:]
+    return Change("smtpd_relay_restrictions", ", ".join(merged),
+                  [f"keeps {', '.join(items)}; adds reject_unauth_destination: nothing refused relaying"])
+
+
+def merged_settings(settings: list[tuple[str, str]], main_cf: MainCf) -> list[Change]:
+    """settings (mailbook's main.cf lines) as changes to main_cf: the shared parameters
+    merged, the others set, each saying what it replaces."""
+    names = [name for name, _ in settings]
+    current = main_cf.values(names)
+    explicit = main_cf.explicit(names)
+    expanded = main_cf.expanded([n for n in names if n in MERGED and n != "mydestination"])
+    wanted = dict(settings)
+    out = []
+    recipient = wanted.get("smtpd_recipient_restrictions", "")
+    for name, value in settings:
+        raw = current[name]
+        # a default written as a compatibility expression (${{$compatibility_level} ...}) is read expanded
+        listed = expanded[name] if name in expanded and "${{" in raw else raw
+        if name == "mydestination":
+            out.append(merge_mydestination(raw, value, main_cf, wanted.get("virtual_mailbox_domains", "")))
+        elif name == "smtpd_recipient_restrictions":
+            change = merge_recipient_restrictions(listed, value)
+            recipient = change.value if change.value is not None else listed
+            out.append(change)
+        elif name == "smtpd_relay_restrictions":
+            out.append(merge_relay_restrictions(listed, value, restriction_items(recipient)))
+        else:  # mailbook's own: set, saying what main.cf itself had there
+            was = explicit.get(name, "").strip()
+            out.append(Change(name, value, [f"was {was}"] if was and was != value else []))
+    return out
+
+
+def script(changes: list[Change], services: list[tuple[str, str, str]], config_dir: Path | None,
+           header: str) -> list[str]:
+    """The shell script: `# why` lines above each `postconf -e` line."""
+    postconf = postconf_prefix(config_dir)
+    lines = [f"# {header}"]
+    for change in changes:
+        lines += [f"# {change.name}: {why}" for why in change.why]
+        if change.value is not None:
+            lines.append(f"{postconf} -e {shlex.quote(f'{change.name} = {change.value}')}")
+    for service, name, value in services:
+        lines.append(f"{postconf} -P {shlex.quote(f'{service}/{name}={value}')}")
+    return lines
