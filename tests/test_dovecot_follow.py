@@ -16,6 +16,7 @@ from __future__ import annotations
 import imaplib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from mailbook import data_dir
 from mailbook.files import write_private
 from tests.harness.database import migrated_cluster
 from tests.harness.dovecot import install_dovecot
@@ -277,3 +279,28 @@ def test_a_postgresql_restart_flushes_nothing_and_loses_nothing(stack, follower)
     assert user in after.partition("reconnected")[2]
     assert follower.proc.poll() is None
     print("\n".join(dovecot.log_errors()))
+
+
+def test_a_failing_doveadm_is_one_line_and_exit_1(stack):
+    """--once with a doveadm that cannot flush (Dovecot stopped, no permission) says so."""
+    pg, _, _, root = stack
+    r = subprocess.run([MAILBOOK, "dovecot", "follow", "--once", "--doveadm", "/bin/false", "--password-file",
+                        str(root / "auth.pw"), "--dsn", f"host=127.0.0.1 port={pg.port} dbname=mail user=mailauth"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.startswith("mailbook: /bin/false auth cache flush failed (exit 1)"), r.stderr
+
+
+def test_the_systemd_unit_verifies(tmp_path):
+    unit = data_dir("dovecot") / "mailbook-dovecot-follow.service"
+    text = unit.read_text()
+    lines = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    assert lines["ExecStart"].split()[1:3] == ["dovecot", "follow"]
+    assert "--password-file" in lines["ExecStart"] and "password=" not in lines["Environment"]
+    assert "user=mailauth" in lines["Environment"] and lines["ProtectSystem"] == "strict"
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:  # parsed above; systemd itself is not part of the test image
+        return
+    copy = tmp_path / unit.name
+    copy.write_text(text.replace(lines["ExecStart"].split()[0], MAILBOOK))
+    r = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
