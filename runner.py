@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from mailbook import Failure, __version__, connect, describe
+from mailbook import Failure, __version__, authcache, connect, describe
 from mailbook.database import migrations as mig
 from mailbook.database import queries
 from mailbook.database.connlines import Target, servers
@@ -708,6 +708,34 @@ def dovecot_install(
         typer.echo(f"for Dovecot {version}: {conf_d / '99-mailbook.conf'} includes the rest, after the distribution's"
                    " conf.d files; next: in conf.d/10-auth.conf, comment out `!include auth-system.conf.ext`"
                    " (system users), then `doveconf -n` and restart Dovecot")
+
+
+@dovecot_app.command("follow")
+def dovecot_follow(
+    dsn: Dsn = None,
+    password_file: PasswordFile = None,
+    doveadm: Annotated[str, typer.Option(
+        help="The doveadm command to run (e.g. 'doveadm -c /etc/dovecot/dovecot.conf').")] = "doveadm",
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between checks when no notification comes.")] = 5.0,
+    keep: Annotated[str, typer.Option(
+        help="Prune change records older than this (a PostgreSQL interval, at least 1 hour) about hourly.")] = "1 day",
+    once: Annotated[bool, typer.Option("--once", help="Flush every user once and exit.")] = False,
+):
+    """Make every change count in Dovecot at once, with its auth cache on: for each
+    committed change of a mailbox's password, state, services, maildir or quota, or of a
+    domain's state, services or gid (recorded by triggers, announced with NOTIFY
+    mailbook_auth), run `doveadm auth cache flush USER...` for the users concerned,
+    within about a second. Flushes every user at start. While PostgreSQL is away it
+    flushes nothing (the cache is all Dovecot has then) and catches up when it is back.
+    Connect as mailauth, to the server Dovecot reads; run on the Dovecot host as root
+    (doveadm talks to Dovecot's auth socket). Example (or the systemd unit
+    dovecot/mailbook-dovecot-follow.service):
+
+        mailbook dovecot follow --dsn 'host=127.0.0.1 dbname=mail user=mailauth' --password-file /root/mailauth.pw
+    """
+    if password_file is not None:
+        dsn = make_conninfo(dsn or "", password=obtain_password(password_file, None, "PostgreSQL role mailauth"))
+    authcache.run(dsn, doveadm, poll, keep, once)
 
 
 @roundcube_app.command("install")

@@ -55,18 +55,20 @@ SELECT p.oid, p.proname::text AS name,
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'password_policy_error', 'set_vacation', 'clear_vacation', 'compiled_map_rows',
                      'compiled_map_changes', 'compiled_map_lag', 'prune_map_changes',
+                     'auth_cache_changed_users', 'prune_auth_cache_changes',
                      'new_mailbox', 'existing_mailbox', 'dovecot_service_allowed') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
        -- what the view sieve_scripts calls as its reader: pure text functions; and
-       -- password_query's service allow-list
-       p.proname IN ('sieve_string', 'vacation_script', 'dovecot_service_allowed') AS for_mailauth
+       -- password_query's service allow-list; the change record `dovecot follow` reads and prunes
+       p.proname IN ('sieve_string', 'vacation_script', 'dovecot_service_allowed',
+                     'auth_cache_changed_users', 'prune_auth_cache_changes') AS for_mailauth
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
 
-SELECT plan(28 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
+SELECT plan(29 + (SELECT count(*)::int FROM column_matrix) + 3 * (SELECT count(*)::int FROM api));
 \ir _setup.sql
 
 -- the database
@@ -122,6 +124,9 @@ SELECT ok(NOT has_table_privilege('mailreader', 'public.map_changes', 'SELECT, I
           'mailreader (`maps follow`) may neither read nor write the change record: it asks compiled_map_changes()');
 SELECT ok(NOT has_function_privilege('mailreader', 'public.prune_map_changes(interval)', 'EXECUTE'),
           'mailreader may not prune the change record: the follower stays read-only');
+SELECT ok(NOT has_table_privilege('mailauth', 'public.auth_cache_changes', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+          AND NOT has_table_privilege('mailauth', 'public.auth_cache_changes_horizon', 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'),
+          'mailauth (`dovecot follow`) may neither read nor write its change record: it asks auth_cache_changed_users()');
 
 -- every column, for each role
 SELECT column_privs_are('public', tbl, col, role, privs,
@@ -137,7 +142,7 @@ SELECT ok(has_function_privilege('mailreader', oid, 'EXECUTE') = for_mailreader
           AND has_function_privilege('mailauth', oid, 'EXECUTE') = for_mailauth
           AND NOT has_function_privilege('mailquota', oid, 'EXECUTE'),
           format('%s execute %s', CASE WHEN for_mailreader THEN 'only mailreader (Postfix''s lookups) may'
-                                       WHEN for_mailauth THEN 'only mailauth (the view sieve_scripts) may'
+                                       WHEN for_mailauth THEN 'only mailauth (the view sieve_scripts, `dovecot follow`) may'
                                        ELSE 'no service role may' END, name))
   FROM api ORDER BY name;
 SELECT ok(NOT has_function_privilege('public', oid, 'EXECUTE'), format('PUBLIC may not execute %s', name))
