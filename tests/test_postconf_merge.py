@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from mailbook.files import write_private
-from tests.harness.database import migrate
+from tests.harness.database import mail_database
 from tests.harness.postfix import VMAIL_GID, VMAIL_UID, Postfix
 from tests.harness.process import cli, private_dir, remove, require_root, run
 
@@ -27,8 +27,12 @@ RELAY = "permit_mynetworks, reject_non_fqdn_sender, defer_unauth_destination"
 @pytest.fixture(scope="module")
 def stack(cluster):
     require_root()
+    with mail_database(cluster, DB, mailreader=READER_PW) as dsn:  # role passwords reset after
+        yield from _stack(cluster, dsn)
+
+
+def _stack(cluster, dsn):
     root = private_dir("mailbook-merge-")
-    dsn = migrate(cluster, DB, mailreader=READER_PW)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET ROLE mailadmin")
         conn.execute("SELECT add_domain('example.com')")
