@@ -60,16 +60,25 @@ kill_inside() {
         done
     done
 }
-unmount_all() {  # deepest first; /proc/mounts escapes spaces as \040 (our paths have none)
-    local m
-    for m in $(awk -v r="$root" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/mounts | sort -r); do
-        umount "$m" 2>/dev/null || umount -l "$m"
+mounts_under() {  # mount points under the root, deepest first (/proc/mounts escapes spaces; our paths have none)
+    awk -v r="$root" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/mounts | sort -r
+}
+unmount_all() {  # deepest first, reading the table again after each round: a stacked mount
+    local m i done          # lists a path twice, and one under a covering mount cannot go first
+    for i in $(seq 20); do
+        done=0
+        for m in $(mounts_under); do
+            umount "$m" 2>/dev/null && done=1
+        done
+        [ -n "$(mounts_under)" ] || return 0
+        [ "$done" -eq 1 ] || break
     done
+    for m in $(mounts_under); do umount -l "$m" 2>/dev/null || true; done
 }
 cleanup() {
     local rc=$?
     [ -d "$root" ] && { kill_inside; unmount_all; }
-    if awk -v r="$root" '$2 == r || index($2, r "/") == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+    if [ -n "$(mounts_under)" ]; then
         echo "debian13.sh: mounts left under $root" >&2; rc=1
     fi
     exit "$rc"
