@@ -53,8 +53,15 @@ GRANT SELECT (domain, gid, active, disabled_services) ON public.transports TO ma
 -- the view reads the tables as its owner, and the helpers it calls run as the caller
 GRANT SELECT ON public.sieve_scripts TO mailauth;
 -- the same with a do-nothing script for every other mailbox, for Pigeonhole 2.4
--- (dovecot/2.4/dovecot-dict-sieve.conf.ext; migration 0204 says why)
-GRANT SELECT ON public.sieve_delivery_scripts TO mailauth;
+-- (dovecot/2.4/dovecot-dict-sieve.conf.ext; migration 0204 says why). Not there yet while
+-- a pre-1.0 database is moved onto the baseline: migrate apply grants it right after 0204.
+DO $grant$
+BEGIN
+    IF to_regclass('public.sieve_delivery_scripts') IS NOT NULL THEN
+        GRANT SELECT ON public.sieve_delivery_scripts TO mailauth;
+    END IF;
+END
+$grant$;
 GRANT EXECUTE ON FUNCTION public.vacation_script(text, text, integer, text[]) TO mailauth;
 GRANT EXECUTE ON FUNCTION public.sieve_string(text) TO mailauth;
 
