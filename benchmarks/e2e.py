@@ -427,7 +427,11 @@ class Instance(Postfix):
         deadline = time.time() + timeout
         while self.queued():
             if time.time() > deadline:
-                raise SystemExit(f"{self.name}: queue not empty after {timeout} s")
+                log = self.root / "maillog"
+                text = log.read_text(errors="replace") if log.exists() else ""
+                stuck = [line for line in text.splitlines() if "status=deferred" in line or "warning:" in line]
+                raise SystemExit(f"{self.name}: queue not empty after {timeout} s; last log lines:\n"
+                                 + "\n".join(stuck[-8:]))
             time.sleep(0.02)
 
     def send(self, base: str, per_message: int, messages: int, rejected: bool, submission: bool) -> float:
