@@ -32,7 +32,7 @@ import psycopg
 from benchmarks import e2e
 from benchmarks.common import write_report
 from benchmarks.e2e import Instance, PrivateCluster
-from tests.harness.data import ALIAS_DOMAIN, BIG, BIG_MAILBOXES, CATCHALL, FILLER_DOMAINS, FILLER_EACH
+from tests.harness.data import ALIAS_DOMAIN, BIG, BIG_MAILBOXES, CATCHALL, FILLER_DOMAINS, FILLER_EACH, numbered
 from tests.harness.process import private_dir, remove
 
 EXTRA_GRANTS_DOMAINS = 10   # d0..d9: every mailbox may send as shared<i>@ its domain
@@ -51,7 +51,7 @@ def add_rows_the_e2e_data_lacks(dsn: str) -> dict:
                     conn.execute("SELECT set_mailbox_active(%s, false)", (f"u{i}@d{d}.example.com",))
                     added["disabled mailboxes"] += 1
             for i in range(0, BIG_MAILBOXES, BIG_DISABLE_EVERY):
-                conn.execute("SELECT set_mailbox_active(%s, false)", (f"{i + 7}m@{BIG}",))
+                conn.execute("SELECT set_mailbox_active(%s, false)", (f"{numbered(i + 7, 'm')}@{BIG}",))
                 added["disabled mailboxes"] += 1
             for d in range(EXTRA_GRANTS_DOMAINS):
                 for i in range(1, FILLER_EACH):
@@ -59,7 +59,7 @@ def add_rows_the_e2e_data_lacks(dsn: str) -> dict:
                                  (f"u{i}@d{d}.example.com", f"shared{i % 20}@d{d}.example.com"))
                     added["send-as grants"] += 1
             for i in range(1, 200):  # grants written in the alias domain
-                conn.execute("SELECT allow_send_as(%s, %s)", (f"{i}m@{BIG}", f"team{i}@{ALIAS_DOMAIN}"))
+                conn.execute("SELECT allow_send_as(%s, %s)", (f"{numbered(i, 'm')}@{BIG}", f"team{i}@{ALIAS_DOMAIN}"))
                 added["send-as grants"] += 1
             # a catch-all in a domain with mailboxes, disabled ones among them
             conn.execute("SELECT add_alias('@d1.example.com', 'u1@d1.example.com')")

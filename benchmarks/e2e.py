@@ -73,6 +73,7 @@ from tests.harness.data import (
     all_mailboxes,
     hosted_domains,
     mailbook_csv,
+    numbered,
 )
 from tests.harness.database import migrate
 from tests.harness.dovecot import Dovecot, install_dovecot
@@ -80,8 +81,8 @@ from tests.harness.postfix import LOAD_TEST, VMAIL_GID, VMAIL_UID, Postfix
 from tests.harness.process import ROOT, private_dir, remove
 
 # (name, smtp-source recipient base, recipients per message, rejected?): smtp-source -N
-# (Postfix 3.7) puts a running number before the local part, so "m@big" sends 1m@big,
-# 2m@big, ...: the mailboxes are named that way
+# adds a running number to the local part, so "m@big" sends 0m@big, 1m@big, ... (Postfix
+# 3.7) or m0@big, m1@big, ... (3.9 and later): the mailboxes are named that way (numbered)
 WORKLOADS = [
     ("mailbox", f"m@{BIG}", 1, False),
     ("mailbox, 20 per message", f"m@{BIG}", 20, False),
@@ -167,7 +168,7 @@ def quota_status_cost(socket_path: Path, requests: int = 5000) -> dict:
         f = s.makefile("rwb")
 
         def ask(i: int) -> bytes:
-            f.write(f"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient={i % BIG_MAILBOXES}m@{BIG}\n"
+            f.write(f"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient={numbered(i % BIG_MAILBOXES, 'm')}@{BIG}\n"
                     f"sender=sender@elsewhere.example\nsize=512\n\n".encode())
             f.flush()
             answer = b""
@@ -264,8 +265,8 @@ def build_postfixadmin(cluster: PrivateCluster, db: str, work: Path) -> str:
             for local, domain, _ in all_mailboxes():  # the self-row PostfixAdmin adds per mailbox
                 copy.write_row((f"{local}@{domain}", f"{local}@{domain}", domain, True))
             for i in range(ALIASES):
-                copy.write_row((f"{i}a@{BIG}", f"{i}m@{BIG}", BIG, True))
-            copy.write_row((f"@{CATCHALL}", f"0m@{BIG}", CATCHALL, True))
+                copy.write_row((f"{numbered(i, 'a')}@{BIG}", f"{numbered(i, 'm')}@{BIG}", BIG, True))
+            copy.write_row((f"@{CATCHALL}", f"{numbered(0, 'm')}@{BIG}", CATCHALL, True))
         conn.execute("INSERT INTO alias_domain (alias_domain, target_domain, active) VALUES (%s, %s, true)",
                      (ALIAS_DOMAIN, BIG))
         conn.execute("GRANT SELECT ON domain, mailbox, alias, alias_domain TO pfa_postfix")
@@ -308,15 +309,15 @@ def hash_postfix(maps: Path) -> dict[str, str]:
         "mailboxes": [f"{local}@{domain} {maildir}" for local, domain, maildir in mailboxes],
         # aliases; the alias domain as one entry per address its target accepts; the
         # catch-all after self-entries for the catch-all domain's mailboxes
-        "virtual": ([f"{i}a@{BIG} {i}m@{BIG}" for i in range(ALIASES)]
-                    + [f"{i}m@{ALIAS_DOMAIN} {i}m@{BIG}" for i in range(BIG_MAILBOXES)]
-                    + [f"{i}a@{ALIAS_DOMAIN} {i}a@{BIG}" for i in range(ALIASES)]
-                    + [f"{i}m@{CATCHALL} {i}m@{CATCHALL}" for i in range(CATCHALL_MAILBOXES)]
-                    + [f"@{CATCHALL} 0m@{BIG}"]),
+        "virtual": ([f"{numbered(i, 'a')}@{BIG} {numbered(i, 'm')}@{BIG}" for i in range(ALIASES)]
+                    + [f"{numbered(i, 'm')}@{ALIAS_DOMAIN} {numbered(i, 'm')}@{BIG}" for i in range(BIG_MAILBOXES)]
+                    + [f"{numbered(i, 'a')}@{ALIAS_DOMAIN} {numbered(i, 'a')}@{BIG}" for i in range(ALIASES)]
+                    + [f"{numbered(i, 'm')}@{CATCHALL} {numbered(i, 'm')}@{CATCHALL}" for i in range(CATCHALL_MAILBOXES)]
+                    + [f"@{CATCHALL} {numbered(0, 'm')}@{BIG}"]),
         "transport": [f"{RELAY} smtp:[192.0.2.25]"],
         "relay_domains": [f"{RELAY} {RELAY}"],
         "sender_logins": ([f"{local}@{domain} {local}@{domain}" for local, domain, _ in mailboxes]
-                          + [f"{i}a@{BIG} {i}m@{BIG}" for i in range(ALIASES)]),
+                          + [f"{numbered(i, 'a')}@{BIG} {numbered(i, 'm')}@{BIG}" for i in range(ALIASES)]),
     }
     (maps / "main.cf").write_text("compatibility_level = 3.6\n")  # postmap's own, not /etc/postfix's
     for name, lines in tables.items():
@@ -426,13 +427,17 @@ class Instance(Postfix):
         deadline = time.time() + timeout
         while self.queued():
             if time.time() > deadline:
-                raise SystemExit(f"{self.name}: queue not empty after {timeout} s")
+                log = self.root / "maillog"
+                text = log.read_text(errors="replace") if log.exists() else ""
+                stuck = [line for line in text.splitlines() if "status=deferred" in line or "warning:" in line]
+                raise SystemExit(f"{self.name}: queue not empty after {timeout} s; last log lines:\n"
+                                 + "\n".join(stuck[-8:]))
             time.sleep(0.02)
 
     def send(self, base: str, per_message: int, messages: int, rejected: bool, submission: bool) -> float:
         """Seconds from the first connection until the queue is empty again."""
         port = self.submission_port if submission else self.port
-        sender = f"1m@{BIG}" if submission else "sender@elsewhere.example"
+        sender = f"{numbered(1, 'm')}@{BIG}" if submission else "sender@elsewhere.example"
         cmd = ["smtp-source", "-d", "-s", "8", "-l", "512", "-m", str(messages), "-f", sender,
                "-t", base, "-N", *(["-r", str(per_message)] if per_message > 1 else []),
                *(["-A"] if rejected else []), f"127.0.0.1:{port}"]
@@ -597,8 +602,8 @@ KEY_KINDS = {  # the key each map is asked for in the workloads
 def lookup_statements(templates: dict[str, str], count: int = 4000) -> dict[str, list[str]]:
     """Each map's statement, as Postfix expands it, for `count` keys of its kind."""
     from mailbook.postfix.maps import expand
-    kinds = {"domain": lambda i: BIG, "mailbox": lambda i: f"{i}m@{BIG}", "alias": lambda i: f"{i}a@{BIG}",
-             "via alias domain": lambda i: f"{i}m@{ALIAS_DOMAIN}",
+    kinds = {"domain": lambda i: BIG, "mailbox": lambda i: f"{numbered(i, 'm')}@{BIG}", "alias": lambda i: f"{numbered(i, 'a')}@{BIG}",
+             "via alias domain": lambda i: f"{numbered(i, 'm')}@{ALIAS_DOMAIN}",
              "other domain": lambda i: f"host{i}.elsewhere.example"}
     return {name: [expand(query, kinds[KEY_KINDS[name]](i)) for i in range(count)]
             for name, query in templates.items()}

@@ -4,7 +4,9 @@ compiled.py, follow.py), the same rows for mailbook, PostfixAdmin and hash: maps
 
 from __future__ import annotations
 
+import functools
 import io
+import subprocess
 
 # Strings that have broken software somewhere: quoting, Postfix's and Dovecot's % escapes,
 # paths, control and confusable characters, lengths at the limits.
@@ -29,6 +31,22 @@ CATCHALL_MAILBOXES = 100
 HASH = "{BLF-CRYPT}$2a$05$" + "a" * 53
 PFA_HASH = "$1$abcdefgh$ABCDEFGHIJKLMNOPQRSTU."  # PostfixAdmin's default md5crypt form
 
+@functools.cache
+def smtp_source_appends() -> bool:
+    """Whether this Postfix's smtp-source -N appends its recipient number to the local part
+    (3.9 and later: "-t m@big" sends m0@big, m1@big, ...) instead of putting it first (3.8
+    and earlier: 0m@big, 1m@big, ...); Postfix's changelog, 20230923."""
+    version = subprocess.run(["postconf", "-dh", "mail_version"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    return tuple(int(x) for x in version.split(".")[:2]) >= (3, 9)
+
+
+def numbered(i: int, local: str) -> str:
+    """The local part smtp-source -N sends as recipient number i of `-t local@...`: the
+    mailboxes ("m") and aliases ("a") are named so on either side of Postfix 3.9."""
+    return f"{local}{i}" if smtp_source_appends() else f"{i}{local}"
+
+
 def mailbook_csv() -> tuple[str, str]:
     """(mailboxes with their domains, aliases with alias domains and catch-alls) for
     `mailbook import`."""
@@ -37,22 +55,22 @@ def mailbook_csv() -> tuple[str, str]:
     filler = [f"d{i}.example.com" for i in range(FILLER_DOMAINS)]
     for d in [BIG, CATCHALL, *filler]:
         out.write(f"domain,{d},,\n")
-    out.writelines(f"mailbox,{i}m@{BIG},{HASH},User {i}\n" for i in range(BIG_MAILBOXES))
-    out.writelines(f"mailbox,{i}m@{CATCHALL},{HASH},\n" for i in range(CATCHALL_MAILBOXES))
+    out.writelines(f"mailbox,{numbered(i, 'm')}@{BIG},{HASH},User {i}\n" for i in range(BIG_MAILBOXES))
+    out.writelines(f"mailbox,{numbered(i, 'm')}@{CATCHALL},{HASH},\n" for i in range(CATCHALL_MAILBOXES))
     for d in filler:
         out.writelines(f"mailbox,u{i}@{d},{HASH},\n" for i in range(FILLER_EACH))
     aliases = io.StringIO()
     aliases.write("kind,address,destination\n")
     aliases.write(f"domain,{ALIAS_DOMAIN},{BIG}\n")
-    aliases.write(f"alias,@{CATCHALL},0m@{BIG}\n")
-    aliases.writelines(f"alias,{i}a@{BIG},{i}m@{BIG}\n" for i in range(ALIASES))
+    aliases.write(f"alias,@{CATCHALL},{numbered(0, 'm')}@{BIG}\n")
+    aliases.writelines(f"alias,{numbered(i, 'a')}@{BIG},{numbered(i, 'm')}@{BIG}\n" for i in range(ALIASES))
     return out.getvalue(), aliases.getvalue()
 
 
 def all_mailboxes() -> list[tuple[str, str, str]]:
     """(local part, domain, maildir) of every mailbox, as mailbook stores the maildir."""
-    out = [(f"{i}m", BIG, f"{BIG}/{i}m/") for i in range(BIG_MAILBOXES)]
-    out += [(f"{i}m", CATCHALL, f"{CATCHALL}/{i}m/") for i in range(CATCHALL_MAILBOXES)]
+    out = [(numbered(i, "m"), BIG, f"{BIG}/{numbered(i, 'm')}/") for i in range(BIG_MAILBOXES)]
+    out += [(numbered(i, "m"), CATCHALL, f"{CATCHALL}/{numbered(i, 'm')}/") for i in range(CATCHALL_MAILBOXES)]
     for d in range(FILLER_DOMAINS):
         out += [(f"u{i}", f"d{d}.example.com", f"d{d}.example.com/u{i}/") for i in range(FILLER_EACH)]
     return out
