@@ -31,7 +31,7 @@ from collections.abc import Callable
 import psycopg
 
 from mailbook import ConnectionFailure, Failure, connect, describe
-from mailbook.postfix.compiled import read_snapshot
+from mailbook.database.snapshots import read_snapshot
 
 CHANNEL = "mailbook_auth"
 # more users than this in one batch (a bulk import, a domain disabled) flush everything:

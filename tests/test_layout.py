@@ -24,6 +24,7 @@ LAYERS = {
     # what mailbook wires to the database: one room per program, and provisioning in bulk
     "mailbook.postfix": 2, "mailbook.dovecot": 2, "mailbook.pgbouncer": 2, "mailbook.roundcube": 2,
     "mailbook.patroni": 2, "mailbook.provisioning": 2,
+    "mailbook.authcache": 2,  # Dovecot's auth cache kept current (`dovecot follow`)
     # built from the rooms below: moving in from other tools, the audit, the demo
     "mailbook.importers": 3, "mailbook.doctor": 3, "mailbook.demo": 3,
 }

@@ -18,13 +18,13 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from mailbook import Failure
+from mailbook.database.snapshots import read_snapshot
 from mailbook.files import write_atomically
 from mailbook.postfix.postconf import postmap_command, snippet_settings
 
@@ -149,22 +149,6 @@ def main_cf_settings(dest: Path) -> list[tuple[str, str]]:
         table = f"lmdb:{dest}/{m.name}"
         out.append((m.parameter, f"check_recipient_access {table}" if m.name == "refused-recipients" else table))
     return out
-
-
-@contextlib.contextmanager
-def read_snapshot(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    """One REPEATABLE READ READ ONLY transaction on conn: every query inside sees the same
-    snapshot (what `maps compile`, `maps verify` and each batch of `maps follow` read in).
-    conn is back in autocommit afterwards, unless the connection broke meanwhile."""
-    conn.autocommit = False
-    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    conn.read_only = True
-    try:
-        with conn.transaction():
-            yield conn
-    finally:
-        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            conn.autocommit = True
 
 
 def snapshot(conn: psycopg.Connection) -> tuple[dict[str, list[tuple[str, str]]], dict]:
