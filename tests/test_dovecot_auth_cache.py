@@ -16,7 +16,6 @@ Needs root (Dovecot's mail processes switch users).
 
 from __future__ import annotations
 
-import imaplib
 import json
 import os
 import signal
@@ -30,6 +29,7 @@ import pytest
 from mailbook.demo.cluster import PrivateCluster
 from mailbook.files import write_private
 from tests.harness.database import migrate
+from tests.harness.dovecot import imap_login as harness_imap_login
 from tests.harness.dovecot import install_dovecot
 from tests.harness.pgbouncer import PgBouncer
 from tests.harness.postfix import VMAIL_GID, VMAIL_UID
@@ -90,18 +90,8 @@ def auth(dovecot, user: str, password: str | None = None) -> bool:
 
 
 def imap_login(dovecot, user: str, password: str | None = None) -> bool:
-    imap = imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=200)
-    try:
-        imap.login(user, USERS[user] if password is None else password)
-        typ, _ = imap.select("INBOX")
-        return typ == "OK"
-    except imaplib.IMAP4.error:
-        return False
-    finally:
-        try:
-            imap.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
+    # 200 s: an IMAP login during an outage waits for the lookups to fail twice
+    return harness_imap_login(dovecot, user, USERS[user] if password is None else password, timeout=200)
 
 
 class Stopped:

@@ -13,7 +13,6 @@ Needs root (Postfix and Dovecot do).
 
 from __future__ import annotations
 
-import imaplib
 import os
 import shlex
 import shutil
@@ -30,7 +29,7 @@ import pytest
 from mailbook import data_dir
 from mailbook.files import write_private
 from tests.harness.database import migrated_cluster
-from tests.harness.dovecot import install_dovecot
+from tests.harness.dovecot import imap_login, install_dovecot
 from tests.harness.postfix import install_postfix
 from tests.harness.process import daemon_root, started
 
@@ -127,20 +126,6 @@ def rcpt(postfix, recipient: str, size: int) -> int:
 
 def auth(dovecot, user: str, password: str, service: str | None = None) -> bool:
     return dovecot.auth_test(user, password, service).returncode == 0
-
-
-def imap_login(dovecot, user: str, password: str) -> bool:
-    imap = imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=30)
-    try:
-        imap.login(user, password)
-        return imap.select("INBOX")[0] == "OK"
-    except imaplib.IMAP4.error:
-        return False
-    finally:
-        try:
-            imap.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
 
 
 def seconds_until(check, since: float, timeout: float = SOON) -> float | None:

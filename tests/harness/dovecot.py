@@ -5,6 +5,7 @@ dovecot-pgsql, nothing stood in."""
 
 from __future__ import annotations
 
+import imaplib
 import re
 import subprocess
 from pathlib import Path
@@ -185,6 +186,21 @@ quota "User quota" {
   driver = count
 }
 """) + f"!include {self.main_include}\n")
+
+
+def imap_login(dovecot: Dovecot, user: str, password: str, timeout: float = 30) -> bool:
+    """An IMAP login to dovecot that selects INBOX: True if both work, False if refused."""
+    imap = imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=timeout)
+    try:
+        imap.login(user, password)
+        return imap.select("INBOX")[0] == "OK"
+    except imaplib.IMAP4.error:
+        return False
+    finally:
+        try:
+            imap.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
 
 
 def tool_config(mail: Path) -> str:
