@@ -47,7 +47,7 @@ from mailbook.doctor import (
     usage_checks,
     verifier_checks,
 )
-from mailbook.dovecot import LmtpSetup, dovecot_files, installed_version
+from mailbook.dovecot import LmtpSetup, dovecot_files, dovecot_next_steps, installed_password, installed_version
 from mailbook.files import install as install_files
 from mailbook.files import write_private
 from mailbook.importers import postfixadmin, vmm
@@ -690,24 +690,36 @@ def dovecot_install(
     """
     if str(password_file) == "-" and str(quota_password_file) == "-":
         raise Failure("only one of the two passwords can come from stdin")
-    password = obtain_password(password_file, "MAILBOOK_DOVECOT_PASSWORD", f"PostgreSQL role {user}")
+    password = _kept_or_given(password_file, "MAILBOOK_DOVECOT_PASSWORD", "--password-file", dest, user)
     where = servers(host, port, standby)  # libpq tries the hosts in order: the primary first
     connect = Target(where, dbname, user, password).libpq()
     lmtp = None
     if Delivery(delivery) is Delivery.lmtp:
         # usage is written: with other servers listed, libpq picks the one that takes writes
         # (a promoted standby, Patroni's leader after a failover); alone, the primary
-        quota_password = obtain_password(quota_password_file, "MAILBOOK_QUOTA_PASSWORD", f"PostgreSQL role {quota_user}")
+        quota_password = _kept_or_given(quota_password_file, "MAILBOOK_QUOTA_PASSWORD", "--quota-password-file",
+                                        dest.parent / "dovecot-dict-quota.conf.ext", quota_user)
         writable = {"target_session_attrs": "read-write"} if len(where) > 1 else {}
         lmtp = LmtpSetup(Target(where, dbname, quota_user, quota_password).libpq(**writable),
                          postfix_queue, vmail_user, vmail_group)
     version = dovecot_version or installed_version()
     files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp, auth_cache_ttl, version)
-    _report(install_files(files, group="dovecot", dry_run=dry_run), dry_run)
+    changes = install_files(files, group="dovecot", dry_run=dry_run)
+    _report(changes, dry_run)
     if not dry_run:
-        typer.echo(f"for Dovecot {version}: {conf_d / '99-mailbook.conf'} includes the rest, after the distribution's"
-                   " conf.d files; next: in conf.d/10-auth.conf, comment out `!include auth-system.conf.ext`"
-                   " (system users), then `doveconf -n` and restart Dovecot")
+        for line in dovecot_next_steps(version, conf_d, {c.path for c in changes if c.action != "unchanged"}):
+            typer.echo(line)
+
+
+def _kept_or_given(password_file: Path | None, envvar: str, option: str, installed: Path, user: str) -> str:
+    """A role's password from option's file or $envvar; else the one installed already
+    holds for that role (a rerun changes one password without the other); else asked for."""
+    if password_file is None and not os.environ.get(envvar):
+        kept = installed_password(installed, user)
+        if kept is not None:
+            typer.echo(f"keeping {user}'s password from {installed} (give {option} to change it)")
+            return kept
+    return obtain_password(password_file, envvar, f"PostgreSQL role {user}", option=option)
 
 
 @dovecot_app.command("follow")
