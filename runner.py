@@ -342,8 +342,9 @@ def hba(
     patroni: Annotated[bool, typer.Option(
         "--patroni", help="Print the lines as items of Patroni's postgresql.pg_hba list (Patroni owns pg_hba.conf).")] = False,
 ):
-    """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader, mailauth and mailwebmail, the
-    mail database only, SCRAM passwords, the local socket and loopback (v4 and v6).
+    """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader (Postfix), mailauth and
+    mailquota (Dovecot's logins, its usage writes), mailwebmail (a webmail's password form); the mail database
+    only, SCRAM passwords, the local socket and loopback (v4 and v6).
 
         mailbook hba >> /etc/postgresql/*/main/pg_hba.conf   # then review the file's order
         mailbook hba --network 192.0.2.0/28                  # mail hosts elsewhere, TLS only
@@ -906,7 +907,11 @@ def domain_remove(domain: str, dsn: Dsn = None,
 
         mailbook domain remove example.com --cascade
     """
-    _call(dsn, "SELECT remove_domain(%s, %s)", (domain, cascade))
+    try:
+        _call(dsn, "SELECT remove_domain(%s, %s)", (domain, cascade))
+    except psycopg.errors.ForeignKeyViolation as exc:  # its hint names the SQL argument; here it is an option
+        raise Failure(f"{exc.diag.message_primary} (SQLSTATE {exc.sqlstate}); hint: remove them first, or run"
+                      f" `mailbook domain remove {shlex.quote(domain.lower())} --cascade`") from None
     typer.echo(f"removed {domain.lower()}")
 
 
