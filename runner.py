@@ -672,7 +672,8 @@ def dovecot_install(
     vmail_group: Annotated[str, typer.Option(help="Its group (mail_gid).")] = "vmail",
     quota_user: Annotated[str, typer.Option(help="Role Dovecot writes usage as.")] = "mailquota",
     quota_password_file: Annotated[Path | None, typer.Option(
-        help="File whose first line is the usage role's password (- for stdin); else $MAILBOOK_QUOTA_PASSWORD.")] = None,
+        help="File whose first line is the usage role's password (- for stdin); else $MAILBOOK_QUOTA_PASSWORD,"
+             " else the one installed.")] = None,
     auth_cache_ttl: Annotated[int, typer.Option(
         min=0, help="Seconds a login's cached answer is used: the longest a disable or an old password keeps "
                     "working, and how far into an outage a login carries (0: no cache).")] = 900,
@@ -685,7 +686,8 @@ def dovecot_install(
     includes them after the distribution's conf.d files; with LMTP delivery (the default)
     also lmtp-mailbook.conf.ext (LMTP and quota-status sockets in Postfix's queue, quota,
     usage into SQL, vacation replies, users' Sieve scripts) and its two dict files. Mode
-    0640, group dovecot.
+    0640, group dovecot. A rerun keeps a password not given from the files installed, so
+    one role's password changes alone; the first install needs both.
 
         mailbook dovecot install --password-file /root/mailauth.pw --quota-password-file /root/mailquota.pw
     """
