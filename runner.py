@@ -47,7 +47,7 @@ from mailbook.doctor import (
     usage_checks,
     verifier_checks,
 )
-from mailbook.dovecot import LmtpSetup, dovecot_files, installed_version
+from mailbook.dovecot import LmtpSetup, dovecot_files, dovecot_next_steps, installed_password, installed_version
 from mailbook.files import install as install_files
 from mailbook.files import write_private
 from mailbook.importers import postfixadmin, vmm
@@ -342,8 +342,9 @@ def hba(
     patroni: Annotated[bool, typer.Option(
         "--patroni", help="Print the lines as items of Patroni's postgresql.pg_hba list (Patroni owns pg_hba.conf).")] = False,
 ):
-    """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader, mailauth and mailwebmail, the
-    mail database only, SCRAM passwords, the local socket and loopback (v4 and v6).
+    """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader (Postfix), mailauth and
+    mailquota (Dovecot's logins, its usage writes), mailwebmail (a webmail's password form); the mail database
+    only, SCRAM passwords, the local socket and loopback (v4 and v6).
 
         mailbook hba >> /etc/postgresql/*/main/pg_hba.conf   # then review the file's order
         mailbook hba --network 192.0.2.0/28                  # mail hosts elsewhere, TLS only
@@ -671,7 +672,8 @@ def dovecot_install(
     vmail_group: Annotated[str, typer.Option(help="Its group (mail_gid).")] = "vmail",
     quota_user: Annotated[str, typer.Option(help="Role Dovecot writes usage as.")] = "mailquota",
     quota_password_file: Annotated[Path | None, typer.Option(
-        help="File whose first line is the usage role's password (- for stdin); else $MAILBOOK_QUOTA_PASSWORD.")] = None,
+        help="File whose first line is the usage role's password (- for stdin); else $MAILBOOK_QUOTA_PASSWORD,"
+             " else the one installed.")] = None,
     auth_cache_ttl: Annotated[int, typer.Option(
         min=0, help="Seconds a login's cached answer is used: the longest a disable or an old password keeps "
                     "working, and how far into an outage a login carries (0: no cache).")] = 900,
@@ -684,30 +686,43 @@ def dovecot_install(
     includes them after the distribution's conf.d files; with LMTP delivery (the default)
     also lmtp-mailbook.conf.ext (LMTP and quota-status sockets in Postfix's queue, quota,
     usage into SQL, vacation replies, users' Sieve scripts) and its two dict files. Mode
-    0640, group dovecot.
+    0640, group dovecot. A rerun keeps a password not given from the files installed, so
+    one role's password changes alone; the first install needs both.
 
         mailbook dovecot install --password-file /root/mailauth.pw --quota-password-file /root/mailquota.pw
     """
     if str(password_file) == "-" and str(quota_password_file) == "-":
         raise Failure("only one of the two passwords can come from stdin")
-    password = obtain_password(password_file, "MAILBOOK_DOVECOT_PASSWORD", f"PostgreSQL role {user}")
+    password = _kept_or_given(password_file, "MAILBOOK_DOVECOT_PASSWORD", "--password-file", dest, user)
     where = servers(host, port, standby)  # libpq tries the hosts in order: the primary first
     connect = Target(where, dbname, user, password).libpq()
     lmtp = None
     if Delivery(delivery) is Delivery.lmtp:
         # usage is written: with other servers listed, libpq picks the one that takes writes
         # (a promoted standby, Patroni's leader after a failover); alone, the primary
-        quota_password = obtain_password(quota_password_file, "MAILBOOK_QUOTA_PASSWORD", f"PostgreSQL role {quota_user}")
+        quota_password = _kept_or_given(quota_password_file, "MAILBOOK_QUOTA_PASSWORD", "--quota-password-file",
+                                        dest.parent / "dovecot-dict-quota.conf.ext", quota_user)
         writable = {"target_session_attrs": "read-write"} if len(where) > 1 else {}
         lmtp = LmtpSetup(Target(where, dbname, quota_user, quota_password).libpq(**writable),
                          postfix_queue, vmail_user, vmail_group)
     version = dovecot_version or installed_version()
     files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp, auth_cache_ttl, version)
-    _report(install_files(files, group="dovecot", dry_run=dry_run), dry_run)
+    changes = install_files(files, group="dovecot", dry_run=dry_run)
+    _report(changes, dry_run)
     if not dry_run:
-        typer.echo(f"for Dovecot {version}: {conf_d / '99-mailbook.conf'} includes the rest, after the distribution's"
-                   " conf.d files; next: in conf.d/10-auth.conf, comment out `!include auth-system.conf.ext`"
-                   " (system users), then `doveconf -n` and restart Dovecot")
+        for line in dovecot_next_steps(version, conf_d, {c.path for c in changes if c.action != "unchanged"}):
+            typer.echo(line)
+
+
+def _kept_or_given(password_file: Path | None, envvar: str, option: str, installed: Path, user: str) -> str:
+    """A role's password from option's file or $envvar; else the one installed already
+    holds for that role (a rerun changes one password without the other); else asked for."""
+    if password_file is None and not os.environ.get(envvar):
+        kept = installed_password(installed, user)
+        if kept is not None:
+            typer.echo(f"keeping {user}'s password from {installed} (give {option} to change it)")
+            return kept
+    return obtain_password(password_file, envvar, f"PostgreSQL role {user}", option=option)
 
 
 @dovecot_app.command("follow")
@@ -894,7 +909,11 @@ def domain_remove(domain: str, dsn: Dsn = None,
 
         mailbook domain remove example.com --cascade
     """
-    _call(dsn, "SELECT remove_domain(%s, %s)", (domain, cascade))
+    try:
+        _call(dsn, "SELECT remove_domain(%s, %s)", (domain, cascade))
+    except psycopg.errors.ForeignKeyViolation as exc:  # its hint names the SQL argument; here it is an option
+        raise Failure(f"{exc.diag.message_primary} (SQLSTATE {exc.sqlstate}); hint: remove them first, or run"
+                      f" `mailbook domain remove {shlex.quote(domain.lower())} --cascade`") from None
     typer.echo(f"removed {domain.lower()}")
 
 

@@ -10,6 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from mailbook import Failure, data_dir
@@ -73,6 +74,30 @@ def _pgsql(name: str, connect: str, indent: str = "  ") -> str:
     lines = [f"{indent}pgsql {name} {{", f"{indent}  parameters {{"]
     lines += [f"{indent}    {key} = {_quoted(str(value))}" for key, value in params.items()]
     return "\n".join([*lines, f"{indent}  }}", f"{indent}}}"])
+
+
+def installed_password(path: Path, user: str) -> str | None:
+    """The password `dovecot install` wrote into path earlier for role user (2.3: the
+    `connect =` line; 2.4: the `parameters` of a pgsql block), or None when there is no
+    such file or it connects as another role. A rerun keeps it, so one role's password
+    changes without the other's."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    for m in re.finditer(r"^connect = (.*)$", text, flags=re.M):
+        try:
+            params = conninfo_to_dict(m.group(1))
+        except psycopg.ProgrammingError:  # a hand-edited line: nothing to keep
+            continue
+        if params.get("user") == user and params.get("password"):
+            return params["password"]
+    for block in re.finditer(r"^\s*parameters \{\n(.*?)^\s*\}", text, flags=re.M | re.S):
+        params = {k: re.sub(r"\\(.)", r"\1", v)
+                  for k, v in re.findall(r'^\s*(\w+) = "((?:[^"\\]|\\.)*)"$', block.group(1), flags=re.M)}
+        if params.get("user") == user and params.get("password"):
+            return params["password"]
+    return None
 
 
 # The 2.3 quota column and what 2.4 reads instead (it ignores a quota_rule field).
@@ -181,3 +206,26 @@ def expand_dovecot(query: str, user: str, service: str = "imap") -> str:
     """The SQL Dovecot 2.3 sends for a login name (auth_username_format = %Lu lower-cases
     it) logging in to a service."""
     return query.replace("%u", user.lower().replace("'", "''")).replace("%{service}", service)
+
+
+def dovecot_next_steps(version: str, conf_d: Path, changed: set[Path]) -> list[str]:
+    """What is left to do after `dovecot install` wrote the changed files into conf_d,
+    read from the files as they are: nothing already done is asked for again."""
+    steps = []
+    if conf_d / "99-mailbook.conf" in changed:
+        steps.append(f"for Dovecot {version}: {conf_d / '99-mailbook.conf'} includes the rest, after the"
+                     " distribution's conf.d files")
+    try:
+        auth = (conf_d / "10-auth.conf").read_text()
+    except OSError:
+        auth = ""
+    if re.search(r"^\s*!include\s+auth-system\.conf\.ext\s*$", auth, flags=re.M):
+        steps.append("next: in conf.d/10-auth.conf, comment out `!include auth-system.conf.ext` (system users:"
+                     " its PAM passdb would be asked first)")
+    old = re.findall(r"^\s*(!include\S*\s+\S*(?:auth|lmtp)-mailbook\.conf\.ext)\s*$", auth, flags=re.M)
+    if old:
+        steps.append(f"next: in conf.d/10-auth.conf, remove {', '.join(f'`{line}`' for line in old)}"
+                     " (99-mailbook.conf includes it, last)")
+    if changed:
+        steps.append("next: `doveconf -n`, then `systemctl reload dovecot`")
+    return steps

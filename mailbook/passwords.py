@@ -51,9 +51,11 @@ def read_password_file(path: Path) -> str:
     return password
 
 
-def obtain_password(password_file: Path | None, envvar: str | None, what: str) -> str:
-    """A password from --password-file (- for stdin), else $envvar (if the command has
-    one), else a hidden prompt (asked twice) on a terminal. Never from the command line."""
+def obtain_password(password_file: Path | None, envvar: str | None, what: str,
+                    option: str = "--password-file") -> str:
+    """A password from the file option (- for stdin), else $envvar (if the command has
+    one), else a hidden prompt (asked twice) on a terminal. Never from the command line.
+    option is the command's name for the file option, for the message when none is given."""
     if password_file is not None:
         if str(password_file) == "-":
             password = sys.stdin.readline().rstrip("\n")
@@ -67,6 +69,6 @@ def obtain_password(password_file: Path | None, envvar: str | None, what: str) -
         if envvar is None:
             raise Failure(f"no password for {what} and no terminal to ask on: "
                           "give --password-stdin or --password-file FILE")
-        raise Failure(f"no password for {what}: give --password-file FILE (or - for stdin), "
+        raise Failure(f"no password for {what}: give {option} FILE (or - for stdin), "
                       f"or set {envvar}")
     return typer.prompt(f"Password for {what}", hide_input=True, confirmation_prompt=True)

@@ -111,3 +111,12 @@ def test_hba_patroni():
     assert all(line.startswith("    # ") or line.startswith("    - ") for line in patroni)  # YAML under pg_hba:
     r = cli(["hba", "--patroni", "--network", "0.0.0.0/0"])
     assert r.exit_code == 1 and r.stdout == ""
+
+
+def test_hba_help_names_every_role():
+    """`mailbook hba --help` names each role `mailbook hba` prints lines for."""
+    lines = cli(["hba"], check=True).stdout.splitlines()
+    roles = {line.split()[2] for line in lines if line and not line.startswith("#")}
+    assert roles >= {"mailreader", "mailauth", "mailquota"}
+    help_text = " ".join(cli(["hba", "--help"], check=True).stdout.split())
+    assert {r for r in roles if r not in help_text} == set(), help_text
