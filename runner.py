@@ -313,6 +313,10 @@ def doctor(
         mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' \\
             --patroni http://pg1:8008 --patroni-password-file rest.pw
     """
+    if not live and (dovecot_config or canary or canary_password_file):
+        raise Failure("--dovecot-config, --canary and --canary-password-file go with --live")
+    if canary_password_file is not None and canary is None:
+        raise Failure("--canary-password-file is the password of --canary ADDRESS: give both")
     with connect(dsn) as conn:
         checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
                   *verifier_checks(conn), *stored_row_checks(conn), *usage_checks(conn), *hba_checks(conn),

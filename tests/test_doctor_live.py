@@ -239,3 +239,10 @@ def test_dovecot_stopped_fails_lmtp_and_canary(stack):
     assert "is Dovecot running" in failed(found, "policy service")
     assert "is Dovecot running" in failed(found, "canary auth")
     assert "is Dovecot running" in failed(found, "canary user")
+
+
+def test_live_options_without_live_are_refused(stack):
+    """--canary without --live (or a password file without --canary): one line, exit 1."""
+    for args in (["--canary", CANARY], ["--live", "--canary-password-file", str(stack.root / "canary.pw")]):
+        r = cli(["doctor", "--dsn", stack.dsn, *args])
+        assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "--canary" in r.stderr, r.stderr
