@@ -52,6 +52,7 @@ from mailbook.files import install as install_files
 from mailbook.files import write_private
 from mailbook.importers import postfixadmin, vmm
 from mailbook.importers.plan import run as run_import
+from mailbook.mailstack import live_checks
 from mailbook.passwords import new_password, obtain_password, read_password_file, set_role_password
 from mailbook.patroni import cluster_checks
 from mailbook.pgbouncer import pgbouncer_files
@@ -266,8 +267,21 @@ def doctor(
     dsn: Dsn = None,
     maps_dir: Annotated[Path | None, typer.Option(
         help="Also audit the map files installed here (mode, group, whether they answer).")] = None,
-    config_dir: Annotated[Path | None, typer.Option(help="Postfix configuration directory (postmap -c).")] = None,
+    config_dir: Annotated[Path | None, typer.Option(
+        help="Postfix configuration directory (postmap -c, postconf -c).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    live: Annotated[bool, typer.Option("--live", help=(
+        "Also prove the running Postfix and Dovecot from the outside, read-only: their effective"
+        " configuration uses mailbook's maps, passdb/userdb and Sieve settings; a known address through"
+        " Postfix's maps; LMTP and quota-status answer; the auth cache's followers; compiled maps' lag;"
+        " submission with SASL and TLS (docs/operations.md, \"doctor --live\")."))] = False,
+    dovecot_config: Annotated[Path | None, typer.Option(
+        help="--live: Dovecot's main configuration file (doveconf -c, doveadm -c).")] = None,
+    canary: Annotated[str | None, typer.Option(
+        help="--live: a mailbox to look up in Postfix and Dovecot (doveadm user); else the first active one.")] = None,
+    canary_password_file: Annotated[Path | None, typer.Option(
+        help="--live: a file whose first line is --canary's password: also `doveadm auth test` it."
+             " Never on the command line.")] = None,
     owner_member: Annotated[list[str] | None, typer.Option(
         help="A role deliberately granted mailowner (e.g. a migration account); repeatable.")] = None,
     patroni: Annotated[list[str] | None, typer.Option(
@@ -290,19 +304,28 @@ def doctor(
     stored, rows older than today's rules, pending migrations; with --maps-dir, the
     installed map files too; with --compiled, how far the compiled tables are behind; with
     --patroni, the Patroni cluster (members, leader, lag, a synchronous standby, a REST
-    API that refuses unauthenticated unsafe requests). Exit 1 if any check fails
+    API that refuses unauthenticated unsafe requests); with --live, the running Postfix and
+    Dovecot, each check with what to run when it fails. Exit 1 if any check fails
     (warnings do not).
 
         mailbook doctor --dsn 'dbname=mail' --maps-dir /etc/postfix/pgsql --compiled /etc/postfix/compiled
+        mailbook doctor --dsn 'dbname=mail' --live --canary canary@example.com --canary-password-file canary.pw
         mailbook doctor --dsn 'host=pg1,pg2,pg3 dbname=mail target_session_attrs=read-write' \\
             --patroni http://pg1:8008 --patroni-password-file rest.pw
     """
+    if not live and (dovecot_config or canary or canary_password_file):
+        raise Failure("--dovecot-config, --canary and --canary-password-file go with --live")
+    if canary_password_file is not None and canary is None:
+        raise Failure("--canary-password-file is the password of --canary ADDRESS: give both")
     with connect(dsn) as conn:
         checks = [*database_checks(conn), *catalogue_checks(conn, tuple(owner_member or ())),
                   *verifier_checks(conn), *stored_row_checks(conn), *usage_checks(conn), *hba_checks(conn),
                   *migration_checks(conn)]
         if compiled_dir is not None:
             checks += compiled_lag_checks(conn, compiled_dir, max_lag)
+        if live:
+            password = read_password_file(canary_password_file) if canary_password_file is not None else None
+            checks += live_checks(conn, config_dir, dovecot_config, canary, password, max_lag)
     if maps_dir is not None:
         checks += map_file_checks(maps_dir, config_dir)
     if patroni:

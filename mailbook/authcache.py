@@ -17,6 +17,14 @@ PostgreSQL: at start (it does not know what changed while it was not running), w
 snapshot is older than what prune_auth_cache_changes() kept, for a TRUNCATE, and for a
 batch of more than FLUSH_ALL_USERS users. While PostgreSQL is unreachable it flushes
 nothing: the cache is then all Dovecot has, and nothing can have changed.
+
+What it has flushed it says in its session's application_name, which pg_stat_activity
+shows to every role: "mailbook dovecot follow" until its first batch, then
+"mailbook dovecot follow SNAPSHOT" after each batch whose flush worked (every change
+that snapshot sees is flushed). `mailbook doctor --live` reads it: a follower is
+connected, and no change older than a minute is left unflushed. A snapshot too long
+for application_name (63 bytes) is said as "XMIN:XMIN:", which claims less than was
+done, never more.
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ CHANNEL = "mailbook_auth"
 FLUSH_ALL_USERS = 1000
 # users per doveadm call (its command line)
 CHUNK = 200
+# the session's application_name, alone or followed by the last snapshot flushed
+APPLICATION = "mailbook dovecot follow"
+NAMEDATALEN = 63  # bytes PostgreSQL keeps of an application_name
 
 
 class FlushFailed(Failure):
@@ -92,11 +103,21 @@ class Follower:
             self.flush(None)
             self.say(f"flushed every user from Dovecot's auth cache ({why})")
             self.snapshot = snap
+            self.acknowledge(conn, snap)
             return None
         if users:
             self.flush(sorted(users))
         self.snapshot = snap
+        self.acknowledge(conn, snap)
         return users
+
+    def acknowledge(self, conn: psycopg.Connection, snap: str) -> None:
+        """Say in application_name that every change snap sees is flushed."""
+        said = f"{APPLICATION} {snap}"
+        if len(said) > NAMEDATALEN:  # in-progress transactions listed: claim only below xmin
+            xmin = snap.split(":", 1)[0]
+            said = f"{APPLICATION} {xmin}:{xmin}:"
+        conn.execute("SELECT pg_catalog.set_config('application_name', %s, false)", (said,))
 
     def prune(self, conn: psycopg.Connection) -> None:
         """Now and then, delete change records older than keep (any follower may)."""
@@ -115,7 +136,7 @@ class Follower:
         backoff = 1.0
         while True:
             try:
-                with connect(self.dsn, autocommit=True) as conn:
+                with connect(self.dsn, autocommit=True, fallback_application_name=APPLICATION) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     if backoff > 1.0:
                         self.say("reconnected to PostgreSQL; catching up")

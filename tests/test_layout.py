@@ -27,6 +27,8 @@ LAYERS = {
     "mailbook.authcache": 2,  # Dovecot's auth cache kept current (`dovecot follow`)
     # built from the rooms below: moving in from other tools, the audit, the demo
     "mailbook.importers": 3, "mailbook.doctor": 3, "mailbook.demo": 3,
+    # the running mail stack from the outside (`doctor --live`), beside the audit
+    "mailbook.mailstack": 4,
 }
 
 
