@@ -85,6 +85,8 @@ class MainCf:
     def master(self) -> tuple[set[str], dict[str, str]]:
         """master.cf's services ("submission/inet") and their "-o" overrides
         ("submission/inet/syslog_name" -> value), as postconf -M and -P read them."""
+        if not Path(self.where.removesuffix("main.cf"), "master.cf").exists():
+            return set(), {}  # a main.cf alone (a config being prepared): every service is new
         base = [_postconf()] + (["-c", str(self.config_dir)] if self.config_dir else [])
         entries = subprocess.run(base + ["-M"], capture_output=True, text=True)
         params = subprocess.run(base + ["-P"], capture_output=True, text=True)
