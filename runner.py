@@ -546,8 +546,7 @@ def maps_postconf(
 
         mailbook maps postconf | sh && postfix reload
         mailbook maps postconf --vmail-user vmail --vmail-group vmail --config-dir /etc/postfix
-        mailbook maps postconf --tls-cert /etc/letsencrypt/live/mail.example.com/fullchain.pem \\
-            --tls-key /etc/letsencrypt/live/mail.example.com/privkey.pem
+        mailbook maps postconf --tls-cert /etc/ssl/mail/fullchain.pem --tls-key /etc/ssl/mail/privkey.pem
         mailbook maps postconf --no-submission   # a receive-only MX
         mailbook maps postconf --delivery virtual   # keep Postfix's virtual(8)
         mailbook maps postconf --compiled --dest /etc/postfix/compiled | sh && postfix reload
@@ -723,8 +722,7 @@ def dovecot_install(
     two dict files. Mode 0640, group dovecot.
 
         mailbook dovecot install --password-file /root/mailauth.pw --quota-password-file /root/mailquota.pw
-        mailbook dovecot install ... --tls-cert /etc/letsencrypt/live/mail.example.com/fullchain.pem \\
-            --tls-key /etc/letsencrypt/live/mail.example.com/privkey.pem
+        mailbook dovecot install ... --tls-cert /etc/ssl/mail/fullchain.pem --tls-key /etc/ssl/mail/privkey.pem
     """
     if str(password_file) == "-" and str(quota_password_file) == "-":
         raise Failure("only one of the two passwords can come from stdin")

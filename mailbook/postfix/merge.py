@@ -5,8 +5,11 @@ Three parameters are shared with the rest of the server and are merged, never re
 mydestination keeps the host's own names (local mail to root, cron, upgrades) and loses
 only hosted domains; smtpd_recipient_restrictions keeps the admin's checks and gains
 mailbook's; smtpd_relay_restrictions is left alone when it already refuses relaying.
-Every other setting is mailbook's own and is set, saying what it was. The result is a
-shell script: `postconf -e` lines, each value quoted, and `#` lines saying why.
+Every other setting is mailbook's own and is set, saying what it was. The submission
+services go into master.cf the same way: added whole if missing, else mailbook's options
+set and the admin's others kept; the certificate stays main.cf's unless one is given.
+The result is a shell script: `postconf -e`/`-M`/`-P` lines, each value quoted, and `#`
+lines saying why.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailbook import Failure
+from mailbook.postfix.postconf import Service
 
 MERGED = ("mydestination", "smtpd_recipient_restrictions", "smtpd_relay_restrictions")
 # restrictions that take one argument (a table, a policy server, a DNS list)
@@ -250,7 +255,7 @@ def merged_settings(settings: list[tuple[str, str]], main_cf: MainCf) -> list[Ch
 
 
 def script(changes: list[Change], services: list[tuple[str, str, str]], config_dir: Path | None,
-           header: str, master: list[ServiceChange] = ()) -> list[str]:
+           header: str, master: Sequence[ServiceChange] = ()) -> list[str]:
     """The shell script: `# why` lines above each `postconf -e` line, then master.cf's
     overrides and services (`postconf -P`, `postconf -M`)."""
     postconf = postconf_prefix(config_dir)
@@ -277,7 +282,7 @@ class ServiceChange:
     why: list[str] = field(default_factory=list)
 
 
-def merged_services(services, main_cf: MainCf) -> list[ServiceChange]:
+def merged_services(services: list[Service], main_cf: MainCf) -> list[ServiceChange]:
     """services (postconf.Service: master.cf.snippet's) as changes to master.cf: a
     missing service is added whole; an existing one gets mailbook's options, keeps its
     others, and each option that changes says what it was."""
