@@ -47,9 +47,16 @@ from mailbook.doctor import (
     usage_checks,
     verifier_checks,
 )
-from mailbook.dovecot import LmtpSetup, dovecot_files, dovecot_next_steps, installed_password, installed_version
+from mailbook.dovecot import (
+    LmtpSetup,
+    SubmissionSetup,
+    dovecot_files,
+    dovecot_next_steps,
+    installed_password,
+    installed_version,
+)
+from mailbook.files import SNAKEOIL_CERT, SNAKEOIL_KEY, write_private
 from mailbook.files import install as install_files
-from mailbook.files import write_private
 from mailbook.importers import postfixadmin, vmm
 from mailbook.importers.plan import run as run_import
 from mailbook.mailstack import live_checks
@@ -58,7 +65,13 @@ from mailbook.patroni import cluster_checks
 from mailbook.pgbouncer import pgbouncer_files
 from mailbook.postfix import compiled, follow, merge
 from mailbook.postfix.maps import map_files
-from mailbook.postfix.postconf import check_maps, snippet_services, snippet_settings
+from mailbook.postfix.postconf import (
+    check_maps,
+    snippet_services,
+    snippet_settings,
+    submission_services,
+    tls_files,
+)
 from mailbook.provisioning import bulk
 from mailbook.provisioning.maildirs import purge as purge_maildirs
 from mailbook.roundcube import roundcube_files
@@ -544,18 +557,34 @@ def maps_postconf(
         help="Postfix configuration directory whose main.cf is merged with (postconf -c); default /etc/postfix.")] = None,
     vmail_user: Annotated[str, typer.Option(help="The user mail is stored as (virtual_uid_maps), by name.")] = "vmail",
     vmail_group: Annotated[str, typer.Option(help="Its group (virtual_gid_maps), by name.")] = "vmail",
+    submission: Annotated[bool, typer.Option(
+        "--submission/--no-submission",
+        help="The submission services (587 STARTTLS, 465 TLS) with SASL through Dovecot and sender checks;"
+             " --no-submission for a receive-only MX.")] = True,
+    tls_cert: Annotated[str | None, typer.Option(
+        help="Certificate chain for smtpd_tls_cert_file (e.g. certbot's fullchain.pem); default: main.cf's,"
+             f" else Debian's snakeoil {SNAKEOIL_CERT}.")] = None,
+    tls_key: Annotated[str | None, typer.Option(
+        help=f"Its private key (smtpd_tls_key_file); default: main.cf's, else {SNAKEOIL_KEY}.")] = None,
 ):
     """Print the `postconf -e` commands that wire the maps into main.cf (and the
-    `postconf -P` ones for the master.cf overrides), merged with what main.cf says now:
+    `postconf -P`/`postconf -M` ones for master.cf: the submission services on 587 and
+    465 with their certificate), merged with what main.cf and master.cf say now:
     mydestination keeps the host's own names (mail to root), the admin's
-    smtpd_recipient_restrictions stay and mailbook's join them; `#` lines say what
-    changes and why. Nothing is changed until the output is run.
+    smtpd_recipient_restrictions stay and mailbook's join them, an existing submission
+    service keeps its other options; `#` lines say what changes and why. Nothing is
+    changed until the output is run.
 
         mailbook maps postconf | sh && postfix reload
         mailbook maps postconf --vmail-user vmail --vmail-group vmail --config-dir /etc/postfix
+        mailbook maps postconf --tls-cert /etc/ssl/mail/fullchain.pem --tls-key /etc/ssl/mail/privkey.pem
+        mailbook maps postconf --no-submission   # a receive-only MX
         mailbook maps postconf --delivery virtual   # keep Postfix's virtual(8)
         mailbook maps postconf --compiled --dest /etc/postfix/compiled | sh && postfix reload
     """
+    tls = tls_files(tls_cert, tls_key)
+    if tls and not submission:
+        raise Failure("--tls-cert and --tls-key are for the submission services; leave them out with --no-submission")
     uid, gid = merge.vmail_ids(vmail_user, vmail_group)
     ids = {"virtual_uid_maps": f"static:{uid}", "virtual_gid_maps": f"static:{gid}"}
     settings = compiled.postconf_settings if compiled_maps else snippet_settings
@@ -564,7 +593,11 @@ def maps_postconf(
     header = (f"mailbook: the {'compiled tables' if compiled_maps else 'maps'} in {dest} wired into {main_cf.where}"
               f" (delivery {Delivery(delivery).value}, mail owned by {vmail_user}:{vmail_group} = {uid}:{gid}),"
               " merged with what it says now")
-    for line in merge.script(merge.merged_settings(wanted, main_cf), snippet_services(dest), config_dir, header):
+    changes, master = merge.merged_settings(wanted, main_cf), []
+    if submission:
+        changes += merge.tls_changes(tls, (SNAKEOIL_CERT, SNAKEOIL_KEY), main_cf)
+        master = merge.merged_services(submission_services(dict(wanted)["smtpd_sender_login_maps"]), main_cf)
+    for line in merge.script(changes, snippet_services(dest), config_dir, header, master):
         typer.echo(line)
 
 
@@ -690,9 +723,17 @@ def dovecot_install(
     delivery: Annotated[Delivery, typer.Option(
         help="lmtp: also the LMTP include (quota-status, usage, vacation) and its dict files; virtual: auth only.")] = "lmtp",
     postfix_queue: Annotated[str, typer.Option(
-        help="Postfix's queue_directory (LMTP and quota-status sockets go in private/).")] = "/var/spool/postfix",
+        help="Postfix's queue_directory (the auth, LMTP and quota-status sockets go in private/).")] = "/var/spool/postfix",
     vmail_user: Annotated[str, typer.Option(help="The user mail is stored as (mail_uid): it may use the dict socket.")] = "vmail",
     vmail_group: Annotated[str, typer.Option(help="Its group (mail_gid).")] = "vmail",
+    submission: Annotated[bool, typer.Option(
+        "--submission/--no-submission",
+        help="The auth listener Postfix's submission services log users in through (private/auth in"
+             " --postfix-queue); --no-submission for a receive-only MX.")] = True,
+    tls_cert: Annotated[str, typer.Option(
+        help="Certificate chain Dovecot presents (ssl_cert, 2.4: ssl_server_cert_file): the one given to"
+             " `maps postconf --tls-cert`.")] = SNAKEOIL_CERT,
+    tls_key: Annotated[str, typer.Option(help="Its private key (ssl_key, 2.4: ssl_server_key_file).")] = SNAKEOIL_KEY,
     quota_user: Annotated[str, typer.Option(help="Role Dovecot writes usage as.")] = "mailquota",
     quota_password_file: Annotated[Path | None, typer.Option(
         help="File whose first line is the usage role's password (- for stdin); else $MAILBOOK_QUOTA_PASSWORD,"
@@ -706,13 +747,15 @@ def dovecot_install(
 ):
     """Install, for the installed Dovecot (2.3 or 2.4), dovecot-sql.conf.ext (connection and
     mailbox base filled in), auth-mailbook.conf.ext and conf.d/99-mailbook.conf, which
-    includes them after the distribution's conf.d files; with LMTP delivery (the default)
-    also lmtp-mailbook.conf.ext (LMTP and quota-status sockets in Postfix's queue, quota,
-    usage into SQL, vacation replies, users' Sieve scripts) and its two dict files. Mode
-    0640, group dovecot. A rerun keeps a password not given from the files installed, so
-    one role's password changes alone; the first install needs both.
+    includes them after the distribution's conf.d files and sets the certificate and the
+    auth listener for Postfix's submission (private/auth in Postfix's queue); with LMTP
+    delivery (the default) also lmtp-mailbook.conf.ext (LMTP and quota-status sockets in
+    Postfix's queue, quota, usage into SQL, vacation replies, users' Sieve scripts) and its
+    two dict files. Mode 0640, group dovecot. A rerun keeps a password not given from the
+    files installed, so one role's password changes alone; the first install needs both.
 
         mailbook dovecot install --password-file /root/mailauth.pw --quota-password-file /root/mailquota.pw
+        mailbook dovecot install ... --tls-cert /etc/ssl/mail/fullchain.pem --tls-key /etc/ssl/mail/privkey.pem
     """
     if str(password_file) == "-" and str(quota_password_file) == "-":
         raise Failure("only one of the two passwords can come from stdin")
@@ -729,7 +772,8 @@ def dovecot_install(
         lmtp = LmtpSetup(Target(where, dbname, quota_user, quota_password).libpq(**writable),
                          postfix_queue, vmail_user, vmail_group)
     version = dovecot_version or installed_version()
-    files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp, auth_cache_ttl, version)
+    files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp, auth_cache_ttl, version,
+                          SubmissionSetup(postfix_queue, submission, tls_cert, tls_key))
     changes = install_files(files, group="dovecot", dry_run=dry_run)
     _report(changes, dry_run)
     if not dry_run:

@@ -14,6 +14,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from mailbook import Failure, data_dir
+from mailbook.files import SNAKEOIL_CERT, SNAKEOIL_KEY
 
 VERSIONS = ("2.3", "2.4")
 
@@ -124,9 +125,50 @@ def dovecot_queries(version: str = "2.3", iterate: bool = False) -> dict[str, st
     return out
 
 
-def _main_settings(version: str, conf_d: Path, mailbox_base: str, lmtp: LmtpSetup | None) -> str:
+@dataclass
+class SubmissionSetup:
+    """Postfix's submission (SASL through Dovecot) and the certificate Dovecot presents."""
+    postfix_queue: str = "/var/spool/postfix"  # the auth listener goes in its private/
+    submission: bool = True                    # False: no listener (a receive-only MX)
+    tls_cert: str = SNAKEOIL_CERT             # the same files Postfix's submission reads
+    tls_key: str = SNAKEOIL_KEY
+
+
+def _submission_settings(version: str, setup: SubmissionSetup) -> str:
+    """The certificate (IMAP, POP3, ManageSieve over TLS) and, for Postfix's submission
+    services, the auth listener in Postfix's queue (smtpd_sasl_path = private/auth)."""
+    for option, path in (("--tls-cert", setup.tls_cert), ("--tls-key", setup.tls_key)):
+        if not path.startswith("/") or any(c.isspace() or c in "\\\"'$%<{}" for c in path):
+            raise Failure(f"{option} must be an absolute path without spaces, quotes, $, %, < or braces, not {path!r}")
+    queue = _queue(setup.postfix_queue)
+    text = ("# The certificate and key Postfix's submission services present too (smtpd_tls_cert_file,\n"
+            "# smtpd_tls_key_file): `mailbook dovecot install --tls-cert FILE --tls-key FILE`\n")
+    if version == "2.3":
+        text += f"ssl_cert = <{setup.tls_cert}\nssl_key = <{setup.tls_key}\n"
+    else:
+        text += f"ssl_server_cert_file = {setup.tls_cert}\nssl_server_key_file = {setup.tls_key}\n"
+    if setup.submission:
+        text += ("# Postfix's submission services log users in here (smtpd_sasl_type = dovecot,\n"
+                 "# smtpd_sasl_path = private/auth, relative to Postfix's queue directory); only Postfix\n"
+                 "# may connect\n"
+                 "service auth {\n"
+                 f"  unix_listener {queue}/private/auth {{\n"
+                 "    mode = 0660\n    user = postfix\n    group = postfix\n  }\n}\n")
+    return text
+
+
+def _queue(postfix_queue: str) -> str:
+    queue = postfix_queue.rstrip("/")
+    if not re.fullmatch(r"/[A-Za-z0-9._/-]*", queue):
+        raise Failure(f"--postfix-queue must be an absolute path of letters, digits and ._-/, not {postfix_queue!r}")
+    return queue
+
+
+def _main_settings(version: str, conf_d: Path, mailbox_base: str, lmtp: LmtpSetup | None,
+                   submission: SubmissionSetup) -> str:
     """conf.d/99-mailbook.conf: read after the distribution's conf.d files (Debian's
-    10-mail, 20-lmtp and 90-sieve set what mailbook's setup needs otherwise)."""
+    10-mail, 20-lmtp and 90-sieve set what mailbook's setup needs otherwise; 10-ssl its
+    own certificate)."""
     head = ("# mailbook's Dovecot settings, written by `mailbook dovecot install`. The name makes it\n"
             "# the last of conf.d/*.conf, so the distribution's own files cannot override it.\n")
     includes = f"!include {conf_d / 'auth-mailbook.conf.ext'}\n"
@@ -134,6 +176,7 @@ def _main_settings(version: str, conf_d: Path, mailbox_base: str, lmtp: LmtpSetu
         includes += f"!include {conf_d / 'lmtp-mailbook.conf.ext'}\n"
     users = (f"# mail processes run as the owner of the maildirs\n"
              f"mail_uid = {lmtp.vmail_user}\nmail_gid = {lmtp.vmail_group}\n") if lmtp else ""
+    users += _submission_settings(version, submission)
     if version == "2.3":
         return (head + "# whole addresses, lower-cased: Foo@Example.COM finds foo@example.com\n"
                 "auth_username_format = %Lu\n"
@@ -151,12 +194,13 @@ def _main_settings(version: str, conf_d: Path, mailbox_base: str, lmtp: LmtpSetu
 
 def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
                   lmtp: LmtpSetup | None = None, auth_cache_ttl: int = 900,
-                  version: str = "2.3") -> dict[Path, str]:
+                  version: str = "2.3", submission: SubmissionSetup | None = None) -> dict[Path, str]:
     """For the given Dovecot version: dest (the SQL passdb/userdb with its connection and
     mailbox base), the auth include pointing at it (its cache ttls set to auth_cache_ttl
     seconds, 0: no cache) and conf.d/99-mailbook.conf including it; with lmtp, also the
     LMTP include and its two dict files (quota usage as mailquota, vacation scripts as the
-    auth role), next to dest."""
+    auth role), next to dest. submission: the certificate and Postfix's auth listener
+    (default: Debian's snakeoil, /var/spool/postfix/private/auth)."""
     if version not in VERSIONS:
         raise Failure(f"--dovecot-version must be one of {', '.join(VERSIONS)}, not {version!r}")
     if not mailbox_base.startswith("/") or any(c in mailbox_base for c in "'\\\"%$ \t\n"):
@@ -164,9 +208,7 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
     base = mailbox_base.rstrip("/") + "/"
     source = data_dir("dovecot") / ("2.4" if version == "2.4" else "")
     if lmtp:
-        queue = lmtp.postfix_queue.rstrip("/")
-        if not re.fullmatch(r"/[A-Za-z0-9._/-]*", queue):
-            raise Failure(f"--postfix-queue must be an absolute path of letters, digits and ._-/, not {lmtp.postfix_queue!r}")
+        queue = _queue(lmtp.postfix_queue)
         for option, name in (("--vmail-user", lmtp.vmail_user), ("--vmail-group", lmtp.vmail_group)):
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
                 raise Failure(f"{option} must be a user or group name, not {name!r}")
@@ -180,7 +222,7 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
     auth = (source / "auth-mailbook.conf.ext").read_text().replace("/etc/dovecot/dovecot-sql.conf.ext", str(dest))
     auth = _with_auth_cache(auth, auth_cache_ttl)
     files = {dest: sql, conf_d / "auth-mailbook.conf.ext": auth}
-    files[conf_d / "99-mailbook.conf"] = _main_settings(version, conf_d, base, lmtp)
+    files[conf_d / "99-mailbook.conf"] = _main_settings(version, conf_d, base, lmtp, submission or SubmissionSetup())
     if lmtp is None:
         return files
     quota_dict, sieve_dict = dest.parent / "dovecot-dict-quota.conf.ext", dest.parent / "dovecot-dict-sieve.conf.ext"

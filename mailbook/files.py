@@ -18,6 +18,12 @@ from mailbook import Failure
 
 MODE = 0o640
 
+# The certificate Postfix's submission services and Dovecot present unless told another
+# (--tls-cert/--tls-key, e.g. certbot's fullchain.pem and privkey.pem): Debian's
+# self-signed one from the ssl-cert package, enough for a test.
+SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
+
 
 def write_atomically(path: Path, text: str, mode: int = 0o600, gid: int | None = None,
                      uid: int | None = None) -> None:

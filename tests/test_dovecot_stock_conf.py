@@ -14,12 +14,14 @@ import pytest
 from mailbook.dovecot import installed_version
 from mailbook.files import write_private
 from tests.harness.process import cli, private_dir, remove, require_program, require_root, run
+from tests.harness.tls import certificate
 
 
 @pytest.fixture(scope="module")
 def stock():
     """A copy of /etc/dovecot with mailbook installed into it, as the admin guide says:
-    `dovecot install`, then auth-system.conf.ext commented out in 10-auth.conf."""
+    `dovecot install` (with a test certificate), then auth-system.conf.ext commented out
+    in 10-auth.conf."""
     require_root()
     root = private_dir("mailbook-stock-dovecot-")
     try:
@@ -30,9 +32,11 @@ def stock():
                                auth.read_text(), flags=re.M))
         write_private(root / "auth.pw", "auth-pw\n")
         write_private(root / "quota.pw", "quota-pw\n")
+        cert, key = certificate(root)
         cli(["dovecot", "install", "--dest", str(etc / "dovecot-sql.conf.ext"), "--conf-d", str(etc / "conf.d"),
              "--password-file", str(root / "auth.pw"), "--quota-password-file", str(root / "quota.pw"),
-             "--vmail-user", "nobody", "--vmail-group", "nogroup"], check=True)
+             "--vmail-user", "nobody", "--vmail-group", "nogroup", "--tls-cert", str(cert), "--tls-key", str(key)],
+            check=True)
         yield etc
     finally:
         remove(root)
@@ -68,3 +72,19 @@ def test_mailbook_wins_over_debian(stock):
     assert re.search(r'quota "User quota" \{\n  driver = count\n  storage_grace = 0\n\}', lmtp), lmtp
     for name in ("quota_status_overquota", "quota_status_toolarge"):  # else 2.4 answers nothing
         assert doveconf(stock, "-h", name).strip() == "552 5.2.2 Mailbox is full", name
+
+
+def test_submission_auth_and_cert(stock):
+    """Postfix's submission services log in through Dovecot's listener in Postfix's queue
+    (private/auth, only Postfix may connect), and Dovecot presents the certificate given
+    (the one `maps postconf --tls-cert` gives Postfix), not Debian's 10-ssl.conf one."""
+    auth = doveconf(stock, "-n", "service/auth")
+    assert re.search(r"unix_listener /var/spool/postfix/private/auth \{\n    group = postfix\n    mode = 0660\n"
+                     r"    user = postfix\n  \}", auth), auth
+    root = stock.parent
+    if installed_version() == "2.3":
+        assert doveconf(stock, "-h", "ssl_cert", "ssl_key").split() == [f"<{root}/tls-cert.pem", f"<{root}/tls-key.pem"]
+    else:
+        # 2.4 shows ssl_server_cert_file and ssl_server_key_file as a block (doveconf -h finds neither)
+        ssl = doveconf(stock, "-n", "ssl_server")
+        assert f"  cert_file = {root}/tls-cert.pem\n  key_file = {root}/tls-key.pem\n" in ssl, ssl

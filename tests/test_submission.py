@@ -52,8 +52,7 @@ def daemons(admin_dsn, cluster):
         write_private(auth_pw, AUTH_PW + "\n")
         pf = started(stop, install_postfix(root, cluster, DB, READER_PW, submission=True))
         dovecot = install_dovecot(root, pf.mail, "--port", str(cluster.port), "--dbname", DB,
-                                  "--password-file", str(auth_pw))
-        dovecot.postfix_auth_socket = pf.auth_socket
+                                  "--password-file", str(auth_pw), postfix=pf)
         yield pf, started(stop, dovecot)
 
 

@@ -5,8 +5,11 @@ Three parameters are shared with the rest of the server and are merged, never re
 mydestination keeps the host's own names (local mail to root, cron, upgrades) and loses
 only hosted domains; smtpd_recipient_restrictions keeps the admin's checks and gains
 mailbook's; smtpd_relay_restrictions is left alone when it already refuses relaying.
-Every other setting is mailbook's own and is set, saying what it was. The result is a
-shell script: `postconf -e` lines, each value quoted, and `#` lines saying why.
+Every other setting is mailbook's own and is set, saying what it was. The submission
+services go into master.cf the same way: added whole if missing, else mailbook's options
+set and the admin's others kept; the certificate stays main.cf's unless one is given.
+The result is a shell script: `postconf -e`/`-M`/`-P` lines, each value quoted, and `#`
+lines saying why.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailbook import Failure
+from mailbook.postfix.postconf import Service
 
 MERGED = ("mydestination", "smtpd_recipient_restrictions", "smtpd_relay_restrictions")
 # restrictions that take one argument (a table, a policy server, a DNS list)
@@ -81,6 +86,22 @@ class MainCf:
         if len(values) != len(names):
             raise Failure(f"postconf answered {len(values)} values for {len(names)} parameters: {r.stderr.strip()}")
         return dict(zip(names, values))
+
+    def master(self) -> tuple[set[str], dict[str, str]]:
+        """master.cf's services ("submission/inet") and their "-o" overrides
+        ("submission/inet/syslog_name" -> value), as postconf -M and -P read them."""
+        if not Path(self.where.removesuffix("main.cf"), "master.cf").exists():
+            return set(), {}  # a main.cf alone (a config being prepared): every service is new
+        base = [_postconf()] + (["-c", str(self.config_dir)] if self.config_dir else [])
+        entries = subprocess.run(base + ["-M"], capture_output=True, text=True)
+        params = subprocess.run(base + ["-P"], capture_output=True, text=True)
+        for r in (entries, params):
+            if r.returncode != 0:
+                raise Failure(f"cannot read {self.where.removesuffix('main.cf')}master.cf ({r.stderr.strip()})")
+        services = {"/".join(line.split()[:2]) for line in entries.stdout.splitlines() if len(line.split()) > 1}
+        overrides = dict(line.split(" = ", 1) if " = " in line else (line.rstrip(" ="), "")
+                         for line in params.stdout.splitlines() if line.strip())
+        return services, overrides
 
     def values(self, names: list[str]) -> dict[str, str]:
         return self._ask(names)
@@ -234,8 +255,9 @@ def merged_settings(settings: list[tuple[str, str]], main_cf: MainCf) -> list[Ch
 
 
 def script(changes: list[Change], services: list[tuple[str, str, str]], config_dir: Path | None,
-           header: str) -> list[str]:
-    """The shell script: `# why` lines above each `postconf -e` line."""
+           header: str, master: Sequence[ServiceChange] = ()) -> list[str]:
+    """The shell script: `# why` lines above each `postconf -e` line, then master.cf's
+    overrides and services (`postconf -P`, `postconf -M`)."""
     postconf = postconf_prefix(config_dir)
     lines = [f"# {header}"]
     for change in changes:
@@ -244,4 +266,71 @@ def script(changes: list[Change], services: list[tuple[str, str, str]], config_d
             lines.append(f"{postconf} -e {shlex.quote(f'{change.name} = {change.value}')}")
     for service, name, value in services:
         lines.append(f"{postconf} -P {shlex.quote(f'{service}/{name}={value}')}")
+    for change in master:
+        lines += [f"# {change.service}: {why}" for why in change.why]
+        if change.entry is not None:
+            lines.append(f"{postconf} -M {shlex.quote(f'{change.service}={change.entry}')}")
+        lines += [f"{postconf} -P {shlex.quote(f'{change.service}/{name}={value}')}" for name, value in change.options]
     return lines
+
+
+@dataclass
+class ServiceChange:
+    service: str                        # "submission/inet"
+    entry: str | None                   # the master.cf line to add (postconf -M), None: it is there
+    options: list[tuple[str, str]]      # "-o" overrides to set (postconf -P)
+    why: list[str] = field(default_factory=list)
+
+
+def merged_services(services: list[Service], main_cf: MainCf) -> list[ServiceChange]:
+    """services (postconf.Service: master.cf.snippet's) as changes to master.cf: a
+    missing service is added whole; an existing one gets mailbook's options, keeps its
+    others, and each option that changes says what it was."""
+    present, overrides = main_cf.master()
+    out = []
+    for service in services:
+        if service.service not in present:
+            out.append(ServiceChange(service.service, service.entry, list(service.options),
+                                     [f"adds it: {service.entry}"]))
+            continue
+        ours = dict(service.options)
+        current = {key.removeprefix(f"{service.service}/"): value for key, value in overrides.items()
+                   if key.startswith(f"{service.service}/")}
+        why = []
+        others = [f"{name}={value}" for name, value in current.items() if name not in ours]
+        if others:
+            why.append(f"keeps {', '.join(others)}")
+        changed = [(name, value) for name, value in service.options if current.get(name) != value]
+        for name, value in changed:
+            if name in current:
+                why.append(f"{name} was {current[name] or '(empty)'}, becomes {value or '(empty)'}"
+                           " (mailbook's submission: TLS, Dovecot's login, sender checks)")
+        if not changed:
+            why.append("kept as it is: it has mailbook's options")
+        elif any(name not in current for name, _ in changed):
+            why.append(f"adds {', '.join(name for name, _ in changed if name not in current)}")
+        out.append(ServiceChange(service.service, None, changed, why))
+    return out
+
+
+def tls_changes(files: tuple[str, str] | None, default: tuple[str, str], main_cf: MainCf) -> list[Change]:
+    """smtpd_tls_cert_file and smtpd_tls_key_file: the files given; without, main.cf's own
+    if it names any (a real certificate stays), else default (Debian's snakeoil)."""
+    names = ("smtpd_tls_cert_file", "smtpd_tls_key_file")
+    explicit = main_cf.explicit(list(names))
+    out = []
+    for name, given, fallback in zip(names, files or (None, None), default):
+        was = explicit.get(name, "").strip()
+        if given is None and was:
+            out.append(Change(name, None, [f"kept as it is ({was}); another: --tls-cert FILE --tls-key FILE"]))
+            continue
+        value = given or fallback
+        if was == value:
+            out.append(Change(name, None, [f"kept as it is ({was})"]))
+            continue
+        why = [f"was {was}"] if was else []
+        if not Path(value).exists():
+            why.append(f"{value} does not exist (yet)" + (": apt-get install ssl-cert, or --tls-cert/--tls-key"
+                                                          if given is None else ""))
+        out.append(Change(name, value, why))
+    return out

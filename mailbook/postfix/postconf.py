@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailbook import Failure, data_dir
@@ -55,6 +56,45 @@ def snippet_services(dest: Path) -> list[tuple[str, str, str]]:
             service, kind, parameter = name.split("/")
             out.append((f"{service}/{kind}", parameter, value))
     return out
+
+
+@dataclass
+class Service:
+    """A master.cf entry of master.cf.snippet: "submission/inet", its line without the
+    options, and its "-o name=value" options in order."""
+    service: str
+    entry: str
+    options: list[tuple[str, str]]
+
+
+def submission_services(sender_login_maps: str | None = None) -> list[Service]:
+    """master.cf.snippet's services (submission on 587, submissions on 465), with
+    smtpd_sender_login_maps set to the given table (main.cf's: pgsql: or compiled)."""
+    out: list[Service] = []
+    for line in (data_dir("postfix-maps") / "master.cf.snippet").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if not line[0].isspace():
+            fields = line.split()
+            out.append(Service(f"{fields[0]}/{fields[1]}", " ".join(fields), []))
+            continue
+        name, _, value = line.strip().removeprefix("-o ").partition("=")
+        if name == "smtpd_sender_login_maps" and sender_login_maps is not None:
+            value = sender_login_maps
+        out[-1].options.append((name, value))
+    return out
+
+
+def tls_files(cert: str | None, key: str | None) -> tuple[str, str] | None:
+    """(certificate, key) given with --tls-cert/--tls-key, both absolute; None if neither."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise Failure("give --tls-cert and --tls-key together (the certificate chain and its private key)")
+    for option, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if not path.startswith("/") or any(c.isspace() or c in "\"'$%<" for c in path):
+            raise Failure(f"{option} must be an absolute path without spaces, quotes, $, % or <, not {path!r}")
+    return cert, key
 
 
 def with_services(master_cf: str, services: list[tuple[str, str, str]]) -> str:

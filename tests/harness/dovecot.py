@@ -17,6 +17,7 @@ from mailbook.dovecot import installed_version
 
 from .postfix import VMAIL_GID, VMAIL_UID, Postfix
 from .process import cli, require_program, run
+from .tls import certificate
 
 
 class Dovecot:
@@ -32,7 +33,6 @@ class Dovecot:
         self.root, self.sql_conf, self.auth_include, self.mail = root, sql_conf, auth_include, mail
         self.main_include = auth_include.parent / "99-mailbook.conf"  # includes the other two
         self.lmtp_include = lmtp_include  # lmtp-mailbook.conf.ext as installed, or None
-        self.postfix_auth_socket: Path | None = None  # set to Postfix.auth_socket for SASL
         self.submission_host: str | None = None  # where Sieve sends replies: the Postfix's smtpd
         self.protocols = "imap"  # "" for LMTP alone (the benchmarks)
         self.conf = root / "dovecot.conf"
@@ -75,14 +75,7 @@ service imap-login {{
     port = 0
   }}
 }}
-""" + (f"""service auth {{
-  unix_listener {self.postfix_auth_socket} {{
-    mode = 0660
-    user = postfix
-    group = postfix
-  }}
-}}
-""" if self.postfix_auth_socket else "") + (f"submission_host = {self.submission_host}\n" if self.submission_host else "")
+""" + (f"submission_host = {self.submission_host}\n" if self.submission_host else "")
 
     def config(self) -> str:
         return (f"protocols = {self.protocols}\ndisable_plaintext_auth = no\n" + self._common()
@@ -135,12 +128,21 @@ def install_dovecot(root: Path, mail: Path, *install_args: str, postfix: Postfix
     given connection options), and a Dovecot in root/dovecot using it; not started.
     With a Postfix that delivers through LMTP, the LMTP include too (its sockets in that
     Postfix's queue, the vmail user nobody:nogroup; install_args must then carry
-    --quota-password-file), Sieve replies sent to that Postfix. Without an
-    --auth-cache-ttl and unless shipped_cache, Dovecot caches nothing."""
+    --quota-password-file), Sieve replies sent to that Postfix. With a Postfix that has
+    the submission services, the auth listener they log in through (in its queue) and its
+    certificate; else no listener (--no-submission) and a test certificate of its own.
+    Without an --auth-cache-ttl and unless shipped_cache, Dovecot caches nothing."""
     conf = root / "dovecot-conf"
     lmtp = postfix is not None and postfix.delivery == "lmtp"
     delivery = ["--postfix-queue", str(postfix.queue), "--vmail-user", "nobody", "--vmail-group", "nogroup"] \
         if lmtp else ["--delivery", "virtual"]
+    if postfix is not None and postfix.submission_port:
+        delivery += ["--postfix-queue", str(postfix.queue), "--tls-cert", str(postfix.tls_cert),
+                     "--tls-key", str(postfix.tls_key)]
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        cert, key = certificate(root)
+        delivery += ["--no-submission", "--tls-cert", str(cert), "--tls-key", str(key)]
     if "--auth-cache-ttl" not in install_args and not shipped_cache:
         # tests of what the SQL answers see each change at once: no cache unless asked for
         # (the shipped cache is tested in test_dovecot_auth_cache.py and test_outage.py)

@@ -18,12 +18,12 @@ import smtplib
 import time
 from pathlib import Path
 
-from mailbook import data_dir
 from mailbook.demo.cluster import free_port
 from mailbook.files import write_private
-from mailbook.postfix.postconf import snippet_services, snippet_settings, with_services
+from mailbook.postfix.postconf import Service, snippet_services, snippet_settings, submission_services, with_services
 
 from .process import cli, require_program, run
+from .tls import certificate, client_context
 
 VMAIL_UID = pwd.getpwnam("nobody").pw_uid
 VMAIL_GID = grp.getgrnam("nogroup").gr_gid
@@ -40,6 +40,7 @@ defer     unix  -       -       n       -       0       bounce
 trace     unix  -       -       n       -       0       bounce
 verify    unix  -       -       n       -       1       verify
 flush     unix  n       -       n       1000?   0       flush
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 proxymap  unix  -       -       n       -       -       proxymap
 proxywrite unix -       -       n       -       1       proxymap
 smtp      unix  -       -       n       -       -       smtp
@@ -57,13 +58,15 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
-def submission_options() -> list[tuple[str, str]]:
-    """The "-o name=value" lines of the submission service that main.cf.snippet shows,
-    as shipped (so the documented setup is the tested one)."""
-    text = (data_dir("postfix-maps") / "main.cf.snippet").read_text()
-    options = [line.split("-o", 1)[1].strip() for line in text.splitlines() if line.startswith("#     -o ")]
-    assert options, "main.cf.snippet shows no submission service"
-    return [tuple(o.split("=", 1)) for o in options]
+def submission_master_cf(services: list[Service], ports: dict[str, int]) -> str:
+    """master.cf.snippet's submission services as master.cf lines, each on the loopback
+    port given for its name ("submission": 587's stand-in), options as shipped."""
+    out = []
+    for service in services:
+        name, *fields = service.entry.split()
+        out.append(" ".join([f"127.0.0.1:{ports[name]}", *fields]) + "\n")
+        out += [f"  -o {option}={value}\n" for option, value in service.options]
+    return "".join(out)
 
 
 def master_cf(port: int, discard: tuple[str, ...] = ()) -> str:
@@ -126,9 +129,12 @@ class Postfix:
         self.mail = root / "mail"
         self.log = root / "maillog"
         self.port = free_port()
-        # a second smtpd as main.cf.snippet's submission service, if asked for; SASL goes
-        # to Dovecot's socket at auth_socket (Dovecot must listen there: Dovecot.start)
+        # master.cf.snippet's submission (STARTTLS) and submissions (implicit TLS) services,
+        # if asked for, with a test certificate; SASL goes to Dovecot's socket at auth_socket
+        # (Dovecot must listen there: install_dovecot(..., postfix=this))
         self.submission_port = free_port() if submission else None
+        self.submissions_port = free_port() if submission else None
+        self.tls_cert, self.tls_key = root / "tls-cert.pem", root / "tls-key.pem"
         self.auth_socket = root / "queue" / "private" / "auth"
         self.postfix = require_program("/usr/sbin/postfix")
         self.overrides: dict[str, str] = {}  # main.cf settings in place of the snippet's
@@ -152,14 +158,15 @@ class Postfix:
                 "virtual_uid_maps": f"static:{VMAIL_UID}",
                 "virtual_gid_maps": f"static:{VMAIL_GID}",
             })
+        if self.submission_port:  # the certificate as `maps postconf --tls-cert/--tls-key` sets it
+            certificate(self.root)
+            settings.update({"smtpd_tls_cert_file": str(self.tls_cert), "smtpd_tls_key_file": str(self.tls_key)})
         settings.update(self.overrides)
         (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
         master = with_services(master_cf(self.port, self.discard), services)
         if self.submission_port:
-            options = dict(submission_options())
-            options["smtpd_tls_security_level"] = "none"  # loopback, no certificate here
-            master += f"127.0.0.1:{self.submission_port} inet n - n - - smtpd\n"
-            master += "".join(f"  -o {k}={v}\n" for k, v in options.items())
+            master += submission_master_cf(submission_services(settings["smtpd_sender_login_maps"]),
+                                           {"submission": self.submission_port, "submissions": self.submissions_port})
         (self.config / "master.cf").write_text(master)
 
     def start(self) -> None:
@@ -205,13 +212,27 @@ class Postfix:
         s.ehlo("client.mailbook.test")
         return s
 
-    def submit(self, login: str | None, password: str, sender: str, recipient: str,
-               subject: str | None = None) -> tuple[int, str]:
-        """On the submission port: log in (unless login is None), MAIL FROM sender, RCPT
-        TO recipient; then, if a subject is given and all was accepted, send a message.
-        The first reply that is not 2xx, else the last one."""
-        with smtplib.SMTP("127.0.0.1", self.submission_port, timeout=30) as s:
+    def submission(self, implicit_tls: bool = False) -> smtplib.SMTP:
+        """A session on the submission port after STARTTLS and EHLO again, or on the
+        submissions port (implicit TLS); the test certificate is the only one trusted."""
+        context = client_context(self.tls_cert)
+        if implicit_tls:
+            s = smtplib.SMTP_SSL("127.0.0.1", self.submissions_port, timeout=30, context=context)
             s.ehlo("client.mailbook.test")
+            return s
+        s = smtplib.SMTP("127.0.0.1", self.submission_port, timeout=30)
+        s.ehlo("client.mailbook.test")
+        s.starttls(context=context)
+        s.ehlo("client.mailbook.test")
+        return s
+
+    def submit(self, login: str | None, password: str, sender: str, recipient: str,
+               subject: str | None = None, implicit_tls: bool = False) -> tuple[int, str]:
+        """On the submission port after STARTTLS (or on submissions, TLS from the start):
+        log in (unless login is None), MAIL FROM sender, RCPT TO recipient; then, if a
+        subject is given and all was accepted, send a message. The first reply that is not
+        2xx, else the last one."""
+        with self.submission(implicit_tls) as s:
             if login is not None:
                 try:
                     s.login(login, password)
