@@ -93,6 +93,9 @@ cleanup() {
     ip netns del "$netns" 2>/dev/null || true
     exit "$rc"
 }
+mkdir -p "$base"
+exec 9>"$pristine.lock"   # one build or run per release at a time: a second would remove the first's copy
+flock -n 9 || { echo "fresh-root.sh: another run uses $pristine (lock $pristine.lock)" >&2; exit 1; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 exec 3<&0 </dev/null   # the caller's stdin stays on 3, for CMD
@@ -155,7 +158,11 @@ save_caches() {  # what this run downloaded, for the next (a fresh machine would
 
 run() {
     build
-    if [ -d "$root" ]; then kill_inside "$root"; unmount_all "$root"; rm -rf "$root"; fi
+    if [ -d "$root" ]; then
+        kill_inside "$root"; unmount_all "$root"
+        [ -z "$(mounts_under "$root")" ] || die "mounts left under $root: not removing it"
+        rm -rf "$root"
+    fi
     cp -ax "$pristine" "$root"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     # pip on this machine trusts the host's CA bundle (a proxy may sign); the root's own

@@ -54,7 +54,7 @@ def pytest_collection_modifyitems(session, config, items):
         items[:] = [item for item in items if item not in later] + later
         debian13.start()
     # the admin guide on fresh Debian 12 and 13 roots, the same way
-    wiring = [item for item in items if item.nodeid.startswith("tests/test_admin_guide_wiring.py")]
+    wiring = [item for item in items if "guide_runs" in getattr(item, "fixturenames", ())]
     if wiring:
         items[:] = [item for item in items if item not in wiring] + wiring
         guide.start()

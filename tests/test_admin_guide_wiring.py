@@ -39,7 +39,7 @@ def _failure(suite: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs():
+def guide_runs():
     """Each release's run, ended (started at collection; at most an hour)."""
     return {suite: guide.wait(suite) for suite in SUITES}
 
@@ -57,7 +57,7 @@ def test_guide_sections_are_marked():
 
 
 @pytest.mark.parametrize("suite", SUITES)
-def test_guide_runs_verbatim(runs, suite):
+def test_guide_runs_verbatim(guide_runs, suite):
     """Every command of the marked sections exits 0 on a fresh machine of that release."""
     log = guide.log_text(suite)
     assert guide.DONE in log, _failure(suite)
@@ -65,7 +65,7 @@ def test_guide_runs_verbatim(runs, suite):
 
 @pytest.mark.parametrize("suite", SUITES)
 @pytest.mark.parametrize("check", ["local_mail", "quota_at_next_rcpt", "sieve_filter", "doctor"])
-def test_guide_server_works(runs, suite, check):
+def test_guide_server_works(guide_runs, suite, check):
     """On the server the guide built: tests/harness/guide_checks.py's check of that name."""
     assert guide.DONE in guide.log_text(suite), _failure(suite)
     result = guide.results(suite).get(check)
