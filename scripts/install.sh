@@ -57,8 +57,11 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]})); then
     echo "installing Debian packages: ${missing[*]}"
-    # Postfix asks how to configure itself; mailbook and its tests write their own main.cf
-    echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    # Postfix asks how to configure itself; the tests write their own main.cf. Only when this
+    # script installs Postfix (--test, --bench): on a mail server the admin's answer stands
+    if [[ " ${missing[*]} " == *" postfix "* ]]; then
+        echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    fi
     # PostfixAdmin would ask for a database to set up; the tests give it their own
     echo "postfixadmin postfixadmin/dbconfig-install boolean false" | $sudo debconf-set-selections
     # PostfixAdmin and Roundcube pull in a web server, etcd-server its own etcd on port 2379:

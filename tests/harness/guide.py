@@ -64,6 +64,7 @@ def sections() -> list[tuple[int, str, str, str]]:
             start = text.rfind("\n#", 0, mark.start()) + 1
             heading = text[start:text.index("\n", start)]
             level = len(heading) - len(heading.lstrip("#"))
+            level = 6 if level == 1 else level   # under the title: the introduction, up to the first section
             end, fenced = len(text), False   # the next heading as deep or less, outside ``` fences
             for line in re.finditer(r"^.*$", text[mark.end():], re.M):
                 fenced ^= line.group().startswith("```")
