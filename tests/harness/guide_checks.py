@@ -57,6 +57,11 @@ def wait_for(predicate, timeout: float, step: float = 0.1):
         time.sleep(step)
 
 
+def dovecot_errors() -> str:
+    """Dovecot's recent errors (kept in memory: this root has no syslog)."""
+    return " dovecot errors: " + sh("doveadm log errors | tail -5").stdout[-1200:]
+
+
 def home(user: str) -> Path:
     r = sh(f"doveadm user -f home {user}")
     return Path(r.stdout.strip())
@@ -87,7 +92,7 @@ def quota_at_next_rcpt():
     # the lowered limit, once seen, is what Dovecot caches for the next 15 minutes
     full = wait_for(lambda: rcpt(USER, 5000)[0] == 552, 30, 0.5)
     if not full:
-        return False, f"a 5000-byte message still accepted 30 s after --bytes 1000: {rcpt(USER, 5000)}"
+        return False, f"no 552 30 s after --bytes 1000: {rcpt(USER, 5000)}" + dovecot_errors()
     r = sh(f"{MAILBOOK} mailbox quota {USER} --bytes 10000000")
     t0 = time.monotonic()
     if r.returncode != 0:
@@ -96,7 +101,7 @@ def quota_at_next_rcpt():
     took = time.monotonic() - t0
     if not ok:
         return False, (f"auth_cache_ttl {ttl}: still {rcpt(USER, 5000)} 10 s after raising the quota;"
-                       f" follow's log: {sh('tail -5 /var/log/mailbook-dovecot-follow.log').stdout}")
+                       f" follow's log: {sh('tail -5 /var/log/mailbook-dovecot-follow.log').stdout}" + dovecot_errors())
     return True, f"auth_cache_ttl {ttl}; 552 at 1000 bytes, 250 {took:.2f} s after raising it"
 
 
@@ -104,7 +109,7 @@ def sieve_filter():
     """A user's own Sieve script (the active one is ~/dovecot.sieve) files mail into a folder."""
     dir_ = home(USER)
     if not str(dir_).startswith("/"):
-        return False, f"doveadm user -f home {USER}: {dir_}"
+        return False, f"doveadm user -f home {USER}: {dir_}" + dovecot_errors()
     sh(f"install -d -o vmail -g vmail -m 0700 {dir_}")
     script = dir_ / "dovecot.sieve"
     script.write_text('require ["fileinto", "mailbox"];\n'
@@ -123,7 +128,7 @@ def sieve_filter():
     if where:
         return True, f"filed into {where}"
     return False, ("not in .Filed after 60 s; mailq: " + sh("mailq").stdout[-800:]
-                   + " maildir: " + sh(f"find {dir_} -maxdepth 2").stdout[-800:])
+                   + " maildir: " + sh(f"find {dir_} -maxdepth 2").stdout[-800:] + dovecot_errors())
 
 
 def doctor():
