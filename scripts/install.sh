@@ -4,7 +4,8 @@
 # pgTAP and pg_prove, Postfix and Dovecot (IMAP, LMTP, Sieve) with their PostgreSQL drivers,
 # swaks, PgBouncer, PostfixAdmin (with PHP's CLI and pgsql driver) and vmm, Roundcube with
 # its password plugin, chromium and chromedriver, Patroni and etcd;
-# debootstrap (the Debian 13 root of tests/test_debian13.py);
+# debootstrap (the Debian 13 root of tests/test_debian13.py), slirp4netns (the fresh roots of
+# tests/test_admin_guide_wiring.py);
 # `--bench` what benchmarks/ needs: Postfix (postmap, smtp-source), PostfixAdmin with PHP's
 # CLI and pgsql driver (the end-to-end peer), matplotlib.
 set -euo pipefail
@@ -23,7 +24,8 @@ if [ "${1:-}" = "--test" ]; then
                postfix-lmdb   # `mailbook maps compile` writes lmdb: tables
                patroni python3-etcd etcd-server   # tests/test_patroni.py starts its own etcd and nodes;
                                                    # Patroni 4 (Debian 13) imports python3-etcd for etcd3
-               debootstrap)   # tests/test_debian13.py builds a Debian 13 root (scripts/debian13.sh)
+               debootstrap    # tests/test_debian13.py builds a Debian 13 root (scripts/debian13.sh)
+               slirp4netns)   # tests/test_admin_guide_wiring.py: the fresh roots' own network (scripts/fresh-root.sh)
     extra="[test]"
 elif [ "${1:-}" = "--bench" ]; then
     packages+=(postfix postfix-pgsql    # postmap, smtp-source, Postfix's own pgsql client
@@ -57,8 +59,11 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]})); then
     echo "installing Debian packages: ${missing[*]}"
-    # Postfix asks how to configure itself; mailbook and its tests write their own main.cf
-    echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    # Postfix asks how to configure itself; the tests write their own main.cf. Only when this
+    # script installs Postfix (--test, --bench): on a mail server the admin's answer stands
+    if [[ " ${missing[*]} " == *" postfix "* ]]; then
+        echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    fi
     # PostfixAdmin would ask for a database to set up; the tests give it their own
     echo "postfixadmin postfixadmin/dbconfig-install boolean false" | $sudo debconf-set-selections
     # PostfixAdmin and Roundcube pull in a web server, etcd-server its own etcd on port 2379:

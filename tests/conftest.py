@@ -26,7 +26,7 @@ from pytest_postgresql import factories
 from mailbook import data_dir
 from mailbook.database import migrations as mig
 from mailbook.demo.cluster import PrivateCluster, free_port
-from tests.harness import debian13
+from tests.harness import debian13, guide
 from tests.harness.database import ADMIN_LOGIN, ADMIN_PASSWORD, migrate
 
 PG_ROOT = Path(tempfile.mkdtemp(prefix="mailbook-test-pg-"))
@@ -48,15 +48,21 @@ _db = factories.postgresql("mail_server")
 
 def pytest_collection_modifyitems(session, config, items):
     """tests/test_debian13.py's checks go last, and the Debian 13 run they read starts now,
-    beside the rest of the suite."""
+    beside the rest of the suite; so do tests/test_admin_guide_wiring.py's and its runs."""
     later = [item for item in items if item.nodeid.startswith("tests/test_debian13.py")]
     if later:
         items[:] = [item for item in items if item not in later] + later
         debian13.start()
+    # the admin guide on fresh Debian 12 and 13 roots, the same way
+    wiring = [item for item in items if "guide_runs" in getattr(item, "fixturenames", ())]
+    if wiring:
+        items[:] = [item for item in items if item not in wiring] + wiring
+        guide.start()
 
 
 def pytest_sessionfinish(session, exitstatus):
     debian13.stop()
+    guide.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
