@@ -777,7 +777,8 @@ def dovecot_install(
     changes = install_files(files, group="dovecot", dry_run=dry_run)
     _report(changes, dry_run)
     if not dry_run:
-        for line in dovecot_next_steps(version, conf_d, {c.path for c in changes if c.action != "unchanged"}):
+        for line in dovecot_next_steps(version, conf_d, {c.path for c in changes if c.action != "unchanged"},
+                                       vmail_user if lmtp else None):
             typer.echo(line)
 
 

@@ -4,6 +4,7 @@ including them last (`mailbook dovecot install`); and the lookups Dovecot runs."
 
 from __future__ import annotations
 
+import pwd
 import re
 import shutil
 import subprocess
@@ -164,6 +165,26 @@ def _queue(postfix_queue: str) -> str:
     return queue
 
 
+DOVECOT_FIRST_VALID_UID = 500  # Dovecot's default: lower uids are refused for mail access
+
+
+def _first_valid_uid(lmtp: LmtpSetup | None) -> str:
+    """first_valid_uid lowered to the vmail user's uid when that is a system one
+    (`adduser --system` gives one below 500): Dovecot refuses mail access to a lower uid,
+    so every userdb lookup, delivery and quota check failed. Nothing when the user does not
+    exist yet (the next steps say so) or its uid is already admitted."""
+    if lmtp is None:
+        return ""
+    try:
+        uid = pwd.getpwnam(lmtp.vmail_user).pw_uid
+    except KeyError:
+        return ""
+    if uid >= DOVECOT_FIRST_VALID_UID:
+        return ""
+    return (f"# {lmtp.vmail_user}'s uid is a system one; Dovecot refuses mail access below first_valid_uid\n"
+            f"first_valid_uid = {uid}\n")
+
+
 def _main_settings(version: str, conf_d: Path, mailbox_base: str, lmtp: LmtpSetup | None,
                    submission: SubmissionSetup) -> str:
     """conf.d/99-mailbook.conf: read after the distribution's conf.d files (Debian's
@@ -176,6 +197,7 @@ def _main_settings(version: str, conf_d: Path, mailbox_base: str, lmtp: LmtpSetu
         includes += f"!include {conf_d / 'lmtp-mailbook.conf.ext'}\n"
     users = (f"# mail processes run as the owner of the maildirs\n"
              f"mail_uid = {lmtp.vmail_user}\nmail_gid = {lmtp.vmail_group}\n") if lmtp else ""
+    users += _first_valid_uid(lmtp)
     users += _submission_settings(version, submission)
     if version == "2.3":
         return (head + "# whole addresses, lower-cased: Foo@Example.COM finds foo@example.com\n"
@@ -250,10 +272,16 @@ def expand_dovecot(query: str, user: str, service: str = "imap") -> str:
     return query.replace("%u", user.lower().replace("'", "''")).replace("%{service}", service)
 
 
-def dovecot_next_steps(version: str, conf_d: Path, changed: set[Path]) -> list[str]:
+def dovecot_next_steps(version: str, conf_d: Path, changed: set[Path], vmail_user: str | None = None) -> list[str]:
     """What is left to do after `dovecot install` wrote the changed files into conf_d,
     read from the files as they are: nothing already done is asked for again."""
     steps = []
+    if vmail_user is not None:
+        try:
+            pwd.getpwnam(vmail_user)
+        except KeyError:
+            steps.append(f"next: there is no user {vmail_user} yet: create it (adduser --system --group"
+                         f" {vmail_user}), then run `mailbook dovecot install` again (it admits its uid)")
     if conf_d / "99-mailbook.conf" in changed:
         steps.append(f"for Dovecot {version}: {conf_d / '99-mailbook.conf'} includes the rest, after the"
                      " distribution's conf.d files")

@@ -6,6 +6,7 @@ The copy of /etc/dovecot is private; the system's is never touched."""
 
 from __future__ import annotations
 
+import pwd
 import re
 import shutil
 
@@ -88,3 +89,22 @@ def test_submission_auth_and_cert(stock):
         # 2.4 shows ssl_server_cert_file and ssl_server_key_file as a block (doveconf -h finds neither)
         ssl = doveconf(stock, "-n", "ssl_server")
         assert f"  cert_file = {root}/tls-cert.pem\n  key_file = {root}/tls-key.pem\n" in ssl, ssl
+
+
+def test_system_vmail_uid_admitted(tmp_path):
+    """A vmail user made with `adduser --system` has a uid below Dovecot's first_valid_uid
+    (500), which Dovecot refuses for mail access (every userdb lookup failed, quota-status
+    answered 450): `dovecot install` lowers first_valid_uid to that uid, and only then."""
+    require_root()
+    etc = tmp_path / "dovecot"
+    shutil.copytree("/etc/dovecot", etc, symlinks=True)
+    write_private(tmp_path / "auth.pw", "auth-pw\n")
+    write_private(tmp_path / "quota.pw", "quota-pw\n")
+    install = ["dovecot", "install", "--dest", str(etc / "dovecot-sql.conf.ext"), "--conf-d", str(etc / "conf.d"),
+               "--password-file", str(tmp_path / "auth.pw"), "--quota-password-file", str(tmp_path / "quota.pw")]
+    cli([*install, "--vmail-user", "mail", "--vmail-group", "mail"], check=True)  # Debian's mail: uid 8
+    assert doveconf(etc, "-h", "first_valid_uid").strip() == str(pwd.getpwnam("mail").pw_uid)
+    cli([*install, "--vmail-user", "nobody", "--vmail-group", "nogroup"], check=True)  # 65534: admitted already
+    assert doveconf(etc, "-h", "first_valid_uid").strip() == "500"
+    r = cli([*install, "--vmail-user", "no-such-vmail", "--vmail-group", "nogroup"], check=True)
+    assert "there is no user no-such-vmail yet" in r.stdout, r.stdout
