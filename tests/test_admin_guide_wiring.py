@@ -6,7 +6,8 @@ LMTP delivery, `mailbook dovecot follow` as a service), each ```sh block and eac
 pristine `debootstrap --variant=minbase` root with its own network namespace
 (scripts/fresh-root.sh, tests/harness/guide.py). Then, on the server it built: mail to root
 stays local, a quota change counts at the next RCPT with the shipped auth cache, a user's
-Sieve script files mail, and `mailbook doctor` passes (tests/harness/guide_checks.py).
+Sieve script files mail, `mailbook doctor` and `doctor --live` pass, and users log in to send on
+587 (STARTTLS) and 465 (TLS) and only as themselves (tests/harness/guide_checks.py).
 
 What differs from a real machine, and only that: there is no systemd (PID 1 is not systemd
 here or in CI), so `systemctl` is a shim (tests/harness/guide-systemctl) that maps the
@@ -49,7 +50,8 @@ def test_guide_sections_are_marked():
     marked = [(n, name, heading) for n, name, heading, _ in guide.sections()]
     assert [n for n, *_ in marked] == sorted({n for n, *_ in marked}), marked   # no number twice
     headings = [heading for _, _, heading in marked]
-    for wanted in ("First install", "Wiring up Postfix and Dovecot", "Add users", "Dovecot's authentication cache"):
+    for wanted in ("First install", "Wiring up Postfix and Dovecot", "Add users", "Dovecot's authentication cache",
+                   "Submission and TLS: users send on 587 and 465", "Check the running mail stack"):
         assert wanted in headings, headings
     where = {w.split(",")[0] for w, _ in guide.steps()}
     assert len(where) == len(marked)   # every marked section gave at least one step
@@ -64,7 +66,7 @@ def test_guide_runs_verbatim(guide_runs, suite):
 
 
 @pytest.mark.parametrize("suite", SUITES)
-@pytest.mark.parametrize("check", ["local_mail", "quota_at_next_rcpt", "sieve_filter", "doctor"])
+@pytest.mark.parametrize("check", ["local_mail", "quota_at_next_rcpt", "sieve_filter", "doctor", "submission"])
 def test_guide_server_works(guide_runs, suite, check):
     """On the server the guide built: tests/harness/guide_checks.py's check of that name."""
     assert guide.DONE in guide.log_text(suite), _failure(suite)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -142,7 +143,44 @@ def doctor():
     return True, "; ".join(out)
 
 
-CHECKS = [local_mail, quota_at_next_rcpt, sieve_filter, doctor]
+def submission():
+    """Submission as the guide wires it, with Debian's snakeoil certificate: on 587 no AUTH
+    before STARTTLS, then the canary logs in, sends as itself (queued and delivered) and
+    is refused (553) as another mailbox; on 465 the same login over TLS from the first byte."""
+    user, password = "canary@example.com", Path("/root/canary.pw").read_text().splitlines()[0]
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE   # self-signed: a test certificate
+    host = outside_address()
+    with smtplib.SMTP(host, 587, timeout=30) as smtp:
+        smtp.ehlo("client.example.net")
+        if smtp.has_extn("auth"):
+            return False, "587 offers AUTH before STARTTLS"
+        smtp.starttls(context=tls)
+        smtp.ehlo("client.example.net")
+        smtp.login(user, password)
+        subject = f"guide-submission {uuid.uuid4().hex}"
+        smtp.sendmail(user, [USER], f"From: {user}\r\nTo: {USER}\r\nSubject: {subject}\r\n\r\nsent\r\n")
+        code, _ = smtp.mail(USER)
+        if code != 250:
+            return False, f"587: MAIL FROM foo answered {code}"
+        code, text = smtp.rcpt(USER)
+        if code != 553:
+            return False, f"587: canary sending as {USER}: {code} {text!r}, not 553"
+        smtp.rset()
+    with smtplib.SMTP_SSL(host, 465, timeout=30, context=tls) as smtp:
+        smtp.ehlo("client.example.net")
+        smtp.login(user, password)
+    dir_ = home(USER)
+
+    def arrived():
+        return any(subject in f.read_text(errors="replace")
+                   for sub in ("new", "cur") if (dir_ / sub).is_dir() for f in (dir_ / sub).iterdir())
+    if not wait_for(arrived, 60, 0.5):
+        return False, "submitted on 587 but not in foo's INBOX after 60 s; mailq: " + sh("mailq").stdout[-800:]
+    return True, "587: no AUTH before STARTTLS, login, sent and delivered, 553 as foo; 465: login"
+
+
+CHECKS = [local_mail, quota_at_next_rcpt, sieve_filter, doctor, submission]
 
 
 def main(dest: str) -> int:
