@@ -460,10 +460,10 @@ def test_follow_big_batch_rebuilds(
 
 
 def test_an_import_is_recorded_by_domain(admin_dsn, follower, dest, sql_config, lmdb_postfix):
-    """An import of 1,000 mailboxes into one domain records that domain once (and its
-    alias domain), not each address (issue 35: a third of a 1M import); the follower
-    then serves every imported mailbox, in the domain and the alias domain, and its
-    tables equal a fresh compile."""
+    """An import of 1,000 mailboxes into one domain, then of 1,000 aliases, records that
+    domain once (and its alias domain), not each address (issue 35: a third of a 1M
+    import); the follower then serves every imported mailbox and alias, in the domain and
+    the alias domain, and its tables equal a fresh compile."""
     hashed = "{BLF-CRYPT}$2a$05$" + "a" * 53
     rows = "".join(f"mailbox,imp{i}@example.org,{hashed}\n" for i in range(1000))
     with admin(admin_dsn) as conn:
@@ -479,6 +479,19 @@ def test_an_import_is_recorded_by_domain(admin_dsn, follower, dest, sql_config, 
         assert lmdb_postfix.rcpt("imp999@example.org")[0] == 250
         assert lmdb_postfix.rcpt("imp0@example.net")[0] == 250  # the alias domain's keys came with it
         assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+        # and 1,000 aliases to them, the same way
+        aliases = "".join(f"alias,al{i}@example.org,imp{i}@example.org\n" for i in range(1000))
+        with conn.transaction():
+            count, problems = bulk.import_csv(conn, io.StringIO("kind,address,destination\n" + aliases), dry_run=False)
+            conn.execute("RESET ROLE")
+            changes = set(conn.execute("SELECT domain, address FROM public.map_changes"
+                                       " WHERE xid = pg_current_xact_id()").fetchall())
+            conn.execute("SET ROLE mailadmin")
+        assert (count, problems, changes) == (1000, [], {("example.org", None), ("example.net", None)})
+        caught_up(admin_dsn, follower, timeout=120)
+        assert lmdb_postfix.rcpt("al999@example.net")[0] == 250
+        assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+        conn.execute("SELECT remove_alias('al' || i || '@example.org') FROM generate_series(0, 999) i")
         conn.execute("SELECT remove_mailbox('imp' || i || '@example.org') FROM generate_series(0, 999) i")
     caught_up(admin_dsn, follower, timeout=120)
     assert lmdb_postfix.rcpt("imp999@example.org")[0] == 550
