@@ -13,6 +13,7 @@ Needs root (Postfix and Dovecot do).
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import shutil
@@ -28,6 +29,7 @@ import pytest
 
 from mailbook import data_dir
 from mailbook.files import write_private
+from mailbook.provisioning import bulk
 from tests.harness.database import migrated_cluster
 from tests.harness.dovecot import imap_login, install_dovecot
 from tests.harness.postfix import install_postfix
@@ -215,6 +217,30 @@ def test_a_disabled_service_and_domain_stop_logging_in(stack, follower):
     print(f"\nmailboxes of a disabled domain refused after {took} s")
     assert took is not None, follower.log_text()
     change(pg, "SELECT set_domain_active('example.org', true)")
+
+
+def test_an_import_is_flushed_by_domain(stack, follower):
+    """An import of 1,000 mailboxes into one domain records that domain once, not each
+    mailbox (issue 35), and the follower flushes it: a login tried before the import
+    (cached as unknown for auth_cache_negative_ttl, 60 s) works within seconds after."""
+    pg, _, dovecot, _ = stack
+    user, secret = "imp7@example.org", "imported secret"
+    assert not auth(dovecot, user, secret)  # now cached: no such user
+    with psycopg.connect(pg.dsn("mail"), autocommit=True) as conn:
+        hashed = conn.execute("SELECT '{BLF-CRYPT}' || crypto.crypt(%s, crypto.gen_salt('bf', 4))", (secret,)).fetchone()[0]
+    rows = "".join(f"mailbox,imp{i}@example.org,{hashed}\n" for i in range(1000))
+    with admin(pg) as conn, conn.transaction():
+        count, problems = bulk.import_csv(conn, io.StringIO("kind,address,password_hash\n" + rows), dry_run=False)
+        conn.execute("RESET ROLE")
+        recorded = conn.execute("SELECT domain, email FROM auth_cache_changes WHERE xid = pg_current_xact_id()").fetchall()
+    t = time.monotonic()
+    assert (count, problems, recorded) == (1000, [], [("example.org", None)])
+    took = seconds_until(lambda: auth(dovecot, user, secret), t)
+    print(f"\nimported mailbox logs in after {took} s")
+    assert took is not None, follower.log_text()
+    # the domain's mailboxes, one, two and the 1,000 new ones: more than a batch flushes one by one
+    follower.wait_for_log("flushed every user from Dovecot's auth cache (more than 1000 users changed)")
+    change(pg, "SELECT remove_mailbox('imp' || i || '@example.org') FROM generate_series(0, 999) i")
 
 
 def test_only_changed_users_are_flushed(stack, follower):

@@ -9,6 +9,7 @@ Needs root (Postfix does); under CI the test command runs as root.
 from __future__ import annotations
 
 import grp
+import io
 import os
 import secrets
 import shutil
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 
 from mailbook import data_dir
 from mailbook.postfix import compiled, follow
+from mailbook.provisioning import bulk
 from tests.harness.database import migrated_cluster
 from tests.harness.postfix import Postfix, install_postfix
 from tests.harness.process import cli, daemon_root
@@ -454,6 +456,45 @@ def test_follow_big_batch_rebuilds(
         rcpt_until(lmdb_postfix, "bulk7@example.net", 250)
         conn.execute("SELECT remove_mailbox('bulk' || i || '@example.org') FROM generate_series(1, 2000) i")
     caught_up(admin_dsn, follower)
+    assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+
+
+def test_an_import_is_recorded_by_domain(admin_dsn, follower, dest, sql_config, lmdb_postfix):
+    """An import of 1,000 mailboxes into one domain, then of 1,000 aliases, records that
+    domain once (and its alias domain), not each address (issue 35: a third of a 1M
+    import); the follower then serves every imported mailbox and alias, in the domain and
+    the alias domain, and its tables equal a fresh compile."""
+    hashed = "{BLF-CRYPT}$2a$05$" + "a" * 53
+    rows = "".join(f"mailbox,imp{i}@example.org,{hashed}\n" for i in range(1000))
+    with admin(admin_dsn) as conn:
+        with conn.transaction():
+            count, problems = bulk.import_csv(conn, io.StringIO("kind,address,password_hash\n" + rows), dry_run=False)
+            conn.execute("RESET ROLE")
+            changes = set(conn.execute("SELECT domain, address FROM public.map_changes"
+                                       " WHERE xid = pg_current_xact_id()").fetchall())
+            conn.execute("SET ROLE mailadmin")
+        assert (count, problems) == (1000, [])
+        assert changes == {("example.org", None), ("example.net", None)}
+        caught_up(admin_dsn, follower, timeout=120)
+        assert lmdb_postfix.rcpt("imp999@example.org")[0] == 250
+        assert lmdb_postfix.rcpt("imp0@example.net")[0] == 250  # the alias domain's keys came with it
+        assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+        # and 1,000 aliases to them, the same way
+        aliases = "".join(f"alias,al{i}@example.org,imp{i}@example.org\n" for i in range(1000))
+        with conn.transaction():
+            count, problems = bulk.import_csv(conn, io.StringIO("kind,address,destination\n" + aliases), dry_run=False)
+            conn.execute("RESET ROLE")
+            changes = set(conn.execute("SELECT domain, address FROM public.map_changes"
+                                       " WHERE xid = pg_current_xact_id()").fetchall())
+            conn.execute("SET ROLE mailadmin")
+        assert (count, problems, changes) == (1000, [], {("example.org", None), ("example.net", None)})
+        caught_up(admin_dsn, follower, timeout=120)
+        assert lmdb_postfix.rcpt("al999@example.net")[0] == 250
+        assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
+        conn.execute("SELECT remove_alias('al' || i || '@example.org') FROM generate_series(0, 999) i")
+        conn.execute("SELECT remove_mailbox('imp' || i || '@example.org') FROM generate_series(0, 999) i")
+    caught_up(admin_dsn, follower, timeout=120)
+    assert lmdb_postfix.rcpt("imp999@example.org")[0] == 550
     assert_tables_are_a_fresh_compile(admin_dsn, dest, sql_config)
 
 

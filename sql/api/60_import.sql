@@ -122,6 +122,16 @@ BEGIN
     -- It never samples password or password_hash (statistics target 0, migration 0028):
     -- pg_statistic is WAL-logged, and a plaintext there would reach replicas and backups.
     ANALYZE public.import_staging;
+    -- Memory for this transaction's sorts, hashes and index builds (the nested-maildir
+    -- check sorts every maildir; an initial load rebuilds the keys): with the defaults
+    -- (4 MB, 64 MB) they spilled to disk at 1,000,000 mailboxes (issue 35). Local to the
+    -- transaction, which ends with the import; a server given more keeps its own.
+    IF pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem')) < 64 * 1024 * 1024 THEN
+        PERFORM pg_catalog.set_config('work_mem', '64MB', true);
+    END IF;
+    IF pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) < 256 * 1024 * 1024 THEN
+        PERFORM pg_catalog.set_config('maintenance_work_mem', '256MB', true);
+    END IF;
 
     -- 1. one pass over the batch: how many rows of each kind (a kind the file lacks costs
     -- no pass below), and which rows may break a rule that no table constraint checks:
