@@ -95,7 +95,8 @@ cleanup() {
 }
 mkdir -p "$base"
 exec 9>"$pristine.lock"   # one build or run per release at a time: a second would remove the first's copy
-flock -n 9 || { echo "fresh-root.sh: another run uses $pristine (lock $pristine.lock)" >&2; exit 1; }
+flock -n 9 || { echo "fresh-root.sh: another run uses $pristine (lock $pristine.lock); waiting for it" >&2
+                flock -w 3600 9 || { echo "fresh-root.sh: $pristine still in use after an hour" >&2; exit 1; }; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 exec 3<&0 </dev/null   # the caller's stdin stays on 3, for CMD

@@ -50,9 +50,7 @@ def log_path(suite: str) -> Path:
     return ARTIFACTS / f"guide-{suite}.log"
 
 
-def checks_path(suite: str) -> Path:
-    """Where the checks' JSON is: in the throwaway root, kept until the next run."""
-    return ROOTS / f"guide-{suite}.run" / "srv" / "mailbook" / "test-artifacts" / "guide-checks.json"
+CHECKS_BEGIN, CHECKS_END = "GUIDE-CHECKS-JSON", "GUIDE-CHECKS-END"   # the checks' results, in the run's own log
 
 
 def sections() -> list[tuple[int, str, str, str]]:
@@ -111,7 +109,9 @@ def script() -> str:
                   "cd /srv/mailbook   # each step starts in the checkout, as the guide's do"]
     lines += [f"echo {DONE}", "trap - ERR", "set +e",
               "mkdir -p test-artifacts",
-              "/srv/mailbook/.venv/bin/python tests/harness/guide_checks.py test-artifacts/guide-checks.json"]
+              "/srv/mailbook/.venv/bin/python tests/harness/guide_checks.py test-artifacts/guide-checks.json",
+              # into this run's own log: the root's copy is the next run's (another checkout's) to remove
+              f"echo {CHECKS_BEGIN}; cat test-artifacts/guide-checks.json; echo; echo {CHECKS_END}"]
     return "\n".join(lines) + "\n"
 
 
@@ -120,9 +120,6 @@ def run(suite: str, timeout: float = 3000) -> int:
     ARTIFACTS.mkdir(exist_ok=True)
     generated = script()
     (ARTIFACTS / f"guide-{suite}.sh").write_text(generated)   # for reading; it runs as an argument
-    checks = checks_path(suite)
-    if checks.exists():
-        checks.unlink()
     master, slave = pty.openpty()
 
     def controlling_tty():
@@ -211,8 +208,9 @@ def log_text(suite: str) -> str:
 
 
 def results(suite: str) -> dict:
-    path = checks_path(suite)
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The checks' results, as the run printed them into its log (the last such block)."""
+    blocks = re.findall(rf"^{CHECKS_BEGIN}\r?\n(.*?)^{CHECKS_END}", log_text(suite), re.S | re.M)
+    return json.loads(blocks[-1]) if blocks else {}
 
 
 if __name__ == "__main__":
