@@ -185,7 +185,8 @@ def test_scoped_admin_reads_no_table(owner, alice):
 def test_admin_cli(cluster, dsn, owner, tmp_path):
     """`mailbook admin add/list/remove` with the real CLI: an existing login gains a domain
     without a password; a domain it does not manage refuses the removal in one line,
-    changing nothing; a removed scope refuses the next call."""
+    changing nothing; a removed scope refuses the next call; a global admin or a service
+    role is refused, and the membership the command granted on the way is rolled back."""
     r = cli(["admin", "add", ALICE, "--domain", "example.org", "--dsn", dsn], check=True)
     assert r.stdout.splitlines() == [f"{ALICE} manages example.org"]
     listed = cli(["admin", "list", "--dsn", dsn, "--json"], check=True).stdout
@@ -199,6 +200,9 @@ def test_admin_cli(cluster, dsn, owner, tmp_path):
             alice.execute("SELECT existing_mailbox('box@example.org')")
     r = cli(["admin", "add", "alice", "--domain", "example.com", "--dsn", dsn])
     assert r.exit_code == 1 and "member of mailadmin" in r.stderr, r
+    r = cli(["admin", "add", "mailreader", "--domain", "example.com", "--dsn", dsn])
+    assert r.exit_code == 1 and "one of mailbook's own roles" in r.stderr, r
+    assert owner.execute("SELECT pg_has_role('mailreader', 'maildomainadmin', 'MEMBER')").fetchone() == (False,)
 
 
 def test_doctor_knows_scoped_admins(dsn):

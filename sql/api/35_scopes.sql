@@ -127,8 +127,9 @@ GRANT EXECUTE ON FUNCTION public.domain_admins() TO mailadmin, maildomainadmin;
 -- Caller: the DBA and members of mailadmin (runner: `mailbook admin add`). Runs as
 -- mailowner. Lets the login admin manage domain (and its alias domains). The login and
 -- its membership in maildomainadmin are the DBA's (CREATE ROLE, GRANT): mailowner may
--- not make roles. Raises 42704 for an unknown role, 22023 for a member of mailadmin
--- (it manages every domain already) or an alias domain (grant its target), 23503 for a
+-- not make roles. Raises 42704 for an unknown role, 22023 for one of mailbook's own roles
+-- (a service role must not gain powers), a member of mailadmin or a superuser (it
+-- manages every domain already) or an alias domain (grant its target), 23503 for a
 -- domain not hosted here. Audited (admin_scopes).
 CREATE FUNCTION public.grant_domain_admin(admin name, domain text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -144,6 +145,10 @@ BEGIN
     IF pg_catalog.to_regrole(pg_catalog.quote_ident(admin)) IS NULL THEN
         RAISE EXCEPTION 'role % does not exist', public.quoted(admin) USING ERRCODE = '42704',
               HINT = 'create the login first: mailbook admin add NAME --domain DOMAIN';
+    END IF;
+    IF admin IN ('mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail') THEN
+        RAISE EXCEPTION 'role % is one of mailbook''s own roles, not a customer''s login', public.quoted(admin)
+              USING ERRCODE = '22023';
     END IF;
     IF pg_catalog.pg_has_role(admin, 'mailadmin', 'MEMBER') THEN
         RAISE EXCEPTION 'role % is a member of mailadmin and manages every domain already', public.quoted(admin)

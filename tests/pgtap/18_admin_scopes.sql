@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 \ir _setup.sql
 
 -- 1. the role and the table
@@ -48,6 +48,8 @@ SELECT throws_ok($$SELECT grant_domain_admin('t_alice', 'example.net')$$, '22023
 SELECT throws_ok($$SELECT grant_domain_admin('t_nobody', 'example.com')$$, '42704', NULL, 'nor to a role that does not exist');
 SELECT throws_ok($$SELECT grant_domain_admin('t_both', 'example.com')$$, '22023', NULL,
                  'nor to a member of mailadmin, which manages every domain');
+SELECT throws_ok($$SELECT grant_domain_admin('mailreader', 'example.com')$$, '22023', NULL,
+                 'nor to one of mailbook''s own roles: Postfix''s login gains nothing');
 SELECT throws_ok($$SELECT grant_domain_admin('t_alice', 'nothere.test')$$, '23503', NULL, 'nor a domain not hosted here');
 RESET ROLE;
 SELECT is(array(SELECT operation || ' ' || row_key FROM audit_log WHERE table_name = 'admin_scopes' ORDER BY id),
