@@ -10,3 +10,9 @@ END
 $refuse$;
 DROP TABLE public.admin_scopes;
 REVOKE USAGE ON SCHEMA public FROM maildomainadmin;
+DO $db$
+BEGIN
+    -- granted by sql/api/90_privileges.sql once the table exists
+    EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM maildomainadmin', current_database());
+END
+$db$;

@@ -126,9 +126,12 @@ def test_scoped_call_across(call, owner, alice, bob):
 
 def test_forward_to_another_customer(owner, alice):
     """An alias in alice's domain may forward to bob's address, as to any outside address:
-    the destination is not hers to manage, only the alias is."""
+    the destination is not hers to manage, only the alias is. The change is audited under
+    her own login."""
     alice.execute("SELECT add_alias('fwd@example.com', 'box@example.org')")
     assert owner.execute("SELECT email FROM aliases WHERE alias = 'fwd@example.com'").fetchall() == [("box@example.org",)]
+    assert owner.execute("SELECT login_role, acting_role, operation FROM audit_log WHERE table_name = 'aliases'"
+                         " ORDER BY id DESC LIMIT 1").fetchone() == (ALICE, ALICE, "INSERT"), "audited under her login"
 
 
 def test_scoped_listing(owner, alice, bob):
@@ -220,3 +223,22 @@ def test_doctor_knows_scoped_admins(dsn):
         finally:
             conn.execute(f"REVOKE ADMIN OPTION FOR maildomainadmin FROM {ALICE}")
     assert found["status"] == "fail" and f"{ALICE} may grant maildomainadmin to others" in found["detail"], found
+
+
+def test_rollback_refused_while_scoped(cluster, fresh_db):
+    """Rolling back 0207 is refused, in one line, while a scope exists (it would silently
+    turn every customer's admin into one that manages nothing); once revoked, it goes."""
+    cli(["migrate", "apply", "--dsn", fresh_db], check=True)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("CREATE ROLE t32_carol NOLOGIN; GRANT maildomainadmin TO t32_carol")
+        try:
+            conn.execute("SELECT add_domain('example.com'); SELECT grant_domain_admin('t32_carol', 'example.com')")
+            r = cli(["migrate", "rollback", "--dsn", fresh_db])
+            assert r.exit_code == 1 and "domain admin scopes exist" in r.stderr and r.stderr.count("\n") == 1, r
+            assert conn.execute("SELECT count(*) FROM admin_scopes").fetchone() == (1,)
+            conn.execute("SELECT revoke_domain_admin('t32_carol')")
+            assert "rolled back 0207_add_admin_scopes" in cli(["migrate", "rollback", "--dsn", fresh_db], check=True).stdout
+            assert conn.execute("SELECT has_database_privilege('maildomainadmin', current_database(), 'CONNECT'),"
+                                " has_schema_privilege('maildomainadmin', 'public', 'USAGE')").fetchone() == (False, False)
+        finally:
+            conn.execute("DROP ROLE t32_carol")
