@@ -242,3 +242,24 @@ def test_rollback_refused_while_scoped(cluster, fresh_db):
                                 " has_schema_privilege('maildomainadmin', 'public', 'USAGE')").fetchone() == (False, False)
         finally:
             conn.execute("DROP ROLE t32_carol")
+
+
+def test_cli_as_scoped_admin(cluster, owner):
+    """The provisioning commands a customer's admin needs work with its own login
+    (MAILBOOK_DSN; a password never on the command line) inside its domain, and refuse
+    another customer's in one line, changing nothing."""
+    env = {"MAILBOOK_DSN": login_dsn(cluster, ALICE)}
+    steps = [["mailbox", "add", "new@example.com", "--password-stdin"],
+             ["mailbox", "passwd", "new@example.com", "--password-stdin"],
+             ["mailbox", "disable", "new@example.com"], ["mailbox", "enable", "new@example.com"],
+             ["alias", "add", "info@example.com", "new@example.com", "box@example.org"],
+             ["alias", "remove", "info@example.com"],
+             ["vacation", "set", "new@example.com", "--subject", "Away", "--body-file", "-"],
+             ["vacation", "clear", "new@example.com"], ["mailbox", "remove", "new@example.com"]]
+    for args in steps:
+        cli(args, input="pw pw pw new\n", env=env, check=True)  # a password, or the reply's text
+        before = table_checksums(owner)
+        r = cli([a.replace("example.com", "example.org") for a in args], input="pw pw pw new\n", env=env)
+        assert r.exit_code == 1 and r.stderr.count("\n") == 1, (args, r)
+        assert f'admin "{ALICE}" may not manage domain "example.org"' in r.stderr, (args, r)
+        assert table_checksums(owner) == before, args
