@@ -1073,8 +1073,12 @@ def mailbox_add(email: str, dsn: Dsn = None,
 
 @mailbox_app.command("list")
 def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
-    """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
-    _show(*_call(dsn, queries.MAILBOXES, (domain, domain)), as_json)
+    """List mailboxes (never their hashes); a customer's admin sees its domains' only.
+
+        mailbook mailbox list --domain example.com
+    """
+    _, [(reads_all,)] = _call(dsn, "SELECT has_table_privilege('public.mailboxes', 'SELECT')")
+    _show(*_call(dsn, queries.MAILBOXES if reads_all else queries.MY_MAILBOXES, (domain, domain)), as_json)
 
 
 @mailbox_app.command("passwd")

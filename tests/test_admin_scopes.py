@@ -263,3 +263,6 @@ def test_cli_as_scoped_admin(cluster, owner):
         assert r.exit_code == 1 and r.stderr.count("\n") == 1, (args, r)
         assert f'admin "{ALICE}" may not manage domain "example.org"' in r.stderr, (args, r)
         assert table_checksums(owner) == before, args
+    listed = json.loads(cli(["mailbox", "list", "--json"], env=env, check=True).stdout)
+    assert [m["email"] for m in listed] == ["box@example.com"], "her domains' mailboxes only"
+    assert cli(["mailbox", "list", "--domain", "example.org"], env=env, check=True).stdout == "(none)\n"
