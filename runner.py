@@ -20,6 +20,7 @@ from typing import Annotated
 
 import psycopg
 import typer
+from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich import box
 from rich.console import Console
@@ -160,6 +161,10 @@ role_app = typer.Typer(no_args_is_help=True, help=(
     "The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail).\n\n"
     "    mailbook role password mailreader --generate /root/mailreader.pw"))
 app.add_typer(role_app, name="role")
+admin_app = typer.Typer(no_args_is_help=True, help=(
+    "A customer's admins: logins that manage only their own domains (members of maildomainadmin).\n\n"
+    "    mailbook admin add alice --domain example.com --password-file /root/alice.pw"))
+app.add_typer(admin_app, name="admin")
 
 out = Console()
 
@@ -891,6 +896,52 @@ def pgbouncer_install(
     _report(install_files(files, group="postgres", dry_run=dry_run), dry_run)
 
 
+# -- a customer's admins (sql/api/35_scopes.sql) -------------------------------------------
+
+Domains = Annotated[list[str], typer.Option("--domain", help="A domain it manages (repeat for more).")]
+
+
+@admin_app.command("add")
+def admin_add(name: str, domain: Domains, dsn: AdminDsn = None, password_file: PasswordFile = None):
+    """Let a login manage these domains (and their alias domains) and nothing else. A new
+    login is created with a password (asked twice, or --password-file; - for stdin) and
+    made a member of maildomainadmin; needs a superuser (or CREATEROLE) on the mail
+    database. An existing login only gains the domains.
+
+        mailbook admin add alice --domain example.com --domain example.net
+    """
+    with connect(dsn) as conn, conn.transaction():
+        role = pgsql.Identifier(name)
+        if conn.execute("SELECT FROM pg_catalog.pg_roles WHERE rolname = %s", (name,)).fetchone() is None:
+            password = obtain_password(password_file, "MAILBOOK_ADMIN_PASSWORD", f"admin {name}")
+            conn.execute(pgsql.SQL("CREATE ROLE {} LOGIN").format(role))
+            set_role_password(conn, name, password)
+            typer.echo(f"created login {name}")
+        conn.execute(pgsql.SQL("GRANT maildomainadmin TO {}").format(role))
+        for d in domain:
+            new = conn.execute("SELECT grant_domain_admin(%s, %s)", (name, d)).fetchone()[0]
+            typer.echo(f"{name} manages {d.lower()}{'' if new else ' (already)'}")
+
+
+@admin_app.command("list")
+def admin_list(dsn: Dsn = None, as_json: Json = False):
+    """Who manages which domain (a scoped admin sees its own).   mailbook admin list --json"""
+    _show(*_call(dsn, "SELECT admin, domain, granted FROM domain_admins()"), as_json)
+
+
+@admin_app.command("remove")
+def admin_remove(name: str, dsn: Dsn = None, domain: Annotated[list[str] | None, typer.Option(
+                     "--domain", help="Only this domain (repeat for more); default: every one.")] = None):
+    """Take domains (default: all) from a scoped admin; the login itself stays (DROP ROLE is the DBA's).
+
+        mailbook admin remove alice --domain example.net
+    """
+    # one statement: a domain it does not manage refuses the whole call
+    _, [(removed,)] = (_call(dsn, "SELECT sum(revoke_domain_admin(%s, d))::int FROM unnest(%s::text[]) AS d",
+                             (name, domain)) if domain else _call(dsn, "SELECT revoke_domain_admin(%s)", (name,)))
+    typer.echo(f"{name} manages {removed} domain(s) fewer")
+
+
 # -- provisioning: each command calls one SQL function ------------------------------------
 
 def _call(dsn: str | None, query: str, params: tuple | dict = ()) -> tuple[list[str], list[tuple]]:
@@ -1022,8 +1073,12 @@ def mailbox_add(email: str, dsn: Dsn = None,
 
 @mailbox_app.command("list")
 def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
-    """List mailboxes (never their hashes).   mailbook mailbox list --domain example.com"""
-    _show(*_call(dsn, queries.MAILBOXES, (domain, domain)), as_json)
+    """List mailboxes (never their hashes); a customer's admin sees its domains' only.
+
+        mailbook mailbox list --domain example.com
+    """
+    _, [(reads_all,)] = _call(dsn, "SELECT has_table_privilege('public.mailboxes', 'SELECT')")
+    _show(*_call(dsn, queries.MAILBOXES if reads_all else queries.MY_MAILBOXES, (domain, domain)), as_json)
 
 
 @mailbox_app.command("passwd")

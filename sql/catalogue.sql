@@ -23,7 +23,8 @@ WITH
 -- superusers, and pg_database_owner (PostgreSQL 14+: whoever owns the database, here mailowner)
 super AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolname = 'pg_database_owner'),
 ours AS (SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
-          WHERE r.rolname IN ('mailowner', 'mailadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail')),
+          WHERE r.rolname IN ('mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota',
+                               'mailwebmail')),
 -- the help-desk logins: direct members of mailadmin but the five roles and superusers
 helpdesk AS (SELECT m.oid, m.rolname, m.rolcreaterole, m.rolreplication
                FROM pg_catalog.pg_auth_members am JOIN pg_catalog.pg_roles m ON m.oid = am.member
@@ -194,7 +195,7 @@ facts (fact, revert, restore, extension) AS (
      WHERE x.is_set
     UNION ALL
     -- memberships in and of the five roles, superusers aside; the logins in mailadmin
-    -- only when they may hand it on
+    -- and maildomainadmin (the scoped admins) only when they may hand it on
     SELECT CASE WHEN mine THEN format('%s is a member of %s%s', quote_ident(m.rolname), quote_ident(g.rolname),
                                       CASE WHEN am.admin_option THEN ' (and may grant it)' END)
                 ELSE format('%s may grant %s to others', quote_ident(m.rolname), quote_ident(g.rolname)) END,
@@ -205,7 +206,7 @@ facts (fact, revert, restore, extension) AS (
       FROM pg_catalog.pg_auth_members am
       JOIN pg_catalog.pg_roles g ON g.oid = am.roleid
       JOIN pg_catalog.pg_roles m ON m.oid = am.member,
-           LATERAL (SELECT NOT (g.rolname = 'mailadmin' AND am.member NOT IN (SELECT oid FROM ours)) AS mine) x
+           LATERAL (SELECT NOT (g.rolname IN ('mailadmin', 'maildomainadmin') AND am.member NOT IN (SELECT oid FROM ours)) AS mine) x
      WHERE (am.roleid IN (SELECT oid FROM ours) OR am.member IN (SELECT oid FROM ours))
        AND (mine OR am.admin_option)
        AND am.member NOT IN (SELECT oid FROM super)

@@ -23,7 +23,7 @@ SELECT 'role ' || r.name,
        CASE WHEN a.rolname IS NULL THEN 'missing: run mailbook init'
             WHEN a.rolcanlogin <> r.login THEN CASE WHEN r.login THEN 'cannot log in' ELSE 'can log in, but must not' END
             WHEN r.login THEN 'login' ELSE 'no login' END
-  FROM (VALUES ('mailowner', false), ('mailadmin', false), ('mailreader', true), ('mailauth', true),
+  FROM (VALUES ('mailowner', false), ('mailadmin', false), ('maildomainadmin', false), ('mailreader', true), ('mailauth', true),
                ('mailquota', true),
                ('mailwebmail', true)) AS r(name, login)
   LEFT JOIN pg_catalog.pg_roles a ON a.rolname = r.name

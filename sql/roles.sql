@@ -10,6 +10,7 @@ DECLARE
         -- name          login?   what it is for
         ['mailowner',  'false'],  -- owns every object; migrations run as it
         ['mailadmin',  'false'],  -- provisioning: EXECUTE on the functions, SELECT on all but hashes
+        ['maildomainadmin', 'false'],  -- a customer's admin: the scope-checked functions only (0207)
         ['mailreader', 'true' ],  -- Postfix map lookups
         ['mailauth',   'true' ],  -- Dovecot passdb/userdb lookups, and the vacation scripts Sieve reads
         ['mailquota',  'true' ],  -- Dovecot's quota_clone: writes each mailbox's usage, nothing else
@@ -35,6 +36,7 @@ $roles$;
 -- What each role is for, where psql's \du+ shows it.
 COMMENT ON ROLE mailowner IS 'mailbook: owns every object of the mail database; migrations run as it. No login.';
 COMMENT ON ROLE mailadmin IS 'mailbook: provisioning (the help desk): EXECUTE on the SQL API, SELECT on all but password hashes. Grant it to people.';
+COMMENT ON ROLE maildomainadmin IS 'mailbook: a customer''s admin: EXECUTE on the scope-checked functions only, for the domains admin_scopes lists (mailbook admin add). Grant it to logins that are not in mailadmin.';
 COMMENT ON ROLE mailreader IS 'mailbook: Postfix''s map lookups (postfix-maps/*.cf); reads, writes nothing.';
 COMMENT ON ROLE mailauth IS 'mailbook: Dovecot''s passdb/userdb lookups and the vacation scripts Sieve reads; reads, writes nothing.';
 COMMENT ON ROLE mailquota IS 'mailbook: Dovecot''s quota_clone; writes each mailbox''s usage row and nothing else.';

@@ -25,7 +25,7 @@ def test_a_healthy_mail_database_passes_every_check(mail_dsn):
     assert r.exit_code == 0, r.stdout + r.stderr
     found = rows(r.stdout)
     for check in ("PostgreSQL version", "password_encryption", "pgcrypto", "role mailowner", "role mailadmin",
-                  "role mailreader", "role mailauth", "role mailwebmail", "PUBLIC may use nothing",
+                  "role maildomainadmin", "role mailreader", "role mailauth", "role mailwebmail", "PUBLIC may use nothing",
                   "service roles write nothing", "password hashes", "mailwebmail statements unlogged", "migrations"):
         assert found.get(check) == ["pass"], (check, r.stdout)
     # the test cluster lets its superuser in over the socket without a password: said, not failed

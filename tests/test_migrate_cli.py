@@ -51,7 +51,7 @@ def test_init_idempotent(cluster):
         owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'init_test'").fetchone()
         assert owner == ("mailowner",)
         roles = dict(conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mail%'").fetchall())
-        assert roles == {"mailowner": False, "mailadmin": False, "mailreader": True, "mailauth": True,
+        assert roles == {"mailowner": False, "mailadmin": False, "maildomainadmin": False, "mailreader": True, "mailauth": True,
                          "mailquota": True, "mailwebmail": True}
         assert conn.execute("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'mail%' AND rolpassword IS NOT NULL").fetchone() == (0,)
         conn.execute("DROP DATABASE init_test")
@@ -326,6 +326,7 @@ def test_rollback_refused_with_data(fresh_db):
         conn.execute("SELECT remove_mailbox('gone@example.com')")  # its maildir is queued
         conn.execute("SELECT set_vacation('foo@example.com', 'Away', 'away')")
     steps = [
+        ("0207", None, None),  # scoped admins: none granted here (a scope refuses the rollback)
         ("0206", None, None),  # bulk inserts recorded by domain: trigger functions only
         ("0205", None, None),  # the change record of `dovecot follow`: nothing a follower cannot flush again
         ("0204", None, None),  # the view sieve_delivery_scripts: no data of its own

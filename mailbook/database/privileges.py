@@ -7,7 +7,7 @@ import psycopg
 
 from mailbook import data_dir
 
-ROLES = ("mailowner", "mailadmin", "mailreader", "mailauth", "mailquota", "mailwebmail", "public")
+ROLES = ("mailowner", "mailadmin", "maildomainadmin", "mailreader", "mailauth", "mailquota", "mailwebmail", "public")
 
 
 def matrix(conn: psycopg.Connection, roles: tuple[str, ...] = ROLES) -> list[tuple[str, str, dict[str, str]]]:

@@ -19,6 +19,8 @@ DOMAINS = ("SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
 MAILBOXES = ("SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
              " disabled_services AS services_off, created FROM mailboxes"
              " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email")
+# the same for a customer's admin (maildomainadmin), who may not read the view: its domains only
+MY_MAILBOXES = MAILBOXES.replace(" FROM mailboxes", " FROM my_mailboxes()")
 
 QUOTA_COLUMNS = "email, quota_bytes, used_bytes, quota_messages, used_messages"
 QUOTA = f"SELECT {QUOTA_COLUMNS} FROM mailboxes WHERE email = lower(%s)"

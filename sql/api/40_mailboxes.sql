@@ -15,6 +15,7 @@ AS $$
 BEGIN
     address := lower(p_email);
     PERFORM public.assert_valid(public.address_error(address));
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
     dir := coalesce(p_maildir, public.default_maildir(address));
     PERFORM public.assert_valid(public.maildir_error(dir));
     PERFORM public.assert_valid(public.realname_error(p_realname));
@@ -34,7 +35,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.new_mailbox(text, text, text, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.new_mailbox(text, text, text, bigint) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.new_mailbox(text, text, text, bigint) TO mailadmin, maildomainadmin;
 
 -- existing_mailbox(email) -> text
 -- Caller: `mailbook mailbox passwd`, before it asks for a password. The address as
@@ -46,6 +47,7 @@ AS $$
 DECLARE
     address text := lower(existing_mailbox.email);
 BEGIN
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
     IF NOT EXISTS (SELECT FROM public.users u WHERE u.email = address) THEN
         RAISE EXCEPTION 'mailbox % does not exist', public.quoted(address) USING ERRCODE = 'P0002';
     END IF;
@@ -53,7 +55,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.existing_mailbox(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.existing_mailbox(text) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.existing_mailbox(text) TO mailadmin, maildomainadmin;
 
 -- insert_mailbox(address, hash, realname, dir, quota_bytes) -> mailboxes
 -- Caller: the API, after new_mailbox(). A concurrent insert of the same address or
@@ -79,7 +81,7 @@ $$;
 REVOKE ALL ON FUNCTION public.insert_mailbox(text, text, text, text, bigint) FROM PUBLIC;
 
 -- add_mailbox(email, password, realname, maildir, quota_bytes) -> mailboxes
--- Caller: members of mailadmin (runner: `mailbook mailbox add`). Runs as mailowner.
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook mailbox add`). Runs as mailowner.
 -- Hashes with pgcrypto bcrypt at settings.bcrypt_cost, stored as {BLF-CRYPT}$2a$...
 -- Raises 22004/22023 for invalid input (address, maildir, password), 23503 if the
 -- domain is not hosted, 23505 if the address or maildir exists.
@@ -96,10 +98,10 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.add_mailbox(text, text, text, text, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.add_mailbox(text, text, text, text, bigint) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.add_mailbox(text, text, text, text, bigint) TO mailadmin, maildomainadmin;
 
 -- add_mailbox_hashed(email, password_hash, realname, maildir, quota_bytes) -> mailboxes
--- Caller: members of mailadmin (runner: `mailbook mailbox add --hashed`, `mailbook
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook mailbox add --hashed`, `mailbook
 -- import`), to move users from another server without knowing their passwords, e.g.
 -- `doveadm pw` output {BLF-CRYPT}$2y$... or {SHA512-CRYPT}$6$...; bare crypt strings get
 -- their {SCHEME}. A plaintext is refused (22023), never stored as if it were a hash.
@@ -118,10 +120,10 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.add_mailbox_hashed(text, text, text, text, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.add_mailbox_hashed(text, text, text, text, bigint) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.add_mailbox_hashed(text, text, text, text, bigint) TO mailadmin, maildomainadmin;
 
 -- set_password(email, password) -> void
--- Caller: members of mailadmin (runner: `mailbook mailbox passwd`). Re-hashes at the
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook mailbox passwd`). Re-hashes at the
 -- current bcrypt cost, and ends a change_password() lockout (the help desk's way out for
 -- a user who mistyped too often). Holds password_error()'s rules, not the self-service
 -- policy (password_policy_error() checks that). Raises P0002 for an unknown mailbox,
@@ -133,6 +135,7 @@ AS $$
 DECLARE
     address text := lower(set_password.email);
 BEGIN
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
     PERFORM FROM public.users u WHERE u.email = address FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'mailbox % does not exist', public.quoted(address) USING ERRCODE = 'P0002';
@@ -147,12 +150,13 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.set_password(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.set_password(text, text) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.set_password(text, text) TO mailadmin, maildomainadmin;
 
 -- remove_mailbox(email) -> void
--- Caller: members of mailadmin (runner: `mailbook mailbox remove`). Also removes the
--- alias rows that forwarded to it (they would bounce). The maildir on disk is left
--- alone. Raises P0002 for an unknown mailbox.
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook mailbox remove`). Also removes the
+-- alias rows that forwarded to it (they would bounce), in any domain: a forward another
+-- customer pointed at it too. The maildir on disk is left alone. Raises P0002 for an
+-- unknown mailbox.
 CREATE FUNCTION public.remove_mailbox(email text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -161,6 +165,7 @@ DECLARE
     address   text := lower(remove_mailbox.email);
     n_aliases bigint;
 BEGIN
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
     DELETE FROM public.users u WHERE u.email = address;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'mailbox % does not exist', public.quoted(address) USING ERRCODE = 'P0002';
@@ -173,10 +178,10 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.remove_mailbox(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.remove_mailbox(text) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.remove_mailbox(text) TO mailadmin, maildomainadmin;
 
 -- set_mailbox_active(email, active) -> mailboxes
--- Caller: members of mailadmin (runner: `mailbook mailbox enable|disable`). An inactive
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook mailbox enable|disable`). An inactive
 -- mailbox receives no mail (refused at RCPT) and cannot log in.
 -- Raises P0002 for an unknown mailbox, 22004 for a NULL flag.
 CREATE FUNCTION public.set_mailbox_active(email text, active boolean)
@@ -188,6 +193,7 @@ DECLARE
     address text := lower(set_mailbox_active.email);
     result  public.mailboxes;
 BEGIN
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
     IF set_mailbox_active.active IS NULL THEN
         RAISE EXCEPTION 'active must not be NULL' USING ERRCODE = '22004';
     END IF;
@@ -202,4 +208,4 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.set_mailbox_active(text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.set_mailbox_active(text, boolean) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.set_mailbox_active(text, boolean) TO mailadmin, maildomainadmin;

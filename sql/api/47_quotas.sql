@@ -2,7 +2,7 @@
 -- triggers (refuse_over_domain_limits), for every way a row gets in.
 
 -- set_mailbox_quota(email, quota_bytes, quota_messages) -> mailboxes
--- Caller: members of mailadmin (runner: `mailbook mailbox quota`). Sets both limits;
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook mailbox quota`). Sets both limits;
 -- NULL lifts a limit, so to change one and keep the other pass the stored one:
 -- SELECT set_mailbox_quota(email, quota_bytes, 100000) FROM mailboxes WHERE email = '...'.
 -- Dovecot reads both as the mailbox's quota_rule at its next login or delivery.
@@ -17,6 +17,7 @@ DECLARE
     address text := lower(set_mailbox_quota.email);
     result  public.mailboxes;
 BEGIN
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
     IF quota_bytes <= 0 OR quota_messages <= 0 THEN
         RAISE EXCEPTION 'a quota must be positive (NULL for none), not % bytes and % messages',
               coalesce(quota_bytes::text, 'NULL'), coalesce(quota_messages::text, 'NULL')
@@ -34,7 +35,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.set_mailbox_quota(text, bigint, bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.set_mailbox_quota(text, bigint, bigint) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.set_mailbox_quota(text, bigint, bigint) TO mailadmin, maildomainadmin;
 
 -- set_domain_limits(domain, max_mailboxes, max_aliases, max_quota_bytes) -> transports
 -- Caller: members of mailadmin (runner: `mailbook domain limits`). NULL: no cap. The

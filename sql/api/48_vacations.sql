@@ -2,7 +2,7 @@
 -- script through the view sieve_scripts while a reply is due; nothing else is needed.
 
 -- set_vacation(email, subject, body, starts, ends, days) -> vacations
--- Caller: members of mailadmin (runner: `mailbook vacation set`). Runs as mailowner.
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook vacation set`). Runs as mailowner.
 -- Sets (or replaces) the mailbox's reply: sent between starts (default now) and ends
 -- (default never), at most once per sender every `days` days (default 7, 1..365).
 -- Raises P0002 for an unknown mailbox, 22004/22023 for an empty or unsafe subject or
@@ -20,6 +20,7 @@ DECLARE
     every   integer := coalesce(set_vacation.days, 7);
     result  public.vacations;
 BEGIN
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
     IF subject IS NULL OR body IS NULL THEN
         RAISE EXCEPTION 'a vacation %s must not be NULL', CASE WHEN subject IS NULL THEN 'subject' ELSE 'body' END
               USING ERRCODE = '22004';
@@ -47,10 +48,10 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.set_vacation(text, text, text, timestamptz, timestamptz, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.set_vacation(text, text, text, timestamptz, timestamptz, integer) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.set_vacation(text, text, text, timestamptz, timestamptz, integer) TO mailadmin, maildomainadmin;
 
 -- clear_vacation(email) -> boolean (whether a reply was set)
--- Caller: members of mailadmin (runner: `mailbook vacation clear`). Replies stop with
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook vacation clear`). Replies stop with
 -- the next delivery. Raises P0002 for an unknown mailbox.
 CREATE FUNCTION public.clear_vacation(email text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -59,6 +60,7 @@ AS $$
 DECLARE
     address text := lower(clear_vacation.email);
 BEGIN
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
     IF NOT EXISTS (SELECT FROM public.users u WHERE u.email = address) THEN
         RAISE EXCEPTION 'mailbox % does not exist', public.quoted(address) USING ERRCODE = 'P0002';
     END IF;
@@ -67,4 +69,4 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.clear_vacation(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.clear_vacation(text) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.clear_vacation(text) TO mailadmin, maildomainadmin;

@@ -1,7 +1,7 @@
 -- Aliases and forwards (table aliases). One row per (alias, destination).
 
 -- add_alias(alias, destination) -> aliases
--- Caller: members of mailadmin (runner: `mailbook alias add`). Runs as mailowner.
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook alias add`). Runs as mailowner.
 -- Adds one destination to an alias; call it again for more. The alias must be in a
 -- hosted domain (23503), not an alias domain. "@example.com" is the domain's catch-all:
 -- it receives mail for the local parts that are neither a mailbox nor an alias. A
@@ -21,6 +21,9 @@ DECLARE
 BEGIN
     PERFORM public.assert_valid(public.alias_error(a));
     PERFORM public.assert_valid(public.address_error(dst));
+    -- the alias must be the admin's; its destination may be anywhere, as a forward to
+    -- any outside address may (another customer's address included: mail to it is no secret)
+    PERFORM public.require_domain_scope(split_part(a, '@', 2));
     PERFORM public.assert_hosted(split_part(a, '@', 2));
     IF EXISTS (SELECT FROM public.transports t
                 WHERE t.domain = split_part(dst, '@', 2) AND NOT public.is_relay_transport(t.transport))
@@ -38,10 +41,10 @@ EXCEPTION WHEN unique_violation THEN
 END
 $$;
 REVOKE ALL ON FUNCTION public.add_alias(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.add_alias(text, text) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.add_alias(text, text) TO mailadmin, maildomainadmin;
 
 -- remove_alias(alias, destination) -> integer (rows removed)
--- Caller: members of mailadmin (runner: `mailbook alias remove`). Without a destination
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook alias remove`). Without a destination
 -- the alias goes entirely. Raises P0002 when nothing matched.
 CREATE FUNCTION public.remove_alias(alias text, destination text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -52,6 +55,7 @@ DECLARE
     dst     text := lower(remove_alias.destination);
     removed integer;
 BEGIN
+    PERFORM public.require_domain_scope(split_part(a, '@', 2));
     DELETE FROM public.aliases x WHERE x.alias = a AND (dst IS NULL OR x.email = dst);
     GET DIAGNOSTICS removed = ROW_COUNT;
     IF removed = 0 THEN
@@ -63,4 +67,4 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.remove_alias(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.remove_alias(text, text) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.remove_alias(text, text) TO mailadmin, maildomainadmin;

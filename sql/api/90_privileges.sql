@@ -11,11 +11,23 @@ BEGIN
     EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO mailadmin, mailreader, mailauth, mailquota, mailwebmail',
                    current_database());
+    -- a customer's admin (0207): none yet while a pre-1.0 database is moved onto the baseline
+    IF to_regclass('public.admin_scopes') IS NOT NULL THEN
+        EXECUTE format('GRANT CONNECT ON DATABASE %I TO maildomainadmin', current_database());
+    END IF;
 END
 $db$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth, mailquota, mailwebmail;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC, mailadmin, mailreader, mailauth, mailquota, mailwebmail;
+DO $revoke$
+BEGIN
+    IF to_regrole('maildomainadmin') IS NOT NULL THEN
+        REVOKE ALL ON ALL TABLES IN SCHEMA public FROM maildomainadmin;
+        REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM maildomainadmin;
+    END IF;
+END
+$revoke$;
 
 -- mailadmin: provisioning front-ends and DBA accounts. Reads everything but hashes.
 GRANT SELECT ON public.transports TO mailadmin;
@@ -76,3 +88,9 @@ GRANT SELECT (email) ON public.quota_usage TO mailquota;
 
 -- mailwebmail: a webmail's password form. No table at all: it may EXECUTE
 -- change_password() (sql/api/25_change_password.sql) and nothing else.
+
+-- maildomainadmin: a customer's admin (migration 0207, sql/api/35_scopes.sql). No table
+-- and no view at all, admin_scopes included: it reads its mailboxes through
+-- my_mailboxes() and its scope through domain_admins(), and may EXECUTE only the
+-- functions that check its scope (granted below each). Nobody reads admin_scopes
+-- directly: mailadmin, too, goes through domain_admins().
