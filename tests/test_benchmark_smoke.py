@@ -28,6 +28,7 @@ RUNS = [
     ("movein", ["--mailboxes", "200"], ["movein.json", "movein.md"]),
     ("patroni", ["--calls", "3", "--mailboxes", "200"], ["patroni.json", "patroni.md"]),
     ("e2e", ["--rounds", "1", "--scale", "0.01"], ["e2e.json", "e2e.md"]),
+    ("logins", ["--rounds", "1", "--users", "3", "--logins", "12", "--costs", "10,6"], ["logins.json", "logins.md"]),
     ("lookup_compare", ["--rounds", "1", "--scale", "0.01", "--baseline", "HEAD"],
      ["lookup-compare.json", "lookup-compare.md"]),
     # the speed runs only: the equivalence step verifies 100,000 keys through postmap (7 min
