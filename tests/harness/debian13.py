@@ -33,6 +33,8 @@ FILES = [
     "tests/test_pgbouncer_install.py", "tests/test_roundcube.py", "tests/test_patroni.py",
     "tests/test_import_from_postfixadmin.py", "tests/test_import_from_vmm.py",
     "tests/test_dovecot_follow.py", "tests/test_postconf_merge.py", "tests/test_harness.py",
+    "tests/test_doctor_live.py", "tests/test_submission_tls.py", "tests/test_dovecot_install_rerun.py",
+    "tests/test_admin_scopes.py",
     "tests/test_admin_cli.py::test_help_reflows",   # Python 3.13's docstrings
 ]
 
