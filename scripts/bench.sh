@@ -5,6 +5,7 @@
 #   scripts/bench.sh [--mailboxes 1000,100000,1000000] [--out DIR]   lookups, import, migrate
 #   scripts/bench.sh --e2e [--rounds 3] [--out DIR]                  through a real Postfix (root)
 #   scripts/bench.sh --compiled [--rounds 3] [--out DIR]             compiled maps: speed next to hash:, equivalence (root)
+#   scripts/bench.sh --delivery [--rounds 5] [--scale 1] [--out DIR]   LMTP delivery: mailbook, its extras apart, the floor (root)
 #   scripts/bench.sh --logins [--rounds 3] [--costs 10,8] [--out DIR] IMAP logins: mailbook's passdb, cache, passwd-file (root)
 #   scripts/bench.sh --lookups [--baseline COMMIT] [--out DIR]       Postfix's lookups, two versions side by side (root)
 set -euo pipefail
@@ -17,6 +18,10 @@ fi
 if [ "${1:-}" = "--compiled" ]; then
     shift
     exec .venv/bin/python -m benchmarks.compiled "$@"
+fi
+if [ "${1:-}" = "--delivery" ]; then
+    shift
+    exec .venv/bin/python -m benchmarks.delivery "$@"
 fi
 if [ "${1:-}" = "--logins" ]; then
     shift

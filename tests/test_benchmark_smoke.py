@@ -28,6 +28,7 @@ RUNS = [
     ("movein", ["--mailboxes", "200"], ["movein.json", "movein.md"]),
     ("patroni", ["--calls", "3", "--mailboxes", "200"], ["patroni.json", "patroni.md"]),
     ("e2e", ["--rounds", "1", "--scale", "0.01"], ["e2e.json", "e2e.md"]),
+    ("delivery", ["--rounds", "1", "--scale", "0.01"], ["delivery.json", "delivery.md"]),
     ("logins", ["--rounds", "1", "--users", "3", "--logins", "12", "--costs", "10,6"], ["logins.json", "logins.md"]),
     ("lookup_compare", ["--rounds", "1", "--scale", "0.01", "--baseline", "HEAD"],
      ["lookup-compare.json", "lookup-compare.md"]),
