@@ -1184,10 +1184,7 @@ def mailbox_quota(email: str, dsn: Dsn = None,
         mailbook mailbox quota foo@example.com --messages none       # no message limit
     """
     if bytes_ is None and messages is None and not lift:
-        names, rows = _call(dsn, queries.QUOTA, (email,))
-        if not rows:
-            raise Failure(f'mailbox "{email.lower()}" does not exist')
-        _show(names, rows, as_json)
+        _show(*_call(dsn, queries.QUOTA, (email,)), as_json)  # my_mailbox(): P0002 for no such mailbox
         return
     if lift and (bytes_ is not None or messages is not None):
         raise Failure("give --lift or limits, not both")
@@ -1233,10 +1230,13 @@ def _read_text(path: Path) -> str:
 def vacation_show(email: Annotated[str | None, typer.Argument(help="Only this mailbox.")] = None,
                   dsn: Dsn = None, as_json: Json = False):
     """List the vacation replies (due now or not), or one mailbox's with its text.   mailbook vacation show foo@example.com"""
+    _, [(reads_all,)] = _call(dsn, "SELECT has_table_privilege('public.vacations', 'SELECT')")
     if email is None:
-        _show(*_call(dsn, queries.VACATIONS), as_json)
+        _show(*_call(dsn, queries.VACATIONS if reads_all else queries.MY_VACATIONS), as_json)
         return
-    names, rows = _call(dsn, queries.VACATION, (email,))
+    if not reads_all:  # a customer's admin: another customer's mailbox is refused, not "no reply"
+        _call(dsn, "SELECT FROM existing_mailbox(%s)", (email,))
+    names, rows = _call(dsn, queries.VACATION if reads_all else queries.MY_VACATION, (email,))
     _show(names, rows, as_json, empty=f"no vacation reply for {email.lower()}")
 
 
@@ -1274,8 +1274,9 @@ def alias_add(alias: str, destinations: Annotated[list[str], typer.Argument(help
 
 @alias_app.command("list")
 def alias_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
-    """List aliases, one row per destination.   mailbook alias list --domain example.com"""
-    _show(*_call(dsn, queries.ALIASES, (domain, domain)), as_json)
+    """List aliases, one row per destination (a customer's admin: its domains' only).   mailbook alias list --domain example.com"""
+    _, [(reads_all,)] = _call(dsn, "SELECT has_table_privilege('public.aliases', 'SELECT')")
+    _show(*_call(dsn, queries.ALIASES if reads_all else queries.MY_ALIASES, (domain, domain)), as_json)
 
 
 @alias_app.command("remove")

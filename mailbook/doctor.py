@@ -6,6 +6,7 @@ from __future__ import annotations
 import grp
 import ipaddress
 import os
+import shlex
 import stat
 from pathlib import Path
 
@@ -21,7 +22,55 @@ Check = tuple[str, str, str]  # (check, pass|warn|fail, detail)
 
 
 def database_checks(conn: psycopg.Connection) -> list[Check]:
-    return [tuple(row) for row in conn.execute((data_dir("sql") / "doctor.sql").read_text())]
+    return [tuple(row) for row in conn.execute((data_dir("sql") / "doctor.sql").read_text())] + scope_checks(conn)
+
+
+def scope_checks(conn: psycopg.Connection) -> list[Check]:
+    """The customers' admins (admin_scopes, migration 0207) against the roles they name: a
+    scope counts only for a login in maildomainadmin that is neither in mailadmin nor a
+    superuser (is_scoped_admin()). Each mismatch with the command that resolves it: a
+    missing role (one created later under that name would get the scope), one outside
+    maildomainadmin (it may call nothing), one in mailadmin or a superuser (it manages
+    every domain: its scope confines nothing)."""
+    if conn.execute("SELECT to_regclass('public.admin_scopes')").fetchone()[0] is None:
+        return []
+    # the table itself for the DBA (a broken catalogue cannot hide it); domain_admins() for the help desk
+    source = next((s for s, privilege in (("public.admin_scopes", "has_table_privilege('public.admin_scopes', 'SELECT')"),
+                                          ("public.domain_admins()",
+                                           "has_function_privilege('public.domain_admins()', 'EXECUTE')"))
+                   if conn.execute(f"SELECT {privilege}").fetchone()[0]), None)
+    if source is None:
+        return [("domain admins", "warn", "only a superuser or a member of mailadmin or mailowner may list them")]
+    try:
+        with conn.transaction():
+            rows = conn.execute(f"""SELECT s.admin, s.n, r.oid IS NOT NULL, r.rolsuper,
+                                           pg_catalog.pg_has_role(r.oid, 'maildomainadmin', 'MEMBER'),
+                                           pg_catalog.pg_has_role(r.oid, 'mailadmin', 'MEMBER'),
+                                           pg_catalog.quote_ident(s.admin)
+                                      FROM (SELECT d.admin, count(*) AS n FROM {source} d GROUP BY d.admin) s
+                                      LEFT JOIN pg_catalog.pg_roles r ON r.rolname = s.admin
+                                     ORDER BY 1""").fetchall()
+    except psycopg.Error as exc:  # e.g. a catalogue so broken that the API cannot run: said there
+        return [("domain admins", "warn", f"could not list them: {exc.diag.message_primary or exc}")]
+    found: list[Check] = []
+    for name, n, exists, superuser, scoped, global_, role in rows:
+        remove = f"mailbook admin remove {shlex.quote(name)}"
+        if not exists:
+            found.append(("domain admins", "fail", f"{name} manages {n} domain(s) but no such role exists: a role"
+                                                   f" created under that name would manage them at once; run: {remove}"))
+        elif superuser:
+            found.append(("domain admins", "fail", f"{name} manages {n} domain(s) but is a superuser, so it manages"
+                                                   f" everything: run ALTER ROLE {role} NOSUPERUSER, or {remove}"))
+        elif global_:
+            found.append(("domain admins", "fail", f"{name} manages {n} domain(s) but is a member of mailadmin"
+                                                   " (directly or through another role), so its scope confines"
+                                                   f" nothing: run REVOKE mailadmin FROM {role}, or {remove}"))
+        elif not scoped:
+            found.append(("domain admins", "warn", f"{name} manages {n} domain(s) but is not a member of"
+                                                   f" maildomainadmin, so it may call nothing: run GRANT"
+                                                   f" maildomainadmin TO {role}, or {remove}"))
+    return found or [("domain admins", "pass", f"{len(rows)} customer admin(s), each a login in maildomainadmin"
+                                               " and neither in mailadmin nor a superuser")]
 
 
 EXPECTED = "catalogue.expected"

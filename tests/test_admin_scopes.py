@@ -25,8 +25,8 @@ PASSWORDS = {ALICE: "alice-com-pw-for-tests", BOB: "bob-org-pw-for-tests"}
 # what maildomainadmin may EXECUTE: the functions that check the scope (and nothing else)
 GRANTED = {
     "add_alias", "add_mailbox", "add_mailbox_hashed", "admin_may_manage", "clear_vacation", "domain_admins",
-    "existing_mailbox", "managed_domains", "my_mailboxes", "new_mailbox", "remove_alias", "remove_mailbox",
-    "require_domain_scope", "set_mailbox_active", "set_mailbox_quota", "set_password", "set_vacation",
+    "existing_mailbox", "managed_domains", "my_aliases", "my_mailbox", "my_mailboxes", "my_vacations", "new_mailbox",
+    "remove_alias", "remove_mailbox", "require_domain_scope", "set_mailbox_active", "set_mailbox_quota", "set_password", "set_vacation",
 }
 
 # each granted call that touches a domain, with {d} for the domain: (setup as the owner, call)

@@ -88,6 +88,12 @@ WEAKENINGS = [
     ("ALTER DEFAULT PRIVILEGES FOR ROLE mailowner GRANT SELECT ON TABLES TO mailreader",
      "mailreader may SELECT whatever mailowner creates of tables"),
     ("GRANT USAGE ON SCHEMA crypto TO mailadmin", "mailadmin may USAGE schema crypto"),
+    # a customer's admin (issue 32): a function that checks no scope granted to it, a
+    # scope-checked one taken from it
+    ("GRANT EXECUTE ON FUNCTION public.set_domain_limits(text, integer, integer, bigint) TO maildomainadmin",
+     "unexpected: maildomainadmin may EXECUTE function public.set_domain_limits("),
+    ("REVOKE EXECUTE ON FUNCTION public.add_alias(text, text) FROM maildomainadmin",
+     "missing: maildomainadmin may EXECUTE function public.add_alias(alias text, destination text)"),
     # beyond the issue: outside schema public, handing mailadmin on, objects whose reverts must run in order
     ("GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) TO mailadmin",
      "mailadmin may EXECUTE function pg_catalog.pg_read_file(text)"),
@@ -232,3 +238,40 @@ def test_mailwebmail_without_its_unlogged_settings_fails(migrated, cluster):
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             conn.execute("ALTER ROLE mailwebmail SET track_activities = off")
             conn.execute("DROP DATABASE IF EXISTS doctor_init")
+
+
+@pytest.mark.parametrize("setup, status, named", [
+    (None, "fail", "t32d_x manages 1 domain(s) but no such role exists: a role created under that name would"
+                   " manage them at once; run: mailbook admin remove t32d_x"),
+    ("CREATE ROLE t32d_x LOGIN", "warn", "t32d_x manages 1 domain(s) but is not a member of maildomainadmin,"
+                                         " so it may call nothing: run GRANT maildomainadmin TO t32d_x, or"
+                                         " mailbook admin remove t32d_x"),
+    ("CREATE ROLE t32d_x LOGIN IN ROLE maildomainadmin, alice", "fail",
+     "t32d_x manages 1 domain(s) but is a member of mailadmin (directly or through another role), so its scope"
+     " confines nothing: run REVOKE mailadmin FROM t32d_x, or mailbook admin remove t32d_x"),
+    ("CREATE ROLE t32d_x LOGIN SUPERUSER IN ROLE maildomainadmin", "fail",
+     "t32d_x manages 1 domain(s) but is a superuser, so it manages everything: run ALTER ROLE t32d_x NOSUPERUSER,"
+     " or mailbook admin remove t32d_x"),
+], ids=["no role", "not in maildomainadmin", "in mailadmin", "superuser"])
+def test_doctor_checks_scope_rows(migrated, cluster, setup, status, named):
+    """A row of admin_scopes whose role does not exist, is outside maildomainadmin, is in
+    mailadmin (here through alice) or is a superuser is reported with what to run; a
+    proper customer's admin passes. (The row is written as the DBA would see it left
+    behind: the table directly, grant_domain_admin() refuses most of these.)"""
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        conn.execute("SELECT add_domain('example.com')")
+        conn.execute("DROP ROLE IF EXISTS t32d_x")
+        try:
+            if setup:
+                conn.execute(setup)
+            conn.execute("INSERT INTO admin_scopes (admin, domain) VALUES ('t32d_x', 'example.com')")
+            r = cli(["doctor", "--dsn", migrated, "--json"])
+            checks = [c for c in json.loads(r.stdout) if c["check"] == "domain admins"]
+            assert [(c["status"], c["detail"]) for c in checks] == [(status, named)], r
+            assert (r.exit_code == 1) == (status == "fail"), r
+            conn.execute("DROP ROLE IF EXISTS t32d_x; CREATE ROLE t32d_x LOGIN IN ROLE maildomainadmin")
+            r = cli(["doctor", "--dsn", migrated, "--json"])
+            assert rows(r.stdout)["domain admins"] == ["pass"], r
+        finally:
+            conn.execute("DELETE FROM admin_scopes")
+            conn.execute("DROP ROLE IF EXISTS t32d_x")

@@ -3,7 +3,8 @@ text of runner.py that is more than a one-line call of an API function, in one p
 
 They read the views and tables a member of mailadmin may read as itself (the connecting
 role, not through a SECURITY DEFINER function), so what one may list is what one may read
-in psql; every value is a bound parameter.
+in psql; a customer's admin (maildomainadmin), who may read no table, reads through the
+scope-checked my_*() functions instead. Every value is a bound parameter.
 """
 
 from __future__ import annotations
@@ -23,22 +24,29 @@ MAILBOXES = ("SELECT email, realname, maildir, quota_bytes, used_bytes, quota_me
 MY_MAILBOXES = MAILBOXES.replace(" FROM mailboxes", " FROM my_mailboxes()")
 
 QUOTA_COLUMNS = "email, quota_bytes, used_bytes, quota_messages, used_messages"
-QUOTA = f"SELECT {QUOTA_COLUMNS} FROM mailboxes WHERE email = lower(%s)"
+# one mailbox through my_mailbox(), which a customer's admin may call in its domains (and
+# is refused, 42501, across them); P0002 when there is no such mailbox
+QUOTA = f"SELECT {QUOTA_COLUMNS} FROM my_mailbox(%s)"
 # set_mailbox_quota() sets both limits (NULL: none); a limit not given keeps the stored
 # one, read in the same statement: (email, keep bytes?, bytes, keep messages?, messages)
 SET_QUOTA = (f"SELECT {QUOTA_COLUMNS} FROM set_mailbox_quota(%(email)s,"
-             " CASE WHEN %(keep_bytes)s THEN (SELECT m.quota_bytes FROM mailboxes m WHERE m.email = lower(%(email)s))"
+             " CASE WHEN %(keep_bytes)s THEN (SELECT m.quota_bytes FROM my_mailbox(%(email)s) m)"
              " ELSE %(bytes)s::bigint END,"
-             " CASE WHEN %(keep_messages)s THEN (SELECT m.quota_messages FROM mailboxes m WHERE m.email = lower(%(email)s))"
+             " CASE WHEN %(keep_messages)s THEN (SELECT m.quota_messages FROM my_mailbox(%(email)s) m)"
              " ELSE %(messages)s::bigint END)")
 
 _VACATION_COLUMNS = "email, subject, starts, ends, days, (starts <= now() AND (ends IS NULL OR now() < ends)) AS due"
 VACATIONS = f"SELECT {_VACATION_COLUMNS} FROM vacations ORDER BY email"
 VACATION = f"SELECT {_VACATION_COLUMNS}, body FROM vacations WHERE email = lower(%s)"
+# the same for a customer's admin (maildomainadmin), who may not read the table: its
+# domains' replies (runner checks the scope of one mailbox first: existing_mailbox())
+MY_VACATIONS = VACATIONS.replace(" FROM vacations", " FROM my_vacations()")
+MY_VACATION = VACATION.replace(" FROM vacations", " FROM my_vacations()")
 
 # (domain, domain): every alias, or one domain's
 ALIASES = ("SELECT alias, email AS destination, active FROM aliases"
            " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY alias, email")
+MY_ALIASES = ALIASES.replace(" FROM aliases", " FROM my_aliases()")
 
 # (login, login): every grant, or one mailbox's
 SEND_AS = ("SELECT login, address, created FROM send_as"

@@ -1,12 +1,68 @@
 -- Mailboxes (table users). Addresses are lower-cased; maildirs keep their case.
 
+-- Where a customer's admin may put a maildir. A global admin (mailadmin) may give any
+-- safe maildir (maildir_error()), as before: moving users from another server's layout
+-- needs it. A scoped admin (35_scopes.sql) may place a mailbox's maildir only below the
+-- directory of the mailbox's own domain, as mailbook lays them out (default_maildir():
+-- domain/local/): 'example.org/newbox/' from example.com's admin would sit in another
+-- customer's directory (its listing, its backups, its purge), and 'example.org/' would
+-- block that customer's every future mailbox (nested maildirs are refused, 0106). The
+-- domain directory itself is refused too (it would hold the domain's other maildirs).
+-- Exact bytes, no case folding: 'EXAMPLE.COM/x/' is another directory on disk. A
+-- maildir below its own domain cannot reach out of it: maildir_error() refuses "..",
+-- "." and empty segments, and only root can make a symlink in the mail base.
+
+-- maildir_scope_error(address, maildir) -> text
+-- Caller: require_maildir_scope() and any path that writes users rows for a login (the
+-- import's checks). NULL when the login may use that maildir for that (lower-cased)
+-- address; else why not, naming the maildir, the address, the directory and the login.
+-- Runs as mailowner (it reads the login's scope).
+CREATE FUNCTION public.maildir_scope_error(address text, maildir text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    home constant text := split_part(maildir_scope_error.address, '@', 2) || '/';
+BEGIN
+    IF NOT public.is_scoped_admin()
+       OR (pg_catalog.starts_with(maildir_scope_error.maildir, home) AND maildir_scope_error.maildir <> home) THEN
+        RETURN NULL;
+    END IF;
+    RETURN format('maildir %s of %s lies outside its domain''s directory %s: admin %s may only place maildirs below it',
+                  public.quoted(maildir_scope_error.maildir), public.quoted(maildir_scope_error.address),
+                  public.quoted(home), public.quoted(session_user));
+END
+$$;
+REVOKE ALL ON FUNCTION public.maildir_scope_error(text, text) FROM PUBLIC;
+
+-- require_maildir_scope(address, maildir) -> void
+-- Caller: new_mailbox() (so add_mailbox and add_mailbox_hashed), after the maildir's
+-- shape is checked. Raises 42501 (insufficient_privilege) with maildir_scope_error()'s
+-- message when a scoped admin places a maildir outside its mailbox's domain directory.
+CREATE FUNCTION public.require_maildir_scope(address text, maildir text) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problem constant text := public.maildir_scope_error(address, maildir);
+BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', problem USING ERRCODE = '42501',
+              HINT = format('leave the maildir out for the default %s',
+                            public.quoted(public.default_maildir(require_maildir_scope.address)));
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION public.require_maildir_scope(text, text) FROM PUBLIC;
+
 -- new_mailbox(email, realname, maildir, quota_bytes) -> (address, dir)
 -- Caller: the API (add_mailbox, add_mailbox_hashed), and `mailbook mailbox add` before it
 -- asks for a password (nothing is written). Validates a mailbox that is about
 -- to be added, cheapest checks first and before any bcrypt work, and returns the
 -- normalised address and the maildir (default_maildir() when not given).
 -- Raises 22004/22023 for invalid input, 23503 for an unhosted domain, 23505 for a
--- duplicate address or maildir.
+-- duplicate address or maildir, 42501 for a domain (require_domain_scope()) or a maildir
+-- (require_maildir_scope()) outside a scoped admin's reach.
 CREATE FUNCTION public.new_mailbox(p_email text, p_realname text, p_maildir text,
                                    p_quota_bytes bigint, OUT address text, OUT dir text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -18,6 +74,7 @@ BEGIN
     PERFORM public.require_domain_scope(split_part(address, '@', 2));
     dir := coalesce(p_maildir, public.default_maildir(address));
     PERFORM public.assert_valid(public.maildir_error(dir));
+    PERFORM public.require_maildir_scope(address, dir);
     PERFORM public.assert_valid(public.realname_error(p_realname));
     IF p_quota_bytes <= 0 THEN
         RAISE EXCEPTION 'quota_bytes must be positive (NULL for no quota), not %', p_quota_bytes
@@ -56,6 +113,30 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.existing_mailbox(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.existing_mailbox(text) TO mailadmin, maildomainadmin;
+
+-- my_mailbox(email) -> mailboxes
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql)
+-- (runner: `mailbook mailbox quota`). One row of the mailboxes view (never a hash) for
+-- an address, for a customer's admin who may not read the view itself. Raises 42501
+-- for a domain outside a scoped admin's reach, P0002 when there is no such mailbox.
+CREATE FUNCTION public.my_mailbox(email text) RETURNS public.mailboxes
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    address constant text := lower(my_mailbox.email);
+    result  public.mailboxes;
+BEGIN
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
+    SELECT * INTO result FROM public.mailboxes m WHERE m.email = address;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'mailbox % does not exist', public.quoted(address) USING ERRCODE = 'P0002';
+    END IF;
+    RETURN result;
+END
+$$;
+REVOKE ALL ON FUNCTION public.my_mailbox(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.my_mailbox(text) TO mailadmin, maildomainadmin;
 
 -- insert_mailbox(address, hash, realname, dir, quota_bytes) -> mailboxes
 -- Caller: the API, after new_mailbox(). A concurrent insert of the same address or

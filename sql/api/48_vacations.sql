@@ -70,3 +70,17 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.clear_vacation(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.clear_vacation(text) TO mailadmin, maildomainadmin;
+
+-- my_vacations() -> SETOF vacations
+-- Caller: members of maildomainadmin (runner: `mailbook vacation show`; and mailadmin:
+-- every reply). The vacations table, narrowed to the mailboxes of the domains the login
+-- manages: a customer's admin may not read the table itself. Runs as mailowner.
+CREATE FUNCTION public.my_vacations() RETURNS SETOF public.vacations
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT v.* FROM public.vacations v
+     WHERE split_part(v.email, '@', 2) IN (SELECT public.managed_domains()) ORDER BY v.email
+$$;
+REVOKE ALL ON FUNCTION public.my_vacations() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.my_vacations() TO mailadmin, maildomainadmin;

@@ -68,3 +68,16 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.remove_alias(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.remove_alias(text, text) TO mailadmin, maildomainadmin;
+
+-- my_aliases() -> SETOF aliases
+-- Caller: members of maildomainadmin (runner: `mailbook alias list`; and mailadmin:
+-- every alias). The aliases table, narrowed to the domains the login manages (its alias
+-- domains included): a customer's admin may not read the table itself. Runs as mailowner.
+CREATE FUNCTION public.my_aliases() RETURNS SETOF public.aliases
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.* FROM public.aliases a WHERE a.domain IN (SELECT public.managed_domains()) ORDER BY a.alias, a.email
+$$;
+REVOKE ALL ON FUNCTION public.my_aliases() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.my_aliases() TO mailadmin, maildomainadmin;

@@ -59,6 +59,7 @@ SELECT p.oid, p.proname::text AS name,
                      'new_mailbox', 'existing_mailbox', 'dovecot_service_allowed',
                      -- scoped admins (0207): every scope is mailadmin's to grant and read
                      'managed_domains', 'admin_may_manage', 'require_domain_scope', 'my_mailboxes',
+                     'my_mailbox', 'my_aliases', 'my_vacations',
                      'domain_admins', 'grant_domain_admin', 'revoke_domain_admin') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
