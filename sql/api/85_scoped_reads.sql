@@ -56,8 +56,9 @@ $$;
 REVOKE ALL ON FUNCTION public.audit_key_domains(text, text) FROM PUBLIC;
 
 -- my_audit_log(table_name, key, since, max_rows) -> SETOF audit_log
--- Caller: members of maildomainadmin (runner: `mailbook log`), and of mailadmin (every
--- row, as the table shows it). The newest max_rows entries (to table_name, with key in
+-- Caller: members of maildomainadmin (runner: `mailbook log`; mailadmin reads the
+-- table itself, and a login in both roles gets every row, as the table shows it). The
+-- newest max_rows entries (to table_name, with key in
 -- row_key, at or after since; NULL: any), newest first. For a customer's admin, only
 -- rows of its domains (audit_key_domains(): every domain the key names must be managed),
 -- and only since the admin was given that domain (admin_scopes.granted; an alias domain's
@@ -111,7 +112,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.my_audit_log(text, text, timestamptz, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.my_audit_log(text, text, timestamptz, integer) TO mailadmin, maildomainadmin;
+GRANT EXECUTE ON FUNCTION public.my_audit_log(text, text, timestamptz, integer) TO maildomainadmin;
 
 -- my_export() -> table(the columns of `mailbook import`'s CSV, in its order)
 -- Caller: members of maildomainadmin (runner: `mailbook export` for a customer's admin;
