@@ -1017,8 +1017,12 @@ def domain_add(domain: str, dsn: Dsn = None,
 
 @domain_app.command("list")
 def domain_list(dsn: Dsn = None, as_json: Json = False):
-    """List hosted domains with their mailbox and alias counts.   mailbook domain list --json"""
-    _show(*_call(dsn, queries.DOMAINS), as_json)
+    """List hosted domains with their mailbox and alias counts (a customer's admin: its own).
+
+        mailbook domain list --json
+    """
+    _, [(reads_all,)] = _call(dsn, "SELECT has_table_privilege('public.transports', 'SELECT')")
+    _show(*_call(dsn, queries.DOMAINS if reads_all else queries.MY_DOMAINS), as_json)
 
 
 @domain_app.command("remove")
@@ -1377,6 +1381,7 @@ class AuditedTable(str, Enum):
     send_as = "send_as"
     settings = "settings"
     vacations = "vacations"
+    admin_scopes = "admin_scopes"
 
 
 @app.command("log")
@@ -1391,12 +1396,14 @@ def log(
 ):
     """The audit log: who changed which domain, mailbox, alias or setting, and when (the
     columns that changed, never their values), oldest first; refused password changes
-    from a webmail as REFUSED, with the reason.
+    from a webmail as REFUSED, with the reason. A customer's admin sees its domains'
+    changes only (and its own scope's), never the settings.
 
         mailbook log --key foo@example.com --since '7 days'
     """
-    _show(*_call(dsn, *queries.audit_log(table.value if table else None, key, since, limit)), as_json,
-          empty="(no changes)")
+    _, [(reads_all,)] = _call(dsn, "SELECT has_table_privilege('public.audit_log', 'SELECT')")
+    _show(*_call(dsn, *queries.audit_log(table.value if table else None, key, since, limit, scoped=not reads_all)),
+          as_json, empty="(no changes)")
 
 
 class Source(str, Enum):
@@ -1501,19 +1508,25 @@ def export(
 ):
     """Write every domain, mailbox and alias as CSV, in the format `mailbook import` reads.
     Mailboxes carry their password hashes (never a plaintext), so this needs a superuser
-    or a member of mailowner, and the file is written mode 0600. Example:
+    or a member of mailowner, and the file is written mode 0600. A customer's admin
+    exports its own domains, without hashes. Example:
 
         mailbook export backup.csv
     """
     with connect(dsn) as conn:
-        conn.execute("SET ROLE mailowner")
+        [(scoped,)] = conn.execute("SELECT coalesce(pg_has_role(to_regrole('maildomainadmin'), 'MEMBER'), false)"
+                                   " AND NOT pg_has_role('mailadmin', 'MEMBER')").fetchall()
+        query = bulk.MY_EXPORT_QUERY if scoped else bulk.EXPORT_QUERY
+        if not scoped:
+            conn.execute("SET ROLE mailowner")
         if str(file) == "-":
-            n = bulk.export_csv(conn, sys.stdout)
+            n = bulk.export_csv(conn, sys.stdout, query)
         else:
             buffer = io.StringIO()
-            n = bulk.export_csv(conn, buffer)
+            n = bulk.export_csv(conn, buffer, query)
             write_private(file, buffer.getvalue())
-    typer.echo(f"exported {n} row(s){'' if str(file) == '-' else f' to {file}'}", err=str(file) == "-")
+    typer.echo(f"exported {n} row(s){'' if str(file) == '-' else f' to {file}'}"
+               + (" of your domains, without password hashes" if scoped else ""), err=str(file) == "-")
 
 
 def _fenced_examples(doc: str) -> str:

@@ -27,6 +27,9 @@ GRANTED = {
     "add_alias", "add_mailbox", "add_mailbox_hashed", "admin_may_manage", "clear_vacation", "domain_admins",
     "existing_mailbox", "managed_domains", "my_aliases", "my_mailbox", "my_mailboxes", "my_vacations", "new_mailbox",
     "remove_alias", "remove_mailbox", "require_domain_scope", "set_mailbox_active", "set_mailbox_quota", "set_password", "set_vacation",
+    # tests/test_admin_scopes_paths.py
+    "allow_send_as", "disallow_send_as", "set_mailbox_service", "set_domain_service", "import_batch",
+    "queued_maildirs", "my_domains", "my_audit_log", "my_export",
 }
 
 # each granted call that touches a domain, with {d} for the domain: (setup as the owner, call)

@@ -15,6 +15,8 @@ DOMAINS = ("SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
            " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
            " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
            " FROM transports t ORDER BY t.domain")
+# the same for a customer's admin (maildomainadmin), who may not read the tables: its domains only
+MY_DOMAINS = "SELECT * FROM my_domains()"
 
 # (domain, domain): every mailbox, or one domain's
 MAILBOXES = ("SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
@@ -58,9 +60,19 @@ SENDERS = "SELECT DISTINCT login FROM postfix_sender_logins(%s, %s) AS login ORD
 PASSWORD_MIN_LENGTH = "SELECT password_min_length FROM public.settings"
 
 
-def audit_log(table: str | None, key: str | None, since: str | None, limit: int) -> tuple[str, tuple]:
+def audit_log(table: str | None, key: str | None, since: str | None, limit: int,
+              scoped: bool = False) -> tuple[str, tuple]:
     """`mailbook log`'s query and its parameters: the newest `limit` changes (to table, to
-    rows whose key contains key, after since: a time or an interval), oldest first."""
+    rows whose key contains key, after since: a time or an interval), oldest first.
+    scoped: for a customer's admin, who may not read audit_log: my_audit_log() applies
+    the same filters to its domains' rows."""
+    # an absolute time starts with a year; anything else is an interval
+    since_sql = "%s::timestamptz" if since and since[:4].isdigit() else "now() - %s::interval"
+    columns = ("id, at, login_role AS login, acting_role AS role, operation,"
+               " table_name AS table, row_key AS key, array_to_string(changed, ',') AS changed, reason")
+    if scoped:
+        return (f"SELECT {columns} FROM my_audit_log(%s, %s, {since_sql if since else 'NULL'}, %s) ORDER BY id",
+                (table, key, *([since] if since else []), limit))
     where, params = ["true"], []
     if table:
         where.append("table_name = %s")
@@ -69,10 +81,8 @@ def audit_log(table: str | None, key: str | None, since: str | None, limit: int)
         where.append("strpos(row_key, %s) > 0")
         params.append(key.lower())
     if since:
-        # an absolute time starts with a year; anything else is an interval
-        where.append("at >= %s::timestamptz" if since[:4].isdigit() else "at >= now() - %s::interval")
+        where.append(f"at >= {since_sql}")
         params.append(since)
-    query = ("SELECT * FROM (SELECT id, at, login_role AS login, acting_role AS role, operation,"
-             " table_name AS table, row_key AS key, array_to_string(changed, ',') AS changed, reason"
+    query = (f"SELECT * FROM (SELECT {columns}"
              f" FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s) newest ORDER BY id")
     return query, (*params, limit)

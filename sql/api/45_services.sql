@@ -38,11 +38,13 @@ REVOKE ALL ON FUNCTION public.dovecot_service_allowed(text, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.dovecot_service_allowed(text, text[]) TO mailauth, mailadmin;
 
 -- set_mailbox_service(email, service, allowed) -> mailboxes
--- Caller: members of mailadmin (runner: `mailbook mailbox allow|deny`). Runs as mailowner.
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql)
+-- (runner: `mailbook mailbox allow|deny`). Runs as mailowner.
 -- service is imap, pop3, smtp (Postfix submission through Dovecot SASL), submission
 -- (Dovecot's own) or sieve. Turning off a service the domain has off changes nothing
 -- at login: the domain's list is added to the mailbox's.
--- Raises P0002 for an unknown mailbox, 22023 for an unknown service, 22004 for NULLs.
+-- Raises P0002 for an unknown mailbox, 22023 for an unknown service, 22004 for NULLs,
+-- 42501 for a customer's admin outside its domains (before the lookup: no oracle).
 CREATE FUNCTION public.set_mailbox_service(email text, service text, allowed boolean)
 RETURNS public.mailboxes
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -57,6 +59,7 @@ BEGIN
     IF allowed IS NULL THEN
         RAISE EXCEPTION 'allowed must not be NULL' USING ERRCODE = '22004';
     END IF;
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
     UPDATE public.users u
        SET disabled_services = public.services_with(u.disabled_services, svc, allowed), modified = now()
      WHERE u.email = address;
@@ -68,12 +71,15 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.set_mailbox_service(text, text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.set_mailbox_service(text, text, boolean) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.set_mailbox_service(text, text, boolean) TO mailadmin, maildomainadmin;
 
 -- set_domain_service(domain, service, allowed) -> transports
--- Caller: members of mailadmin (runner: `mailbook domain allow|deny`). The domain-wide
--- switch: off here is off for every mailbox of the domain, whatever the mailbox says.
--- Raises P0002 if the domain is not hosted, 22023 for an unknown service, 22004 for NULLs.
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql)
+-- (runner: `mailbook domain allow|deny`). The domain-wide switch: off here is off for
+-- every mailbox of the domain, whatever the mailbox says. A customer's admin may switch
+-- its own domains (and their alias domains): it could turn the service off for each of
+-- their mailboxes anyway. Raises P0002 if the domain is not hosted, 22023 for an
+-- unknown service, 22004 for NULLs, 42501 for a customer's admin outside its domains.
 CREATE FUNCTION public.set_domain_service(domain text, service text, allowed boolean)
 RETURNS public.transports
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -88,6 +94,7 @@ BEGIN
     IF allowed IS NULL THEN
         RAISE EXCEPTION 'allowed must not be NULL' USING ERRCODE = '22004';
     END IF;
+    PERFORM public.require_domain_scope(name);
     UPDATE public.transports t
        SET disabled_services = public.services_with(t.disabled_services, svc, allowed), modified = now()
      WHERE t.domain = name
@@ -99,4 +106,4 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.set_domain_service(text, text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.set_domain_service(text, text, boolean) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.set_domain_service(text, text, boolean) TO mailadmin, maildomainadmin;

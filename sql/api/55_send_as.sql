@@ -2,10 +2,13 @@
 -- submits mail. Postfix reads them through postfix_sender_logins() (70_lookups.sql).
 
 -- allow_send_as(login, address) -> send_as
--- Caller: members of mailadmin (runner: `mailbook sendas allow`). Runs as mailowner.
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql)
+-- (runner: `mailbook sendas allow`). Runs as mailowner.
 -- Lets the mailbox `login` send as `address`, which may be any valid address, hosted
--- here or not. Raises 23503 if login is no mailbox, 23505 if the grant exists, and
--- 22004/22023 for invalid addresses, like the rest of the API.
+-- here or not; for a customer's admin both must be in its domains (42501 naming the
+-- domain otherwise: a customer may not let its mailbox send as another customer's
+-- address, nor as an outside one). Raises 23503 if login is no mailbox, 23505 if the
+-- grant exists, and 22004/22023 for invalid addresses, like the rest of the API.
 CREATE FUNCTION public.allow_send_as(login text, address text) RETURNS public.send_as
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -17,6 +20,8 @@ DECLARE
 BEGIN
     PERFORM public.assert_valid(public.address_error(l));
     PERFORM public.assert_valid(public.address_error(a));
+    PERFORM public.require_domain_scope(split_part(l, '@', 2));
+    PERFORM public.require_domain_scope(split_part(a, '@', 2));
     -- FOR SHARE: a concurrent remove_mailbox waits, so no grant outlives its mailbox
     PERFORM FROM public.users u WHERE u.email = l FOR SHARE;
     IF NOT FOUND THEN
@@ -32,12 +37,15 @@ EXCEPTION WHEN unique_violation THEN
 END
 $$;
 REVOKE ALL ON FUNCTION public.allow_send_as(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.allow_send_as(text, text) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.allow_send_as(text, text) TO mailadmin, maildomainadmin;
 
 -- disallow_send_as(login, address) -> integer (grants removed)
--- Caller: members of mailadmin (runner: `mailbook sendas disallow`). Without an
--- address, every grant of that login goes. Raises P0002 when nothing matched. The
--- mailbox's own address and its aliases are not grants and cannot be taken away here.
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql)
+-- (runner: `mailbook sendas disallow`). Without an address, every grant of that login
+-- goes. Raises P0002 when nothing matched. The mailbox's own address and its aliases
+-- are not grants and cannot be taken away here. A customer's admin names only
+-- addresses in its domains, the login's and the address's (42501 otherwise, checked
+-- before anything is looked up: no answer about another customer's grants).
 CREATE FUNCTION public.disallow_send_as(login text, address text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -47,6 +55,10 @@ DECLARE
     a       text := lower(disallow_send_as.address);
     removed integer;
 BEGIN
+    PERFORM public.require_domain_scope(split_part(l, '@', 2));
+    IF a IS NOT NULL THEN
+        PERFORM public.require_domain_scope(split_part(a, '@', 2));
+    END IF;
     DELETE FROM public.send_as s WHERE s.login = l AND (a IS NULL OR s.address = a);
     GET DIAGNOSTICS removed = ROW_COUNT;
     IF removed = 0 THEN
@@ -59,4 +71,4 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.disallow_send_as(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.disallow_send_as(text, text) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.disallow_send_as(text, text) TO mailadmin, maildomainadmin;

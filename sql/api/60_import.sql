@@ -68,8 +68,14 @@ $$;
 REVOKE ALL ON FUNCTION public.set_aside_keys(regclass) FROM PUBLIC;
 
 -- import_batch(dry_run) -> table(line, problem)
--- Caller: members of mailadmin (runner: `mailbook import`), after COPYing the CSV into
--- import_staging in the same transaction (the rows' batch is that transaction).
+-- Caller: members of mailadmin, and of maildomainadmin (35_scopes.sql) (runner: `mailbook
+-- import`), after COPYing the CSV into import_staging in the same transaction (the rows'
+-- batch is that transaction). For a customer's admin, every domain a row names must be
+-- one it manages (a row's address's domain, a domain row's name and target, a sendas
+-- row's login's too; an alias's destination may be anywhere, as in add_alias()): if any
+-- is not, the whole file is refused with just those lines, each naming the domain as
+-- require_domain_scope() does, before any other check (which could tell what another
+-- customer's domain holds), and nothing is written.
 -- Returns every problem, each with its CSV line; when there is any (or dry_run),
 -- writes nothing. Otherwise adds the file's domains, then mailboxes (plaintext
 -- passwords hashed at settings.bcrypt_cost), then aliases, then send-as grants (kind
@@ -131,6 +137,27 @@ BEGIN
     END IF;
     IF pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) < 256 * 1024 * 1024 THEN
         PERFORM pg_catalog.set_config('maintenance_work_mem', '256MB', true);
+    END IF;
+
+    -- 0. a customer's admin: the rows' domains must be its own (see above)
+    IF public.is_scoped_admin() THEN
+        RETURN QUERY
+        WITH mine AS MATERIALIZED (SELECT public.managed_domains() AS domain),
+        outside AS (
+            SELECT r.seq, d.domain
+              FROM public.import_rows r
+             CROSS JOIN LATERAL (VALUES (CASE WHEN r.kind = 'domain' THEN r.address ELSE split_part(r.address, '@', 2) END),
+                                        (CASE WHEN r.kind = 'domain' THEN r.destination
+                                              WHEN r.kind = 'sendas' THEN split_part(r.destination, '@', 2) END))
+                   AS d (domain)
+             WHERE r.batch = this_batch AND d.domain <> '' AND d.domain NOT IN (SELECT m.domain FROM mine m)
+        )
+        SELECT l.line, format('admin %s may not manage domain %s', public.quoted(session_user), public.quoted(o.domain))
+          FROM outside o JOIN public.import_lines l ON l.batch = this_batch AND l.seq = o.seq;
+        IF FOUND THEN
+            DELETE FROM public.import_staging;  -- as below: no batch outlives its transaction
+            RETURN;
+        END IF;
     END IF;
 
     -- 1. one pass over the batch: how many rows of each kind (a kind the file lacks costs
@@ -420,4 +447,4 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION public.import_batch(boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.import_batch(boolean) TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.import_batch(boolean) TO mailadmin, maildomainadmin;

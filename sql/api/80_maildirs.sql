@@ -1,6 +1,15 @@
 -- The maildir purge queue (0021): what `mailbook maildirs purge` reads and clears. The
 -- files themselves are the runner's job (it runs as root on the mail host); these
 -- functions decide, under a lock, whether a path may go.
+--
+-- A customer's admin (maildomainadmin, 35_scopes.sql) may list the queue entries of its
+-- own domains' removed mailboxes (queued_maildirs()), to see what its removals left on
+-- disk, and nothing more. Claiming and forgetting stay mailadmin's: the queue is the
+-- provider's disk hygiene, worked by root's cron on the mail host (`maildirs purge`
+-- claims a path in the transaction that deletes it, a claim without the deletion would
+-- leave a directory nobody tracks), and a customer that forgot an entry would leave its
+-- mail on the provider's disk for ever; keeping a maildir (forget) is the provider's
+-- call too. maildir_in_use() stays granted to nobody.
 
 -- maildir_in_use(maildir) -> text
 -- Why a path must stay, or NULL: a mailbox has that maildir again, a mailbox's maildir
@@ -24,23 +33,30 @@ $$;
 REVOKE ALL ON FUNCTION public.maildir_in_use(text) FROM PUBLIC;
 
 -- queued_maildirs() -> table(maildir, email, queued, in_use, reason)
--- Caller: members of mailadmin (runner: `mailbook maildirs purge`, `--dry-run`).
+-- Caller: members of mailadmin (runner: `mailbook maildirs purge`, `--dry-run`,
+-- `maildirs list`), and of maildomainadmin: the entries of removed mailboxes in its
+-- domains only (by the removed address's domain; a removed domain's are no longer its).
 -- in_use: the path, or a path above or below it, is a mailbox's maildir (reason says
--- which); such a path is never purged.
+-- which); such a path is never purged. A customer's admin gets a reason without names:
+-- the mailbox in the way may be another customer's.
 CREATE FUNCTION public.queued_maildirs()
 RETURNS TABLE (maildir text, email text, queued timestamptz, in_use boolean, reason text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT q.maildir, q.email, q.queued, r.reason IS NOT NULL, r.reason
-  FROM public.maildir_purge_queue q, LATERAL (SELECT public.maildir_in_use(q.maildir) AS reason) r
+SELECT q.maildir, q.email, q.queued, r.reason IS NOT NULL,
+       CASE WHEN s.scoped AND r.reason IS NOT NULL THEN 'a mailbox''s maildir is at, above or below it' ELSE r.reason END
+  FROM (SELECT public.is_scoped_admin() AS scoped) s,
+       public.maildir_purge_queue q, LATERAL (SELECT public.maildir_in_use(q.maildir) AS reason) r
+ WHERE NOT s.scoped OR split_part(q.email, '@', 2) IN (SELECT public.managed_domains())
  ORDER BY q.queued, q.maildir
 $$;
 REVOKE ALL ON FUNCTION public.queued_maildirs() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.queued_maildirs() TO mailadmin;
+GRANT EXECUTE ON FUNCTION public.queued_maildirs() TO mailadmin, maildomainadmin;
 
 -- claim_maildir(maildir) -> boolean
--- Caller: the runner, in the transaction that deletes the directory: drops the queue
+-- Caller: the runner (members of mailadmin; not a customer's admin, see above), in the
+-- transaction that deletes the directory: drops the queue
 -- entry and returns true if the path may be deleted now; false (entry kept) while a
 -- mailbox uses it. The entry stays locked until the runner commits, so a mailbox added
 -- meanwhile with that path waits, and then starts with an empty directory rather than
@@ -72,7 +88,8 @@ REVOKE ALL ON FUNCTION public.claim_maildir(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.claim_maildir(text) TO mailadmin;
 
 -- forget_maildir(maildir) -> void
--- Caller: members of mailadmin (runner: `mailbook maildirs forget`): drop a queue entry
+-- Caller: members of mailadmin, not a customer's admin (see above) (runner: `mailbook
+-- maildirs forget`): drop a queue entry
 -- without deleting anything, e.g. when the directory is to be kept or archived.
 -- Raises P0002 if the path is not queued.
 CREATE FUNCTION public.forget_maildir(maildir text) RETURNS void

@@ -94,3 +94,16 @@ GRANT SELECT (email) ON public.quota_usage TO mailquota;
 -- my_mailboxes() and its scope through domain_admins(), and may EXECUTE only the
 -- functions that check its scope (granted below each). Nobody reads admin_scopes
 -- directly: mailadmin, too, goes through domain_admins().
+-- The one write, as mailadmin's: `mailbook import` COPYs its file into import_staging
+-- (the same columns; no SELECT), and import_batch() refuses the whole batch unless every
+-- domain it names is the admin's.
+DO $grant$
+BEGIN
+    IF to_regclass('public.admin_scopes') IS NOT NULL THEN
+        GRANT INSERT (kind, address, destination, password, password_hash, realname, maildir, quota_bytes, transport,
+                      gid, active, quota_messages, services_off, max_mailboxes, max_aliases, max_quota_bytes,
+                      subject, body, starts, ends, days)
+            ON public.import_staging TO maildomainadmin;
+    END IF;
+END
+$grant$;
