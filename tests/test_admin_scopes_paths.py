@@ -228,22 +228,40 @@ def test_import_batch_scoped_in_sql(owner, alice):
 
 def test_import_nested_maildirs_scoped(cluster, owner, tmp_path):
     """tests/test_hostile_admin.py's nested-maildir import, as a customer's admin: every
-    nested maildir is named by line, and nothing is written."""
+    nested maildir is named by line, and nothing is written. (A maildir around others,
+    the domain's own directory, is refused before: test_import_maildir_outside_scoped.)"""
     f = write(tmp_path, "nested.csv",
               "kind,address,password,maildir\n"
               "mailbox,a1@example.com,secret one 1,example.com/a1/\n"
               "mailbox,a2@example.com,secret two 2,example.com/a1/sub/\n"     # inside line 2
-              "mailbox,a3@example.com,secret three 3,example.com/\n"          # around box's, and line 2's
-              "mailbox,a4@example.com,secret four 4,example.com/box/x/\n")    # inside box's and line 4's
+              "mailbox,a4@example.com,secret four 4,example.com/box/x/\n")    # inside box's
     before = table_checksums(owner)
     r = cli(["import", str(f)], env=as_(cluster, ALICE))
     assert r.exit_code == 1, r
     assert f'{f}:3: maildir "example.com/a1/sub/" lies inside the maildir "example.com/a1/" on line 2' in r.stderr
-    assert (f'{f}:4: maildir "example.com/" would contain the maildir "example.com/box/" of "box@example.com"'
+    assert (f'{f}:4: maildir "example.com/box/x/" lies inside the maildir "example.com/box/" of "box@example.com"'
             in r.stderr)
-    assert (f'{f}:5: maildir "example.com/box/x/" lies inside the maildir "example.com/box/" of "box@example.com"'
-            in r.stderr)
-    assert f'{f}:5: maildir "example.com/box/x/" lies inside the maildir "example.com/" on line 4' in r.stderr
+    assert table_checksums(owner) == before
+
+
+def test_import_maildir_outside_scoped(cluster, owner, tmp_path):
+    """An import follows new_mailbox()'s rule for a customer's admin: a maildir the file
+    gives lies strictly below its own domain's directory. One in another customer's tree,
+    or the domain directory itself, is refused whole, by line, before any other check
+    (which would name the other customer's mailbox); nothing written."""
+    f = write(tmp_path, "outside.csv",
+              "kind,address,password,maildir\n"
+              "mailbox,ok@example.com,secret ok 1,example.com/ok/\n"
+              "mailbox,spy@example.com,secret spy 2,example.org/box/sub/\n"   # in bob's tree
+              "mailbox,all@example.com,secret all 3,example.com/\n")          # the domain directory
+    before = table_checksums(owner)
+    r = cli(["import", str(f)], env=as_(cluster, ALICE))
+    assert r.exit_code == 1, r
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith(f'{f}:3: maildir "example.org/box/sub/" of "spy@example.com" lies outside'), r.stderr
+    assert lines[1].startswith(f'{f}:4: maildir "example.com/" of "all@example.com" lies outside'), r.stderr
+    assert "box@example.org" not in r.stderr
+    assert len(lines) == 3 and "nothing was imported" in lines[2], r.stderr
     assert table_checksums(owner) == before
 
 

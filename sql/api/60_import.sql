@@ -151,9 +151,21 @@ BEGIN
                                               WHEN r.kind = 'sendas' THEN split_part(r.destination, '@', 2) END))
                    AS d (domain)
              WHERE r.batch = this_batch AND d.domain <> '' AND d.domain NOT IN (SELECT m.domain FROM mine m)
+        ),
+        refused AS (
+            SELECT o.seq, format('admin %s may not manage domain %s', public.quoted(session_user),
+                                 public.quoted(o.domain)) AS message
+              FROM outside o
+            UNION ALL
+            -- a maildir the file gives must lie below its own domain's directory, as
+            -- new_mailbox() has it (40_mailboxes.sql): never in another customer's tree
+            SELECT r.seq, public.maildir_scope_error(r.address, r.maildir)
+              FROM public.import_rows r
+             WHERE r.batch = this_batch AND r.kind = 'mailbox' AND r.maildir IS NOT NULL
+               AND public.maildir_scope_error(r.address, r.maildir) IS NOT NULL
         )
-        SELECT l.line, format('admin %s may not manage domain %s', public.quoted(session_user), public.quoted(o.domain))
-          FROM outside o JOIN public.import_lines l ON l.batch = this_batch AND l.seq = o.seq;
+        SELECT l.line, f.message
+          FROM refused f JOIN public.import_lines l ON l.batch = this_batch AND l.seq = f.seq;
         IF FOUND THEN
             DELETE FROM public.import_staging;  -- as below: no batch outlives its transaction
             RETURN;
