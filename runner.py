@@ -1308,7 +1308,8 @@ def sendas_allow(login: str, addresses: Annotated[list[str], typer.Argument(help
 def sendas_list(dsn: Dsn = None, login: Annotated[str | None, typer.Option(help="Only this mailbox's grants.")] = None,
                 as_json: Json = False):
     """List the explicit send-as grants.   mailbook sendas list --login foo@example.com"""
-    _show(*_call(dsn, queries.SEND_AS, (login, login)), as_json)
+    _, [(reads_all,)] = _call(dsn, "SELECT has_table_privilege('public.send_as', 'SELECT')")
+    _show(*_call(dsn, queries.SEND_AS if reads_all else queries.MY_SEND_AS, (login, login)), as_json)
 
 
 @sendas_app.command("who")
@@ -1318,12 +1319,7 @@ def sendas_who(address: str, dsn: Dsn = None):
         mailbook sendas who info@example.com
     """
     address = address.lower()
-    with connect(dsn) as conn:
-        problem = conn.execute("SELECT address_error(%s)", (address,)).fetchone()[0]
-        if problem:
-            raise Failure(problem)
-        local, _, domain = address.rpartition("@")
-        rows = conn.execute(queries.SENDERS, (local, domain)).fetchall()
+    _, rows = _call(dsn, queries.SENDERS, (address,))
     typer.echo(printable("\n".join(r[0] for r in rows), keep_newlines=True) or f"nobody may send as {address}")
 
 

@@ -29,7 +29,7 @@ GRANTED = {
     "remove_alias", "remove_mailbox", "require_domain_scope", "set_mailbox_active", "set_mailbox_quota", "set_password", "set_vacation",
     # tests/test_admin_scopes_paths.py
     "allow_send_as", "disallow_send_as", "set_mailbox_service", "set_domain_service", "import_batch",
-    "queued_maildirs", "my_domains", "my_audit_log", "my_export",
+    "queued_maildirs", "my_domains", "my_audit_log", "my_export", "my_send_as", "who_may_send_as",
 }
 
 # each granted call that touches a domain, with {d} for the domain: (setup as the owner, call)

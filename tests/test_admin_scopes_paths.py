@@ -127,6 +127,28 @@ def test_send_as_scoped(cluster, owner, alice, bob):
         ("box@example.org", "sales@example.org")]
 
 
+def test_send_as_read_scoped(cluster, dsn, owner):
+    """`sendas list` shows a customer's admin the grants of its own mailboxes only
+    (my_send_as()), and `sendas who` answers for its own addresses (who_may_send_as()),
+    refusing another customer's in one line: the same answer whether anyone may send
+    as it. A global admin's `sendas who` is unchanged."""
+    owner.execute("SELECT allow_send_as('box@example.com', 'info@example.com')")
+    owner.execute("SELECT allow_send_as('box@example.org', 'info@example.org')")
+    env = as_(cluster, ALICE)
+    rows = json.loads(cli(["sendas", "list", "--json"], env=env, check=True).stdout)
+    assert [(r["login"], r["address"]) for r in rows] == [("box@example.com", "info@example.com")]
+    assert json.loads(cli(["sendas", "list", "--login", "box@example.org", "--json"], env=env,
+                          check=True).stdout) == []
+    assert cli(["sendas", "who", "INFO@example.com"], env=env, check=True).stdout == "box@example.com\n"
+    for address in ("info@example.org", "nobody@example.org", "x@elsewhere.test"):
+        refused_cli(["sendas", "who", address], env, owner, f'admin "{ALICE}" may not manage domain',
+                    address.split("@")[1])
+    refused_cli(["sendas", "who", "not an address"], env, owner, "not an address")
+    assert cli(["sendas", "who", "info@example.org", "--dsn", dsn], check=True).stdout == "box@example.org\n"
+    assert cli(["sendas", "who", "x@elsewhere.test", "--dsn", dsn], check=True).stdout == (
+        "nobody may send as x@elsewhere.test\n")
+
+
 def test_services_scoped(cluster, owner, alice):
     """set_mailbox_service/set_domain_service: alice switches services of her mailboxes,
     her domain and its alias domain; bob's mailbox or domain is refused, also through

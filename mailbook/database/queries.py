@@ -53,9 +53,11 @@ MY_ALIASES = ALIASES.replace(" FROM aliases", " FROM my_aliases()")
 # (login, login): every grant, or one mailbox's
 SEND_AS = ("SELECT login, address, created FROM send_as"
            " WHERE %s::text IS NULL OR login = lower(%s) ORDER BY login, address")
+# the same for a customer's admin, who may not read the table: its domains' mailboxes only
+MY_SEND_AS = SEND_AS.replace(" FROM send_as", " FROM my_send_as()")
 
-# (local part, domain): what sender-login.cf answers
-SENDERS = "SELECT DISTINCT login FROM postfix_sender_logins(%s, %s) AS login ORDER BY 1"
+# what sender-login.cf answers for an address (a customer's admin: its own domains only)
+SENDERS = "SELECT login FROM who_may_send_as(%s) AS login"
 
 PASSWORD_MIN_LENGTH = "SELECT password_min_length FROM public.settings"
 

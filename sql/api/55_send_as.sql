@@ -72,3 +72,40 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.disallow_send_as(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.disallow_send_as(text, text) TO mailadmin, maildomainadmin;
+
+-- my_send_as() -> SETOF send_as
+-- Caller: members of maildomainadmin (runner: `mailbook sendas list`; and mailadmin:
+-- every grant). The send-as grants of the mailboxes in the domains the login manages:
+-- a customer's admin may not read the table itself. Runs as mailowner.
+CREATE FUNCTION public.my_send_as() RETURNS SETOF public.send_as
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.* FROM public.send_as s
+     WHERE split_part(s.login, '@', 2) IN (SELECT public.managed_domains())
+     ORDER BY s.login, s.address
+$$;
+REVOKE ALL ON FUNCTION public.my_send_as() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.my_send_as() TO mailadmin, maildomainadmin;
+
+-- who_may_send_as(address) -> SETOF text
+-- Caller: members of mailadmin and of maildomainadmin (runner: `mailbook sendas who`).
+-- The logins Postfix lets send as address: what postfix_sender_logins() answers
+-- sender-login.cf. Raises 22004/22023 for an invalid address, and for a customer's admin
+-- 42501 unless the address's domain is its own (checked first: no answer about another
+-- customer's senders). Runs as mailowner.
+CREATE FUNCTION public.who_may_send_as(address text) RETURNS SETOF text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a constant text := lower(who_may_send_as.address);
+BEGIN
+    PERFORM public.assert_valid(public.address_error(a));
+    PERFORM public.require_domain_scope(split_part(a, '@', 2));
+    RETURN QUERY SELECT DISTINCT l FROM public.postfix_sender_logins(split_part(a, '@', 1), split_part(a, '@', 2)) AS l
+                 ORDER BY 1;
+END
+$$;
+REVOKE ALL ON FUNCTION public.who_may_send_as(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.who_may_send_as(text) TO mailadmin, maildomainadmin;
