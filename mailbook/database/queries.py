@@ -10,10 +10,12 @@ from __future__ import annotations
 
 DOMAINS = ("SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
            " t.disabled_services AS services_off,"
-           " t.max_mailboxes, t.max_aliases, t.max_quota_bytes,"
+           " t.max_mailboxes, t.max_aliases, t.max_quota_bytes, t.max_mailbox_quota_bytes,"
            " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
            " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
            " FROM transports t ORDER BY t.domain")
+# the same for a customer's admin (maildomainadmin), who may not read the tables: its domains only
+MY_DOMAINS = "SELECT * FROM my_domains()"
 
 # (domain, domain): every mailbox, or one domain's
 MAILBOXES = ("SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
