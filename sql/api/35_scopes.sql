@@ -13,7 +13,8 @@
 -- sub-admins; its limits are triggers on the tables, so they hold whoever writes.
 
 -- mailbook_role_names() -> text[]
--- Caller: the functions below; tests compare it with mailbook/database/privileges.py ROLES.
+-- Caller: the functions below (no role may call it: it is the API's); tests compare it
+-- with mailbook/database/privileges.py ROLES.
 -- mailbook's own roles (sql/roles.sql): never a customer's login, never granted a scope.
 CREATE FUNCTION public.mailbook_role_names() RETURNS text[]
 LANGUAGE sql IMMUTABLE SECURITY DEFINER
@@ -22,7 +23,6 @@ AS $$
 SELECT ARRAY['mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail']
 $$;
 REVOKE ALL ON FUNCTION public.mailbook_role_names() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.mailbook_role_names() TO mailadmin;
 
 -- is_scoped_admin() -> boolean
 -- Caller: the functions below. Whether session_user is a scoped admin.
