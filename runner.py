@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import io
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -33,6 +34,7 @@ from mailbook.database import queries
 from mailbook.database.connlines import Target, servers
 from mailbook.database.hba import hba_lines, patroni_fragment
 from mailbook.database.init import init_database
+from mailbook.database.privileges import ROLES
 from mailbook.database.privileges import markdown as privilege_markdown
 from mailbook.database.privileges import matrix as privilege_matrix
 from mailbook.demo import demo as demo_mod
@@ -911,35 +913,135 @@ def admin_add(name: str, domain: Domains, dsn: AdminDsn = None, password_file: P
         mailbook admin add alice --domain example.com --domain example.net
     """
     with connect(dsn) as conn, conn.transaction():
-        role = pgsql.Identifier(name)
-        if conn.execute("SELECT FROM pg_catalog.pg_roles WHERE rolname = %s", (name,)).fetchone() is None:
-            password = obtain_password(password_file, "MAILBOOK_ADMIN_PASSWORD", f"admin {name}")
-            conn.execute(pgsql.SQL("CREATE ROLE {} LOGIN").format(role))
-            set_role_password(conn, name, password)
-            typer.echo(f"created login {name}")
-        conn.execute(pgsql.SQL("GRANT maildomainadmin TO {}").format(role))
+        _customer_login(conn, name, password_file)
         for d in domain:
             new = conn.execute("SELECT grant_domain_admin(%s, %s)", (name, d)).fetchone()[0]
             typer.echo(f"{name} manages {d.lower()}{'' if new else ' (already)'}")
 
 
+def _customer_login(conn: psycopg.Connection, name: str, password_file: Path | None) -> None:
+    """Create the login (password asked twice, or from the file) if it does not exist, and
+    make it a member of maildomainadmin if it is not (a reseller may call this for a
+    login the DBA made: it grants no role then)."""
+    role = pgsql.Identifier(name)
+    if conn.execute("SELECT FROM pg_catalog.pg_roles WHERE rolname = %s", (name,)).fetchone() is None:
+        password = obtain_password(password_file, "MAILBOOK_ADMIN_PASSWORD", f"admin {name}")
+        conn.execute(pgsql.SQL("CREATE ROLE {} LOGIN").format(role))
+        set_role_password(conn, name, password)
+        typer.echo(f"created login {name}")
+    if not conn.execute("SELECT pg_has_role(%s, 'maildomainadmin', 'MEMBER')", (name,)).fetchone()[0]:
+        conn.execute(pgsql.SQL("GRANT maildomainadmin TO {}").format(role))
+
+
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+
+
+def _size(value: str | None, flag: str) -> int | None:
+    """Bytes from "500000000", "500M", "10G" or "2T" (units of 1024, as Dovecot counts)."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", value.lower())
+    if not m:
+        raise Failure(f"{flag} takes a size such as 500000000, 500M or 10G, not {value!r}")
+    return int(m[1]) * _SIZE_UNITS[m[2]]
+
+
+@admin_app.command("reseller")
+def admin_reseller(name: str, dsn: AdminDsn = None, password_file: PasswordFile = None,
+                   max_domains: Annotated[int | None, typer.Option(help="At most this many domains.")] = None,
+                   max_mailboxes: Annotated[int | None, typer.Option(
+                       help="At most this many mailboxes across its domains.")] = None,
+                   max_quota: Annotated[str | None, typer.Option(
+                       metavar="SIZE", help="Its mailboxes' quotas add up to at most this (e.g. 500G); each then needs one.")] = None):
+    """Make a login a reseller: a customer's admin that may also create domains, within
+    limits (a limit left out: no cap), manage them and give them sub-admins. A new login
+    is created as `admin add` does (password asked twice, or --password-file). Run it
+    again to change the limits (all of them: one left out is lifted).
+
+        mailbook admin reseller bob --max-domains 10 --max-mailboxes 500 --max-quota 1T
+    """
+    quota = _size(max_quota, "--max-quota")
+    with connect(dsn) as conn, conn.transaction():
+        conn.add_notice_handler(lambda d: typer.echo(printable(d.message_primary)))
+        _customer_login(conn, name, password_file)
+        conn.execute("SELECT make_reseller(%s, %s, %s, %s)", (name, max_domains, max_mailboxes, quota))
+    limits = [f"{what} {'no cap' if v is None else v}"
+              for what, v in (("domains", max_domains), ("mailboxes", max_mailboxes), ("quota bytes", quota))]
+    typer.echo(f"{name} is a reseller: {', '.join(limits)}")
+
+
 @admin_app.command("list")
 def admin_list(dsn: Dsn = None, as_json: Json = False):
-    """Who manages which domain (a scoped admin sees its own).   mailbook admin list --json"""
-    _show(*_call(dsn, "SELECT admin, domain, granted FROM domain_admins()"), as_json)
+    """Who manages which domain (a scoped admin sees its own, a reseller its sub-admins
+    too), then the resellers with their limits and what they use.   mailbook admin list --json"""
+    scopes = _call(dsn, "SELECT admin, domain, granted FROM domain_admins()")
+    resellers = _call(dsn, "SELECT admin, max_domains, domains, max_mailboxes, mailboxes, max_quota_bytes,"
+                           " quota_bytes::bigint AS quota_bytes FROM resellers()")
+    if as_json:
+        typer.echo(json_text({"scopes": [dict(zip(scopes[0], r)) for r in scopes[1]],
+                              "resellers": [dict(zip(resellers[0], r)) for r in resellers[1]]}))
+        return
+    _show(*scopes, False)
+    if resellers[1]:
+        typer.echo("resellers:")
+        _show(*resellers, False)
 
 
 @admin_app.command("remove")
 def admin_remove(name: str, dsn: Dsn = None, domain: Annotated[list[str] | None, typer.Option(
                      "--domain", help="Only this domain (repeat for more); default: every one.")] = None):
-    """Take domains (default: all) from a scoped admin; the login itself stays (DROP ROLE is the DBA's).
+    """Take domains (default: all) from a scoped admin; without --domain a reseller also
+    stops being one. The login itself stays (DROP ROLE is the DBA's).
 
         mailbook admin remove alice --domain example.net
     """
-    # one statement: a domain it does not manage refuses the whole call
-    _, [(removed,)] = (_call(dsn, "SELECT sum(revoke_domain_admin(%s, d))::int FROM unnest(%s::text[]) AS d",
-                             (name, domain)) if domain else _call(dsn, "SELECT revoke_domain_admin(%s)", (name,)))
-    typer.echo(f"{name} manages {removed} domain(s) fewer")
+    if domain:  # one statement: a domain it does not manage refuses the whole call
+        _, [(removed,)] = _call(dsn, "SELECT sum(revoke_domain_admin(%s, d))::int FROM unnest(%s::text[]) AS d",
+                                (name, domain))
+        typer.echo(f"{name} manages {removed} domain(s) fewer")
+        return
+    with connect(dsn) as conn, conn.transaction():
+        reseller = conn.execute("SELECT count(*) FROM resellers() WHERE admin = %s", (name,)).fetchone()[0] > 0
+        if reseller:
+            conn.execute("SELECT unmake_reseller(%s)", (name,))
+        held = conn.execute("SELECT count(*) FROM domain_admins() WHERE admin = %s", (name,)).fetchone()[0]
+        removed = conn.execute("SELECT revoke_domain_admin(%s)", (name,)).fetchone()[0] if held or not reseller else 0
+    typer.echo(f"{name} manages {removed} domain(s) fewer{' and is no reseller' if reseller else ''}")
+
+
+@app.command("whoami")
+def whoami(dsn: Dsn = None, as_json: Json = False):
+    """Say what the connecting login may do here: superuser, global admin, reseller (with
+    its limits and usage), domain admin (with its domains), a service role, or nothing.
+
+        MAILBOOK_DSN='dbname=mail user=bob' mailbook whoami
+    """
+    with connect(dsn) as conn:
+        try:
+            cur = conn.execute("SELECT * FROM whoami()")
+            me = dict(zip([c.name for c in cur.description], cur.fetchone()))
+        except psycopg.errors.InsufficientPrivilege:  # not an admin of any kind: whoami() is not its to call
+            conn.rollback()
+            login, services = conn.execute(
+                "SELECT session_user, string_agg(r, ', ' ORDER BY r) FROM unnest(%s::text[]) r"
+                " WHERE pg_has_role(session_user, r, 'MEMBER')",
+                ([r for r in ROLES if r not in ("mailowner", "mailadmin", "maildomainadmin", "public")],)).fetchone()
+            me = {"login": login, "kind": "service role" if services else "nothing",
+                  "may": f"what {services} is for, no administration" if services else "nothing here",
+                  "domains": []}
+    if as_json:
+        typer.echo(json_text(me))
+        return
+    lines = [f"{me['login']}: {me['kind']}; may {me['may']}"]
+    if me.get("domains"):
+        lines.append(f"domains: {' '.join(me['domains'])}")
+    if me["kind"] == "reseller":
+        def used(what, cap, n):
+            return f"{what} {n} of {'no cap' if cap is None else cap}"
+        lines.append("; ".join([used("domains", me["max_domains"], me["used_domains"]),
+                                used("mailboxes", me["max_mailboxes"], me["used_mailboxes"]),
+                                used("quota bytes", me["max_quota_bytes"], me["used_quota_bytes"])]))
+    typer.echo("\n".join(printable(line) for line in lines))
 
 
 # -- provisioning: each command calls one SQL function ------------------------------------
@@ -1255,10 +1357,16 @@ def vacation_clear(email: str, dsn: Dsn = None):
 def domain_limits(domain: str, dsn: Dsn = None,
                   mailboxes: Annotated[int | None, typer.Option(help="At most this many mailboxes.")] = None,
                   aliases: Annotated[int | None, typer.Option(help="At most this many aliases.")] = None,
-                  quota_bytes: Annotated[int | None, typer.Option(help="Mailbox quotas add up to at most this.")] = None):
+                  quota_bytes: Annotated[int | None, typer.Option(help="Mailbox quotas add up to at most this.")] = None,
+                  mailbox_quota_bytes: Annotated[int | None, typer.Option(
+                      help="No mailbox may have a larger quota (nor none).")] = None):
     """Cap a domain (a cap left out is lifted).   mailbook domain limits example.com --mailboxes 50 --quota-bytes 100000000000"""
-    _show(*_call(dsn, "SELECT domain, max_mailboxes, max_aliases, max_quota_bytes FROM set_domain_limits(%s, %s, %s, %s)",
-                 (domain, mailboxes, aliases, quota_bytes)), False)
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("SELECT set_domain_limits(%s, %s, %s, %s)", (domain, mailboxes, aliases, quota_bytes))
+        cur = conn.execute("SELECT domain, max_mailboxes, max_aliases, max_quota_bytes, max_mailbox_quota_bytes"
+                           " FROM set_mailbox_quota_cap(%s, %s)", (domain, mailbox_quota_bytes))
+        names, rows = [c.name for c in cur.description], cur.fetchall()
+    _show(names, rows, False)
 
 
 @alias_app.command("add")

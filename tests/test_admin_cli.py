@@ -114,6 +114,7 @@ def test_provisioning_round_trip_through_the_cli(dsn, env, db):
     domains = json.loads(ok(["domain", "list", "--json"], dsn, env).stdout)
     assert domains == [{"domain": "example.com", "alias_of": None, "transport": "virtual:", "gid": None, "active": True,
                         "services_off": [], "max_mailboxes": None, "max_aliases": None, "max_quota_bytes": None,
+                        "max_mailbox_quota_bytes": None,
                         "mailboxes": 1, "aliases": 2}]
     with psycopg.connect(db.info.dsn, autocommit=True) as conn:
         conn.execute("SET ROLE alice")

@@ -326,6 +326,7 @@ def test_rollback_refused_with_data(fresh_db):
         conn.execute("SELECT remove_mailbox('gone@example.com')")  # its maildir is queued
         conn.execute("SELECT set_vacation('foo@example.com', 'Away', 'away')")
     steps = [
+        ("0208", None, None),  # resellers and the largest-mailbox cap: none here (either refuses the rollback)
         ("0207", None, None),  # scoped admins: none granted here (a scope refuses the rollback)
         ("0206", None, None),  # bulk inserts recorded by domain: trigger functions only
         ("0205", None, None),  # the change record of `dovecot follow`: nothing a follower cannot flush again

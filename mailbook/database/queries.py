@@ -11,7 +11,7 @@ from __future__ import annotations
 
 DOMAINS = ("SELECT t.domain, t.alias_of, t.transport, t.gid, t.active,"
            " t.disabled_services AS services_off,"
-           " t.max_mailboxes, t.max_aliases, t.max_quota_bytes,"
+           " t.max_mailboxes, t.max_aliases, t.max_quota_bytes, t.max_mailbox_quota_bytes,"
            " (SELECT count(*) FROM mailboxes m WHERE m.domain = t.domain) AS mailboxes,"
            " (SELECT count(*) FROM aliases a WHERE a.domain = t.domain) AS aliases"
            " FROM transports t ORDER BY t.domain")

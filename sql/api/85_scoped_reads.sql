@@ -11,27 +11,28 @@
 -- the row anyone else's: it is the owner's setting, as any forward to an outside
 -- address is.
 
--- my_domains() -> table(domain, alias_of, transport, gid, active, services_off,
---                       max_mailboxes, max_aliases, max_quota_bytes, mailboxes, aliases)
--- Caller: members of maildomainadmin (runner: `mailbook domain list`); what `domain
--- list` shows mailadmin from the tables (mailbook/database/queries.py, DOMAINS), for the
--- managed domains and their alias domains only. Runs as mailowner; raises nothing.
+-- my_domains() -> table(domain, alias_of, transport, gid, active, services_off, max_mailboxes,
+--                       max_aliases, max_quota_bytes, max_mailbox_quota_bytes, mailboxes, aliases)
+-- Caller: members of maildomainadmin (runner: `mailbook domain list`; and mailadmin,
+-- which reads the tables itself: queries.DOMAINS); the same columns, for the managed
+-- domains and their alias domains only. Runs as mailowner; raises nothing.
 CREATE FUNCTION public.my_domains()
 RETURNS TABLE (domain text, alias_of text, transport text, gid integer, active boolean, services_off text[],
-               max_mailboxes integer, max_aliases integer, max_quota_bytes bigint, mailboxes bigint, aliases bigint)
+               max_mailboxes integer, max_aliases integer, max_quota_bytes bigint, max_mailbox_quota_bytes bigint,
+               mailboxes bigint, aliases bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT t.domain, t.alias_of, t.transport, t.gid, t.active, t.disabled_services,
-       t.max_mailboxes, t.max_aliases, t.max_quota_bytes,
-       (SELECT count(*) FROM public.users u WHERE u.domain = t.domain),
-       (SELECT count(*) FROM public.aliases a WHERE a.domain = t.domain)
-  FROM public.transports t
- WHERE t.domain IN (SELECT public.managed_domains())
- ORDER BY t.domain
+    SELECT t.domain, t.alias_of, t.transport, t.gid, t.active, t.disabled_services,
+           t.max_mailboxes, t.max_aliases, t.max_quota_bytes, t.max_mailbox_quota_bytes,
+           (SELECT count(*) FROM public.users u WHERE u.domain = t.domain),
+           (SELECT count(*) FROM public.aliases a WHERE a.domain = t.domain)
+      FROM public.transports t
+     WHERE t.domain IN (SELECT public.managed_domains())
+     ORDER BY t.domain
 $$;
 REVOKE ALL ON FUNCTION public.my_domains() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.my_domains() TO maildomainadmin;
+GRANT EXECUTE ON FUNCTION public.my_domains() TO mailadmin, maildomainadmin;
 
 -- audit_key_domains(table_name, row_key) -> text[]
 -- Caller: my_audit_log() only (granted to nobody). The domains an audit_log row's key

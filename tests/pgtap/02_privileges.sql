@@ -60,7 +60,12 @@ SELECT p.oid, p.proname::text AS name,
                      -- scoped admins (0207): every scope is mailadmin's to grant and read
                      'managed_domains', 'admin_may_manage', 'require_domain_scope', 'my_mailboxes',
                      'my_mailbox', 'my_aliases', 'my_vacations',
-                     'domain_admins', 'grant_domain_admin', 'revoke_domain_admin') AS for_mailadmin,
+                     'domain_admins', 'grant_domain_admin', 'revoke_domain_admin',
+                     -- resellers (0208)
+                     'make_reseller', 'unmake_reseller', 'resellers', 'whoami', 'my_domains',
+                     -- scoped reads (sql/api/55_send_as.sql)
+                     'my_send_as', 'who_may_send_as',
+                     'set_mailbox_quota_cap') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
