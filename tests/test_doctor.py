@@ -90,8 +90,8 @@ WEAKENINGS = [
     ("GRANT USAGE ON SCHEMA crypto TO mailadmin", "mailadmin may USAGE schema crypto"),
     # a customer's admin (issue 32): a function that checks no scope granted to it, a
     # scope-checked one taken from it
-    ("GRANT EXECUTE ON FUNCTION public.set_domain_limits(text, integer, integer, bigint) TO maildomainadmin",
-     "unexpected: maildomainadmin may EXECUTE function public.set_domain_limits("),
+    ("GRANT EXECUTE ON FUNCTION public.claim_maildir(text) TO maildomainadmin",
+     "unexpected: maildomainadmin may EXECUTE function public.claim_maildir("),
     ("REVOKE EXECUTE ON FUNCTION public.add_alias(text, text) FROM maildomainadmin",
      "missing: maildomainadmin may EXECUTE function public.add_alias(alias text, destination text)"),
     # beyond the issue: outside schema public, handing mailadmin on, objects whose reverts must run in order
