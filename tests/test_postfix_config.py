@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mailbook import Failure
-from mailbook.postfix.postconf import PostfixConfig, postmap_query
+from mailbook.postfix.postconf import PostfixConfig, postmap_query, postmap_stdin
 from tests.harness.process import private_dir, remove, require_program
 
 MASTER_CF = """\
@@ -92,3 +92,13 @@ def test_postmap_query_pgsql_cause(conf):
                                   "query = SELECT 1 WHERE '%s' = ''\n")
     ok, why = postmap_query("known@example.org", f"pgsql:{conf}/down.cf", conf)
     assert not ok and "connect to pgsql server 127.0.0.1:1" in why, why
+
+
+def test_postmap_stdin(conf):
+    """Keys on stdin: the found ones printed, exit 1 (some not found) no failure; a table
+    that cannot be read is a Failure naming the command."""
+    require_program("postmap")
+    out = postmap_stdin(["-q", "-"], f"texthash:{conf}/table", "known@example.org\nother@example.org\n", conf)
+    assert out == "known@example.org\tfound-it\n"
+    with pytest.raises(Failure, match=rf"^postmap -q - texthash:{conf}/missing failed: .*fatal"):
+        postmap_stdin(["-q", "-"], f"texthash:{conf}/missing", "a\n", conf)

@@ -24,7 +24,6 @@ client, as for `maps compile`).
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -33,10 +32,10 @@ from pathlib import Path
 
 import psycopg
 
-from mailbook import ConnectionFailure, Failure, connect, describe
+from mailbook import ConnectionFailure, connect, describe
 from mailbook.postfix import compiled
 from mailbook.postfix.compiled import MAPS
-from mailbook.postfix.postconf import postmap_command
+from mailbook.postfix.postconf import postmap_stdin
 
 CHANNEL = "mailbook_maps"
 # a batch that changes more keys than this rebuilds the tables instead: each key put
@@ -217,12 +216,8 @@ class Follower:
         self._postmap_delete("refused-recipients", deletes["refused-recipients"])
 
     def _postmap(self, args: list[str], name: str, text: str) -> None:
-        table = f"lmdb:{self.dest}/{name}"
-        r = subprocess.run([*postmap_command(self.config_dir), *args, table], input=text, capture_output=True, text=True)
         # postmap -d exits 1 when no key was there (already deleted: a repeated batch)
-        if r.returncode not in (0, 1) or "fatal" in r.stderr or "warning" in r.stderr:
-            lines = [line for line in r.stderr.splitlines() if line.strip()]
-            raise Failure(f"postmap {' '.join(args)} {table} failed: {lines[-1] if lines else r.returncode}")
+        postmap_stdin(args, f"lmdb:{self.dest}/{name}", text, self.config_dir)
 
     def _postmap_put(self, name: str, keys: dict[str, str]) -> None:
         if keys:

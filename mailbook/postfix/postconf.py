@@ -149,6 +149,18 @@ def postmap_query(key: str, table: str, config_dir: Path | None = None) -> tuple
     return False, cause or (errors[-1] if errors else f"postmap exited with {r.returncode}")
 
 
+def postmap_stdin(args: list[str], table: str, text: str, config_dir: Path | None = None) -> str:
+    """`postmap ARGS TABLE` fed text on stdin (-q -, -r -i, -d -): what it prints. Exit 1
+    is no failure (-q -: some key not found; -d: a key already gone); another exit, a
+    fatal line or a warning (-i skips a line it cannot read with only a warning) raises
+    Failure with postmap's last line."""
+    r = subprocess.run([*postmap_command(config_dir), *args, table], input=text, capture_output=True, text=True)
+    if r.returncode not in (0, 1) or "fatal" in r.stderr or "warning" in r.stderr:
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
+        raise Failure(f"postmap {' '.join(args)} {table} failed: {lines[-1] if lines else r.returncode}")
+    return r.stdout
+
+
 class PostfixConfig:
     """The configuration Postfix reads, in config_dir (postconf -c) or Postfix's default
     place: main.cf's values (postconf -h), master.cf's services and their -o overrides
