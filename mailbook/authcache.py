@@ -30,15 +30,13 @@ done, never more.
 from __future__ import annotations
 
 import shlex
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 
 import psycopg
 
-from mailbook import ConnectionFailure, Failure, connect, describe
+from mailbook.database import listen
 from mailbook.database.snapshots import read_snapshot
 
 CHANNEL = "mailbook_auth"
@@ -52,7 +50,7 @@ APPLICATION = "mailbook dovecot follow"
 NAMEDATALEN = 63  # bytes PostgreSQL keeps of an application_name
 
 
-class FlushFailed(Failure):
+class FlushFailed(listen.BatchFailed):
     """doveadm could not flush (Dovecot stopped, no permission): the batch is repeated."""
 
 
@@ -133,52 +131,17 @@ class Follower:
         """Flush every user once connected, then wait for a notification (or the poll
         interval) and flush what changed, for ever; across a lost connection, retry with
         backoff and catch up from the last snapshot. once: one batch and return."""
-        backoff = 1.0
-        while True:
-            try:
-                with connect(self.dsn, autocommit=True, fallback_application_name=APPLICATION) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    if backoff > 1.0:
-                        self.say("reconnected to PostgreSQL; catching up")
-                    backoff = 1.0
-                    while True:
-                        started = time.monotonic()
-                        try:
-                            users = self.batch(conn)
-                        except FlushFailed as exc:
-                            if once:
-                                raise
-                            self.say(f"{exc}; trying again in {self.poll:.0f} s")
-                            time.sleep(self.poll)
-                            continue
-                        if users:
-                            self.say(f"flushed {len(users)} user(s) in {time.monotonic() - started:.3f} s: "
-                                     + " ".join(users[:10]) + (" ..." if len(users) > 10 else ""))
-                        if once:
-                            return
-                        self.prune(conn)
-                        self._wait(conn)
-            except (psycopg.OperationalError, ConnectionFailure) as exc:
-                if once:
-                    raise
-                self.say(f"PostgreSQL unavailable ({describe(exc)}); Dovecot answers from its cache,"
-                         f" nothing is flushed; retrying in {backoff:.0f} s")
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+        listen.follow(self.dsn, CHANNEL, self._batch, poll=self.poll, once=once, say=self.say,
+                      while_away="Dovecot answers from its cache, nothing is flushed",
+                      application_name=APPLICATION, between=self.prune)
 
-    def _wait(self, conn: psycopg.Connection) -> None:
-        """Until a notification arrives or the poll interval passes; then a moment more,
-        so that commits arriving together make one batch."""
-        if any(True for _ in conn.notifies(timeout=self.poll, stop_after=1)):
-            for _ in conn.notifies(timeout=0.02):
-                pass
+    def _batch(self, conn: psycopg.Connection) -> None:
+        started = time.monotonic()
+        users = self.batch(conn)
+        if users:
+            self.say(f"flushed {len(users)} user(s) in {time.monotonic() - started:.3f} s: "
+                     + " ".join(users[:10]) + (" ..." if len(users) > 10 else ""))
 
 
 def run(dsn: str | None, doveadm: str, poll: float, keep: str, once: bool) -> None:
-    def stop(signum, frame):
-        raise SystemExit(0)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        Follower(dsn, shlex.split(doveadm), poll, keep).run(once)
-    except KeyboardInterrupt:
-        sys.exit(0)
+    listen.until_stopped(lambda: Follower(dsn, shlex.split(doveadm), poll, keep).run(once))

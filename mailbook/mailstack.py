@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import glob
 import re
-import shlex
 import shutil
 import socket
 import stat
@@ -27,11 +26,12 @@ from pathlib import Path
 
 import psycopg
 
-from mailbook import authcache
+from mailbook import Failure, authcache
 from mailbook.doctor import compiled_lag_checks
 from mailbook.files import parse_settings
 from mailbook.postfix.compiled import STATE_FILE
 from mailbook.postfix.maps import map_files
+from mailbook.postfix.postconf import PostfixConfig, postmap_query, program
 
 Check = tuple[str, str, str]  # (check, pass|warn|fail, detail)
 
@@ -62,61 +62,17 @@ def _last_line(r: subprocess.CompletedProcess) -> str:
 
 # -- Postfix -------------------------------------------------------------------------------
 
-@dataclass
-class Postfix:
-    config_dir: Path | None
-    postconf: str
-    postmap: str
-
-    def command(self, tool: str) -> list[str]:
-        return [tool] + (["-c", str(self.config_dir)] if self.config_dir else [])
-
-    def hint(self, tool: str) -> str:
-        return shlex.join(self.command(Path(tool).name))
-
-    def value(self, parameter: str) -> str:
-        """main.cf's effective value, $names expanded (postconf -x -h)."""
-        r = _run(self.command(self.postconf) + ["-x", "-h", parameter])
-        return r.stdout.strip() if r.returncode == 0 else ""
-
-    def services(self) -> list[list[str]]:
-        """master.cf's services, each as its fields (postconf -M), -o options folded in."""
-        r = _run(self.command(self.postconf) + ["-M"])
-        return [line.split() for line in r.stdout.splitlines() if line.strip()]
-
-    def overrides(self) -> dict[tuple[str, str], dict[str, str]]:
-        """(service, type) -> its -o parameters (postconf -P)."""
-        out: dict[tuple[str, str], dict[str, str]] = {}
-        for line in _run(self.command(self.postconf) + ["-P"]).stdout.splitlines():
-            name, _, value = line.partition(" = ")
-            if name.count("/") >= 2:
-                service, kind, parameter = name.rsplit("/", 2)
-                out.setdefault((service, kind), {})[parameter] = value.strip()
-        return out
-
-    def query(self, key: str, table: str) -> tuple[bool, str]:
-        """postmap -q key table, the table as main.cf names it (proxy: goes through proxymap)."""
-        r = _run(self.command(self.postmap) + ["-q", key, table])
-        if r.returncode == 0:
-            return True, r.stdout.strip()
-        if r.returncode == 1 and not r.stderr.strip():
-            return True, ""
-        # the reason is in a warning; the fatal line after it says only "query error"
-        errors = [line.removeprefix("postmap: ").replace("??", " ").strip() for line in r.stderr.splitlines()]
-        cause = next((e for e in reversed(errors) if "connect to pgsql server" in e or "pgsql query failed" in e),
-                     None)
-        return False, cause or _last_line(r).removeprefix("postmap: ")
-
-
 def postfix_checks(config_dir: Path | None, address: str | None, conn: psycopg.Connection | None,
                    dovecot: Dovecot | None, max_lag: float) -> list[Check]:
-    postconf, postmap = _program("postconf"), _program("postmap")
-    if not postconf or not postmap:
+    pf = PostfixConfig(config_dir)
+    try:
+        for tool in ("postconf", "postmap"):
+            program(tool)
+    except Failure:
         return [("postfix", "fail", "postconf/postmap not found: apt-get install postfix postfix-pgsql")]
-    pf = Postfix(config_dir, postconf, postmap)
-    r = _run(pf.command(postconf) + ["-h", "queue_directory"])
+    r = pf.postconf("-h", "queue_directory")
     if r.returncode != 0:
-        return [("postfix", "fail", f"{pf.hint('postconf')} fails: {_last_line(r)}: is --config-dir Postfix's?")]
+        return [("postfix", "fail", f"{pf.shown('postconf')} fails: {_last_line(r)}: is --config-dir Postfix's?")]
     queue = Path(r.stdout.strip())
     found: list[Check] = []
     tables: dict[str, list[str]] = {}
@@ -150,7 +106,7 @@ def _mailbook_map(path: Path) -> str | None:
     return None
 
 
-def _map_parameter(pf: Postfix, parameter: str) -> tuple[Check, list[str]]:
+def _map_parameter(pf: PostfixConfig, parameter: str) -> tuple[Check, list[str]]:
     """Whether main.cf's parameter names mailbook's pgsql: file or compiled lmdb: table."""
     value = pf.value(parameter)
     tables = [f"{kind}:{where}" for kind, where in TABLE.findall(value)]
@@ -173,7 +129,7 @@ def _map_parameter(pf: Postfix, parameter: str) -> tuple[Check, list[str]]:
     return (name, "fail", f"{detail}: {fix}"), []
 
 
-def _lookup_checks(pf: Postfix, tables: dict[str, list[str]], address: str | None) -> list[Check]:
+def _lookup_checks(pf: PostfixConfig, tables: dict[str, list[str]], address: str | None) -> list[Check]:
     """The known address, through the tables main.cf names, as Postfix looks it up."""
     if address is None:
         return [("postfix lookup", "warn", "no mailbox to look up: give --canary ADDRESS")]
@@ -181,11 +137,11 @@ def _lookup_checks(pf: Postfix, tables: dict[str, list[str]], address: str | Non
     found: list[Check] = []
     for parameter, key in (("virtual_mailbox_domains", domain), ("virtual_mailbox_maps", address)):
         for table in tables.get(parameter, []):
-            ok, answer = pf.query(key, table)
-            cmd = shlex.join([*pf.command("postmap"), "-q", key, table])
+            ok, answer = postmap_query(key, table, pf.config_dir)
+            cmd = pf.shown("postmap", "-q", key, table)
             if not ok:
                 if table.startswith("proxy:"):  # proxymap says only "query error"; the table itself says why
-                    direct_ok, direct = pf.query(key, table.removeprefix("proxy:"))
+                    direct_ok, direct = postmap_query(key, table.removeprefix("proxy:"), pf.config_dir)
                     answer = answer if direct_ok else direct
                 found.append((f"postfix lookup {parameter}", "fail",
                               f"`{cmd}` fails: {answer}: is Postfix running (proxy: needs proxymap), the map"
@@ -218,7 +174,7 @@ def _connect(endpoint: str, queue: Path) -> socket.socket:
     return socket.create_connection((host.strip("[]"), int(port)), timeout=TIMEOUT)
 
 
-def _lmtp_check(pf: Postfix, queue: Path, dovecot: Dovecot | None) -> Check:
+def _lmtp_check(pf: PostfixConfig, queue: Path, dovecot: Dovecot | None) -> Check:
     transport = pf.value("virtual_transport")
     if not transport.startswith("lmtp:"):
         return ("LMTP", "pass", f"virtual_transport = {transport}: Postfix delivers itself, no LMTP to ask")
@@ -249,7 +205,7 @@ def _lmtp_check(pf: Postfix, queue: Path, dovecot: Dovecot | None) -> Check:
     return ("LMTP", "pass", f"{where} answers LHLO: {greeting}")
 
 
-def _policy_checks(pf: Postfix, queue: Path, address: str | None) -> list[Check]:
+def _policy_checks(pf: PostfixConfig, queue: Path, address: str | None) -> list[Check]:
     restrictions = pf.value("smtpd_recipient_restrictions")
     endpoints = re.findall(r"check_policy_service\s+(?:\{\s*)?(\S+?)[,}\s]", restrictions + " ")
     if not endpoints:
@@ -280,12 +236,15 @@ def _policy_checks(pf: Postfix, queue: Path, address: str | None) -> list[Check]
     return found
 
 
-def _submission_checks(pf: Postfix, queue: Path, dovecot: Dovecot | None) -> list[Check]:
+def _submission_checks(pf: PostfixConfig, queue: Path, dovecot: Dovecot | None) -> list[Check]:
     """Each inet smtpd service that is submission (by name or port) or lets clients log in."""
-    overrides = pf.overrides()
+    try:
+        services, overrides = pf.master()
+    except Failure:
+        services, overrides = [], {}
     hint = f"mailbook maps postconf --config-dir {pf.config_dir or '/etc/postfix'} (its submission lines)"
     found: list[Check] = []
-    for fields in pf.services():
+    for fields in services:
         if len(fields) < 8 or fields[1] != "inet" or fields[7] != "smtpd":
             continue
         service = fields[0]

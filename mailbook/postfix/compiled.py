@@ -26,7 +26,7 @@ import psycopg
 from mailbook import Failure
 from mailbook.database.snapshots import read_snapshot
 from mailbook.files import write_atomically
-from mailbook.postfix.postconf import postmap_command, snippet_settings
+from mailbook.postfix.postconf import postmap_command, postmap_stdin, snippet_settings
 
 
 @dataclass(frozen=True)
@@ -274,13 +274,8 @@ def postmap_batch(table: str, keys: list[str], config_dir: Path | None) -> dict[
     """{key: answer} for the keys `postmap -q -` finds in table (e.g. lmdb:/x/virtual),
     all keys sent on stdin in one run. A failing table (database down, file missing) is a
     Failure, never "not found"."""
-    r = subprocess.run([*postmap_command(config_dir), "-q", "-", table], input="".join(k + "\n" for k in keys),
-                       capture_output=True, text=True)
-    if r.returncode not in (0, 1) or "fatal" in r.stderr or "warning" in r.stderr:
-        lines = [l for l in r.stderr.splitlines() if l.strip()]
-        raise Failure(f"postmap -q - {table} failed: {lines[-1] if lines else r.returncode}")
     out = {}
-    for line in r.stdout.splitlines():
+    for line in postmap_stdin(["-q", "-"], table, "".join(k + "\n" for k in keys), config_dir).splitlines():
         key, _, value = line.partition("\t")
         out[key] = value
     return out

@@ -23,9 +23,6 @@ client, as for `maps compile`).
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -33,10 +30,10 @@ from pathlib import Path
 
 import psycopg
 
-from mailbook import ConnectionFailure, Failure, connect, describe
+from mailbook.database import listen
 from mailbook.postfix import compiled
 from mailbook.postfix.compiled import MAPS
-from mailbook.postfix.postconf import postmap_command
+from mailbook.postfix.postconf import postmap_stdin
 
 CHANNEL = "mailbook_maps"
 # a batch that changes more keys than this rebuilds the tables instead: each key put
@@ -217,12 +214,8 @@ class Follower:
         self._postmap_delete("refused-recipients", deletes["refused-recipients"])
 
     def _postmap(self, args: list[str], name: str, text: str) -> None:
-        table = f"lmdb:{self.dest}/{name}"
-        r = subprocess.run([*postmap_command(self.config_dir), *args, table], input=text, capture_output=True, text=True)
         # postmap -d exits 1 when no key was there (already deleted: a repeated batch)
-        if r.returncode not in (0, 1) or "fatal" in r.stderr or "warning" in r.stderr:
-            lines = [line for line in r.stderr.splitlines() if line.strip()]
-            raise Failure(f"postmap {' '.join(args)} {table} failed: {lines[-1] if lines else r.returncode}")
+        postmap_stdin(args, f"lmdb:{self.dest}/{name}", text, self.config_dir)
 
     def _postmap_put(self, name: str, keys: dict[str, str]) -> None:
         if keys:
@@ -239,46 +232,19 @@ class Follower:
         """Catch up, then wait for a notification (or the poll interval) and catch up
         again, for ever; across a lost connection, retry with backoff. once: catch up
         and return."""
-        backoff = 1.0
-        while True:
-            try:
-                with connect(self.dsn, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    if backoff > 1.0:
-                        self.say("reconnected to PostgreSQL; catching up")
-                    backoff = 1.0
-                    while True:
-                        started = time.monotonic()
-                        changed = self.batch(conn)
-                        if changed:
-                            self.say(f"applied {changed} key change(s) up to snapshot {self.state['snapshot']}"
-                                     f" in {time.monotonic() - started:.3f} s")
-                        if once:
-                            return
-                        self._wait(conn)
-            except (psycopg.OperationalError, ConnectionFailure) as exc:  # the server went away, or is not back yet
-                if once:
-                    raise
-                self.say(f"PostgreSQL unavailable ({describe(exc)}); Postfix goes on answering from"
-                         f" the tables; retrying in {backoff:.0f} s")
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+        listen.follow(self.dsn, CHANNEL, self._batch, poll=self.poll, once=once, say=self.say,
+                      while_away="Postfix goes on answering from the tables")
 
-    def _wait(self, conn: psycopg.Connection) -> None:
-        """Until a notification arrives (those that came during the batch are queued) or
-        the poll interval passes; then a moment more, so that commits arriving together
-        make one batch."""
-        if any(True for _ in conn.notifies(timeout=self.poll, stop_after=1)):
-            for _ in conn.notifies(timeout=0.02):
-                pass
+    def _batch(self, conn: psycopg.Connection) -> None:
+        started = time.monotonic()
+        changed = self.batch(conn)
+        if changed:
+            self.say(f"applied {changed} key change(s) up to snapshot {self.state['snapshot']}"
+                     f" in {time.monotonic() - started:.3f} s")
 
 
 def run(dsn: str | None, dest: Path, config_dir: Path | None, poll: float, once: bool) -> None:
-    def stop(signum, frame):
-        raise SystemExit(0)
-    signal.signal(signal.SIGTERM, stop)
-    compiled.prepare_dest(dest, "follow")
-    try:
+    def follow() -> None:
+        compiled.prepare_dest(dest, "follow")
         Follower(dsn, dest, config_dir, poll).run(once)
-    except KeyboardInterrupt:
-        sys.exit(0)
+    listen.until_stopped(follow)

@@ -18,14 +18,12 @@ import grp
 import pwd
 import re
 import shlex
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailbook import Failure
-from mailbook.postfix.postconf import Service
+from mailbook.postfix.postconf import PostfixConfig, Service, postmap_query
 
 MERGED = ("mydestination", "smtpd_recipient_restrictions", "smtpd_relay_restrictions")
 # restrictions that take one argument (a table, a policy server, a DNS list)
@@ -54,78 +52,13 @@ def vmail_ids(user: str, group: str) -> tuple[int, int]:
     return uid, gid
 
 
-def _postconf() -> str:
-    path = shutil.which("postconf") or ("/usr/sbin/postconf" if Path("/usr/sbin/postconf").exists() else None)
-    if not path:
-        raise Failure("postconf not found; install Postfix (Debian: apt-get install postfix postfix-pgsql)")
-    return path
-
-
-def postconf_prefix(config_dir: Path | None) -> str:
-    """How the printed lines call postconf: with -c DIR when a config dir is given."""
-    return "postconf" + (f" -c {shlex.quote(str(config_dir))}" if config_dir else "")
-
-
-class MainCf:
-    """main.cf as Postfix reads it (postconf -h), in config_dir or Postfix's default place."""
-
-    def __init__(self, config_dir: Path | None):
-        self.config_dir = config_dir
-        self.where = f"{config_dir or '/etc/postfix'}/main.cf"
-
-    def _ask(self, names: list[str], expand: bool = False) -> dict[str, str]:
-        if not names:
-            return {}
-        cmd = [_postconf()] + (["-c", str(self.config_dir)] if self.config_dir else []) + (["-x"] if expand else [])
-        r = subprocess.run(cmd + ["-h", *names], capture_output=True, text=True)
-        if r.returncode != 0:
-            error = next((line for line in r.stderr.splitlines() if "fatal" in line), r.stderr.strip())
-            raise Failure(f"cannot read {self.where} ({error.split('fatal: ', 1)[-1]}); configure Postfix first"
-                          " (Debian: dpkg-reconfigure postfix, Internet Site) or give --config-dir")
-        values = r.stdout.splitlines()
-        if len(values) != len(names):
-            raise Failure(f"postconf answered {len(values)} values for {len(names)} parameters: {r.stderr.strip()}")
-        return dict(zip(names, values))
-
-    def master(self) -> tuple[set[str], dict[str, str]]:
-        """master.cf's services ("submission/inet") and their "-o" overrides
-        ("submission/inet/syslog_name" -> value), as postconf -M and -P read them."""
-        if not Path(self.where.removesuffix("main.cf"), "master.cf").exists():
-            return set(), {}  # a main.cf alone (a config being prepared): every service is new
-        base = [_postconf()] + (["-c", str(self.config_dir)] if self.config_dir else [])
-        entries = subprocess.run(base + ["-M"], capture_output=True, text=True)
-        params = subprocess.run(base + ["-P"], capture_output=True, text=True)
-        for r in (entries, params):
-            if r.returncode != 0:
-                raise Failure(f"cannot read {self.where.removesuffix('main.cf')}master.cf ({r.stderr.strip()})")
-        services = {"/".join(line.split()[:2]) for line in entries.stdout.splitlines() if len(line.split()) > 1}
-        overrides = dict(line.split(" = ", 1) if " = " in line else (line.rstrip(" ="), "")
-                         for line in params.stdout.splitlines() if line.strip())
-        return services, overrides
-
-    def values(self, names: list[str]) -> dict[str, str]:
-        return self._ask(names)
-
-    def explicit(self, names: list[str]) -> dict[str, str]:
-        """The parameters main.cf itself sets (postconf -n), not Postfix's defaults."""
-        cmd = [_postconf()] + (["-c", str(self.config_dir)] if self.config_dir else []) + ["-n", *names]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        return dict(line.split(" = ", 1) for line in r.stdout.splitlines() if " = " in line)
-
-    def expanded(self, names: list[str]) -> dict[str, str]:
-        return self._ask(names, expand=True)
-
-    def expand(self, word: str) -> str:
-        """word with its $name, ${name} and $(name) replaced by their values."""
-        names = re.findall(r"\$\{?\(?(\w+)", word)
-        values = self.expanded(sorted(set(names)))
-        return re.sub(r"\$(?:\{(\w+)\}|\((\w+)\)|(\w+))", lambda m: values[next(g for g in m.groups() if g)], word)
+class MainCf(PostfixConfig):
+    """main.cf as Postfix reads it (PostfixConfig), and whether its domains are hosted."""
 
     def hosted(self, domain: str, table: str) -> bool | None:
         """Whether table (virtual_mailbox_domains) finds domain; None if it cannot be asked."""
-        cmd = [shutil.which("postmap") or "/usr/sbin/postmap"] + (["-c", str(self.config_dir)] if self.config_dir else [])
-        r = subprocess.run(cmd + ["-q", domain, table.removeprefix("proxy:")], capture_output=True, text=True)
-        return True if r.returncode == 0 else False if r.returncode == 1 and not r.stderr.strip() else None
+        ok, answer = postmap_query(domain, table.removeprefix("proxy:"), self.config_dir)
+        return answer is not None if ok else None
 
 
 def restriction_items(value: str) -> list[str]:
@@ -232,7 +165,7 @@ def merged_settings(settings: list[tuple[str, str]], main_cf: MainCf) -> list[Ch
     names = [name for name, _ in settings]
     current = main_cf.values(names)
     explicit = main_cf.explicit(names)
-    expanded = main_cf.expanded([n for n in names if n in MERGED and n != "mydestination"])
+    expanded = main_cf.values([n for n in names if n in MERGED and n != "mydestination"], expand=True)
     wanted = dict(settings)
     out = []
     recipient = wanted.get("smtpd_recipient_restrictions", "")
@@ -258,7 +191,7 @@ def script(changes: list[Change], services: list[tuple[str, str, str]], config_d
            header: str, master: Sequence[ServiceChange] = ()) -> list[str]:
     """The shell script: `# why` lines above each `postconf -e` line, then master.cf's
     overrides and services (`postconf -P`, `postconf -M`)."""
-    postconf = postconf_prefix(config_dir)
+    postconf = PostfixConfig(config_dir).shown("postconf")
     lines = [f"# {header}"]
     for change in changes:
         lines += [f"# {change.name}: {why}" for why in change.why]
@@ -286,7 +219,8 @@ def merged_services(services: list[Service], main_cf: MainCf) -> list[ServiceCha
     """services (postconf.Service: master.cf.snippet's) as changes to master.cf: a
     missing service is added whole; an existing one gets mailbook's options, keeps its
     others, and each option that changes says what it was."""
-    present, overrides = main_cf.master()
+    entries, overrides = main_cf.master()
+    present = {"/".join(fields[:2]) for fields in entries if len(fields) > 1}
     out = []
     for service in services:
         if service.service not in present:
@@ -294,8 +228,7 @@ def merged_services(services: list[Service], main_cf: MainCf) -> list[ServiceCha
                                      [f"adds it: {service.entry}"]))
             continue
         ours = dict(service.options)
-        current = {key.removeprefix(f"{service.service}/"): value for key, value in overrides.items()
-                   if key.startswith(f"{service.service}/")}
+        current = overrides.get(tuple(service.service.split("/", 1)), {})
         why = []
         others = [f"{name}={value}" for name, value in current.items() if name not in ours]
         if others:

@@ -1,9 +1,12 @@
 """Postfix beyond the map files: the main.cf and master.cf settings from
-postfix-maps/main.cf.snippet (`mailbook maps postconf`), and Postfix's own answers
-through postmap (`mailbook maps check`, the compiled tables)."""
+postfix-maps/main.cf.snippet (`mailbook maps postconf`), the configuration a Postfix
+reads (PostfixConfig: postconf, for `maps postconf` and `doctor --live`), and Postfix's
+own answers through postmap (postmap_query: `maps check`, doctor, the compiled tables)."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -108,31 +111,131 @@ def with_services(master_cf: str, services: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def postmap_path() -> str:
-    path = shutil.which("postmap") or ("/usr/sbin/postmap" if Path("/usr/sbin/postmap").exists() else None)
+INSTALL = "install Postfix (Debian: apt-get install postfix postfix-pgsql)"
+
+
+def program(name: str) -> str:
+    """The path of one of Postfix's programs (postconf, postmap), also where sbin is not on PATH."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin")
     if not path:
-        raise Failure("postmap not found; install Postfix (Debian: apt-get install postfix postfix-pgsql)")
+        raise Failure(f"{name} not found; {INSTALL}")
     return path
 
 
 def postmap_command(config_dir: Path | None = None) -> list[str]:
     """postmap, reading config_dir's main.cf (postmap -c) when one is given."""
-    return [postmap_path()] + (["-c", str(config_dir)] if config_dir else [])
+    return PostfixConfig(config_dir).command("postmap")
 
 
-def postmap_query(key: str, path: Path, config_dir: Path | None = None) -> tuple[bool, str]:
-    """(ok, answer) for one `postmap -q`: the value, "(not found)", or the error line."""
-    cmd = postmap_command(config_dir) + ["-q", key, f"pgsql:{path}"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    """A read-only Postfix program: no terminal, and an answer within a minute."""
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, start_new_session=True,
+                          stdin=subprocess.DEVNULL)
+
+
+def postmap_query(key: str, table: str, config_dir: Path | None = None) -> tuple[bool, str | None]:
+    """One `postmap -q KEY TABLE`, the table as main.cf names it (pgsql:FILE, lmdb:FILE;
+    proxy:... goes through proxymap): (True, value); (True, None) when the table has no
+    such key; (False, why) when the lookup failed, why being the cause Postfix gives in the
+    warning before its fatal line (which says only "query error"), else its last line."""
+    r = _run(postmap_command(config_dir) + ["-q", key, table])
     if r.returncode == 0:
         return True, r.stdout.strip()
     errors = [line.removeprefix("postmap: ").replace("??", " ").strip()
               for line in r.stderr.splitlines() if line.strip()]
     if r.returncode == 1 and not errors:
-        return True, "(not found)"
-    # the reason is in the connection or query warning; the final fatal line only says "query error"
+        return True, None
     cause = next((e for e in reversed(errors) if "connect to pgsql server" in e or "pgsql query failed" in e), None)
     return False, cause or (errors[-1] if errors else f"postmap exited with {r.returncode}")
+
+
+def postmap_stdin(args: list[str], table: str, text: str, config_dir: Path | None = None) -> str:
+    """`postmap ARGS TABLE` fed text on stdin (-q -, -r -i, -d -): what it prints. Exit 1
+    is no failure (-q -: some key not found; -d: a key already gone); another exit, a
+    fatal line or a warning (-i skips a line it cannot read with only a warning) raises
+    Failure with postmap's last line."""
+    r = subprocess.run([*postmap_command(config_dir), *args, table], input=text, capture_output=True, text=True)
+    if r.returncode not in (0, 1) or "fatal" in r.stderr or "warning" in r.stderr:
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
+        raise Failure(f"postmap {' '.join(args)} {table} failed: {lines[-1] if lines else r.returncode}")
+    return r.stdout
+
+
+class PostfixConfig:
+    """The configuration Postfix reads, in config_dir (postconf -c) or Postfix's default
+    place: main.cf's values (postconf -h), master.cf's services and their -o overrides
+    (postconf -M, -P). Read-only; each read asks postconf anew."""
+
+    def __init__(self, config_dir: Path | None):
+        self.config_dir = config_dir
+        self.where = f"{config_dir or '/etc/postfix'}/main.cf"
+
+    def _option(self) -> list[str]:
+        return ["-c", str(self.config_dir)] if self.config_dir else []
+
+    def command(self, tool: str) -> list[str]:
+        """tool (postconf, postmap) reading this configuration, to run."""
+        return [program(tool), *self._option()]
+
+    def shown(self, tool: str, *args: str) -> str:
+        """The same as one types it (`postconf -c DIR ...`), quoted for a shell."""
+        return shlex.join([tool, *self._option(), *args])
+
+    def postconf(self, *args: str) -> subprocess.CompletedProcess:
+        return _run(self.command("postconf") + list(args))
+
+    def values(self, names: list[str], expand: bool = False) -> dict[str, str]:
+        """main.cf's effective values (Postfix's defaults included), $names expanded with
+        expand (postconf -x -h). Raises Failure when postconf cannot read main.cf."""
+        if not names:
+            return {}
+        r = self.postconf(*(["-x"] if expand else []), "-h", *names)
+        if r.returncode != 0:
+            error = next((line for line in r.stderr.splitlines() if "fatal" in line), r.stderr.strip())
+            raise Failure(f"cannot read {self.where} ({error.split('fatal: ', 1)[-1]}); configure Postfix first"
+                          " (Debian: dpkg-reconfigure postfix, Internet Site) or give --config-dir")
+        values = r.stdout.splitlines()
+        if len(values) != len(names):
+            raise Failure(f"postconf answered {len(values)} values for {len(names)} parameters: {r.stderr.strip()}")
+        return dict(zip(names, values))
+
+    def value(self, name: str) -> str:
+        """One effective value, $names expanded; "" when postconf cannot say."""
+        try:
+            return self.values([name], expand=True)[name].strip()
+        except Failure:
+            return ""
+
+    def explicit(self, names: list[str]) -> dict[str, str]:
+        """The parameters main.cf itself sets (postconf -n), not Postfix's defaults."""
+        r = self.postconf("-n", *names)
+        return dict(line.split(" = ", 1) for line in r.stdout.splitlines() if " = " in line)
+
+    def expand(self, word: str) -> str:
+        """word with its $name, ${name} and $(name) replaced by their values."""
+        names = re.findall(r"\$\{?\(?(\w+)", word)
+        values = self.values(sorted(set(names)), expand=True)
+        return re.sub(r"\$(?:\{(\w+)\}|\((\w+)\)|(\w+))", lambda m: values[next(g for g in m.groups() if g)], word)
+
+    def master(self) -> tuple[list[list[str]], dict[tuple[str, str], dict[str, str]]]:
+        """master.cf's services, each as its fields (postconf -M, the -o options folded into
+        the line), and (service, type) -> its -o overrides (postconf -P; an empty one is "").
+        None of either for a main.cf alone (a configuration being prepared). Raises Failure
+        when postconf cannot read master.cf."""
+        if not Path(self.where.removesuffix("main.cf"), "master.cf").exists():
+            return [], {}
+        entries, params = self.postconf("-M"), self.postconf("-P")
+        for r in (entries, params):
+            if r.returncode != 0:
+                raise Failure(f"cannot read {self.where.removesuffix('main.cf')}master.cf ({r.stderr.strip()})")
+        services = [line.split() for line in entries.stdout.splitlines() if line.strip()]
+        overrides: dict[tuple[str, str], dict[str, str]] = {}
+        for line in params.stdout.splitlines():
+            name, value = line.split(" = ", 1) if " = " in line else (line.rstrip(" ="), "")
+            if name.count("/") >= 2:
+                service, kind, parameter = name.rsplit("/", 2)
+                overrides.setdefault((service, kind), {})[parameter] = value.strip()
+        return services, overrides
 
 
 def check_maps(address: str, dest: Path, config_dir: Path | None) -> Iterator[tuple[MapFile, str, str, bool]]:
@@ -143,5 +246,5 @@ def check_maps(address: str, dest: Path, config_dir: Path | None) -> Iterator[tu
             yield m, "-", f"(not installed in {dest})", False
             continue
         key = domain if m.name in DOMAIN_KEYED else address
-        ok, answer = postmap_query(key, path, config_dir)
-        yield m, key, answer, ok
+        ok, answer = postmap_query(key, f"pgsql:{path}", config_dir)
+        yield m, key, "(not found)" if answer is None else answer, ok
