@@ -158,7 +158,7 @@ maildirs_app = typer.Typer(no_args_is_help=True, help=(
     "    mailbook maildirs purge --base /home/mail --dry-run"))
 app.add_typer(maildirs_app, name="maildirs")
 role_app = typer.Typer(no_args_is_help=True, help=(
-    "The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail).\n\n"
+    "The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail, maildkim).\n\n"
     "    mailbook role password mailreader --generate /root/mailreader.pw"))
 app.add_typer(role_app, name="role")
 admin_app = typer.Typer(no_args_is_help=True, help=(
@@ -491,12 +491,14 @@ class ServiceRole(str, Enum):
     mailauth = "mailauth"
     mailquota = "mailquota"
     mailwebmail = "mailwebmail"
+    maildkim = "maildkim"
 
 
 @role_app.command("password")
 def role_password(
     role: Annotated[ServiceRole, typer.Argument(help="mailreader (Postfix), mailauth (Dovecot), mailquota (Dovecot's usage writes)"
-                                                     " or mailwebmail (a webmail's password form).")],
+                                                     ", mailwebmail (a webmail's password form)"
+                                                     " or maildkim (OpenDKIM's key lookups).")],
     dsn: AdminDsn = None,
     password_file: PasswordFile = None,
     generate: Annotated[Path | None, typer.Option(

@@ -52,7 +52,7 @@ def test_init_idempotent(cluster):
         assert owner == ("mailowner",)
         roles = dict(conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mail%'").fetchall())
         assert roles == {"mailowner": False, "mailadmin": False, "maildomainadmin": False, "mailreader": True, "mailauth": True,
-                         "mailquota": True, "mailwebmail": True}
+                         "mailquota": True, "mailwebmail": True, "maildkim": True}
         assert conn.execute("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'mail%' AND rolpassword IS NOT NULL").fetchone() == (0,)
         conn.execute("DROP DATABASE init_test")
 

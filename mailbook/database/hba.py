@@ -13,7 +13,7 @@ import re
 
 from mailbook import Failure
 
-SERVICE_ROLES = ("mailreader", "mailauth", "mailquota", "mailwebmail")
+SERVICE_ROLES = ("mailreader", "mailauth", "mailquota", "mailwebmail", "maildkim")
 WIDEST = {4: 16, 6: 48}  # the widest --network accepted, as a prefix length
 _NAME = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 

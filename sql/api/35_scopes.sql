@@ -146,7 +146,8 @@ BEGIN
         RAISE EXCEPTION 'role % does not exist', public.quoted(admin) USING ERRCODE = '42704',
               HINT = 'create the login first: mailbook admin add NAME --domain DOMAIN';
     END IF;
-    IF admin IN ('mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail') THEN
+    IF admin IN ('mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail',
+                 'maildkim') THEN
         RAISE EXCEPTION 'role % is one of mailbook''s own roles, not a customer''s login', public.quoted(admin)
               USING ERRCODE = '22023';
     END IF;
