@@ -1,6 +1,12 @@
 -- DKIM keys (migration 0209, table dkim_keys): mailbook generates a key pair
 -- (mailbook/dkim.py), stages it by COPY and add_dkim_key() stores it; OpenDKIM signs
 -- with each domain's active key, read as maildkim through the view dkim_signing.
+-- Ed25519 keys are stored but not activated yet: Debian's OpenDKIM (2.11.0~beta2, on 12
+-- and 13) takes the algorithm from its one global SignatureAlgorithm, not per key, so one
+-- instance signs either every domain with RSA or every domain with Ed25519 (with an RSA
+-- key under SignatureAlgorithm ed25519-sha256, or the reverse, it fails the message with
+-- "resource unavailable"). Ed25519 alone would not verify at many receivers; a per-key
+-- algorithm (KeyTable's 4th field) is upstream since 2026 and will allow RSA + Ed25519.
 -- A key's life: pending (added; its DNS record can be published) -> active (signing;
 -- activating one retires the domain's previous active key in the same transaction, so
 -- there is never a moment without a signing key) -> retired. Nothing here returns a
@@ -64,7 +70,8 @@ GRANT EXECUTE ON FUNCTION public.add_dkim_key(text, text, text) TO mailadmin;
 -- Caller: members of mailadmin (runner: `mailbook dkim activate`). Runs as mailowner.
 -- The pending key starts signing; the domain's active key, if any, retires in the same
 -- transaction. Activating the active key again changes nothing. Raises P0002 if the
--- domain has no key with that selector, 55000 if it is retired (add a new one).
+-- domain has no key with that selector, 55000 if it is retired (add a new one), 0A000
+-- for an Ed25519 key (see the top of this file).
 CREATE FUNCTION public.activate_dkim_key(domain text, selector text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -72,8 +79,9 @@ AS $$
 DECLARE
     d constant text := lower(activate_dkim_key.domain);
     current_state text;
+    key_algorithm text;
 BEGIN
-    SELECT k.state INTO current_state FROM public.dkim_keys k
+    SELECT k.state, k.algorithm INTO current_state, key_algorithm FROM public.dkim_keys k
      WHERE k.domain = d AND k.selector = activate_dkim_key.selector FOR UPDATE;
     IF current_state IS NULL THEN
         RAISE EXCEPTION 'domain % has no DKIM key with selector %', public.quoted(d),
@@ -83,6 +91,10 @@ BEGIN
               public.quoted(d) USING ERRCODE = '55000', HINT = 'add a new key: mailbook dkim add';
     ELSIF current_state = 'active' THEN
         RETURN;
+    ELSIF key_algorithm <> 'rsa-sha256' THEN
+        RAISE EXCEPTION 'DKIM key % of domain % is %: the signer (OpenDKIM 2.11) signs rsa-sha256 keys only',
+              public.quoted(activate_dkim_key.selector), public.quoted(d), key_algorithm USING ERRCODE = '0A000',
+              HINT = 'activate an RSA key (mailbook dkim add DOMAIN --algorithm rsa); keep this one published for later';
     END IF;
     UPDATE public.dkim_keys k SET state = 'retired', retired = now()
      WHERE k.domain = d AND k.state = 'active';

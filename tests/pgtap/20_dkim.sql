@@ -5,12 +5,13 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 \ir _setup.sql
 
 -- a key pair of the right shapes (the signing itself is tested with real keys)
 CREATE TEMP TABLE t_pair AS SELECT E'-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n-----END PRIVATE KEY-----\n'::text AS private_key,
-                                   repeat('A', 43) || '=' AS public_key;
+                                   repeat('A', 392) AS public_key,
+                                   repeat('A', 43) || '=' AS ed25519_public_key;
 GRANT SELECT ON t_pair TO PUBLIC;
 
 -- 1. the role
@@ -48,13 +49,13 @@ SET ROLE mailadmin;
 SELECT add_domain('example.com');
 SELECT add_domain('example.org');
 INSERT INTO dkim_key_staging (private_key, public_key) SELECT private_key, public_key FROM t_pair;
-SELECT is(add_dkim_key('Example.COM', 'mb202612', 'ed25519-sha256'), repeat('A', 43) || '=',
+SELECT is(add_dkim_key('Example.COM', 'mb202612', 'rsa-sha256'), repeat('A', 392),
           'mailadmin adds a key from the staged pair and gets its public key back');
 SELECT throws_ok($$SELECT * FROM dkim_key_staging$$, '42501', NULL, 'mailadmin reads no staged pair');
 SELECT throws_ok($$SELECT private_key FROM dkim_keys$$, '42501', NULL, 'mailadmin reads no private key');
 SELECT throws_ok($$SELECT * FROM dkim_signing$$, '42501', NULL, 'nor the signer''s view');
 SELECT results_eq($$SELECT domain, selector, algorithm, state FROM dkim_keys_list()$$,
-                  $$VALUES ('example.com', 'mb202612', 'ed25519-sha256', 'pending')$$,
+                  $$VALUES ('example.com', 'mb202612', 'rsa-sha256', 'pending')$$,
                   'dkim_keys_list() shows it pending, the domain lower-cased');
 RESET ROLE;
 SELECT is((SELECT count(*) FROM dkim_key_staging), 0::bigint, 'the staged pair is gone');
@@ -63,7 +64,7 @@ SET ROLE mailadmin;
 SELECT activate_dkim_key('example.com', 'mb202612');
 SELECT activate_dkim_key('example.com', 'mb202612');  -- again: nothing changes
 INSERT INTO dkim_key_staging (private_key, public_key) SELECT private_key, public_key FROM t_pair;
-SELECT add_dkim_key('example.com', 'mb202701', 'ed25519-sha256');
+SELECT add_dkim_key('example.com', 'mb202701', 'rsa-sha256');
 SET ROLE maildkim;
 SELECT results_eq($$SELECT domain, selector FROM dkim_signing$$, $$VALUES ('example.com', 'mb202612')$$,
                   'maildkim reads the active key only, not the next pending one');
@@ -81,16 +82,24 @@ SET ROLE mailadmin;
 SELECT throws_ok($$SELECT add_dkim_key('example.org', 'mb202612', 'ed25519-sha256')$$, '22023',
                  '0 DKIM key pairs staged in this transaction, not one', 'no key without a staged pair');
 INSERT INTO dkim_key_staging (private_key, public_key) SELECT private_key, public_key FROM t_pair;
-SELECT throws_ok($$SELECT add_dkim_key('example.com', 'mb202612', 'ed25519-sha256')$$, '23505', NULL,
+SELECT throws_ok($$SELECT add_dkim_key('example.com', 'mb202612', 'rsa-sha256')$$, '23505', NULL,
                  'a selector is used once per domain');
-SELECT throws_ok($$SELECT add_dkim_key('nothere.test', 'mb202612', 'ed25519-sha256')$$, '23503',
+SELECT throws_ok($$SELECT add_dkim_key('nothere.test', 'mb202612', 'rsa-sha256')$$, '23503',
                  'domain "nothere.test" is not hosted here', 'nor a domain not hosted');
-SELECT throws_ok($$SELECT add_dkim_key('example.org', 'Bad_Sel', 'ed25519-sha256')$$, '22023',
+SELECT throws_ok($$SELECT add_dkim_key('example.org', 'Bad_Sel', 'rsa-sha256')$$, '22023',
                  'selector "Bad_Sel" is not one DNS label (a-z, 0-9, -; at most 63)', 'a selector is one lower-case DNS label');
 SELECT throws_ok($$SELECT add_dkim_key('example.org', 'mb202612', 'rsa-sha1')$$, '22023',
                  'DKIM algorithm "rsa-sha1" is not rsa-sha256 or ed25519-sha256', 'rsa-sha1 is refused');
+RESET ROLE;
+DELETE FROM dkim_key_staging;  -- the pair staged above (the failed calls kept it), before a new one
+SET ROLE mailadmin;
+INSERT INTO dkim_key_staging (private_key, public_key) SELECT private_key, ed25519_public_key FROM t_pair;
 SELECT throws_ok($$SELECT add_dkim_key('example.org', 'mb202612', 'rsa-sha256')$$, '22023',
                  'the staged public key (44 characters) is no rsa-sha256 key', 'an Ed25519 key is no RSA key');
+-- the failed call's subtransaction kept the staged pair: now as what it is
+SELECT is(add_dkim_key('example.org', 'mb202612e', 'ed25519-sha256'), repeat('A', 43) || '=', 'an Ed25519 key is stored');
+SELECT throws_ok($$SELECT activate_dkim_key('example.org', 'mb202612e')$$, '0A000', NULL,
+                 'but not activated: OpenDKIM 2.11 signs with one algorithm for every key'); 
 SELECT throws_ok($$SELECT activate_dkim_key('example.com', 'nosuch')$$, 'P0002',
                  'domain "example.com" has no DKIM key with selector "nosuch"', 'activating an unknown key');
 SELECT throws_ok($$SELECT activate_dkim_key('example.com', 'mb202612')$$, '55000', NULL, 'a retired key is not activated again');
@@ -101,6 +110,6 @@ RESET ROLE;
 
 -- 5. the audit log names keys, never their contents
 SELECT is(array(SELECT DISTINCT row_key FROM audit_log WHERE table_name = 'dkim_keys' ORDER BY 1),
-          ARRAY['example.com -> mb202612', 'example.com -> mb202701'], 'each key change is audited by domain and selector');
+          ARRAY['example.com -> mb202612', 'example.com -> mb202701', 'example.org -> mb202612e'], 'each key change is audited by domain and selector');
 SELECT * FROM finish();
 ROLLBACK;
