@@ -388,8 +388,9 @@ def hba(
     patroni: Annotated[bool, typer.Option(
         "--patroni", help="Print the lines as items of Patroni's postgresql.pg_hba list (Patroni owns pg_hba.conf).")] = False,
 ):
-    """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader (Postfix), mailauth and
-    mailquota (Dovecot's logins, its usage writes), mailwebmail (a webmail's password form); the mail database
+    """Print the pg_hba.conf lines Postfix, Dovecot, a webmail and OpenDKIM need: mailreader (Postfix), mailauth
+    and mailquota (Dovecot's logins, its usage writes), mailwebmail (a webmail's password form), maildkim
+    (OpenDKIM's key lookups); the mail database
     only, SCRAM passwords, the local socket and loopback (v4 and v6).
 
         mailbook hba >> /etc/postgresql/*/main/pg_hba.conf   # then review the file's order
@@ -955,7 +956,7 @@ class KeyKind(str, Enum):
 
 
 @dkim_app.command("add")
-def dkim_add(domain: str, dsn: AdminDsn = None,
+def dkim_add(domain: str, dsn: Dsn = None,
              algorithm: Annotated[KeyKind, typer.Option(
                  help="rsa (2048 bits, read by every receiver) or ed25519 (RFC 8463; stored and publishable,"
                       " not activated yet: Debian's OpenDKIM signs one algorithm for all keys).")] = KeyKind.rsa,
@@ -986,7 +987,7 @@ def dkim_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = Fals
 
 
 @dkim_app.command("activate")
-def dkim_activate(domain: str, selector: str, dsn: AdminDsn = None):
+def dkim_activate(domain: str, selector: str, dsn: Dsn = None):
     """Sign with this key from now on; the domain's active key retires at the same moment.
     Publish its DNS record first (`dkim list --public-key`).
 
@@ -997,7 +998,7 @@ def dkim_activate(domain: str, selector: str, dsn: AdminDsn = None):
 
 
 @dkim_app.command("retire")
-def dkim_retire(domain: str, selector: str, dsn: AdminDsn = None):
+def dkim_retire(domain: str, selector: str, dsn: Dsn = None):
     """Stop signing with this key (a pending one never starts); its row stays for the
     DNS record, which may stay published until old mail has been read.
 
