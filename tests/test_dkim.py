@@ -89,11 +89,12 @@ def test_each_domain_signs_with_its_active_key(admin_dsn, stack):
     cli(["dkim", "activate", "example.org", "mb202611", "--dsn", admin_dsn], check=True)
     for sender, recipient, selector, algorithm in (
             ("user@example.com", "user@example.org", "mb202612", "rsa-sha256"),
-            ("user@example.org", "user@example.com", "mb202611", "rsa-sha256")):
+            ("user@example.org", "user@example.com", "mb202611", "rsa-sha256"),
+            ("User@Example.COM", "user@example.org", "mb202612", "rsa-sha256")):  # keys are lower case
         message = delivered(stack, sender, recipient, f"signed by {sender}")
         sig = signature(message)
         assert sig is not None, stack[1].log_text()
-        assert (sig["d"], sig["s"], sig["a"]) == (sender.split("@")[1], selector, algorithm)
+        assert (sig["d"].lower(), sig["s"], sig["a"]) == (sender.split("@")[1].lower(), selector, algorithm)
         assert verifies(message, admin_dsn), message.decode(errors="replace")
 
 
