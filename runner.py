@@ -29,6 +29,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from mailbook import Failure, __version__, authcache, connect, describe
+from mailbook import dkim as dkim_mod
 from mailbook.database import migrations as mig
 from mailbook.database import queries
 from mailbook.database.connlines import Target, servers
@@ -160,9 +161,13 @@ maildirs_app = typer.Typer(no_args_is_help=True, help=(
     "    mailbook maildirs purge --base /home/mail --dry-run"))
 app.add_typer(maildirs_app, name="maildirs")
 role_app = typer.Typer(no_args_is_help=True, help=(
-    "The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail).\n\n"
+    "The service roles' passwords (mailreader, mailauth, mailquota, mailwebmail, maildkim).\n\n"
     "    mailbook role password mailreader --generate /root/mailreader.pw"))
 app.add_typer(role_app, name="role")
+dkim_app = typer.Typer(no_args_is_help=True, help=(
+    "DKIM keys per domain, and OpenDKIM signing with them: add, list, activate, retire, install.\n\n"
+    "    mailbook dkim add example.com"))
+app.add_typer(dkim_app, name="dkim")
 admin_app = typer.Typer(no_args_is_help=True, help=(
     "A customer's admins: logins that manage only their own domains (members of maildomainadmin).\n\n"
     "    mailbook admin add alice --domain example.com --password-file /root/alice.pw"))
@@ -385,8 +390,9 @@ def hba(
     patroni: Annotated[bool, typer.Option(
         "--patroni", help="Print the lines as items of Patroni's postgresql.pg_hba list (Patroni owns pg_hba.conf).")] = False,
 ):
-    """Print the pg_hba.conf lines Postfix, Dovecot and a webmail need: mailreader (Postfix), mailauth and
-    mailquota (Dovecot's logins, its usage writes), mailwebmail (a webmail's password form); the mail database
+    """Print the pg_hba.conf lines Postfix, Dovecot, a webmail and OpenDKIM need: mailreader (Postfix), mailauth
+    and mailquota (Dovecot's logins, its usage writes), mailwebmail (a webmail's password form), maildkim
+    (OpenDKIM's key lookups); the mail database
     only, SCRAM passwords, the local socket and loopback (v4 and v6).
 
         mailbook hba >> /etc/postgresql/*/main/pg_hba.conf   # then review the file's order
@@ -493,12 +499,14 @@ class ServiceRole(str, Enum):
     mailauth = "mailauth"
     mailquota = "mailquota"
     mailwebmail = "mailwebmail"
+    maildkim = "maildkim"
 
 
 @role_app.command("password")
 def role_password(
     role: Annotated[ServiceRole, typer.Argument(help="mailreader (Postfix), mailauth (Dovecot), mailquota (Dovecot's usage writes)"
-                                                     " or mailwebmail (a webmail's password form).")],
+                                                     ", mailwebmail (a webmail's password form)"
+                                                     " or maildkim (OpenDKIM's key lookups).")],
     dsn: AdminDsn = None,
     password_file: PasswordFile = None,
     generate: Annotated[Path | None, typer.Option(
@@ -1042,6 +1050,107 @@ def whoami(dsn: Dsn = None, as_json: Json = False):
                                 used("mailboxes", me["max_mailboxes"], me["used_mailboxes"]),
                                 used("quota bytes", me["max_quota_bytes"], me["used_quota_bytes"])]))
     typer.echo("\n".join(printable(line) for line in lines))
+
+
+class KeyKind(str, Enum):
+    rsa = "rsa"
+    ed25519 = "ed25519"
+
+
+@dkim_app.command("add")
+def dkim_add(domain: str, dsn: Dsn = None,
+             algorithm: Annotated[KeyKind, typer.Option(
+                 help="rsa (2048 bits, read by every receiver) or ed25519 (RFC 8463; stored and publishable,"
+                      " not activated yet: Debian's OpenDKIM signs one algorithm for all keys).")] = KeyKind.rsa,
+             selector: Annotated[str | None, typer.Option(
+                 help="The selector (one DNS label); default mbYYYYMM, mbYYYYMMe for ed25519.")] = None):
+    """Make a DKIM key pair for a hosted domain and store it, pending: publish its DNS
+    record, then `dkim activate`. The private key goes from openssl into the database
+    through pipes and COPY only: never a command line, a file or the server log.
+
+        mailbook dkim add example.com --algorithm ed25519
+    """
+    with connect(dsn) as conn:
+        chosen, public = dkim_mod.add_key(conn, domain, algorithm.value, selector)
+    k = "ed25519" if algorithm == KeyKind.ed25519 else "rsa"
+    typer.echo(f"added pending DKIM key {chosen} for {domain.lower()}; publish, then `mailbook dkim activate`:")
+    typer.echo(f'{chosen}._domainkey.{domain.lower()}. IN TXT "v=DKIM1; k={k}; p={public}"')
+
+
+@dkim_app.command("list")
+def dkim_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False,
+              public: Annotated[bool, typer.Option("--public-key", help="Show the p= values too.")] = False):
+    """Each domain's DKIM keys: selector, algorithm, state, dates; never a private key.
+
+        mailbook dkim list --domain example.com
+    """
+    columns = "domain, selector, algorithm, state, created, activated, retired" + (", public_key" if public or as_json else "")
+    _show(*_call(dsn, f"SELECT {columns} FROM dkim_keys_list(%s)", (domain,)), as_json)
+
+
+@dkim_app.command("activate")
+def dkim_activate(domain: str, selector: str, dsn: Dsn = None):
+    """Sign with this key from now on; the domain's active key retires at the same moment.
+    Publish its DNS record first (`dkim list --public-key`).
+
+        mailbook dkim activate example.com mb202612
+    """
+    _call(dsn, "SELECT activate_dkim_key(%s, %s)", (domain, selector))
+    typer.echo(f"DKIM key {selector} of {domain.lower()} is active")
+
+
+@dkim_app.command("retire")
+def dkim_retire(domain: str, selector: str, dsn: Dsn = None):
+    """Stop signing with this key (a pending one never starts); its row stays for the
+    DNS record, which may stay published until old mail has been read.
+
+        mailbook dkim retire example.com mb202512
+    """
+    _call(dsn, "SELECT retire_dkim_key(%s, %s)", (domain, selector))
+    typer.echo(f"DKIM key {selector} of {domain.lower()} is retired")
+
+
+@dkim_app.command("install")
+def dkim_install(
+    config: Annotated[Path, typer.Option(help="OpenDKIM's configuration file (it reads one file only).")]
+        = Path("/etc/opendkim.conf"),
+    host: Host = "127.0.0.1",
+    port: Port = 5432,
+    dbname: DbName = "mail",
+    user: Annotated[str, typer.Option(help="Role OpenDKIM logs in as.")] = "maildkim",
+    socket: Annotated[str, typer.Option(help="Where OpenDKIM listens (its Socket setting).")] = dkim_mod.DEFAULT_SOCKET,
+    config_dir: Annotated[Path | None, typer.Option(
+        help="Postfix configuration directory whose main.cf is merged with (postconf -c); default /etc/postfix.")] = None,
+    password_file: PasswordFile = None,
+    dry_run: DryRun = False,
+):
+    """Write OpenDKIM's configuration (mode 0640, group opendkim, with maildkim's password)
+    so it signs with the keys in the mail database, then print the `postconf -e` lines
+    that make Postfix pass mail through it (smtpd_milters for SMTP and submission,
+    non_smtpd_milters for mail sent on the server itself), merged with main.cf's milters.
+    Needs Debian's opendkim and libopendbx1-pgsql.
+
+        mailbook dkim install --password-file /root/maildkim.pw
+        systemctl restart opendkim; mailbook dkim install ... | grep ^postconf | sh && postfix reload
+    """
+    password = obtain_password(password_file, "MAILBOOK_DKIM_PASSWORD", f"PostgreSQL role {user}")
+    text = dkim_mod.opendkim_conf(host, port, dbname, user, password, socket)
+    milter = dkim_mod.milter_address(socket)
+    _report(install_files({config: text}, group="opendkim", dry_run=dry_run), dry_run)
+    main_cf = merge.MainCf(config_dir)
+    names = ["smtpd_milters", "non_smtpd_milters"]
+    current = main_cf.explicit(names)
+    changes = []
+    for name in names:
+        words = [w for w in current.get(name, "").replace(",", " ").split() if w]
+        if milter in words:
+            changes.append(merge.Change(name, None, [f"has {milter} already"]))
+        else:
+            changes.append(merge.Change(name, ", ".join([*words, milter]), [f"was {current[name]}"] if words else []))
+    changes.append(merge.Change("milter_default_action", "accept",
+                                ["accept: while OpenDKIM is down mail leaves unsigned rather than waiting"]))
+    for line in merge.script(changes, [], config_dir, f"mailbook: OpenDKIM ({milter}) as a milter in {main_cf.where}"):
+        typer.echo(line)
 
 
 # -- provisioning: each command calls one SQL function ------------------------------------

@@ -161,7 +161,7 @@ def verifier_checks(conn: psycopg.Connection) -> list[Check]:
     try:
         with conn.transaction():
             rows = conn.execute("SELECT rolname, rolpassword FROM pg_catalog.pg_authid"
-                                " WHERE rolname IN ('mailreader', 'mailauth', 'mailquota', 'mailwebmail')"
+                                " WHERE rolname IN ('mailreader', 'mailauth', 'mailquota', 'mailwebmail', 'maildkim')"
                                 " ORDER BY 1").fetchall()
     except psycopg.errors.InsufficientPrivilege:
         return [("role passwords", "warn", "only a superuser may read how passwords are stored: run doctor as one")]
@@ -172,7 +172,7 @@ def verifier_checks(conn: psycopg.Connection) -> list[Check]:
             found.append(("role passwords", "fail", f"{role}'s password is stored as {kind}: set it again with"
                                                     f" `mailbook role password {role} --generate FILE`"))
     return found or [("role passwords", "pass",
-                      "mailreader, mailauth, mailquota and mailwebmail: SCRAM-SHA-256 or not set")]
+                      "mailreader, mailauth, mailquota, mailwebmail and maildkim: SCRAM-SHA-256 or not set")]
 
 
 def stored_row_checks(conn: psycopg.Connection) -> list[Check]:

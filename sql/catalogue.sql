@@ -24,7 +24,7 @@ WITH
 super AS (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolname = 'pg_database_owner'),
 ours AS (SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
           WHERE r.rolname IN ('mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota',
-                               'mailwebmail')),
+                               'mailwebmail', 'maildkim')),
 -- the help-desk logins: direct members of mailadmin but the five roles and superusers
 helpdesk AS (SELECT m.oid, m.rolname, m.rolcreaterole, m.rolreplication
                FROM pg_catalog.pg_auth_members am JOIN pg_catalog.pg_roles m ON m.oid = am.member

@@ -25,7 +25,7 @@ SELECT 'role ' || r.name,
             WHEN r.login THEN 'login' ELSE 'no login' END
   FROM (VALUES ('mailowner', false), ('mailadmin', false), ('maildomainadmin', false), ('mailreader', true), ('mailauth', true),
                ('mailquota', true),
-               ('mailwebmail', true)) AS r(name, login)
+               ('mailwebmail', true), ('maildkim', true)) AS r(name, login)
   LEFT JOIN pg_catalog.pg_roles a ON a.rolname = r.name
 UNION ALL
 -- privileges: the promises the rest depends on
@@ -41,9 +41,9 @@ SELECT 'PUBLIC may use nothing',
 UNION ALL
 SELECT 'service roles write nothing',
        CASE WHEN bad IS NULL THEN 'pass' ELSE 'fail' END,
-       coalesce(bad, 'mailreader and mailauth only read; mailquota writes only usage rows (quota_usage); mailwebmail touches no table')
+       coalesce(bad, 'mailreader and mailauth only read; mailquota writes only usage rows (quota_usage); mailwebmail and maildkim touch no table')
   FROM (SELECT string_agg(r || ' may ' || priv || ' ' || c.relname, ', ') AS bad
-          FROM unnest(ARRAY['mailreader', 'mailauth', 'mailquota', 'mailwebmail']) AS r
+          FROM unnest(ARRAY['mailreader', 'mailauth', 'mailquota', 'mailwebmail', 'maildkim']) AS r
          CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS priv
           JOIN pg_catalog.pg_class c ON c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
          WHERE EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)

@@ -14,7 +14,8 @@ DECLARE
         ['mailreader', 'true' ],  -- Postfix map lookups
         ['mailauth',   'true' ],  -- Dovecot passdb/userdb lookups, and the vacation scripts Sieve reads
         ['mailquota',  'true' ],  -- Dovecot's quota_clone: writes each mailbox's usage, nothing else
-        ['mailwebmail', 'true']   -- a webmail's password form: EXECUTE change_password() only
+        ['mailwebmail', 'true'],  -- a webmail's password form: EXECUTE change_password() only
+        ['maildkim',   'true' ]   -- OpenDKIM: reads the active DKIM keys (view dkim_signing), nothing else
     ];
     r text[];
 BEGIN
@@ -40,6 +41,7 @@ COMMENT ON ROLE maildomainadmin IS 'mailbook: a customer''s admin: EXECUTE on th
 COMMENT ON ROLE mailreader IS 'mailbook: Postfix''s map lookups (postfix-maps/*.cf); reads, writes nothing.';
 COMMENT ON ROLE mailauth IS 'mailbook: Dovecot''s passdb/userdb lookups and the vacation scripts Sieve reads; reads, writes nothing.';
 COMMENT ON ROLE mailquota IS 'mailbook: Dovecot''s quota_clone; writes each mailbox''s usage row and nothing else.';
+COMMENT ON ROLE maildkim IS 'mailbook: OpenDKIM''s KeyTable/SigningTable lookups; reads the active DKIM private keys (dkim_signing) and nothing else.';
 COMMENT ON ROLE mailwebmail IS 'mailbook: a webmail''s password form; may only call change_password().';
 
 -- Every knob that can put a statement's text or its parameters into the server log or a

@@ -239,11 +239,16 @@ def test_rollback_refused_while_scoped(cluster, fresh_db):
         conn.execute("CREATE ROLE t32_carol NOLOGIN; GRANT maildomainadmin TO t32_carol")
         try:
             conn.execute("SELECT add_domain('example.com'); SELECT grant_domain_admin('t32_carol', 'example.com')")
-            assert "rolled back 0208_" in cli(["migrate", "rollback", "--dsn", fresh_db], check=True).stdout  # resellers
+            # the migrations after 0207 first (0209, DKIM keys: none here)
+            newer = [m for (m,) in conn.execute("SELECT migration_id FROM _yoyo_migration"
+                                                " WHERE migration_id > '0207_add_admin_scopes'")]
+            if newer:
+                cli(["migrate", "rollback", "--count", str(len(newer)), "--dsn", fresh_db], check=True)
             r = cli(["migrate", "rollback", "--dsn", fresh_db])
             assert r.exit_code == 1 and "domain admin scopes exist" in r.stderr and r.stderr.count("\n") == 1, r
             assert conn.execute("SELECT count(*) FROM admin_scopes").fetchone() == (1,)
-            conn.execute("DELETE FROM admin_scopes WHERE admin = 't32_carol'")  # the API went with 0208
+            # a rollback above took the API away until the next apply: the owner deletes the row
+            conn.execute("DELETE FROM admin_scopes" if newer else "SELECT revoke_domain_admin('t32_carol')")
             assert "rolled back 0207_add_admin_scopes" in cli(["migrate", "rollback", "--dsn", fresh_db], check=True).stdout
             assert conn.execute("SELECT has_database_privilege('maildomainadmin', current_database(), 'CONNECT'),"
                                 " has_schema_privilege('maildomainadmin', 'public', 'USAGE')").fetchone() == (False, False)

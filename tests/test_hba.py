@@ -57,7 +57,8 @@ def test_hba_lines_load_without_error_and_grant_nothing_broader(hba_cluster):
                              " WHERE user_name <> ARRAY[%s]", (SUPERUSER,)).fetchall()
     assert {(t, a) for t, _, _, a, _ in rules} == {("local", None), ("host", "127.0.0.1"), ("host", "::1")}
     assert {tuple(d) for _, d, _, _, _ in rules} == {("mail",)}
-    assert {tuple(u) for _, _, u, _, _ in rules} == {("mailreader",), ("mailauth",), ("mailquota",), ("mailwebmail",)}
+    assert {tuple(u) for _, _, u, _, _ in rules} == {("mailreader",), ("mailauth",), ("mailquota",), ("mailwebmail",),
+                                                            ("maildkim",)}
     assert {m for *_, m in rules} == {"scram-sha-256"}
 
 

@@ -25,6 +25,7 @@ LAYERS = {
     "mailbook.postfix": 2, "mailbook.dovecot": 2, "mailbook.pgbouncer": 2, "mailbook.roundcube": 2,
     "mailbook.patroni": 2, "mailbook.provisioning": 2,
     "mailbook.authcache": 2,  # Dovecot's auth cache kept current (`dovecot follow`)
+    "mailbook.dkim": 2,  # OpenDKIM's configuration and the DKIM keys it reads
     # built from the rooms below: moving in from other tools, the audit, the demo
     "mailbook.importers": 3, "mailbook.doctor": 3, "mailbook.demo": 3,
     # the running mail stack from the outside (`doctor --live`), beside the audit

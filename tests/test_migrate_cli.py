@@ -52,7 +52,7 @@ def test_init_idempotent(cluster):
         assert owner == ("mailowner",)
         roles = dict(conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'mail%'").fetchall())
         assert roles == {"mailowner": False, "mailadmin": False, "maildomainadmin": False, "mailreader": True, "mailauth": True,
-                         "mailquota": True, "mailwebmail": True}
+                         "mailquota": True, "mailwebmail": True, "maildkim": True}
         assert conn.execute("SELECT count(*) FROM pg_authid WHERE rolname LIKE 'mail%' AND rolpassword IS NOT NULL").fetchone() == (0,)
         conn.execute("DROP DATABASE init_test")
 
@@ -325,7 +325,12 @@ def test_rollback_refused_with_data(fresh_db):
         conn.execute("SELECT add_mailbox('gone@example.com', 'pw pw pw')")
         conn.execute("SELECT remove_mailbox('gone@example.com')")  # its maildir is queued
         conn.execute("SELECT set_vacation('foo@example.com', 'Away', 'away')")
+        with conn.transaction():  # a key pair is staged and taken in one transaction
+            conn.execute("INSERT INTO dkim_key_staging (private_key, public_key) VALUES"
+                         " ('-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n', repeat('A', 392))")
+            conn.execute("SELECT add_dkim_key('example.com', 'mb202612', 'rsa-sha256')")
     steps = [
+        ("0209", "DKIM keys exist", "DELETE FROM dkim_keys"),
         ("0208", None, None),  # resellers and the largest-mailbox cap: none here (either refuses the rollback)
         ("0207", None, None),  # scoped admins: none granted here (a scope refuses the rollback)
         ("0206", None, None),  # bulk inserts recorded by domain: trigger functions only

@@ -1,7 +1,7 @@
 """`mailbook hba`: the pg_hba.conf lines this setup needs, and nothing broader.
 
-Postfix (as mailreader), Dovecot (as mailauth, and mailquota for usage) and a webmail's
-password form (as mailwebmail) connect to the mail database only, over
+Postfix (as mailreader), Dovecot (as mailauth, and mailquota for usage), a webmail's
+password form (as mailwebmail) and OpenDKIM (as maildkim) connect to the mail database only, over
 the local socket or loopback, with SCRAM passwords; mail hosts elsewhere get `hostssl`
 lines for the networks named. Admins (members of mailadmin, superusers) are left to the
 site's own lines."""
@@ -13,7 +13,7 @@ import re
 
 from mailbook import Failure
 
-SERVICE_ROLES = ("mailreader", "mailauth", "mailquota", "mailwebmail")
+SERVICE_ROLES = ("mailreader", "mailauth", "mailquota", "mailwebmail", "maildkim")
 WIDEST = {4: 16, 6: 48}  # the widest --network accepted, as a prefix length
 _NAME = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 

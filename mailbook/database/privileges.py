@@ -7,7 +7,8 @@ import psycopg
 
 from mailbook import data_dir
 
-ROLES = ("mailowner", "mailadmin", "maildomainadmin", "mailreader", "mailauth", "mailquota", "mailwebmail", "public")
+ROLES = ("mailowner", "mailadmin", "maildomainadmin", "mailreader", "mailauth", "mailquota", "mailwebmail", "maildkim",
+         "public")
 
 
 def matrix(conn: psycopg.Connection, roles: tuple[str, ...] = ROLES) -> list[tuple[str, str, dict[str, str]]]:

@@ -20,7 +20,7 @@ CREATE FUNCTION public.mailbook_role_names() RETURNS text[]
 LANGUAGE sql IMMUTABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT ARRAY['mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail']
+SELECT ARRAY['mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail', 'maildkim']
 $$;
 REVOKE ALL ON FUNCTION public.mailbook_role_names() FROM PUBLIC;
 

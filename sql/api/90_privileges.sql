@@ -15,6 +15,10 @@ BEGIN
     IF to_regclass('public.admin_scopes') IS NOT NULL THEN
         EXECUTE format('GRANT CONNECT ON DATABASE %I TO maildomainadmin', current_database());
     END IF;
+    -- the DKIM signer (0209): none yet while a pre-1.0 database is moved onto the baseline
+    IF to_regclass('public.dkim_keys') IS NOT NULL THEN
+        EXECUTE format('GRANT CONNECT ON DATABASE %I TO maildkim', current_database());
+    END IF;
 END
 $db$;
 
@@ -25,6 +29,10 @@ BEGIN
     IF to_regrole('maildomainadmin') IS NOT NULL THEN
         REVOKE ALL ON ALL TABLES IN SCHEMA public FROM maildomainadmin;
         REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM maildomainadmin;
+    END IF;
+    IF to_regrole('maildkim') IS NOT NULL THEN
+        REVOKE ALL ON ALL TABLES IN SCHEMA public FROM maildkim;
+        REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM maildkim;
     END IF;
 END
 $revoke$;
@@ -88,6 +96,20 @@ GRANT SELECT (email) ON public.quota_usage TO mailquota;
 
 -- mailwebmail: a webmail's password form. No table at all: it may EXECUTE
 -- change_password() (sql/api/25_change_password.sql) and nothing else.
+
+-- maildkim: OpenDKIM's KeyTable and SigningTable (`mailbook dkim install`, migration 0209).
+-- The active keys, private ones included, through the view and nothing else: no table,
+-- no function. mailadmin reads the public parts through dkim_keys_list() and may only
+-- stage a key pair for add_dkim_key() (the key columns; batch is always its default,
+-- the inserting transaction); nobody but mailowner reads dkim_keys or the staging table.
+DO $grant$
+BEGIN
+    IF to_regclass('public.dkim_keys') IS NOT NULL THEN
+        GRANT SELECT ON public.dkim_signing TO maildkim;
+        GRANT INSERT (private_key, public_key) ON public.dkim_key_staging TO mailadmin;
+    END IF;
+END
+$grant$;
 
 -- maildomainadmin: a customer's admin (migration 0207, sql/api/35_scopes.sql). No table
 -- and no view at all, admin_scopes included: it reads its mailboxes through

@@ -19,7 +19,7 @@ What `\\d+`, `\\df+` and `\\du+` show in psql, on one page. Every function below
 `mailowner` (SECURITY DEFINER, `search_path` pinned) unless it is in the last group.
 """
 
-ROLES = ("mailowner", "mailadmin", "mailreader", "mailauth", "mailquota", "mailwebmail")
+ROLES = ("mailowner", "mailadmin", "mailreader", "mailauth", "mailquota", "mailwebmail", "maildkim")
 
 _FUNCTIONS = """
 SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid),

@@ -65,7 +65,9 @@ SELECT p.oid, p.proname::text AS name,
                      'make_reseller', 'unmake_reseller', 'resellers', 'whoami', 'my_domains',
                      -- scoped reads (sql/api/55_send_as.sql)
                      'my_send_as', 'who_may_send_as',
-                     'set_mailbox_quota_cap') AS for_mailadmin,
+                     'set_mailbox_quota_cap',
+                     -- DKIM keys (0209): public parts only; private keys go in by COPY
+                     'add_dkim_key', 'activate_dkim_key', 'retire_dkim_key', 'dkim_keys_list') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
@@ -109,15 +111,16 @@ SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_n
           ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT audit_log',
                 'mailadmin SELECT mailboxes', 'mailadmin SELECT quota_usage', 'mailadmin SELECT send_as',
                 'mailadmin SELECT settings', 'mailadmin SELECT transports', 'mailadmin SELECT vacations',
-                'mailauth SELECT sieve_delivery_scripts', 'mailauth SELECT sieve_scripts'],
-          'the only table-wide grants are mailadmin''s SELECTs; users and import_staging are granted column by column');
+                'mailauth SELECT sieve_delivery_scripts', 'mailauth SELECT sieve_scripts',
+                'maildkim SELECT dkim_signing'],
+          'the only table-wide grants are mailadmin''s SELECTs (and the two service views); users and the staging tables are granted column by column');
 SELECT ok(NOT EXISTS (SELECT FROM pg_class c, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS p
                        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v')
                          AND has_table_privilege('public', c.oid, p)),
           'PUBLIC holds no privilege on any table or view');
 SELECT ok(NOT EXISTS (SELECT FROM information_schema.column_privileges g
                        WHERE g.table_schema = 'public' AND g.grantee IN ('mailadmin', 'mailreader', 'mailauth')
-                         AND g.privilege_type <> 'SELECT' AND g.table_name <> 'import_staging'),
+                         AND g.privilege_type <> 'SELECT' AND g.table_name NOT IN ('import_staging', 'dkim_key_staging')),
           'no service or admin role may write any column of a real table');
 SELECT is(array(SELECT a.attname::text FROM pg_attribute a
                   WHERE a.attrelid = 'public.import_staging'::regclass AND a.attnum > 0 AND NOT a.attisdropped

@@ -1,0 +1,69 @@
+"""A private OpenDKIM (Debian's opendkim, with libopendbx1-pgsql) reading its keys from the
+mail database, configured by `mailbook dkim install`, listening on a loopback port of its
+own. Started in the foreground as the test's own process; stop() ends that process only."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from mailbook.demo.cluster import free_port
+from mailbook.files import write_private
+
+from .process import cli, require_program
+
+
+class OpenDKIM:
+    def __init__(self, root: Path, cluster, dbname: str, password: str, postfix_config: Path | None = None):
+        self.root, self.port = root, free_port()
+        self.config = root / "opendkim.conf"
+        self.opendkim = require_program("/usr/sbin/opendkim")
+        self.process: subprocess.Popen | None = None
+        root.mkdir(parents=True, exist_ok=True)
+        pw = root / "maildkim.pw"
+        write_private(pw, password + "\n")
+        args = ["dkim", "install", "--config", str(self.config), "--port", str(cluster.port), "--dbname", dbname,
+                "--socket", f"inet:{self.port}@127.0.0.1", "--password-file", str(pw)]
+        if postfix_config is not None:
+            args += ["--config-dir", str(postfix_config)]
+        self.install = cli(args, check=True)  # what the admin sees: the file written, the postconf lines
+
+    def postconf(self) -> dict[str, str]:
+        """The settings of the printed `postconf -e 'NAME = VALUE'` lines."""
+        out = {}
+        for line in self.install.stdout.splitlines():
+            if " -e '" in line:
+                name, value = line.split(" -e '", 1)[1].rstrip("'").split(" = ", 1)
+                out[name] = value
+        return out
+
+    def start(self) -> None:
+        log = open(self.root / "opendkim.log", "ab")
+        # -f: foreground, our child; -P: a pid file of its own (the config's is the system's)
+        self.process = subprocess.Popen([self.opendkim, "-f", "-x", str(self.config), "-P", str(self.root / "pid")],
+                                        stdout=log, stderr=log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"opendkim exited {self.process.returncode}: {self.log_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"opendkim did not listen on {self.port}: {self.log_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_text(self) -> str:
+        path = self.root / "opendkim.log"
+        return path.read_text(errors="replace") if path.exists() else ""
