@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -33,3 +34,16 @@ def write_report(out_dir: Path, stem: str, result: dict, markdown: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (out_dir / f"{stem}.md").write_text(markdown)
+
+
+def two_sides(baseline: str, into: Path, root: Path) -> dict[str, Path]:
+    """The two versions a side-by-side run compares, by name: the baseline commit unpacked
+    into `into` (git archive), and the work tree at root, named by HEAD's short hash
+    (+changes when migrations/, sql/ or mailbook/ differ from it)."""
+    archive = subprocess.run(["git", "archive", baseline], cwd=root, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                          text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "migrations", "sql", "mailbook"],
+                                cwd=root, capture_output=True, text=True).stdout.strip())
+    return {baseline: into, f"{head}{'+changes' if dirty else ''}": root}

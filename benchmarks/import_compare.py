@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import machine, write_report
+from benchmarks.common import machine, two_sides, write_report
 from benchmarks.run import SERVER_SETTINGS, dataset
 from mailbook.demo.cluster import PrivateCluster
 from tests.harness.process import ROOT, private_dir, remove
@@ -107,13 +107,7 @@ def run(n: int, rounds: int, baseline: str, out_dir: Path | None) -> dict:
     base_tree = Path(tempfile.mkdtemp(prefix="mailbook-baseline-"))
     cluster = PrivateCluster(work / "pg", settings=SERVER_SETTINGS)
     try:
-        archive = subprocess.run(["git", "archive", baseline], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(base_tree)], input=archive, check=True)
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "migrations", "sql", "mailbook"],
-                                    cwd=ROOT, capture_output=True, text=True).stdout.strip())
-        sides = {baseline: base_tree, f"{head}{'+changes' if dirty else ''}": ROOT}
+        sides = two_sides(baseline, base_tree, ROOT)
         cluster.start()
         mailbox_csv = dataset(n, prehashed(cluster))[0]
         csv_path = work / "mailboxes.csv"

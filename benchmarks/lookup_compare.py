@@ -36,7 +36,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from benchmarks.common import machine, write_report
+from benchmarks.common import machine, two_sides, write_report
 from benchmarks.e2e import (
     WORKLOADS,
     Instance,
@@ -106,15 +106,9 @@ def run(rounds: int, scale: float, baseline: str, out_dir: Path | None) -> dict:
     cluster = PrivateCluster(work / "pg", settings=["shared_buffers = 512MB", "max_wal_size = 4GB"])
     instances: list[Instance] = []
     try:
-        archive = subprocess.run(["git", "archive", baseline], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(base_tree)], input=archive, check=True)
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "migrations", "sql", "mailbook"],
-                                    cwd=ROOT, capture_output=True, text=True).stdout.strip())
+        trees = two_sides(baseline, base_tree, ROOT)
+        names = list(trees)
         same_maps = subprocess.run(["git", "diff", "--quiet", baseline, "--", "postfix-maps"], cwd=ROOT).returncode == 0
-        names = [baseline, f"{head}{'+changes' if dirty else ''}"]
-        trees = {names[0]: base_tree, names[1]: ROOT}
         dbs = {names[0]: "lookups_baseline", names[1]: "lookups_head"}
         csvs = []
         for stem, text in zip(("mailboxes", "aliases"), mailbook_csv()):

@@ -11,24 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --bench
-if [ "${1:-}" = "--e2e" ]; then
-    shift
-    exec .venv/bin/python -m benchmarks.e2e "$@"
-fi
-if [ "${1:-}" = "--compiled" ]; then
-    shift
-    exec .venv/bin/python -m benchmarks.compiled "$@"
-fi
-if [ "${1:-}" = "--delivery" ]; then
-    shift
-    exec .venv/bin/python -m benchmarks.delivery "$@"
-fi
-if [ "${1:-}" = "--logins" ]; then
-    shift
-    exec .venv/bin/python -m benchmarks.logins "$@"
-fi
-if [ "${1:-}" = "--lookups" ]; then
-    shift
-    exec .venv/bin/python -m benchmarks.lookup_compare "$@"
-fi
-exec .venv/bin/python -m benchmarks.run "$@"
+# one flag per side run; without one: benchmarks/run.py (lookups, import, migrate)
+case "${1:-}" in
+    --e2e) module=e2e ;;
+    --compiled) module=compiled ;;
+    --delivery) module=delivery ;;
+    --logins) module=logins ;;
+    --lookups) module=lookup_compare ;;
+    *) exec .venv/bin/python -m benchmarks.run "$@" ;;
+esac
+shift
+exec .venv/bin/python -m "benchmarks.$module" "$@"
