@@ -11,7 +11,7 @@ SELECT plan(25);
 
 -- 1. the table, its triggers and who reads it
 SELECT table_owner_is('public', 'resellers', 'mailowner', 'resellers belongs to mailowner');
-SELECT is(array(SELECT r FROM unnest(ARRAY['mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail']) r
+SELECT is(array(SELECT r FROM unnest(ARRAY['mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail', 'maildkim']) r
                  WHERE has_table_privilege(r, 'public.resellers', 'SELECT')),
           '{}'::text[], 'no role reads resellers directly: resellers() is the way');
 SELECT triggers_are('public', 'resellers', ARRAY['audit_insert', 'audit_delete', 'audit_update', 'audit_truncate'],
@@ -22,7 +22,7 @@ SELECT has_trigger('public', 'users', t, format('users has %s', t))
 SELECT has_trigger('public', 'admin_scopes', 'reseller_limits_on_insert', 'a domain given to a reseller is counted');
 SELECT has_column('public', 'transports', 'max_mailbox_quota_bytes', 'transports caps the largest mailbox quota');
 SELECT is(mailbook_role_names(),
-          ARRAY['mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail'],
+          ARRAY['mailowner', 'mailadmin', 'maildomainadmin', 'mailreader', 'mailauth', 'mailquota', 'mailwebmail', 'maildkim'],
           'mailbook_role_names() lists sql/roles.sql''s roles');
 
 -- 2. a reseller and a customer's domain admin
