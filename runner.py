@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from mailbook import Failure, __version__, authcache, connect, describe
+from mailbook import Failure, __version__, authcache, connect, describe, dnsrecords
 from mailbook import dkim as dkim_mod
 from mailbook.database import migrations as mig
 from mailbook.database import queries
@@ -908,7 +908,7 @@ def pgbouncer_install(
 
 # -- a customer's admins (sql/api/35_scopes.sql) -------------------------------------------
 
-Domains = Annotated[list[str], typer.Option("--domain", help="A domain it manages (repeat for more).")]
+Domains = Annotated[list[str] | None, typer.Option("--domain", help="A domain it manages (repeat for more).")]
 
 
 @admin_app.command("add")
@@ -1151,6 +1151,85 @@ def dkim_install(
                                 ["accept: while OpenDKIM is down mail leaves unsigned rather than waiting"]))
     for line in merge.script(changes, [], config_dir, f"mailbook: OpenDKIM ({milter}) as a milter in {main_cf.where}"):
         typer.echo(line)
+
+
+class DmarcPolicy(str, Enum):
+    none = "none"
+    quarantine = "quarantine"
+    reject = "reject"
+
+
+class StsMode(str, Enum):
+    testing = "testing"
+    enforce = "enforce"
+
+
+@app.command()
+def dns(
+    domain: str,
+    dsn: Dsn = None,
+    mx: Annotated[list[str] | None, typer.Option(
+        "--mx", help="A host that receives the domain's mail (MX, in order of preference); repeat for a backup.")] = None,
+    client_host: Annotated[str | None, typer.Option(
+        "--host", help="The host mail clients use for IMAP and submission (default: the first --mx).")] = None,
+    ipv4: Annotated[list[str] | None, typer.Option(
+        "--ipv4", help="An outbound IPv4 address or network for SPF besides the MX hosts; repeatable.")] = None,
+    ipv6: Annotated[list[str] | None, typer.Option(
+        "--ipv6", help="An outbound IPv6 address or network for SPF; repeatable.")] = None,
+    rua: Annotated[str | None, typer.Option(
+        help="Where DMARC and TLS-RPT reports go (default: postmaster@DOMAIN).")] = None,
+    dmarc_policy: Annotated[DmarcPolicy, typer.Option(
+        help="DMARC p=: none (reports only: the start) until the reports show every sender aligned.")]
+        = DmarcPolicy.none,
+    mta_sts_mode: Annotated[StsMode, typer.Option(
+        help="MTA-STS mode: testing (reports only: the start), enforce once TLS-RPT is clean.")] = StsMode.testing,
+    mta_sts_policy: Annotated[bool, typer.Option(
+        "--mta-sts-policy", help="Print the MTA-STS policy file (.well-known/mta-sts.txt) instead.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Resolve each record and say present, missing or different; exit 1 unless all are present.")]
+        = False,
+    resolver: Annotated[str | None, typer.Option(
+        help="With --check: ask the DNS server at IP[:PORT] (default: the system resolver).")] = None,
+    autoconfig: Annotated[Path | None, typer.Option(
+        help="Write mail/config-v1.1.xml (Thunderbird) and autodiscover/autodiscover.xml (Outlook) below DIR.",
+        metavar="DIR")] = None,
+):
+    """Print the DNS records a hosted domain needs, in zone-file syntax: MX, SPF, DKIM (its
+    pending and active keys), DMARC, MTA-STS, TLS-RPT and the mail clients' SRV and CNAME
+    records. MX hosts, outbound addresses and the report address come from the options (the
+    database holds the DKIM keys only); give the same options with --check.
+
+        mailbook dns example.com --mx mail.example.net --ipv4 192.0.2.25
+        mailbook dns example.com --mx mail.example.net --ipv4 192.0.2.25 --check
+    """
+    _, rows = _call(dsn, "SELECT name, state, txt FROM dkim_dns_records(%s)", (domain,))
+    recs = dnsrecords.records(domain, rows, mx or [], ipv4 or [], ipv6 or [], rua, client_host,
+                              dmarc_policy.value, mta_sts_mode.value)
+    hosts = [dnsrecords.host(h, "--mx") for h in mx or []]  # records() refused none or a bad one
+    client = dnsrecords.host(client_host, "--host") if client_host else hosts[0]
+    if mta_sts_policy:
+        typer.echo(dnsrecords.mta_sts_policy(hosts, mta_sts_mode.value), nl=False)
+        return
+    if autoconfig is not None:
+        for path in dnsrecords.write_autoconfig(autoconfig, domain.lower().rstrip("."), client):
+            typer.echo(f"wrote {path}")
+        return
+    if not check:
+        typer.echo(dnsrecords.zone_text(recs), nl=False)
+        return
+    res = dnsrecords.resolver(resolver)
+    bad = 0
+    for rec in recs:
+        state, found = dnsrecords.check(rec, res)
+        bad += state != "present"
+        typer.echo(f"{state:9} {rec.type:5} {rec.name}")
+        if state != "present":
+            typer.echo(f"    wanted: {rec.rdata_text()}")
+        for value in found:
+            typer.echo(f"    found:  {printable(value)}")
+    if bad:
+        raise Failure(f"{bad} of {len(recs)} record(s) missing or different")
+    typer.echo(f"all {len(recs)} records present")
 
 
 # -- provisioning: each command calls one SQL function ------------------------------------

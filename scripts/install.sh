@@ -4,7 +4,7 @@
 # pgTAP and pg_prove, Postfix and Dovecot (IMAP, LMTP, Sieve) with their PostgreSQL drivers,
 # swaks, PgBouncer, PostfixAdmin (with PHP's CLI and pgsql driver) and vmm, Roundcube with
 # its password plugin, chromium and chromedriver, Patroni and etcd, OpenDKIM with OpenDBX's
-# PostgreSQL driver;
+# PostgreSQL driver, unbound (the loopback DNS server of tests/test_dns.py);
 # debootstrap (the Debian 13 root of tests/test_debian13.py), slirp4netns (the fresh roots of
 # tests/test_admin_guide_wiring.py);
 # `--bench` what benchmarks/ needs: Postfix (postmap, smtp-source), PostfixAdmin with PHP's
@@ -24,6 +24,7 @@ if [ "${1:-}" = "--test" ]; then
                roundcube-core roundcube-sqlite3 roundcube-plugins chromium chromium-driver   # the webmail tests
                postfix-lmdb   # `mailbook maps compile` writes lmdb: tables
                opendkim libopendbx1-pgsql   # tests/test_dkim.py: OpenDKIM reading its keys from PostgreSQL (OpenDBX)
+               unbound   # tests/test_dns.py: a private DNS server on loopback serving the test zone (local-data)
                patroni python3-etcd etcd-server   # tests/test_patroni.py starts its own etcd and nodes;
                                                    # Patroni 4 (Debian 13) imports python3-etcd for etcd3
                debootstrap    # tests/test_debian13.py builds a Debian 13 root (scripts/debian13.sh)
@@ -69,10 +70,10 @@ if ((${#missing[@]})); then
     # PostfixAdmin would ask for a database to set up; the tests give it their own
     echo "postfixadmin postfixadmin/dbconfig-install boolean false" | $sudo debconf-set-selections
     # PostfixAdmin and Roundcube pull in a web server, etcd-server its own etcd on port 2379,
-    # opendkim its system milter: keep them from starting during the install (the Patroni
-    # test starts a private etcd, tests/test_dkim.py a private OpenDKIM)
+    # opendkim its system milter, unbound its system resolver: keep them from starting during the install (the Patroni
+    # test starts a private etcd, tests/test_dkim.py a private OpenDKIM, tests/test_dns.py a private unbound)
     policy=""
-    if [[ " ${missing[*]} " == *" postfixadmin "* || " ${missing[*]} " == *" roundcube-core "* || " ${missing[*]} " == *" etcd-server "* || " ${missing[*]} " == *" opendkim "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    if [[ " ${missing[*]} " == *" postfixadmin "* || " ${missing[*]} " == *" roundcube-core "* || " ${missing[*]} " == *" etcd-server "* || " ${missing[*]} " == *" opendkim "* || " ${missing[*]} " == *" unbound "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
         $sudo chmod 0755 /usr/sbin/policy-rc.d
         policy=/usr/sbin/policy-rc.d

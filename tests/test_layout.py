@@ -26,6 +26,7 @@ LAYERS = {
     "mailbook.patroni": 2, "mailbook.provisioning": 2,
     "mailbook.authcache": 2,  # Dovecot's auth cache kept current (`dovecot follow`)
     "mailbook.dkim": 2,  # OpenDKIM's configuration and the DKIM keys it reads
+    "mailbook.dnsrecords": 2,  # the DNS records a domain needs, checked; the mail clients' autoconfig
     # built from the rooms below: moving in from other tools, the audit, the demo
     "mailbook.importers": 3, "mailbook.doctor": 3, "mailbook.demo": 3,
     # the running mail stack from the outside (`doctor --live`), beside the audit

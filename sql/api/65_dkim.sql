@@ -148,3 +148,32 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.dkim_keys_list(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.dkim_keys_list(text) TO mailadmin;
+
+-- dkim_dns_records(domain) -> (name, selector, algorithm, state, txt)
+-- Caller: members of mailadmin, and maildomainadmin for the domains in its scope (runner:
+-- `mailbook dns DOMAIN`, which prints and checks them). Runs as mailowner. The DKIM TXT
+-- records the domain must publish: one per pending key (published before it signs) and
+-- per active key; retired keys not (their records may stay in DNS, nobody needs them).
+-- name is absolute (trailing dot), txt the whole record text, unsplit. Raises 42501
+-- when a scoped admin may not manage the domain (the same for one not hosted), 23503
+-- when the domain is not hosted.
+CREATE FUNCTION public.dkim_dns_records(domain text)
+RETURNS TABLE (name text, selector text, algorithm text, state text, txt text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER  -- plpgsql: created even where 0209 is rolled back
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d constant text := lower(dkim_dns_records.domain);
+BEGIN
+    PERFORM public.require_domain_scope(d);
+    PERFORM public.assert_hosted(d);
+    RETURN QUERY
+        SELECT k.selector || '._domainkey.' || k.domain || '.', k.selector, k.algorithm, k.state,
+               'v=DKIM1; k=' || split_part(k.algorithm, '-', 1) || '; p=' || k.public_key
+          FROM public.dkim_keys k
+         WHERE k.domain = d AND k.state IN ('pending', 'active')
+         ORDER BY k.created, k.selector;
+END
+$$;
+REVOKE ALL ON FUNCTION public.dkim_dns_records(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.dkim_dns_records(text) TO mailadmin, maildomainadmin;
