@@ -67,7 +67,7 @@ SELECT p.oid, p.proname::text AS name,
                      'my_send_as', 'who_may_send_as',
                      'set_mailbox_quota_cap',
                      -- DKIM keys (0209): public parts only; private keys go in by COPY
-                     'add_dkim_key', 'activate_dkim_key', 'retire_dkim_key', 'dkim_keys_list') AS for_mailadmin,
+                     'add_dkim_key', 'activate_dkim_key', 'retire_dkim_key', 'dkim_keys_list', 'dkim_dns_records') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
