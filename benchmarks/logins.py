@@ -230,7 +230,7 @@ def markdown(r: dict) -> str:
     lines = ["# IMAP logins per second", "",
              f"Machine: {m['cpu']}, {m['cores']} cores; PostgreSQL {m['postgresql']}, Dovecot {r['dovecot']}. "
              f"{r['users_per_cost']} mailboxes per bcrypt cost; each run {r['logins']} logins (connect, LOGIN, "
-             f"LOGOUT) by {r['clients']} concurrent clients; {r['rounds']} rounds, the three Dovecots taking turns; "
+             f"LOGOUT) by {r['clients']} concurrent clients; {r['rounds']} rounds, the Dovecots taking turns; "
              "ratios are the median of per-round ratios to the passwd-file floor (benchmarks/logins.py)."
              + (f" last_logins rows written: {r.get('last_logins_rows')}." if r.get("last_login") else ""), "",
              "| bcrypt cost | Dovecot | logins/s | / passwd-file |", "|---|---|---|---|"]
