@@ -758,6 +758,10 @@ def dovecot_install(
                     "working, and how far into an outage a login carries (0: no cache).")] = 900,
     dovecot_version: Annotated[str | None, typer.Option(
         help="2.3 or 2.4: the Dovecot to write for (default: the installed one, from dovecot --version).")] = None,
+    last_login: Annotated[bool, typer.Option(
+        "--last-login/--no-last-login",
+        help="With LMTP delivery: record each mailbox's last IMAP and POP3 login (service, address) in"
+             " last_logins, as the usage role, through the same dict (last-login-mailbook.conf.ext).")] = True,
     dry_run: DryRun = False,
 ):
     """Install, for the installed Dovecot (2.3 or 2.4), dovecot-sql.conf.ext (connection and
@@ -765,8 +769,9 @@ def dovecot_install(
     includes them after the distribution's conf.d files and sets the certificate and the
     auth listener for Postfix's submission (private/auth in Postfix's queue); with LMTP
     delivery (the default) also lmtp-mailbook.conf.ext (LMTP and quota-status sockets in
-    Postfix's queue, quota, usage into SQL, vacation replies, users' Sieve scripts) and its
-    two dict files. Mode 0640, group dovecot. A rerun keeps a password not given from the
+    Postfix's queue, quota, usage into SQL, vacation replies, users' Sieve scripts), its
+    two dict files and last-login-mailbook.conf.ext (each mailbox's last IMAP/POP3 login
+    into SQL; --no-last-login leaves it out). Mode 0640, group dovecot. A rerun keeps a password not given from the
     files installed, so one role's password changes alone; the first install needs both.
 
         mailbook dovecot install --password-file /root/mailauth.pw --quota-password-file /root/mailquota.pw
@@ -785,7 +790,7 @@ def dovecot_install(
                                         dest.parent / "dovecot-dict-quota.conf.ext", quota_user)
         writable = {"target_session_attrs": "read-write"} if len(where) > 1 else {}
         lmtp = LmtpSetup(Target(where, dbname, quota_user, quota_password).libpq(**writable),
-                         postfix_queue, vmail_user, vmail_group)
+                         postfix_queue, vmail_user, vmail_group, last_login)
     version = dovecot_version or installed_version()
     files = dovecot_files(dest, conf_d, connect, mailbox_base, lmtp, auth_cache_ttl, version,
                           SubmissionSetup(postfix_queue, submission, tls_cert, tls_key))
@@ -1373,6 +1378,18 @@ def mailbox_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = F
     """
     _, [(reads_all,)] = _call(dsn, "SELECT has_table_privilege('public.mailboxes', 'SELECT')")
     _show(*_call(dsn, queries.MAILBOXES if reads_all else queries.MY_MAILBOXES, (domain, domain)), as_json)
+
+
+@mailbox_app.command("stale")
+def mailbox_stale(days: Annotated[int, typer.Option(help="Without a login for at least this many days.")] = 180,
+                  dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
+    """List mailboxes nobody has logged in to (IMAP, POP3, ManageSieve: Dovecot's last_login
+    records) for --days days, or ever since recording began, those never first; a customer's
+    admin sees its domains' only.
+
+        mailbook mailbox stale --days 180 --domain example.com
+    """
+    _show(*_call(dsn, queries.STALE, (days, domain, domain)), as_json)
 
 
 @mailbox_app.command("passwd")

@@ -21,6 +21,11 @@ Dovecot in turn (the order swapped every round): --logins logins by --clients co
 clients (threads), each a TCP connection, LOGIN, LOGOUT: the IMAP process is started and
 the userdb asked, as for a real client. Writes logins.json and logins.md to --out.
 
+With --last-login (issue 33), two more Dovecots with the LMTP include and the shipped cache,
+alike but for last-login-mailbook.conf.ext: "lmtp, cache" (--no-last-login) and "lmtp,
+cache, last login" (each IMAP login also writes last_logins through the dict, as
+mailquota): their ratio is what recording costs a login.
+
 Dovecot 2.3's configuration language (this machine's); the floor's passdb/userdb are
 written here, mailbook's by its installer.
 """
@@ -44,7 +49,8 @@ from mailbook.passwords import new_password
 from tests.harness.database import migrate
 from tests.harness.dovecot import Dovecot, dovecot_class, install_dovecot
 from tests.harness.postfix import VMAIL_GID, VMAIL_UID
-from tests.harness.process import ROOT, private_dir, remove
+from tests.harness.process import ROOT, cli, private_dir, remove
+from tests.harness.tls import certificate
 
 DOMAIN = "logins.example.com"
 PASSWORD = "correct horse battery staple"  # one password for all: the hash's cost is what differs
@@ -94,6 +100,23 @@ def floor_dovecot(root: Path, mail: Path, hashes: dict[str, str]) -> Dovecot:
     return dovecot
 
 
+def lmtp_dovecot(root: Path, mail: Path, connection: tuple[str, ...], quota_pw: Path, last_login: bool) -> Dovecot:
+    """`mailbook dovecot install` with the LMTP include (its sockets in a queue directory of
+    its own: no Postfix is needed to log in over IMAP) and the shipped cache, with or without
+    the last-login include."""
+    conf, queue = root / "dovecot-conf", root / "queue"
+    (queue / "private").mkdir(parents=True)
+    cert, key = certificate(root)
+    cli(["dovecot", "install", "--dest", str(conf / "dovecot-sql.conf.ext"), "--conf-d", str(conf),
+         "--mailbox-base", str(mail), "--postfix-queue", str(queue), "--vmail-user", "nobody", "--vmail-group", "nogroup",
+         "--no-submission", "--tls-cert", str(cert), "--tls-key", str(key), "--quota-password-file", str(quota_pw),
+         "--last-login" if last_login else "--no-last-login", *connection], check=True)
+    dovecot = dovecot_class()(root / "dovecot", conf / "dovecot-sql.conf.ext", conf / "auth-mailbook.conf.ext", mail,
+                              conf / "lmtp-mailbook.conf.ext")
+    dovecot.root.mkdir(exist_ok=True)
+    return dovecot
+
+
 def login_once(port: int, user: str) -> None:
     imap = imaplib.IMAP4("127.0.0.1", port, timeout=60)
     try:
@@ -134,7 +157,8 @@ def logins_per_second(port: int, users: list[str], logins: int, clients: int) ->
     return round(logins / seconds, 1)
 
 
-def run(rounds: int, costs: list[int], users: int, logins: int, clients: int, out_dir: Path | None) -> dict:
+def run(rounds: int, costs: list[int], users: int, logins: int, clients: int, out_dir: Path | None,
+        last_login: bool = False) -> dict:
     if installed_version() != "2.3":
         raise SystemExit("the floor's passwd-file configuration is written in Dovecot 2.3's language")
     work = private_dir("mailbook-logins-")
@@ -142,8 +166,10 @@ def run(rounds: int, costs: list[int], users: int, logins: int, clients: int, ou
     dovecots: dict[str, Dovecot] = {}
     try:
         cluster.start()
-        auth_pw = new_password()
-        dsn = migrate(cluster, "mail", mailauth=auth_pw)
+        auth_pw, quota_pw = new_password(), new_password()
+        dsn = migrate(cluster, "mail", mailauth=auth_pw, mailquota=quota_pw)
+        (work / "quota.pw").write_text(quota_pw + "\n")
+        (work / "quota.pw").chmod(0o600)
         hashes = add_users(dsn, costs, users)
         (work / "auth.pw").write_text(auth_pw + "\n")
         (work / "auth.pw").chmod(0o600)
@@ -156,6 +182,10 @@ def run(rounds: int, costs: list[int], users: int, logins: int, clients: int, ou
             "mailbook": install_dovecot(work / "nocache", mail, *connection),
             "mailbook, cache": install_dovecot(work / "cache", mail, *connection, shipped_cache=True),
         }
+        if last_login:
+            for name, on in (("lmtp, cache", False), ("lmtp, cache, last login", True)):
+                dovecots[name] = lmtp_dovecot(work / name.replace(", ", "-").replace(" ", "-"), mail, connection,
+                                              work / "quota.pw", on)
         for d in dovecots.values():
             d.start()
         for name, d in dovecots.items():  # warm: processes forked; the cache filled
@@ -167,6 +197,7 @@ def run(rounds: int, costs: list[int], users: int, logins: int, clients: int, ou
                 raise SystemExit(f"{name}: {e}; its log: {d.log_errors()}") from None
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             result = {"machine": machine(conn), "dovecot": installed_version(), "rounds": rounds, "costs": costs,
+                      "last_login": last_login,
                       "users_per_cost": users, "logins": logins, "clients": clients,
                       "runs": {str(c): {n: [] for n in dovecots} for c in costs}}
         names = list(dovecots)
@@ -178,6 +209,9 @@ def run(rounds: int, costs: list[int], users: int, logins: int, clients: int, ou
                 print(f"round {r + 1}, cost {cost}: "
                       + ", ".join(f"{n} {result['runs'][str(cost)][n][-1]}/s" for n in names), flush=True)
         result["errors"] = {n: d.log_errors() for n, d in dovecots.items()}
+        if last_login:  # the plugin did write: one row per mailbox logged in to
+            with psycopg.connect(dsn) as conn:
+                result["last_logins_rows"] = conn.execute("SELECT count(*) FROM last_logins").fetchone()[0]
     finally:
         for d in dovecots.values():
             if d.conf.exists():
@@ -196,8 +230,9 @@ def markdown(r: dict) -> str:
     lines = ["# IMAP logins per second", "",
              f"Machine: {m['cpu']}, {m['cores']} cores; PostgreSQL {m['postgresql']}, Dovecot {r['dovecot']}. "
              f"{r['users_per_cost']} mailboxes per bcrypt cost; each run {r['logins']} logins (connect, LOGIN, "
-             f"LOGOUT) by {r['clients']} concurrent clients; {r['rounds']} rounds, the three Dovecots taking turns; "
-             "ratios are the median of per-round ratios to the passwd-file floor (benchmarks/logins.py).", "",
+             f"LOGOUT) by {r['clients']} concurrent clients; {r['rounds']} rounds, the Dovecots taking turns; "
+             "ratios are the median of per-round ratios to the passwd-file floor (benchmarks/logins.py)."
+             + (f" last_logins rows written: {r.get('last_logins_rows')}." if r.get("last_login") else ""), "",
              "| bcrypt cost | Dovecot | logins/s | / passwd-file |", "|---|---|---|---|"]
     for cost, runs in r["runs"].items():
         for name, rates in runs.items():
@@ -213,9 +248,11 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=300, help="logins per run")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "local")
+    parser.add_argument("--last-login", action="store_true",
+                        help="also the LMTP include with and without last_login (what recording costs a login)")
     a = parser.parse_args()
     costs = [int(c) for c in a.costs.split(",")]
-    print(markdown(run(a.rounds, costs, a.users, a.logins, a.clients, a.out)))
+    print(markdown(run(a.rounds, costs, a.users, a.logins, a.clients, a.out, a.last_login)))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class LmtpSetup:
     postfix_queue: str = "/var/spool/postfix"  # Postfix's queue_directory: the sockets go in private/
     vmail_user: str = "vmail"               # who mail processes run as (mail_uid): the dict socket's owner
     vmail_group: str = "vmail"
+    last_login: bool = True                 # last-login-mailbook.conf.ext: IMAP/POP3 logins into last_logins
 
 
 def installed_version(program: str = "dovecot") -> str:
@@ -195,6 +196,8 @@ def _main_settings(version: str, conf_d: Path, mailbox_base: str, lmtp: LmtpSetu
     includes = f"!include {conf_d / 'auth-mailbook.conf.ext'}\n"
     if lmtp:
         includes += f"!include {conf_d / 'lmtp-mailbook.conf.ext'}\n"
+        if lmtp.last_login:  # its dict server and connection are the LMTP include's
+            includes += f"!include {conf_d / 'last-login-mailbook.conf.ext'}\n"
     users = (f"# mail processes run as the owner of the maildirs\n"
              f"mail_uid = {lmtp.vmail_user}\nmail_gid = {lmtp.vmail_group}\n") if lmtp else ""
     users += _first_valid_uid(lmtp)
@@ -220,8 +223,8 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
     """For the given Dovecot version: dest (the SQL passdb/userdb with its connection and
     mailbox base), the auth include pointing at it (its cache ttls set to auth_cache_ttl
     seconds, 0: no cache) and conf.d/99-mailbook.conf including it; with lmtp, also the
-    LMTP include and its two dict files (quota usage as mailquota, vacation scripts as the
-    auth role), next to dest. submission: the certificate and Postfix's auth listener
+    LMTP include and its two dict files (quota usage and, unless lmtp.last_login is False,
+    last logins as mailquota; vacation scripts as the auth role), next to dest. submission: the certificate and Postfix's auth listener
     (default: Debian's snakeoil, /var/spool/postfix/private/auth)."""
     if version not in VERSIONS:
         raise Failure(f"--dovecot-version must be one of {', '.join(VERSIONS)}, not {version!r}")
@@ -255,6 +258,8 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
     include = include.replace("    user = vmail\n    group = vmail\n",
                               f"    user = {lmtp.vmail_user}\n    group = {lmtp.vmail_group}\n")
     files[conf_d / "lmtp-mailbook.conf.ext"] = include
+    if lmtp.last_login:
+        files[conf_d / "last-login-mailbook.conf.ext"] = (source / "last-login-mailbook.conf.ext").read_text()
     if version == "2.3":
         files[quota_dict] = _with_connect((source / "dovecot-dict-quota.conf.ext").read_text(), lmtp.quota_connect)
         files[sieve_dict] = _with_connect((source / "dovecot-dict-sieve.conf.ext").read_text(), connect)

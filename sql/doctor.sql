@@ -41,7 +41,7 @@ SELECT 'PUBLIC may use nothing',
 UNION ALL
 SELECT 'service roles write nothing',
        CASE WHEN bad IS NULL THEN 'pass' ELSE 'fail' END,
-       coalesce(bad, 'mailreader and mailauth only read; mailquota writes only usage rows (quota_usage); mailwebmail and maildkim touch no table')
+       coalesce(bad, 'mailreader and mailauth only read; mailquota writes only usage rows (quota_usage) and last logins (last_logins); mailwebmail and maildkim touch no table')
   FROM (SELECT string_agg(r || ' may ' || priv || ' ' || c.relname, ', ') AS bad
           FROM unnest(ARRAY['mailreader', 'mailauth', 'mailquota', 'mailwebmail', 'maildkim']) AS r
          CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS priv
@@ -51,7 +51,9 @@ SELECT 'service roles write nothing',
            AND CASE WHEN priv IN ('INSERT', 'UPDATE') THEN pg_catalog.has_any_column_privilege(r, c.oid, priv)
                     ELSE pg_catalog.has_table_privilege(r, c.oid, priv) END
            -- Dovecot's quota_clone upsert, the one write a service role needs
-           AND NOT (r = 'mailquota' AND c.oid = to_regclass('public.quota_usage') AND priv IN ('INSERT', 'UPDATE'))) p
+           -- and its last_login upsert (migration 0210)
+           AND NOT (r = 'mailquota' AND c.oid IN (to_regclass('public.quota_usage'), to_regclass('public.last_logins'))
+                    AND priv IN ('INSERT', 'UPDATE'))) p
 UNION ALL
 -- mailwebmail's calls carry passwords (the current and the new one): its role settings
 -- keep them out of the server log and pg_stat_activity, whatever the server logs for

@@ -20,10 +20,14 @@ MY_DOMAINS = "SELECT * FROM my_domains()"
 
 # (domain, domain): every mailbox, or one domain's
 MAILBOXES = ("SELECT email, realname, maildir, quota_bytes, used_bytes, quota_messages, used_messages, active,"
-             " disabled_services AS services_off, created FROM mailboxes"
+             " disabled_services AS services_off, created, last_login FROM mailboxes"
              " WHERE %s::text IS NULL OR domain = lower(%s) ORDER BY email")
 # the same for a customer's admin (maildomainadmin), who may not read the view: its domains only
 MY_MAILBOXES = MAILBOXES.replace(" FROM mailboxes", " FROM my_mailboxes()")
+# mailboxes without a login for N days or ever (stale_mailboxes() narrows a customer's
+# admin to its domains as my_mailboxes() does); 22023 for fewer than 1 day
+STALE = ("SELECT email, last_login, created, active, used_bytes FROM stale_mailboxes(%s)"
+         " WHERE %s::text IS NULL OR domain = lower(%s)")
 
 QUOTA_COLUMNS = "email, quota_bytes, used_bytes, quota_messages, used_messages"
 # one mailbox through my_mailbox(), which a customer's admin may call in its domains (and

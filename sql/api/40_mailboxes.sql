@@ -138,6 +138,30 @@ $$;
 REVOKE ALL ON FUNCTION public.my_mailbox(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.my_mailbox(text) TO mailadmin, maildomainadmin;
 
+-- stale_mailboxes(days) -> SETOF mailboxes
+-- Caller: members of mailadmin (every mailbox) and of maildomainadmin (its domains, as
+-- my_mailboxes()) (runner: `mailbook mailbox stale`). The mailboxes nobody has logged in
+-- to for days days, or ever since Dovecot began recording (last_login NULL: a mailbox
+-- that only receives mail, or one recorded before migration 0210), those never first.
+-- Raises 22023 for days below 1 or NULL.
+CREATE FUNCTION public.stale_mailboxes(days integer) RETURNS SETOF public.mailboxes
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF days IS NULL OR days < 1 THEN
+        RAISE EXCEPTION 'days must be a whole number of days, 1 or more, not %', coalesce(days::text, 'NULL')
+              USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+        SELECT m.* FROM public.my_mailboxes() m
+         WHERE m.last_login IS NULL OR m.last_login < now() - make_interval(days => days)
+         ORDER BY m.last_login NULLS FIRST, m.email;
+END
+$$;
+REVOKE ALL ON FUNCTION public.stale_mailboxes(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.stale_mailboxes(integer) TO mailadmin, maildomainadmin;
+
 -- insert_mailbox(address, hash, realname, dir, quota_bytes) -> mailboxes
 -- Caller: the API, after new_mailbox(). A concurrent insert of the same address or
 -- maildir can still win the race; its unique violation is reported as clearly.

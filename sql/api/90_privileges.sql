@@ -93,6 +93,23 @@ GRANT EXECUTE ON FUNCTION public.sieve_string(text) TO mailauth;
 GRANT INSERT (email, bytes, messages) ON public.quota_usage TO mailquota;
 GRANT UPDATE (bytes, messages) ON public.quota_usage TO mailquota;
 GRANT SELECT (email) ON public.quota_usage TO mailquota;
+-- The same dict server writes Dovecot's last_login plugin (migration 0210), as the same
+-- role: a separate one would guard nothing, its password sitting in a file beside this
+-- one, readable by the same group. The upsert (INSERT ... ON CONFLICT (email, service,
+-- remote_ip) DO UPDATE SET login_epoch) needs INSERT of the four columns, UPDATE of the
+-- epoch, SELECT of the key; the trigger that moves a login from a new address into the
+-- row (as the writer) needs UPDATE of remote_ip. last_login itself is the trigger's.
+-- mailadmin reads the rows (which service, which address).
+DO $grant$
+BEGIN
+    IF to_regclass('public.last_logins') IS NOT NULL THEN
+        GRANT INSERT (email, service, remote_ip, login_epoch) ON public.last_logins TO mailquota;
+        GRANT UPDATE (remote_ip, login_epoch) ON public.last_logins TO mailquota;
+        GRANT SELECT (email, service, remote_ip) ON public.last_logins TO mailquota;
+        GRANT SELECT ON public.last_logins TO mailadmin;
+    END IF;
+END
+$grant$;
 
 -- mailwebmail: a webmail's password form. No table at all: it may EXECUTE
 -- change_password() (sql/api/25_change_password.sql) and nothing else.

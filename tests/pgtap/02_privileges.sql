@@ -67,7 +67,9 @@ SELECT p.oid, p.proname::text AS name,
                      'my_send_as', 'who_may_send_as',
                      'set_mailbox_quota_cap',
                      -- DKIM keys (0209): public parts only; private keys go in by COPY
-                     'add_dkim_key', 'activate_dkim_key', 'retire_dkim_key', 'dkim_keys_list', 'dkim_dns_records') AS for_mailadmin,
+                     'add_dkim_key', 'activate_dkim_key', 'retire_dkim_key', 'dkim_keys_list', 'dkim_dns_records',
+                     -- last logins (0210)
+                     'stale_mailboxes') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
@@ -108,7 +110,7 @@ SELECT isnt_superuser(r, format('%s is not a superuser', r))
 SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_name)
                   FROM information_schema.role_table_grants g
                  WHERE g.table_schema = 'public' AND g.grantee <> 'mailowner' ORDER BY 1),
-          ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT audit_log',
+          ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT audit_log', 'mailadmin SELECT last_logins',
                 'mailadmin SELECT mailboxes', 'mailadmin SELECT quota_usage', 'mailadmin SELECT send_as',
                 'mailadmin SELECT settings', 'mailadmin SELECT transports', 'mailadmin SELECT vacations',
                 'mailauth SELECT sieve_delivery_scripts', 'mailauth SELECT sieve_scripts',
