@@ -330,6 +330,7 @@ def test_rollback_refused_with_data(fresh_db):
                          " ('-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n', repeat('A', 392))")
             conn.execute("SELECT add_dkim_key('example.com', 'mb202612', 'rsa-sha256')")
     steps = [
+        ("0212", None, None),  # vacation changes recorded for `dovecot follow`: triggers only
         ("0209", "DKIM keys exist", "DELETE FROM dkim_keys"),
         ("0208", None, None),  # resellers and the largest-mailbox cap: none here (either refuses the rollback)
         ("0207", None, None),  # scoped admins: none granted here (a scope refuses the rollback)
