@@ -14,10 +14,13 @@ script from SQL (sieve_before dict) at every delivery.
 The e2e benchmark's data (100,064 mailboxes; tests/harness/data.py) in one private
 PostgreSQL; the Postfix side is the same for every configuration (mailbook's pgsql: maps,
 a load test's limits). Dovecots, each installed by `mailbook dovecot install` and then,
-for all but "mailbook", with parts taken out of the installed files:
+for all but "mailbook", with parts taken out of (or put back into) the installed files:
   * "mailbook": as shipped (SQL passdb/userdb with the shipped auth cache, quota count,
-    quota_clone into SQL, the vacation script from SQL, users' own Sieve scripts);
-  * "- sieve dict": without sieve_before (no vacation replies from SQL);
+    quota_clone into SQL, users' own Sieve scripts, the vacation script from SQL for the
+    mailboxes whose userdb answer says they have a reply: none of the benchmark's);
+  * "mailbook (1.0)": as 1.0 shipped it: the plugin's sieve_before for every mailbox, so
+    Pigeonhole reads the vacation script from SQL at every delivery (two dict queries);
+  * "- sieve dict": no vacation replies from SQL at all (no dict, no userdb field);
   * "- quota_clone": without quota_clone (usage no longer reaches SQL);
   * "- SQL userdb": passdb and userdb from a passwd-file of the same users, hashes, homes
     and quota rules, exported from the database (no change seen until re-exported);
@@ -63,21 +66,32 @@ from tests.harness.process import ROOT, private_dir, remove
 # configuration -> the parts taken out of the installed files
 CONFIGS = {
     "mailbook": set(),
+    "mailbook (1.0)": {"+ 1.0 sieve_before"},
     "- sieve dict": {"sieve dict"},
     "- quota_clone": {"quota_clone"},
     "- SQL userdb": {"sql userdb"},
     "floor": {"sieve dict", "quota_clone", "sql userdb"},
 }
 WITH_QUOTA_STATUS = ("mailbook", "floor")
+SIEVE_BEFORE = "sieve_before = dict:proxy::mailbook_sieve;name=mailbook-vacation"
 
 
 def without(dovecot: Dovecot, parts: set[str], users: Path) -> None:
-    """Take parts out of the files `mailbook dovecot install` wrote for dovecot (2.3)."""
+    """Take parts out of the files `mailbook dovecot install` wrote for dovecot (2.3), or
+    put 1.0's plugin-wide sieve_before back."""
     lmtp = dovecot.lmtp_include.read_text()
+    if parts & {"sieve dict", "+ 1.0 sieve_before"}:  # the userdb's sieve_before column out
+        sql, n = re.subn(r", CASE WHEN EXISTS \(SELECT FROM vacations v [^)]*\)\) THEN "
+                         r"'dict:proxy::mailbook_sieve;name=mailbook-vacation' END AS sieve_before", "",
+                         dovecot.sql_conf.read_text())
+        assert n == 1, "the installed user_query changed: update benchmarks/delivery.py"
+        dovecot.sql_conf.write_text(sql)
+    if "+ 1.0 sieve_before" in parts:
+        lmtp, n = re.subn(r"^(plugin \{\n)", rf"\1  {SIEVE_BEFORE}\n", lmtp, flags=re.M)
+        assert n == 1, "the installed LMTP include changed: update benchmarks/delivery.py"
     if "sieve dict" in parts:
-        lmtp, n = re.subn(r"^\s*sieve_before = dict:proxy::mailbook_sieve.*\n", "", lmtp, flags=re.M)
         lmtp, m = re.subn(r"^\s*mailbook_sieve = pgsql:.*\n", "", lmtp, flags=re.M)
-        assert n == m == 1, "the installed LMTP include changed: update benchmarks/delivery.py"
+        assert m == 1, "the installed LMTP include changed: update benchmarks/delivery.py"
     if "quota_clone" in parts:
         lmtp, n = re.subn(r"^(mail_plugins = \$mail_plugins quota) quota_clone$", r"\1", lmtp, flags=re.M)
         lmtp, m = re.subn(r"^\s*quota_clone_dict = .*\n", "", lmtp, flags=re.M)

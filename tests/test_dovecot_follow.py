@@ -320,8 +320,8 @@ def deliver(postfix, user: str, subject: str, sender: str = "other@example.com")
 
 
 def test_no_sieve_dict_query_without_a_vacation(stack):
-    """A delivery to a mailbox without a vacation reply reads no script from SQL: its
-    userdb lookup is the auth role's only statement. With a reply due, the dict reads it."""
+    """A delivery to a mailbox without a vacation reply reads no script from SQL: of the
+    auth role's statements, only its userdb lookup. With a reply due, the dict reads it."""
     pg, postfix, dovecot, _ = stack
     counts = {}
     for user, vacation in (("nofollow@example.com", False), ("later@example.com", True)):
@@ -329,12 +329,13 @@ def test_no_sieve_dict_query_without_a_vacation(stack):
             change(pg, "SELECT set_vacation(%s, 'Later', 'away')", user)
         dovecot.doveadm("auth", "cache", "flush", user)  # a fresh userdb lookup, as after the ttl
         statements = auth_statements(pg, lambda u=user, v=vacation: deliver(postfix, u, f"counted {v}"))
-        counts[user] = (sum(1 for s in statements if "FROM users u JOIN transports" in s and user in s),
+        counts[user] = (sum(1 for s in statements if " AS home," in s and user in s),  # user_query
                         sum(1 for s in statements if re.search(r"\bsieve_(delivery_)?scripts\b", s) and user in s))
     change(pg, "SELECT clear_vacation('later@example.com')")
     print(f"\nauth role statements per delivery (userdb, sieve dict): {counts}")
-    assert counts["nofollow@example.com"] == (1, 0), counts
-    assert counts["later@example.com"][0] == 1 and counts["later@example.com"][1] >= 1, counts
+    # the userdb's lookup (with Dovecot 2.4.1, two), and no dict query without a reply
+    assert counts["nofollow@example.com"][0] >= 1 and counts["nofollow@example.com"][1] == 0, counts
+    assert counts["later@example.com"][0] >= 1 and counts["later@example.com"][1] >= 1, counts
 
 
 def test_a_new_vacation_replies_once_flushed(stack, follower):
