@@ -14,10 +14,13 @@ script from SQL (sieve_before dict) at every delivery.
 The e2e benchmark's data (100,064 mailboxes; tests/harness/data.py) in one private
 PostgreSQL; the Postfix side is the same for every configuration (mailbook's pgsql: maps,
 a load test's limits). Dovecots, each installed by `mailbook dovecot install` and then,
-for all but "mailbook", with parts taken out of the installed files:
+for all but "mailbook", with parts taken out of (or put back into) the installed files:
   * "mailbook": as shipped (SQL passdb/userdb with the shipped auth cache, quota count,
-    quota_clone into SQL, the vacation script from SQL, users' own Sieve scripts);
-  * "- sieve dict": without sieve_before (no vacation replies from SQL);
+    quota_clone into SQL, users' own Sieve scripts, the vacation script from SQL for the
+    mailboxes whose userdb answer says they have a reply: none of the benchmark's);
+  * "mailbook (1.0)": as 1.0 shipped it: the plugin's sieve_before for every mailbox, so
+    Pigeonhole reads the vacation script from SQL at every delivery (two dict queries);
+  * "- sieve dict": no vacation replies from SQL at all (no dict, no userdb field);
   * "- quota_clone": without quota_clone (usage no longer reaches SQL);
   * "- SQL userdb": passdb and userdb from a passwd-file of the same users, hashes, homes
     and quota rules, exported from the database (no change seen until re-exported);
@@ -38,6 +41,8 @@ import argparse
 import re
 import shutil
 import statistics
+import time
+from collections import Counter
 from pathlib import Path
 
 import psycopg
@@ -54,7 +59,7 @@ from benchmarks.e2e import (
     quota_status_cost,
 )
 from mailbook.demo.cluster import PrivateCluster
-from mailbook.dovecot import installed_version
+from mailbook.dovecot import _SIEVE_23, installed_version
 from mailbook.postfix.postconf import snippet_services
 from tests.harness.data import BIG
 from tests.harness.dovecot import Dovecot
@@ -63,21 +68,30 @@ from tests.harness.process import ROOT, private_dir, remove
 # configuration -> the parts taken out of the installed files
 CONFIGS = {
     "mailbook": set(),
+    "mailbook (1.0)": {"+ 1.0 sieve_before"},
     "- sieve dict": {"sieve dict"},
     "- quota_clone": {"quota_clone"},
     "- SQL userdb": {"sql userdb"},
     "floor": {"sieve dict", "quota_clone", "sql userdb"},
 }
 WITH_QUOTA_STATUS = ("mailbook", "floor")
+SIEVE_BEFORE = "sieve_before = dict:proxy::mailbook_sieve;name=mailbook-vacation"
 
 
 def without(dovecot: Dovecot, parts: set[str], users: Path) -> None:
-    """Take parts out of the files `mailbook dovecot install` wrote for dovecot (2.3)."""
+    """Take parts out of the files `mailbook dovecot install` wrote for dovecot (2.3), or
+    put 1.0's plugin-wide sieve_before back."""
     lmtp = dovecot.lmtp_include.read_text()
+    if parts & {"sieve dict", "+ 1.0 sieve_before"}:  # the userdb's sieve_before column out
+        sql = dovecot.sql_conf.read_text()
+        assert sql.count(_SIEVE_23) == 1, "the installed user_query changed: update benchmarks/delivery.py"
+        dovecot.sql_conf.write_text(sql.replace(_SIEVE_23, ""))
+    if "+ 1.0 sieve_before" in parts:
+        lmtp, n = re.subn(r"^(plugin \{\n)", rf"\1  {SIEVE_BEFORE}\n", lmtp, flags=re.M)
+        assert n == 1, "the installed LMTP include changed: update benchmarks/delivery.py"
     if "sieve dict" in parts:
-        lmtp, n = re.subn(r"^\s*sieve_before = dict:proxy::mailbook_sieve.*\n", "", lmtp, flags=re.M)
         lmtp, m = re.subn(r"^\s*mailbook_sieve = pgsql:.*\n", "", lmtp, flags=re.M)
-        assert n == m == 1, "the installed LMTP include changed: update benchmarks/delivery.py"
+        assert m == 1, "the installed LMTP include changed: update benchmarks/delivery.py"
     if "quota_clone" in parts:
         lmtp, n = re.subn(r"^(mail_plugins = \$mail_plugins quota) quota_clone$", r"\1", lmtp, flags=re.M)
         lmtp, m = re.subn(r"^\s*quota_clone_dict = .*\n", "", lmtp, flags=re.M)
@@ -106,6 +120,48 @@ def passwd_file(dsn: str, mail: Path, path: Path) -> int:
     path.chmod(0o640)
     shutil.chown(path, group="dovecot")
     return len(rows)
+
+
+def _kind(statement: str) -> str:
+    if "sieve_scripts" in statement:
+        return "sieve dict"
+    if "quota_usage" in statement:
+        return "quota_clone"
+    if " AS home," in statement:
+        return "userdb"
+    if "u.password" in statement:
+        return "passdb"
+    return "other"
+
+
+def statement_counts(cluster: PrivateCluster, instances: dict[str, Instance], dovecots: dict[str, Dovecot],
+                     messages: int = 50) -> dict:
+    """Statements per delivered recipient, by kind, read from PostgreSQL's log (log_statement
+    = all for Dovecot's two roles): each configuration's Dovecot restarted (a new connection
+    takes the setting; its auth cache starts empty), then one message to each of `messages`
+    mailboxes, one configuration at a time (nothing else sends meanwhile)."""
+    out: dict = {}
+    roles = ("mailauth", "mailquota")
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+        for role in roles:
+            conn.execute(f"ALTER ROLE {role} SET log_statement = 'all'")
+    try:
+        for name, dovecot in dovecots.items():
+            dovecot.stop()
+            dovecot.start()
+            start = cluster.log.stat().st_size
+            instances[name].send(f"m@{BIG}", 1, messages, False, False)
+            time.sleep(0.5)
+            with open(cluster.log, errors="replace") as f:
+                f.seek(start)
+                text = f.read()
+            kinds = Counter(_kind(m.group(1)) for m in re.finditer(r"LOG:  statement: (.*)", text))
+            out[name] = {k: round(v / messages, 2) for k, v in sorted(kinds.items())}
+    finally:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            for role in roles:
+                conn.execute(f"ALTER ROLE {role} RESET log_statement")
+    return out
 
 
 def run(rounds: int, scale: float, out_dir: Path | None) -> dict:
@@ -156,6 +212,7 @@ def run(rounds: int, scale: float, out_dir: Path | None) -> dict:
         result["quota_status"] = {name: quota_status_cost(instances[f"{name} + quota-status"].queue
                                                           / "private" / "quota-status")
                                   for name in WITH_QUOTA_STATUS}
+        result["statements"] = statement_counts(cluster, instances, dovecots)
         result["problems"] = {n: i.deferred() for n, i in instances.items()}
         result["warnings"] = {**{n: i.log_errors() for n, i in instances.items()},
                               **{f"dovecot {n}": d.log_errors() for n, d in dovecots.items()}}
@@ -190,6 +247,12 @@ def markdown(r: dict) -> str:
             d = x["delivered"]
             lines.append(f"| {w} | {c} | {min(d):,.1f}–{max(d):,.1f} | {min(d) * per[w]:,.0f}–{max(d) * per[w]:,.0f} | "
                          f"{r['ratios'][w][c]:.2f}x |")
+    if "statements" in r:
+        kinds = sorted({k for v in r["statements"].values() for k in v})
+        lines += ["", "Statements in PostgreSQL per delivered recipient (Dovecot's roles; auth cache empty, "
+                  "one message to each of 50 mailboxes):", "",
+                  "| configuration | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+        lines += [f"| {c} | " + " | ".join(f"{v.get(k, 0):g}" for k in kinds) + " |" for c, v in r["statements"].items()]
     lines += ["", "quota-status by itself (one connection, Postfix's policy requests): "
               + "; ".join(f"{n} {q['us_per_check']} µs a check" for n, q in r["quota_status"].items())
               + ". Failed deliveries: " + ", ".join(f"{n} {v}" for n, v in r["problems"].items()) + "."]

@@ -107,6 +107,12 @@ def installed_password(path: Path, user: str) -> str | None:
 _QUOTA_23 = ("CASE WHEN u.quota_bytes IS NOT NULL OR u.quota_messages IS NOT NULL THEN '*' || "
              "coalesce(':bytes=' || u.quota_bytes, '') || coalesce(':messages=' || u.quota_messages, '') END AS quota_rule")
 _QUOTA_24 = "u.quota_bytes AS quota_storage_size, u.quota_messages AS quota_message_count"
+# The vacation dict only for mailboxes with a reply due or to come: 2.3's userdb answers
+# the plugin setting sieve_before; 2.4's makes its sieve_script mailbook-vacation a
+# `before` script (lmtp-mailbook.conf.ext declares it `global`: not run at delivery).
+_VACATION = "EXISTS (SELECT FROM vacations v WHERE v.email = u.email AND (v.ends IS NULL OR v.ends > now()))"
+_SIEVE_23 = f", CASE WHEN {_VACATION} THEN 'dict:proxy::mailbook_sieve;name=mailbook-vacation' END AS sieve_before"
+_SIEVE_24 = f", CASE WHEN {_VACATION} THEN 'before' END AS \"sieve_script/mailbook-vacation/type\""
 
 
 def dovecot_queries(version: str = "2.3", iterate: bool = False) -> dict[str, str]:
@@ -119,9 +125,11 @@ def dovecot_queries(version: str = "2.3", iterate: bool = False) -> dict[str, st
     if version == "2.3":
         return queries
     assert _QUOTA_23 in queries["user_query"], "dovecot-sql.conf.ext's quota column changed: update _QUOTA_23"
+    assert _SIEVE_23 in queries["user_query"], "dovecot-sql.conf.ext's sieve column changed: update _SIEVE_23"
     out = {}
     for name, query in queries.items():
-        query = query.replace(_QUOTA_23, _QUOTA_24).replace("%u", "%{user}").replace("%{service}", "%{protocol}")
+        query = query.replace(_QUOTA_23, _QUOTA_24).replace(_SIEVE_23, _SIEVE_24)
+        query = query.replace("%u", "%{user}").replace("%{service}", "%{protocol}")
         assert re.findall(r"%\{?\w*", query.replace("%{user}", "").replace("%{protocol}", "")) == [], query
         out[name] = query
     return out

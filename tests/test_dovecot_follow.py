@@ -6,7 +6,10 @@ at RCPT) and a real Dovecot.
 What is proven: without the follower a quota raise, a disabled mailbox and a new password
 keep their cached answers (the ttl is 15 minutes); with it each counts within seconds (the
 figures are printed), only the users concerned are flushed, and a PostgreSQL restart
-under it flushes nothing while the server is away and loses no change after.
+under it flushes nothing while the server is away and loses no change after. The userdb
+answers the vacation dict (sieve_before) only for mailboxes with a reply: a delivery to
+any other reads no script from SQL (PostgreSQL's log of the auth role), and a reply set
+while Dovecot runs answers once the follower flushed its mailbox.
 
 Needs root (Postfix and Dovecot do).
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -37,7 +41,7 @@ from tests.harness.process import daemon_root, started
 
 MAILBOOK = str(Path(sys.executable).parent / "mailbook")
 READER_PW, AUTH_PW, QUOTA_PW = "reader-pw-authfollow", "auth-pw-authfollow", "quota-pw-authfollow"
-BOXES = ("quota", "slow", "disabled", "passwd", "noimap", "nofollow", "other")
+BOXES = ("quota", "slow", "disabled", "passwd", "noimap", "nofollow", "other", "away", "later")
 SOON = 5.0  # seconds: "within seconds" (measured: well under one)
 
 
@@ -59,6 +63,9 @@ def stack():
                 conn.execute("SELECT add_mailbox(%s, %s)", (f"{box}@example.com", pw(box)))
             for box in ("one", "two"):
                 conn.execute("SELECT add_mailbox(%s, %s)", (f"{box}@example.org", pw(box)))
+            # every statement of Dovecot's role in PostgreSQL's log: which lookups a delivery costs
+            conn.execute("RESET ROLE")
+            conn.execute("ALTER ROLE mailauth IN DATABASE mail SET log_statement = 'all'")
         write_private(root / "auth.pw", AUTH_PW + "\n")
         write_private(root / "quota.pw", QUOTA_PW + "\n")
         pf = install_postfix(root, pg, "mail", READER_PW, delivery="lmtp")
@@ -295,6 +302,78 @@ def test_a_postgresql_restart_flushes_nothing_and_loses_nothing(stack, follower)
     assert user in after.partition("reconnected")[2]
     assert follower.proc.poll() is None
     print("\n".join(dovecot.log_errors()))
+
+
+def auth_statements(pg, action) -> list[str]:
+    """The statements the auth role (Dovecot's userdb and sieve dict) sent while action ran."""
+    start = pg.log.stat().st_size
+    action()
+    time.sleep(0.5)  # the server's log is written by another process
+    with open(pg.log, "rb") as log:
+        log.seek(start)
+        return re.findall(r"LOG:  statement: (.*)", log.read().decode(errors="replace"))
+
+
+def deliver(postfix, user: str, subject: str, sender: str = "other@example.com") -> None:
+    postfix.send(user, subject, sender=sender)
+    postfix.delivered(f"example.com/{user.split('@')[0]}/", subject)
+
+
+def test_no_sieve_dict_query_without_a_vacation(stack):
+    """A delivery to a mailbox without a vacation reply reads no script from SQL: of the
+    auth role's statements, only its userdb lookup. With a reply due, the dict reads it."""
+    pg, postfix, dovecot, _ = stack
+    counts = {}
+    for user, vacation in (("nofollow@example.com", False), ("later@example.com", True)):
+        if vacation:
+            change(pg, "SELECT set_vacation(%s, 'Later', 'away')", user)
+        dovecot.doveadm("auth", "cache", "flush", user)  # a fresh userdb lookup, as after the ttl
+        statements = auth_statements(pg, lambda u=user, v=vacation: deliver(postfix, u, f"counted {v}"))
+        counts[user] = (sum(1 for s in statements if " AS home," in s and user in s),  # user_query
+                        sum(1 for s in statements if re.search(r"\bsieve_(delivery_)?scripts\b", s) and user in s))
+    change(pg, "SELECT clear_vacation('later@example.com')")
+    print(f"\nauth role statements per delivery (userdb, sieve dict): {counts}")
+    # the userdb's lookup, and no dict query without a reply
+    assert counts["nofollow@example.com"][0] >= 1 and counts["nofollow@example.com"][1] == 0, counts
+    assert counts["later@example.com"][0] >= 1 and counts["later@example.com"][1] >= 1, counts
+
+
+def test_a_new_vacation_replies_once_flushed(stack, follower):
+    """A reply set while Dovecot runs (its userdb answer cached without sieve_before)
+    answers the next delivery once the follower flushed the mailbox; cleared, it stops at
+    the next delivery, flushed or not (the dict has no script for it any more)."""
+    pg, postfix, _, _ = stack
+    user = "away@example.com"
+    deliver(postfix, user, "before the vacation")  # cached: no vacation
+    before = len(follower.log_text())
+    t = change(pg, "SELECT set_vacation(%s, 'Away now', 'back soon')", user)
+    flushed = seconds_until(lambda: user in follower.log_text()[before:], t)
+    assert flushed is not None, follower.log_text()
+    deliver(postfix, user, "during the vacation")
+    postfix.delivered("example.com/other/", "Away now")
+    print(f"\nvacation set: flushed after {flushed} s, the next delivery replied")
+    change(pg, "SELECT clear_vacation(%s)", user)
+    deliver(postfix, user, "after clear_vacation", sender="quota@example.com")
+    time.sleep(1)
+    assert postfix.messages("example.com/quota/", "Away now") == []
+
+
+def test_without_follower_a_new_vacation_waits(stack):
+    """Without the follower a reply set after the mailbox's userdb answer was cached
+    starts once the entry is gone: at the latest after auth_cache_ttl (15 minutes)."""
+    pg, postfix, dovecot, _ = stack
+    user = "slow@example.com"
+    deliver(postfix, user, "slow before")
+    change(pg, "SELECT set_vacation(%s, 'Slow reply', 'away')", user)
+    try:
+        deliver(postfix, user, "slow cached")
+        time.sleep(1)
+        assert postfix.messages("example.com/other/", "Slow reply") == []  # the cached answer: no dict
+        dovecot.doveadm("auth", "cache", "flush", user)  # what the ttl (or the follower) does
+        deliver(postfix, user, "slow flushed")
+        postfix.delivered("example.com/other/", "Slow reply")
+    finally:
+        change(pg, "SELECT clear_vacation(%s)", user)
 
 
 def test_a_failing_doveadm_is_one_line_and_exit_1(stack):

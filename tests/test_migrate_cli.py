@@ -330,6 +330,7 @@ def test_rollback_refused_with_data(fresh_db):
                          " ('-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n', repeat('A', 392))")
             conn.execute("SELECT add_dkim_key('example.com', 'mb202612', 'rsa-sha256')")
     steps = [
+        ("0211", None, None),  # vacation changes recorded for `dovecot follow`: triggers only
         ("0210", None, None),  # last logins: Dovecot records them again at the next logins
         ("0209", "DKIM keys exist", "DELETE FROM dkim_keys"),
         ("0208", None, None),  # resellers and the largest-mailbox cap: none here (either refuses the rollback)

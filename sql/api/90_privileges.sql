@@ -69,6 +69,9 @@ GRANT INSERT (kind, address, destination, password, password_hash, realname, mai
 GRANT SELECT (email, password, maildir, domain, quota_bytes, quota_messages, active, disabled_services)
     ON public.users TO mailauth;
 GRANT SELECT (domain, gid, active, disabled_services) ON public.transports TO mailauth;
+-- whether a vacation reply is due or to come: user_query answers sieve_before only then
+-- (dovecot/dovecot-sql.conf.ext, 2.3); the reply itself comes through sieve_scripts
+GRANT SELECT (email, ends) ON public.vacations TO mailauth;
 -- the generated vacation scripts, for Pigeonhole's dict (dovecot/dovecot-dict-sieve.conf.ext);
 -- the view reads the tables as its owner, and the helpers it calls run as the caller
 GRANT SELECT ON public.sieve_scripts TO mailauth;

@@ -26,8 +26,10 @@ INSERT INTO expected_columns VALUES
     -- and the services a mailbox or its domain may not log in to
     ('users', 'disabled_services', 'mailauth'), ('transports', 'disabled_services', 'mailauth'),
     ('users', 'quota_messages', 'mailauth'),
-    -- and the vacation scripts Sieve reads (never the table behind them)
-    ('sieve_scripts', '*', 'mailauth'), ('sieve_delivery_scripts', '*', 'mailauth');
+    -- and the vacation scripts Sieve reads; of the table behind them, only whether a mailbox
+    -- has a reply and until when (user_query answers the vacation dict only then)
+    ('sieve_scripts', '*', 'mailauth'), ('sieve_delivery_scripts', '*', 'mailauth'),
+    ('vacations', 'email', 'mailauth'), ('vacations', 'ends', 'mailauth');
 
 CREATE TEMP VIEW column_matrix AS
 SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,

@@ -1,12 +1,13 @@
 -- auth_cache_changes (migration 0205) records what makes Dovecot's cached answers stale,
 -- and nothing else: a mailbox's password, state, services, maildir, quota, its arrival
--- and removal; a domain's state, services and gid (every mailbox of it). Only mailauth
+-- and removal, its vacation reply set, moved or cleared (0211: the userdb answers whether
+-- to read it); a domain's state, services and gid (every mailbox of it). Only mailauth
 -- (`mailbook dovecot follow`) and mailadmin may read it, through
 -- auth_cache_changed_users(), and prune it.
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(34);
+SELECT plan(38);
 \ir _setup.sql
 
 -- the mailboxes and domains one statement records (the file is one transaction, so
@@ -57,6 +58,14 @@ SELECT is(pg_temp.recorded($$UPDATE transports SET gid = 5000 WHERE domain = 'ex
           'a domain''s gid is recorded');
 SELECT is(pg_temp.recorded($$SELECT remove_mailbox('baz@example.com')$$), ARRAY['baz@example.com'],
           'a removed mailbox is recorded');
+SELECT is(pg_temp.recorded($$SELECT set_vacation('foo@example.com', 'Away', 'away')$$), ARRAY['foo@example.com'],
+          'a vacation reply set records the mailbox (its userdb answer now reads the script)');
+SELECT is(pg_temp.recorded($$SELECT set_vacation('foo@example.com', 'Away', 'away', NULL, now() + interval '1 day')$$),
+          ARRAY['foo@example.com'], 'and one whose end moved');
+SELECT is(pg_temp.recorded($$UPDATE vacations SET subject = 'Still away', days = 3$$), '{}',
+          'but not a new text or interval: the dict reads them at delivery');
+SELECT is(pg_temp.recorded($$SELECT clear_vacation('foo@example.com')$$), ARRAY['foo@example.com'],
+          'a cleared reply records the mailbox');
 
 -- what they do not read: nothing recorded, nothing notified
 SELECT is(pg_temp.recorded($$UPDATE users SET realname = 'Foo Bar', modified = now() WHERE email = 'foo@example.com'$$),
