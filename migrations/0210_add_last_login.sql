@@ -30,6 +30,7 @@ CREATE TABLE public.last_logins (
 );
 COMMENT ON TABLE public.last_logins IS
 'The last successful login per mailbox and service, written by Dovecot''s last_login plugin (role mailquota, through the dict server). One row per mailbox and service. Read it through the mailboxes view (last_login) or `mailbook mailbox stale`.';
+COMMENT ON COLUMN public.last_logins.email IS 'The mailbox; its rows go with it.';
 COMMENT ON COLUMN public.last_logins.service IS 'Dovecot''s service: imap, pop3, submission or sieve (ManageSieve).';
 COMMENT ON COLUMN public.last_logins.remote_ip IS 'The client''s address at that login, as Dovecot saw it.';
 COMMENT ON COLUMN public.last_logins.login_epoch IS 'The login time Dovecot wrote, in seconds since 1970 (2000-01-01 to 2^53 ms).';

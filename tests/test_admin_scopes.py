@@ -30,6 +30,7 @@ GRANTED = {
     # tests/test_admin_scopes_paths.py
     "allow_send_as", "disallow_send_as", "set_mailbox_service", "set_domain_service", "import_batch",
     "queued_maildirs", "my_domains", "my_audit_log", "my_export", "my_send_as", "who_may_send_as",
+    "dkim_dns_records", "stale_mailboxes",
     # a reseller's (tests/test_resellers.py): refused to a plain domain admin inside, with 42501
     "add_alias_domain", "add_domain", "grant_domain_admin", "remove_domain", "resellers",
     "revoke_domain_admin", "set_domain_active", "set_domain_limits", "set_mailbox_quota_cap", "whoami",
