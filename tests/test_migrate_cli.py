@@ -329,7 +329,9 @@ def test_rollback_refused_with_data(fresh_db):
             conn.execute("INSERT INTO dkim_key_staging (private_key, public_key) VALUES"
                          " ('-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n', repeat('A', 392))")
             conn.execute("SELECT add_dkim_key('example.com', 'mb202612', 'rsa-sha256')")
+        conn.execute("SELECT add_app_password('foo@example.com', 'phone', ARRAY['imap'])")
     steps = [
+        ("0210", "app passwords exist", "DELETE FROM app_passwords"),
         ("0209", "DKIM keys exist", "DELETE FROM dkim_keys"),
         ("0208", None, None),  # resellers and the largest-mailbox cap: none here (either refuses the rollback)
         ("0207", None, None),  # scoped admins: none granted here (a scope refuses the rollback)
