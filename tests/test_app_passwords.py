@@ -67,6 +67,9 @@ def add(dsn: str, name: str, *services: str) -> str:
 
 
 def code(dc, password: str, service: str | None) -> int:
+    """doveadm auth test as service: 0 logged in, 77 refused. Refusals are checked this
+    way, not by IMAP logins: Dovecot holds each failed login from one address longer
+    (its auth penalty, a brute-force brake that doveadm's no-penalty turns off)."""
     return dc.auth_test(USER, password, service).returncode
 
 
@@ -89,7 +92,7 @@ def test_main_password_still_logs_in(setup):
     add(dsn, "laptop", "imap")
     assert imap_login(dc, USER, MAIN), dc.log_errors()
     assert code(dc, MAIN, "doveadm") == 0 and code(dc, MAIN, "pop3") == 0
-    assert not imap_login(dc, USER, MAIN + "x")
+    assert code(dc, MAIN + "x", "imap") == REFUSED
 
 
 def test_revoked_or_forged_refused(setup):
@@ -99,11 +102,11 @@ def test_revoked_or_forged_refused(setup):
     password = add(dsn, "tablet", "imap")
     assert imap_login(dc, USER, password)
     forged = password[:8] + ("a" if password[8] != "a" else "b") + password[9:]
-    assert not imap_login(dc, USER, forged)
-    assert not imap_login(dc, USER, password[:8])
+    assert code(dc, forged, "imap") == REFUSED
+    assert code(dc, password[:8], "imap") == REFUSED
     r = cli(["mailbox", "app-password", "revoke", USER, "tablet", "--dsn", dsn], check=True)
     assert "revoked app password tablet" in r.stdout
-    assert not imap_login(dc, USER, password)
+    assert code(dc, password, "imap") == REFUSED
     r = cli(["mailbox", "app-password", "revoke", USER, "tablet", "--dsn", dsn])
     assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "no app password named" in r.stderr, r
 
@@ -122,7 +125,7 @@ def test_mailbox_rules_hold_for_app_passwords(setup):
             conn.execute("SELECT set_mailbox_service(%s, 'pop3', true)", (USER,))
         conn.execute("SELECT set_mailbox_active(%s, false)", (USER,))
         try:
-            assert not imap_login(dc, USER, password)
+            assert code(dc, password, "imap") == REFUSED
         finally:
             conn.execute("SELECT set_mailbox_active(%s, true)", (USER,))
     assert code(dc, password, "pop3") == 0
@@ -137,10 +140,11 @@ def test_required_setting_refuses_main(setup):
     with psycopg.connect(dsn, autocommit=True) as conn:  # the superuser: only mailowner may change settings
         conn.execute("UPDATE settings SET app_password_services = '{imap,pop3,smtp,submission}'")
         try:
-            assert not imap_login(dc, USER, MAIN)
+            assert code(dc, MAIN, "imap") == REFUSED
             assert code(dc, MAIN, "submission") == REFUSED
             assert imap_login(dc, USER, password), dc.log_errors()
             assert code(dc, MAIN, "sieve") == 0 and code(dc, MAIN, "doveadm") == 0
+            assert not imap_login(dc, USER, MAIN)  # and over real IMAP (once: the penalty)
         finally:
             conn.execute("UPDATE settings SET app_password_services = '{}'")
     assert imap_login(dc, USER, MAIN)
@@ -173,16 +177,47 @@ def test_main_login_query_cost(setup):
     old = new.replace(" AND main_password_allowed('imap')", "")
     assert old != new
     app = expand_dovecot(app_password_query(), USER, "imap", "abcdefgh")
-    timings = {}
+    runs: dict[str, list[float]] = {"old": [], "new": [], "app": []}
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET ROLE mailauth")
-        for name, query in (("old", old), ("new", new), ("app", app), ("old", old), ("new", new)):
-            runs = []
-            for _ in range(300):
+        for _ in range(400):  # interleaved, so a busy moment of the machine hits all three
+            for name, query in (("old", old), ("new", new), ("app", app)):
                 t = time.perf_counter()
                 conn.execute(query).fetchall()
-                runs.append(time.perf_counter() - t)
-            timings[name] = statistics.median(runs) * 1e6
-    print(f"\nmain password_query median: before {timings['old']:.0f} us, with main_password_allowed()"
-          f" {timings['new']:.0f} us; app password query {timings['app']:.0f} us")
-    assert timings["new"] - timings["old"] < 1000, timings  # under 1 ms on a ~60 ms bcrypt login
+                runs[name].append(time.perf_counter() - t)
+    best = {name: min(r) * 1e6 for name, r in runs.items()}
+    median = {name: statistics.median(r) * 1e6 for name, r in runs.items()}
+    print(f"\nmain password_query: before {best['old']:.0f} us best / {median['old']:.0f} us median,"
+          f" with main_password_allowed() {best['new']:.0f} / {median['new']:.0f} us;"
+          f" app password query {best['app']:.0f} / {median['app']:.0f} us")
+    assert best["new"] - best["old"] < 500, best  # well under 1 % of a ~60 ms bcrypt login
+
+
+def test_scoped_admin_own_domains_only(setup, cluster):
+    """A customer's admin of example.com adds, lists and revokes app passwords of its
+    mailboxes, and is refused (one line, 42501's message) for another customer's; its
+    list shows its own domains only."""
+    _, dsn = setup
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT add_domain('example.org')")
+        conn.execute("SELECT add_mailbox('boss@example.org', 'boss pw boss pw')")
+        conn.execute("SELECT add_app_password('boss@example.org', 'desk', ARRAY['imap'])")
+        conn.execute("CREATE ROLE t_app_alice LOGIN PASSWORD 'alice-app-pw-for-tests'")
+        conn.execute("GRANT maildomainadmin TO t_app_alice")
+        conn.execute("SELECT grant_domain_admin('t_app_alice', 'example.com')")
+    env = {"MAILBOOK_DSN": f"host=127.0.0.1 port={cluster.port} dbname={TARGET} user=t_app_alice"
+                           " password=alice-app-pw-for-tests"}
+    try:
+        r = cli(["mailbox", "app-password", "add", USER, "alice-made", "--service", "pop3"], env=env, check=True)
+        assert len(r.stdout.strip()) == 32
+        listed = cli(["mailbox", "app-password", "list", "--json"], env=env, check=True).stdout
+        assert "alice-made" in listed and "boss@example.org" not in listed, listed
+        for args in (["add", "boss@example.org", "x", "--service", "imap"], ["revoke", "boss@example.org", "desk"],
+                     ["list", "boss@example.org"]):
+            r = cli(["mailbox", "app-password", *args], env=env)
+            assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "may not manage domain" in r.stderr, (args, r)
+        cli(["mailbox", "app-password", "revoke", USER, "alice-made"], env=env, check=True)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SELECT revoke_domain_admin('t_app_alice', 'example.com')")
+            conn.execute("DROP ROLE t_app_alice")
