@@ -141,9 +141,17 @@ domain_app = typer.Typer(no_args_is_help=True, help=(
     "    mailbook domain add example.com"))
 app.add_typer(domain_app, name="domain")
 mailbox_app = typer.Typer(no_args_is_help=True, help=(
-    "Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny.\n\n"
+    "Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny, app-password.\n\n"
     "    mailbook mailbox add foo@example.com"))
 app.add_typer(mailbox_app, name="mailbox")
+app_password_app = typer.Typer(no_args_is_help=True, help=(
+    "A mailbox's app passwords, each for chosen services: add (shown once), list, revoke.\n\n"
+    "    mailbook mailbox app-password add foo@example.com phone --service imap --service submission"))
+mailbox_app.add_typer(app_password_app, name="app-password")
+forward_app = typer.Typer(no_args_is_help=True, help=(
+    "Forward an address's mail elsewhere, keeping a copy or not: set, show, clear.\n\n"
+    "    mailbook forward set foo@example.com bar@elsewhere.example --keep-copy"))
+app.add_typer(forward_app, name="forward")
 alias_app = typer.Typer(no_args_is_help=True, help=(
     "Aliases and forwards: add, list, remove.\n\n"
     "    mailbook alias add postmaster@example.com foo@example.com"))
@@ -1572,6 +1580,67 @@ def domain_limits(domain: str, dsn: Dsn = None,
                            " FROM set_mailbox_quota_cap(%s, %s)", (domain, mailbox_quota_bytes))
         names, rows = [c.name for c in cur.description], cur.fetchall()
     _show(names, rows, False)
+
+
+@app_password_app.command("add")
+def app_password_add(email: str, name: Annotated[str, typer.Argument(help="What it is for: a device or program.")],
+                     service: Annotated[list[str], typer.Option(
+                         "--service", help="imap, pop3, smtp (Postfix submission), submission (Dovecot's), sieve;"
+                                           " repeat for more.")],
+                     dsn: Dsn = None):
+    """Make a new app password for a mailbox, valid for the given services only, and print
+    it (alone on stdout) this once: it is generated in the database and only its hash is
+    kept. Give it to the device; revoke it when the device is gone.
+
+        mailbook mailbox app-password add foo@example.com phone --service imap --service submission
+    """
+    _, [(password,)] = _call(dsn, "SELECT add_app_password(%s, %s, %s)", (email, name, service))
+    typer.echo(f"app password {printable(name)} for {printable(email.lower())}"
+               f" ({printable(', '.join(sorted({s.lower() for s in service})))}); shown once:", err=True)
+    typer.echo(password)
+
+
+@app_password_app.command("list")
+def app_password_list(email: Annotated[str | None, typer.Argument(help="Only this mailbox.")] = None,
+                      dsn: Dsn = None, as_json: Json = False):
+    """List app passwords: mailbox, name, services, dates; never a password or hash.   mailbook mailbox app-password list foo@example.com"""
+    _show(*_call(dsn, "SELECT email, name, services, created, last_used FROM app_passwords_list(%s)", (email,)),
+          as_json)
+
+
+@app_password_app.command("revoke")
+def app_password_revoke(email: str, name: str, dsn: Dsn = None):
+    """Revoke an app password: the next login with it is refused.   mailbook mailbox app-password revoke foo@example.com phone"""
+    _call(dsn, "SELECT revoke_app_password(%s, %s)", (email, name))
+    typer.echo(f"revoked app password {printable(name)} of {printable(email.lower())}")
+
+
+@forward_app.command("set")
+def forward_set(email: str, destination: str, dsn: Dsn = None,
+                keep_copy: Annotated[bool, typer.Option(
+                    "--keep-copy", help="Deliver to the mailbox too (an alias to itself plus the destination).")] = False):
+    """Forward an address's mail to destination, replacing its earlier destinations; with
+    --keep-copy the mailbox keeps a copy. The same alias rows `alias list` shows.
+
+        mailbook forward set foo@example.com bar@elsewhere.example --keep-copy
+    """
+    _call(dsn, "SELECT * FROM set_forward(%s, %s, %s)", (email, destination, keep_copy))
+    typer.echo(f"{printable(email.lower())} -> {printable(destination.lower())}"
+               + (" (a copy stays in the mailbox)" if keep_copy else ""))
+
+
+@forward_app.command("show")
+def forward_show(email: str, dsn: Dsn = None, as_json: Json = False):
+    """Where an address's mail goes, and whether the mailbox keeps a copy.   mailbook forward show foo@example.com"""
+    _show(*_call(dsn, "SELECT * FROM forward_of(%s)", (email,)), as_json,
+          empty=f"{printable(email.lower())} is not forwarded")
+
+
+@forward_app.command("clear")
+def forward_clear(email: str, dsn: Dsn = None):
+    """Stop forwarding: mail to the mailbox is delivered to it alone again.   mailbook forward clear foo@example.com"""
+    _call(dsn, "SELECT clear_forward(%s)", (email,))
+    typer.echo(f"{printable(email.lower())} is not forwarded any more")
 
 
 @alias_app.command("add")

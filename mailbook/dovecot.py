@@ -126,13 +126,29 @@ def dovecot_queries(version: str = "2.3", iterate: bool = False) -> dict[str, st
         return queries
     assert _QUOTA_23 in queries["user_query"], "dovecot-sql.conf.ext's quota column changed: update _QUOTA_23"
     assert _SIEVE_23 in queries["user_query"], "dovecot-sql.conf.ext's sieve column changed: update _SIEVE_23"
-    out = {}
-    for name, query in queries.items():
-        query = query.replace(_QUOTA_23, _QUOTA_24).replace(_SIEVE_23, _SIEVE_24)
-        query = query.replace("%u", "%{user}").replace("%{service}", "%{protocol}")
-        assert re.findall(r"%\{?\w*", query.replace("%{user}", "").replace("%{protocol}", "")) == [], query
-        out[name] = query
-    return out
+    return {name: _variables_24(query.replace(_QUOTA_23, _QUOTA_24).replace(_SIEVE_23, _SIEVE_24)) for name, query in queries.items()}
+
+
+def _variables_24(query: str) -> str:
+    """A 2.3 query in 2.4's variables: %{user}, %{protocol} (2.3's %{service}), and the
+    password's first 8 characters (2.3's %8w) through 2.4's substr filter."""
+    query = query.replace("%u", "%{user}").replace("%{service}", "%{protocol}")
+    query = query.replace("%8w", "%{password | substr(0, 8)}")
+    left = query.replace("%{user}", "").replace("%{protocol}", "").replace("%{password | substr(0, 8)}", "")
+    assert re.findall(r"%\{?\w*", left) == [], query
+    return query
+
+
+APP_PASSWORDS_CONF = "dovecot-sql-app-passwords.conf.ext"
+
+
+def app_password_query(version: str = "2.3") -> str:
+    """The second passdb's lookup (app passwords, by address and the password's first 8
+    characters), as written in dovecot/dovecot-sql-app-passwords.conf.ext, in the variables
+    of the given Dovecot version."""
+    text = (data_dir("dovecot") / APP_PASSWORDS_CONF).read_text()
+    query = re.search(r"^password_query\s*=\s*(.+)$", text, re.M).group(1).strip()
+    return query if version == "2.3" else _variables_24(query)
 
 
 @dataclass
@@ -251,10 +267,15 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
         sql = (source / "dovecot-sql.conf.ext").read_text().replace("@CONNECTION@", _pgsql("mailbook_auth", connect))
         for name, query in dovecot_queries("2.4", iterate=True).items():
             sql = sql.replace(f"@{name}@", query)
+        sql = sql.replace("@app_password_query@", app_password_query("2.4"))
     sql = sql.replace("'/home/mail/'", f"'{base}'")
+    app_passwords = dest.parent / APP_PASSWORDS_CONF
     auth = (source / "auth-mailbook.conf.ext").read_text().replace("/etc/dovecot/dovecot-sql.conf.ext", str(dest))
+    auth = auth.replace(f"/etc/dovecot/{APP_PASSWORDS_CONF}", str(app_passwords))
     auth = _with_auth_cache(auth, auth_cache_ttl)
     files = {dest: sql, conf_d / "auth-mailbook.conf.ext": auth}
+    if version == "2.3":  # the second passdb's file (2.4: a second block in dest)
+        files[app_passwords] = _with_connect((source / APP_PASSWORDS_CONF).read_text(), connect)
     files[conf_d / "99-mailbook.conf"] = _main_settings(version, conf_d, base, lmtp, submission or SubmissionSetup())
     if lmtp is None:
         return files
@@ -279,10 +300,11 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
     return files
 
 
-def expand_dovecot(query: str, user: str, service: str = "imap") -> str:
+def expand_dovecot(query: str, user: str, service: str = "imap", password: str = "") -> str:
     """The SQL Dovecot 2.3 sends for a login name (auth_username_format = %Lu lower-cases
-    it) logging in to a service."""
-    return query.replace("%u", user.lower().replace("'", "''")).replace("%{service}", service)
+    it) logging in to a service (with password's first 8 characters for %8w)."""
+    return (query.replace("%u", user.lower().replace("'", "''")).replace("%{service}", service)
+            .replace("%8w", password[:8].replace("'", "''")))
 
 
 def dovecot_next_steps(version: str, conf_d: Path, changed: set[Path], vmail_user: str | None = None) -> list[str]:

@@ -34,6 +34,8 @@ GRANTED = {
     # a reseller's (tests/test_resellers.py): refused to a plain domain admin inside, with 42501
     "add_alias_domain", "add_domain", "grant_domain_admin", "remove_domain", "resellers",
     "revoke_domain_admin", "set_domain_active", "set_domain_limits", "set_mailbox_quota_cap", "whoami",
+    # app passwords and forwards (issue 33): tests/test_app_passwords.py, tests/test_forward.py
+    "add_app_password", "app_passwords_list", "revoke_app_password", "set_forward", "forward_of", "clear_forward",
 }
 
 # each granted call that touches a domain, with {d} for the domain: (setup as the owner, call)

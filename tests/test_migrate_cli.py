@@ -329,7 +329,9 @@ def test_rollback_refused_with_data(fresh_db):
             conn.execute("INSERT INTO dkim_key_staging (private_key, public_key) VALUES"
                          " ('-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n', repeat('A', 392))")
             conn.execute("SELECT add_dkim_key('example.com', 'mb202612', 'rsa-sha256')")
+        conn.execute("SELECT add_app_password('foo@example.com', 'phone', ARRAY['imap'])")
     steps = [
+        ("0212", "app passwords exist", "DELETE FROM app_passwords"),
         ("0211", None, None),  # vacation changes recorded for `dovecot follow`: triggers only
         ("0210", None, None),  # last logins: Dovecot records them again at the next logins
         ("0209", "DKIM keys exist", "DELETE FROM dkim_keys"),

@@ -86,6 +86,17 @@ BEGIN
 END
 $grant$;
 GRANT EXECUTE ON FUNCTION public.vacation_script(text, text, integer, text[]) TO mailauth;
+-- app passwords (0212): Dovecot's second passdb (dovecot/dovecot-sql-app-passwords.conf.ext)
+-- looks one up by address and token and checks the hash itself; mailadmin reads all but
+-- token and hash (app_passwords_list() is what a customer's admin reads)
+DO $grant$
+BEGIN
+    IF to_regclass('public.app_passwords') IS NOT NULL THEN
+        GRANT SELECT (email, token, hash, services) ON public.app_passwords TO mailauth;
+        GRANT SELECT (email, name, services, created, last_used) ON public.app_passwords TO mailadmin;
+    END IF;
+END
+$grant$;
 GRANT EXECUTE ON FUNCTION public.sieve_string(text) TO mailauth;
 
 -- mailquota: Dovecot's quota_clone, through its dict proxy (dovecot/dovecot-dict-quota.conf.ext).

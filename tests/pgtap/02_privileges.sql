@@ -29,7 +29,13 @@ INSERT INTO expected_columns VALUES
     -- and the vacation scripts Sieve reads; of the table behind them, only whether a mailbox
     -- has a reply and until when (user_query answers the vacation dict only then)
     ('sieve_scripts', '*', 'mailauth'), ('sieve_delivery_scripts', '*', 'mailauth'),
-    ('vacations', 'email', 'mailauth'), ('vacations', 'ends', 'mailauth');
+    ('vacations', 'email', 'mailauth'), ('vacations', 'ends', 'mailauth'),
+    -- app passwords (0212): Dovecot's second passdb reads its lookup; mailadmin all but token and hash
+    ('app_passwords', 'email', 'mailauth'), ('app_passwords', 'token', 'mailauth'),
+    ('app_passwords', 'hash', 'mailauth'), ('app_passwords', 'services', 'mailauth'),
+    ('app_passwords', 'email', 'mailadmin'), ('app_passwords', 'name', 'mailadmin'),
+    ('app_passwords', 'services', 'mailadmin'), ('app_passwords', 'created', 'mailadmin'),
+    ('app_passwords', 'last_used', 'mailadmin');
 
 CREATE TEMP VIEW column_matrix AS
 SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
@@ -39,7 +45,8 @@ SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
   FROM information_schema.columns c
  CROSS JOIN (VALUES ('mailadmin'), ('mailreader'), ('mailauth')) AS r(role)
  WHERE c.table_schema = 'public' AND c.table_name IN ('transports', 'users', 'aliases', 'mailboxes', 'settings', 'audit_log',
-                                                     'vacations', 'sieve_scripts', 'sieve_delivery_scripts');
+                                                     'vacations', 'sieve_scripts', 'sieve_delivery_scripts',
+                                                     'app_passwords');
 
 CREATE TEMP VIEW api AS
 SELECT p.oid, p.proname::text AS name,
@@ -71,13 +78,16 @@ SELECT p.oid, p.proname::text AS name,
                      -- DKIM keys (0209): public parts only; private keys go in by COPY
                      'add_dkim_key', 'activate_dkim_key', 'retire_dkim_key', 'dkim_keys_list', 'dkim_dns_records',
                      -- last logins (0210)
-                     'stale_mailboxes') AS for_mailadmin,
+                     'stale_mailboxes',
+                     -- app passwords and forwards (issue 33)
+                     'add_app_password', 'app_passwords_list', 'revoke_app_password', 'main_password_allowed',
+                     'set_forward', 'forward_of', 'clear_forward') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
        -- what the view sieve_scripts calls as its reader: pure text functions; and
        -- password_query's service allow-list; the change record `dovecot follow` reads and prunes
-       p.proname IN ('sieve_string', 'vacation_script', 'dovecot_service_allowed',
+       p.proname IN ('sieve_string', 'vacation_script', 'dovecot_service_allowed', 'main_password_allowed',
                      'auth_cache_changed_users', 'prune_auth_cache_changes') AS for_mailauth
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
