@@ -71,6 +71,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
+COMMENT ON FUNCTION public.app_passwords_auth_cache_changes() IS 'Trigger: an app password added, changed or revoked (its mailbox''s address): Dovecot''s cached logins of that mailbox are flushed by `mailbook dovecot follow`.';
 CREATE TRIGGER app_passwords_auth_cache_changes_insert AFTER INSERT ON public.app_passwords
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.app_passwords_auth_cache_changes();
 CREATE TRIGGER app_passwords_auth_cache_changes_delete AFTER DELETE ON public.app_passwords
