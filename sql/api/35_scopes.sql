@@ -294,7 +294,10 @@ $$;
 REVOKE ALL ON FUNCTION public.revoke_domain_admin(name, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.revoke_domain_admin(name, text) TO mailadmin, maildomainadmin;
 
--- make_reseller(admin, max_domains, max_mailboxes, max_quota_bytes) -> resellers
+-- make_reseller(admin, max_domains, max_mailboxes, max_quota_bytes) -> boolean
+-- (true: made a reseller now; false: its limits set again. Not the resellers row: the API
+-- is also re-created where 0208 has not run yet, and its row type would not exist; read
+-- the row with resellers().)
 -- Caller: the DBA and members of mailadmin (runner: `mailbook admin reseller`). Runs as
 -- mailowner. Makes a login a reseller, or sets a reseller's limits again (each NULL: no
 -- cap). The limits bind everyone from then on (0208's triggers); one below what the
@@ -303,13 +306,13 @@ GRANT EXECUTE ON FUNCTION public.revoke_domain_admin(name, text) TO mailadmin, m
 -- for a negative limit or a quota that is not positive. Audited (resellers).
 CREATE FUNCTION public.make_reseller(admin name, max_domains integer, max_mailboxes integer,
                                     max_quota_bytes bigint DEFAULT NULL)
-RETURNS public.resellers
+RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    result public.resellers;
-    used   record;
+    made boolean;
+    used record;
 BEGIN
     PERFORM public.assert_customer_login(admin);
     IF max_domains < 0 OR max_mailboxes < 0 OR max_quota_bytes <= 0 THEN
@@ -327,13 +330,13 @@ BEGIN
     ON CONFLICT ON CONSTRAINT resellers_pkey DO UPDATE
        SET max_domains = excluded.max_domains, max_mailboxes = excluded.max_mailboxes,
            max_quota_bytes = excluded.max_quota_bytes, modified = now()
-    RETURNING * INTO result;
+    RETURNING (r.xmax = 0) INTO made;
     SELECT * INTO used FROM public.resellers() u WHERE u.admin = make_reseller.admin;
     IF used.domains > max_domains OR used.mailboxes > max_mailboxes OR used.quota_bytes > max_quota_bytes THEN
         RAISE NOTICE 'reseller % holds more than its limits allow (% domain(s), % mailbox(es), % bytes): it may add no more',
               admin, used.domains, used.mailboxes, used.quota_bytes;
     END IF;
-    RETURN result;
+    RETURN made;
 END
 $$;
 REVOKE ALL ON FUNCTION public.make_reseller(name, integer, integer, bigint) FROM PUBLIC;
