@@ -6,14 +6,12 @@ only. serve() replaces the zones: it rewrites the configuration and restarts."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 from mailbook.demo.cluster import free_port
 
-from .process import require_program
+from .process import end, listening, require_program
 
 
 class Unbound:
@@ -55,16 +53,7 @@ class Unbound:
         assert check.returncode == 0, check.stdout + check.stderr
         log = open(self.root / "unbound.out", "ab")
         self.process = subprocess.Popen([self.unbound, "-d", "-c", str(self.config)], stdout=log, stderr=log)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"unbound exited {self.process.returncode}: {self.log_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"unbound did not listen on {self.port}: {self.log_text()}")
+        listening(self.process, self.port, "unbound", self.log_text)
 
     def serve(self, zones: dict[str, list[str]]) -> None:
         """Serve these zones from now on (each zone: its local-data lines)."""
@@ -73,13 +62,7 @@ class Unbound:
         self.start()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process)
 
     def log_text(self) -> str:
         return "".join(p.read_text(errors="replace") for p in (self.root / "unbound.log", self.root / "unbound.out")

@@ -4,15 +4,13 @@ own. Started in the foreground as the test's own process; stop() ends that proce
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 from mailbook.demo.cluster import free_port
 from mailbook.files import write_private
 
-from .process import cli, require_program
+from .process import cli, end, listening, require_program
 
 
 class OpenDKIM:
@@ -44,25 +42,10 @@ class OpenDKIM:
         # -f: foreground, our child; -P: a pid file of its own (the config's is the system's)
         self.process = subprocess.Popen([self.opendkim, "-f", "-x", str(self.config), "-P", str(self.root / "pid")],
                                         stdout=log, stderr=log)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"opendkim exited {self.process.returncode}: {self.log_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"opendkim did not listen on {self.port}: {self.log_text()}")
+        listening(self.process, self.port, "opendkim", self.log_text)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process)
 
     def log_text(self) -> str:
         path = self.root / "opendkim.log"

@@ -31,6 +31,8 @@ from mailbook import data_dir
 from mailbook.demo.cluster import find_bindir, free_port
 from mailbook.files import write_atomically
 
+from .process import end
+
 OS_USER = "postgres"
 SUPERUSER_PW = "patroni-superuser-pw"
 REPLICATION_PW = "patroni-replication-pw"
@@ -173,13 +175,7 @@ class Etcd:
             self.enable_auth(f"/service/{SCOPE}/")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end(self.proc)
 
 
 class Node:
@@ -276,13 +272,7 @@ class Node:
 
     def stop(self) -> None:
         """Patroni stops its PostgreSQL on SIGTERM; whatever is left is killed."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end(self.proc, 30)
         pid = self.postmaster_pid()
         if pid:
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -125,3 +126,30 @@ def wait_for(predicate, what: str, timeout: float = 20):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def listening(proc: subprocess.Popen, port: int, name: str, log_text, timeout: float = 20) -> None:
+    """Wait until a daemon started as our child (proc) accepts TCP on 127.0.0.1:port;
+    AssertionError with its log (log_text()) if it exits first or does not listen in time."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited {proc.returncode}: {log_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{name} did not listen on {port}: {log_text()}")
+
+
+def end(proc: subprocess.Popen | None, timeout: float = 10) -> None:
+    """Stop a daemon started as our child: SIGTERM, then SIGKILL after timeout seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
