@@ -56,6 +56,7 @@ from benchmarks.e2e import (
     delivery,
     lmtp_dovecot,
     mailbook_postfix,
+    policy_requests,
     quota_status_cost,
 )
 from mailbook.demo.cluster import PrivateCluster
@@ -210,7 +211,7 @@ def run(rounds: int, scale: float, out_dir: Path | None) -> dict:
                       "mailboxes": count, "configs": {n: sorted(p) for n, p in CONFIGS.items()}}
         result["delivery"] = delivery(instances, rounds, scale)
         result["quota_status"] = {name: quota_status_cost(instances[f"{name} + quota-status"].queue
-                                                          / "private" / "quota-status")
+                                                          / "private" / "quota-status", policy_requests(scale))
                                   for name in WITH_QUOTA_STATUS}
         result["statements"] = statement_counts(cluster, instances, dovecots)
         result["problems"] = {n: i.deferred() for n, i in instances.items()}

@@ -599,6 +599,16 @@ KEY_KINDS = {  # the key each map is asked for in the workloads
 }
 
 
+def lookup_keys(scale: float) -> int:
+    """Keys per map for server_cpu(): 4,000 at scale 1, never fewer than one batch."""
+    return max(1000, int(4000 * scale))
+
+
+def policy_requests(scale: float) -> int:
+    """Policy requests for quota_status_cost(): 5,000 at scale 1."""
+    return max(500, int(5000 * scale))
+
+
 def lookup_statements(templates: dict[str, str], count: int = 4000) -> dict[str, list[str]]:
     """Each map's statement, as Postfix expands it, for `count` keys of its kind."""
     from mailbook.postfix.maps import expand
@@ -666,9 +676,10 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
         mb_templates = {m.name: m.query for m in map_files()}
         pfa_templates = {k: v for k, v in PFA_MAPS.items() if k != "sender_login_maps.cf"}
         result["server_cpu"] = {
-            "mailbook": server_cpu(cluster, "mail", "mailreader", reader_pw, lookup_statements(mb_templates)),
+            "mailbook": server_cpu(cluster, "mail", "mailreader", reader_pw,
+                                   lookup_statements(mb_templates, lookup_keys(scale)), min(3, rounds)),
             "postfixadmin": server_cpu(cluster, "postfixadmin", "pfa_postfix", pfa_pw,
-                                       lookup_statements(pfa_templates)),
+                                       lookup_statements(pfa_templates, lookup_keys(scale)), min(3, rounds)),
         }
         print(json.dumps(result["server_cpu"]), flush=True)
         result["queries"] = query_counts(cluster, instances, {"mailbook": "mailreader", "postfixadmin": "pfa_postfix"})
@@ -702,7 +713,7 @@ def run(out_dir: Path, rounds: int, scale: float) -> dict:
         for inst in delivering.values():
             inst.send(f"m@{BIG}", 1, 100, False, False)  # warm: processes, Dovecot's auth cache
         result["delivery"] = delivery(delivering, rounds, scale)
-        result["quota_status"] = quota_status_cost(lmtp_qs.queue / "private" / "quota-status")
+        result["quota_status"] = quota_status_cost(lmtp_qs.queue / "private" / "quota-status", policy_requests(scale))
         print(json.dumps(result["quota_status"]), flush=True)
         result["delivery_problems"] = {c: i.deferred() for c, i in delivering.items()}
         result["warnings"].update({c: i.log_errors() for c, i in delivering.items() if c != "mailbook, discard"})

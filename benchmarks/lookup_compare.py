@@ -40,6 +40,7 @@ from benchmarks.common import machine, two_sides, write_report
 from benchmarks.e2e import (
     WORKLOADS,
     Instance,
+    lookup_keys,
     lookup_statements,
     mailbook_postfix,
     messages_for,
@@ -141,7 +142,8 @@ def run(rounds: int, scale: float, baseline: str, out_dir: Path | None) -> dict:
         result["throughput"] = throughput(instances, rounds, scale)
         templates = {m.name: m.query for m in map_files()}
         result["server_cpu"] = {name: server_cpu(cluster, dbs[name], "mailreader", password,
-                                                 lookup_statements(templates)) for name in names}
+                                                 lookup_statements(templates, lookup_keys(scale)), min(3, rounds))
+                                for name in names}
         result["warnings"] = {i.name: i.log_errors() for i in instances}
     finally:
         for inst in instances:

@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/install.sh --test
 # lint first: ruff (pyproject.toml says which rules, and why some are off)
 .venv/bin/ruff check --quiet .
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest --durations=30 "$@"  # the slowest, for keeping CI under 50 minutes

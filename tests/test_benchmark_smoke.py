@@ -52,8 +52,9 @@ def test_benchmark_runs_to_the_end(module, args, reports, tmp_path: Path):
     if os.geteuid() != 0:
         pytest.fail("the benchmark smoke runs need root (Postfix, Dovecot, Patroni), as CI has")
     out = tmp_path / "out"
+    env = {**os.environ, "MAILBOOK_BENCH_DATA": "0.05"}  # the e2e data's smallest share (harness/data.py)
     r = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args, "--out", str(out)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, f"benchmarks.{module} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
     for name in reports:
         report = out / name
