@@ -137,17 +137,25 @@ pgbouncer_app = typer.Typer(no_args_is_help=True, help=(
     "    mailbook pgbouncer install"))
 app.add_typer(pgbouncer_app, name="pgbouncer")
 domain_app = typer.Typer(no_args_is_help=True, help=(
-    "Hosted domains: add, list, remove, enable, disable, allow, deny, limits.\n\n"
+    "Hosted domains: add, list, remove, enable, disable, allow, deny, limits, networks.\n\n"
     "    mailbook domain add example.com"))
 app.add_typer(domain_app, name="domain")
 mailbox_app = typer.Typer(no_args_is_help=True, help=(
-    "Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny, app-password.\n\n"
+    "Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny, app-password, networks.\n\n"
     "    mailbook mailbox add foo@example.com"))
 app.add_typer(mailbox_app, name="mailbox")
 app_password_app = typer.Typer(no_args_is_help=True, help=(
     "A mailbox's app passwords, each for chosen services: add (shown once), list, revoke.\n\n"
     "    mailbook mailbox app-password add foo@example.com phone --service imap --service submission"))
 mailbox_app.add_typer(app_password_app, name="app-password")
+mailbox_networks_app = typer.Typer(no_args_is_help=True, help=(
+    "The networks a mailbox may log in from (replacing its domain's): set, show, clear.\n\n"
+    "    mailbook mailbox networks set foo@example.com 192.0.2.0/24 2001:db8::/32"))
+mailbox_app.add_typer(mailbox_networks_app, name="networks")
+domain_networks_app = typer.Typer(no_args_is_help=True, help=(
+    "The networks a domain's mailboxes may log in from (unless a mailbox has its own): set, show, clear.\n\n"
+    "    mailbook domain networks set example.com 192.0.2.0/24"))
+domain_app.add_typer(domain_networks_app, name="networks")
 forward_app = typer.Typer(no_args_is_help=True, help=(
     "Forward an address's mail elsewhere, keeping a copy or not: set, show, clear.\n\n"
     "    mailbook forward set foo@example.com bar@elsewhere.example --keep-copy"))
@@ -1613,6 +1621,67 @@ def app_password_revoke(email: str, name: str, dsn: Dsn = None):
     """Revoke an app password: the next login with it is refused.   mailbook mailbox app-password revoke foo@example.com phone"""
     _call(dsn, "SELECT revoke_app_password(%s, %s)", (email, name))
     typer.echo(f"revoked app password {printable(name)} of {printable(email.lower())}")
+
+
+Networks = Annotated[list[str], typer.Argument(
+    help="Networks in CIDR notation (192.0.2.0/24, 2001:db8::/32); an address alone is itself.",
+    metavar="NETWORKS...")]
+
+
+def _networks_set(dsn: str | None, name: str, networks: list[str]) -> None:
+    _, [(stored,)] = _call(dsn, "SELECT set_login_networks(%s, %s)::text[]", (name, networks))
+    typer.echo(f"{printable(name.lower())} may log in from {', '.join(stored)} only")
+
+
+def _networks_clear(dsn: str | None, name: str, then: str) -> None:
+    _, [(had,)] = _call(dsn, "SELECT clear_login_networks(%s)", (name,))
+    typer.echo(f"{printable(name.lower())}: " + (f"cleared; {then}" if had else "had no networks"))
+
+
+def _networks_show(dsn: str | None, name: str, as_json: bool, columns: str) -> None:
+    _show(*_call(dsn, f"SELECT {columns} FROM login_networks(%s)", (name,)), as_json)
+
+
+@mailbox_networks_app.command("set")
+def mailbox_networks_set(email: str, networks: Networks, dsn: Dsn = None):
+    """Let a mailbox log in (IMAP, POP3, SMTP, Sieve, webmail) only from these networks,
+    instead of its domain's; the list replaces the one it had. Webmail logs in from the
+    webmail host: list it too.
+
+        mailbook mailbox networks set foo@example.com 192.0.2.0/24 2001:db8::/32
+    """
+    _networks_set(dsn, email, networks)
+
+
+@mailbox_networks_app.command("clear")
+def mailbox_networks_clear(email: str, dsn: Dsn = None):
+    """Let a mailbox log in from its domain's networks again (anywhere if it has none).   mailbook mailbox networks clear foo@example.com"""
+    _networks_clear(dsn, email, "its domain's networks apply, if any")
+
+
+@mailbox_networks_app.command("show")
+def mailbox_networks_show(email: str, dsn: Dsn = None, as_json: Json = False):
+    """Show its networks, its domain's, and those Dovecot enforces (empty: anywhere).   mailbook mailbox networks show foo@example.com"""
+    _networks_show(dsn, email, as_json, "name AS mailbox, networks, domain_networks, effective")
+
+
+@domain_networks_app.command("set")
+def domain_networks_set(domain: str, networks: Networks, dsn: Dsn = None):
+    """Let a domain's mailboxes log in only from these networks (a mailbox's own list wins);
+    the list replaces the one it had.   mailbook domain networks set example.com 192.0.2.0/24"""
+    _networks_set(dsn, domain, networks)
+
+
+@domain_networks_app.command("clear")
+def domain_networks_clear(domain: str, dsn: Dsn = None):
+    """Let a domain's mailboxes log in from anywhere again (but those with their own list).   mailbook domain networks clear example.com"""
+    _networks_clear(dsn, domain, "its mailboxes log in from anywhere, but those with networks of their own")
+
+
+@domain_networks_app.command("show")
+def domain_networks_show(domain: str, dsn: Dsn = None, as_json: Json = False):
+    """Show the networks a domain's mailboxes may log in from (empty: anywhere).   mailbook domain networks show example.com"""
+    _networks_show(dsn, domain, as_json, "name AS domain, networks")
 
 
 @forward_app.command("set")

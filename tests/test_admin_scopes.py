@@ -36,6 +36,8 @@ GRANTED = {
     "revoke_domain_admin", "set_domain_active", "set_domain_limits", "set_mailbox_quota_cap", "whoami",
     # app passwords and forwards (issue 33): tests/test_app_passwords.py, tests/test_forward.py
     "add_app_password", "app_passwords_list", "revoke_app_password", "set_forward", "forward_of", "clear_forward",
+    # login networks (issue 33): tests/test_login_networks.py
+    "set_login_networks", "clear_login_networks", "login_networks",
 }
 
 # each granted call that touches a domain, with {d} for the domain: (setup as the owner, call)
@@ -53,6 +55,10 @@ CALLS = {
     "remove_alias": ("SELECT add_alias('sales@{d}', 'box@{d}')", "SELECT remove_alias('sales@{d}')"),
     "set_vacation": (None, "SELECT set_vacation('box@{d}', 'Away', 'Back soon')"),
     "clear_vacation": ("SELECT set_vacation('box@{d}', 'Away', 'Back soon')", "SELECT clear_vacation('box@{d}')"),
+    "set_login_networks": (None, "SELECT set_login_networks('box@{d}', ARRAY['192.0.2.0/24'])"),
+    "set_domain_networks": (None, "SELECT set_login_networks('{d}', ARRAY['2001:db8::/32'])"),
+    "clear_login_networks": ("SELECT set_login_networks('{d}', ARRAY['192.0.2.9'])", "SELECT clear_login_networks('{d}')"),
+    "login_networks": (None, "SELECT login_networks('box@{d}')"),
 }
 
 
@@ -113,7 +119,7 @@ def test_scoped_call_inside(call, owner, alice, bob):
             owner.execute(setup.format(d=d))
         before = table_checksums(owner)
         conn.execute(statement.format(d=d))
-        assert table_checksums(owner) != before or call in ("new_mailbox", "existing_mailbox"), call
+        assert table_checksums(owner) != before or call in ("new_mailbox", "existing_mailbox", "login_networks"), call
 
 
 @pytest.mark.parametrize("call", CALLS)

@@ -98,6 +98,18 @@ BEGIN
 END
 $grant$;
 GRANT EXECUTE ON FUNCTION public.sieve_string(text) TO mailauth;
+-- login networks (0213): both passdb queries return them as allow_nets; mailadmin reads
+-- them as it reads the rest of users but the hash
+DO $grant$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = 'public.users'::regclass AND a.attname = 'login_networks' AND NOT a.attisdropped) THEN
+        GRANT SELECT (login_networks) ON public.users TO mailauth;
+        GRANT SELECT (login_networks) ON public.transports TO mailauth;
+        GRANT SELECT (login_networks) ON public.users TO mailadmin;  -- transports: table-wide already
+    END IF;
+END
+$grant$;
 
 -- mailquota: Dovecot's quota_clone, through its dict proxy (dovecot/dovecot-dict-quota.conf.ext).
 -- Writes the two counters of a mailbox's usage row and nothing else: its upsert

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import imaplib
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -109,13 +110,15 @@ plugin {
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return [line for line in text.splitlines() if "Error:" in line or "Fatal:" in line][-5:]
 
-    def auth_test(self, user: str, password: str, service: str | None = None) -> subprocess.CompletedProcess:
+    def auth_test(self, user: str, password: str, service: str | None = None,
+                  rip: str | None = None) -> subprocess.CompletedProcess:
         """doveadm auth test (exit 0 logged in, 77 refused), as service if given (else
-        doveadm's own, service doveadm)."""
+        doveadm's own, service doveadm), from client address rip if given (else none
+        known: allow_nets then refuses)."""
         # no-penalty: Dovecot's auth penalty (2 s doubling per failure from one client,
         # which all of doveadm is) held each login after a failed one for 4 s; like
         # auth_failure_delay above, a brute-force brake, not behaviour under test
-        extra = [] if service is None else ["-x", f"service={service}"]
+        extra = ([] if service is None else ["-x", f"service={service}"]) + ([] if rip is None else ["-x", f"rip={rip}"])
         return run([self.doveadm_bin, "-c", str(self.conf), "auth", "test", "-x", "no-penalty", *extra, user, password])
 
     def doveadm(self, *args: str) -> subprocess.CompletedProcess:
@@ -190,9 +193,23 @@ quota "User quota" {
 """) + f"!include {self.main_include}\n")
 
 
-def imap_login(dovecot: Dovecot, user: str, password: str, timeout: float = 30) -> bool:
-    """An IMAP login to dovecot that selects INBOX: True if both work, False if refused."""
-    imap = imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=timeout)
+class _IMAP4From(imaplib.IMAP4):
+    """imaplib's client from a given local address (another loopback one, 127.0.0.2: the
+    whole of 127/8 is this host's), so the server sees that client address."""
+
+    def __init__(self, host: str, port: int, source: str, timeout: float):
+        self.source = source
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout, source_address=(self.source, 0))
+
+
+def imap_login(dovecot: Dovecot, user: str, password: str, timeout: float = 30, source: str | None = None) -> bool:
+    """An IMAP login to dovecot that selects INBOX: True if both work, False if refused.
+    From the local address source if given (Dovecot's rip, what allow_nets checks)."""
+    imap = imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=timeout) if source is None \
+        else _IMAP4From("127.0.0.1", dovecot.port, source, timeout)
     try:
         imap.login(user, password)
         return imap.select("INBOX")[0] == "OK"

@@ -35,7 +35,10 @@ INSERT INTO expected_columns VALUES
     ('app_passwords', 'hash', 'mailauth'), ('app_passwords', 'services', 'mailauth'),
     ('app_passwords', 'email', 'mailadmin'), ('app_passwords', 'name', 'mailadmin'),
     ('app_passwords', 'services', 'mailadmin'), ('app_passwords', 'created', 'mailadmin'),
-    ('app_passwords', 'last_used', 'mailadmin');
+    ('app_passwords', 'last_used', 'mailadmin'),
+    -- login networks (0213): both passdbs return them as allow_nets; mailadmin reads users' too
+    ('users', 'login_networks', 'mailauth'), ('transports', 'login_networks', 'mailauth'),
+    ('users', 'login_networks', 'mailadmin');
 
 CREATE TEMP VIEW column_matrix AS
 SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
@@ -81,7 +84,9 @@ SELECT p.oid, p.proname::text AS name,
                      'stale_mailboxes',
                      -- app passwords and forwards (issue 33)
                      'add_app_password', 'app_passwords_list', 'revoke_app_password', 'main_password_allowed',
-                     'set_forward', 'forward_of', 'clear_forward') AS for_mailadmin,
+                     'set_forward', 'forward_of', 'clear_forward',
+                     -- login networks (0213)
+                     'set_login_networks', 'clear_login_networks', 'login_networks') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
