@@ -330,7 +330,10 @@ def test_rollback_refused_with_data(fresh_db):
                          " ('-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n', repeat('A', 392))")
             conn.execute("SELECT add_dkim_key('example.com', 'mb202612', 'rsa-sha256')")
         conn.execute("SELECT add_app_password('foo@example.com', 'phone', ARRAY['imap'])")
+        conn.execute("SELECT add_mailbox('kept@example.com', 'pw pw pw')")
+        conn.execute("SELECT remove_mailbox('kept@example.com', 30)")  # restorable for 30 days
     steps = [
+        ("0214", "removed mailboxes are kept", "DELETE FROM removed_mailboxes"),
         ("0212", "app passwords exist", "DELETE FROM app_passwords"),
         ("0211", None, None),  # vacation changes recorded for `dovecot follow`: triggers only
         ("0210", None, None),  # last logins: Dovecot records them again at the next logins
