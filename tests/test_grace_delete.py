@@ -112,3 +112,22 @@ def test_grace_expiry_purges(postfix, dsn, cluster):
         assert conn.execute("SELECT count(*) FROM maildir_purge_queue").fetchone() == (0,)
     late = cli(["mailbox", "restore", "gone@example.com", "--dsn", dsn])
     assert late.exit_code == 1 and late.stderr.count("\n") == 1, late
+
+
+def test_grace_race(dsn):
+    """A mailbox added with a maildir inside one being removed with a grace period in a
+    concurrent, not yet committed transaction waits for it (the lock row of the first path
+    segment, as in 0106), then is refused with 23P01: the nesting rule holds across
+    sessions."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET ROLE mailadmin")
+        conn.execute("SELECT add_mailbox('racer@example.com', 'racer secret pw')")
+    with psycopg.connect(dsn) as remover, psycopg.connect(dsn, autocommit=True) as adder:
+        remover.execute("SELECT remove_mailbox('racer@example.com', 30)")  # open transaction
+        adder.execute("SET lock_timeout = '1s'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):  # it waits for the removal
+            adder.execute("SELECT add_mailbox('spy@example.com', 'spy secret pw', NULL, 'example.com/racer/.Archive/')")
+        remover.commit()
+        with pytest.raises(psycopg.errors.ExclusionViolation, match='of the removed mailbox "racer@example.com"'):
+            adder.execute("SELECT add_mailbox('spy@example.com', 'spy secret pw', NULL, 'example.com/racer/.Archive/')")
+        adder.execute("SELECT restore_mailbox('racer@example.com')")
