@@ -1419,10 +1419,38 @@ def mailbox_passwd(email: str, dsn: Dsn = None, password_stdin: PasswordStdin = 
 
 
 @mailbox_app.command("remove")
-def mailbox_remove(email: str, dsn: Dsn = None):
-    """Remove a mailbox (its maildir on disk stays).   mailbook mailbox remove foo@example.com"""
-    _call(dsn, "SELECT remove_mailbox(%s)", (email,))
-    typer.echo(f"removed {email.lower()}")
+def mailbox_remove(email: str, dsn: Dsn = None,
+                   keep_days: Annotated[int, typer.Option(
+                       "--keep-days", min=0, max=3650,
+                       help="Keep it restorable this many days (mail to it is refused meanwhile); 0: gone at once.")] = 0):
+    """Remove a mailbox (its maildir on disk stays, queued for `maildirs purge`), at once
+    or restorable for --keep-days days: its address and maildir are not reused meanwhile.
+
+        mailbook mailbox remove foo@example.com --keep-days 30
+    """
+    _call(dsn, "SELECT remove_mailbox(%s, %s)", (email, keep_days))
+    typer.echo(f"removed {email.lower()}" + (f" (mailbook mailbox restore {email.lower()} brings it back)" if keep_days else ""))
+
+
+@mailbox_app.command("restore")
+def mailbox_restore(email: str, dsn: Dsn = None):
+    """Bring back a mailbox removed with --keep-days, within its window: password, name,
+    quota, services, aliases to it, send-as grants, vacation, app passwords.
+
+        mailbook mailbox restore foo@example.com
+    """
+    _, [(address, directory)] = _call(dsn, "SELECT email, maildir FROM restore_mailbox(%s)", (email,))
+    typer.echo(f"restored {address} (maildir {directory})")
+
+
+@mailbox_app.command("removed")
+def mailbox_removed(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
+    """List mailboxes removed with --keep-days, soonest to end first; restorable false once
+    the window has ended (the next `maildirs purge` queues the maildir).
+
+        mailbook mailbox removed --domain example.com
+    """
+    _show(*_call(dsn, queries.REMOVED, (domain, domain)), as_json)
 
 
 @mailbox_app.command("enable")
@@ -1795,7 +1823,8 @@ def maildirs_purge(
     uid: Annotated[int | None, typer.Option(help="The vmail uid the directories must belong to (default: the base's owner).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
 ):
-    """Delete queued maildirs that lie inside --base, belong to the vmail uid and no
+    """Queue the maildirs of mailboxes whose --keep-days window has ended, then delete
+    queued maildirs that lie inside --base, belong to the vmail uid and no
     mailbox uses; never through a symlink, never with a live maildir at, above or below
     it (in the database or on disk). Run as root on the mail host. Exit 1 if a
     directory was kept for a reason that needs a look (a symlink, another owner, a
@@ -1804,6 +1833,10 @@ def maildirs_purge(
         mailbook maildirs purge --base /home/mail --dry-run
     """
     with connect(dsn) as conn:
+        # mailboxes removed with --keep-days whose window has ended: their maildirs join the queue
+        query = queries.EXPIRING if dry_run else queries.EXPIRE
+        for email, maildir in conn.execute(query).fetchall():
+            typer.echo(printable(f"{'would queue' if dry_run else 'queued'} {maildir} ({email}): its grace period ended"))
         outcomes = purge_maildirs(conn, base, uid, dry_run)
     for o in outcomes:
         typer.echo(printable(f"{o.action} {o.maildir} ({o.email})" + (f": {o.reason}" if o.reason else "")))

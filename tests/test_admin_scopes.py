@@ -38,6 +38,8 @@ GRANTED = {
     "add_app_password", "app_passwords_list", "revoke_app_password", "set_forward", "forward_of", "clear_forward",
     # login networks (issue 33): tests/test_login_networks.py
     "set_login_networks", "clear_login_networks", "login_networks",
+    # delete with a grace period (issue 33): tests/test_grace_delete.py
+    "restore_mailbox", "removed_mailboxes_list",
 }
 
 # each granted call that touches a domain, with {d} for the domain: (setup as the owner, call)
@@ -50,6 +52,8 @@ CALLS = {
     "disable": (None, "SELECT set_mailbox_active('box@{d}', false)"),
     "set_mailbox_quota": (None, "SELECT set_mailbox_quota('box@{d}', 1000000)"),
     "remove_mailbox": (None, "SELECT remove_mailbox('box@{d}')"),
+    "remove_mailbox_keep": (None, "SELECT remove_mailbox('box@{d}', 30)"),
+    "restore_mailbox": ("SELECT remove_mailbox('box@{d}', 30)", "SELECT restore_mailbox('box@{d}')"),
     "add_alias": (None, "SELECT add_alias('info@{d}', 'box@{d}')"),
     "add_catch_all": (None, "SELECT add_alias('@{d}', 'box@{d}')"),
     "remove_alias": ("SELECT add_alias('sales@{d}', 'box@{d}')", "SELECT remove_alias('sales@{d}')"),
@@ -91,7 +95,8 @@ def login_dsn(cluster, name):
 def owner(dsn):
     """The superuser, with a clean example.com and example.org: box@ in each, nothing else."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("DELETE FROM vacations; DELETE FROM aliases; DELETE FROM users; DELETE FROM maildir_purge_queue")
+        conn.execute("DELETE FROM vacations; DELETE FROM aliases; DELETE FROM users; DELETE FROM maildir_purge_queue;"
+                     " DELETE FROM removed_mailboxes")
         for d in ("example.com", "example.org"):
             conn.execute("SELECT add_mailbox(%s, 'pw pw pw box')", (f"box@{d}",))
         yield conn
@@ -159,6 +164,18 @@ def test_scoped_listing(owner, alice, bob):
     assert len(owner.execute("SELECT * FROM my_mailboxes()").fetchall()) == 2
     assert owner.execute("SELECT admin, domain FROM domain_admins()").fetchall() == [
         (ALICE, "example.com"), (BOB, "example.org")]
+
+
+def test_scoped_removed_list(owner, alice, bob):
+    """removed_mailboxes_list() shows a customer's admin the mailboxes removed with a
+    grace period in its own domains only; the other's stays out of its reach."""
+    alice.execute("SELECT remove_mailbox('box@example.com', 30)")
+    bob.execute("SELECT remove_mailbox('box@example.org', 30)")
+    assert alice.execute("SELECT email, restorable FROM removed_mailboxes_list()").fetchall() == [("box@example.com", True)]
+    assert bob.execute("SELECT email FROM removed_mailboxes_list()").fetchall() == [("box@example.org",)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        bob.execute("SELECT restore_mailbox('box@example.com')")
+    assert alice.execute("SELECT email FROM restore_mailbox('box@example.com')").fetchall() == [("box@example.com",)]
 
 
 def test_ungranted_functions_refused(owner, alice):

@@ -331,7 +331,10 @@ def test_rollback_refused_with_data(fresh_db):
             conn.execute("SELECT add_dkim_key('example.com', 'mb202612', 'rsa-sha256')")
         conn.execute("SELECT add_app_password('foo@example.com', 'phone', ARRAY['imap'])")
         conn.execute("SELECT set_login_networks('foo@example.com', ARRAY['192.0.2.0/24'])")
+        conn.execute("SELECT add_mailbox('kept@example.com', 'pw pw pw')")
+        conn.execute("SELECT remove_mailbox('kept@example.com', 30)")  # restorable for 30 days
     steps = [
+        ("0214", "removed mailboxes are kept", "DELETE FROM removed_mailboxes"),
         ("0213", "login networks are set", "UPDATE users SET login_networks = NULL"),
         ("0212", "app passwords exist", "DELETE FROM app_passwords"),
         ("0211", None, None),  # vacation changes recorded for `dovecot follow`: triggers only

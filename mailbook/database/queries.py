@@ -92,3 +92,11 @@ def audit_log(table: str | None, key: str | None, since: str | None, limit: int,
     query = (f"SELECT * FROM (SELECT {columns}"
              f" FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s) newest ORDER BY id")
     return query, (*params, limit)
+
+# mailboxes removed with a grace period (0214), a customer's admin's own domains only
+# (removed_mailboxes_list() narrows them)
+REMOVED = ("SELECT email, realname, maildir, removed, removed_by, purge_after, restorable, aliases"
+           " FROM removed_mailboxes_list() WHERE %s::text IS NULL OR split_part(email, '@', 2) = lower(%s)")
+# `maildirs purge`: windows that have ended move into the purge queue first (--dry-run: which would)
+EXPIRE = "SELECT email, maildir FROM expire_removed_mailboxes()"
+EXPIRING = "SELECT email, maildir FROM removed_mailboxes_list() WHERE NOT restorable"

@@ -61,7 +61,8 @@ REVOKE ALL ON FUNCTION public.require_maildir_scope(text, text) FROM PUBLIC;
 -- to be added, cheapest checks first and before any bcrypt work, and returns the
 -- normalised address and the maildir (default_maildir() when not given).
 -- Raises 22004/22023 for invalid input, 23503 for an unhosted domain, 23505 for a
--- duplicate address or maildir, 42501 for a domain (require_domain_scope()) or a maildir
+-- duplicate address or maildir, or the address of a mailbox removed with a grace period
+-- (0214; its maildir's rules are the trigger's, at the insert), 42501 for a domain (require_domain_scope()) or a maildir
 -- (require_maildir_scope()) outside a scoped admin's reach.
 CREATE FUNCTION public.new_mailbox(p_email text, p_realname text, p_maildir text,
                                    p_quota_bytes bigint, OUT address text, OUT dir text)
@@ -83,6 +84,14 @@ BEGIN
     PERFORM public.assert_hosted(split_part(address, '@', 2));
     IF EXISTS (SELECT FROM public.users u WHERE u.email = address) THEN
         RAISE EXCEPTION 'mailbox % already exists', public.quoted(address) USING ERRCODE = '23505';
+    END IF;
+    -- 0214's; a separate IF: the call is not even planned on a database without it (the
+    -- API is re-created before the migrations run on an old-chain database)
+    IF to_regprocedure('public.removed_address_error(text)') IS NOT NULL THEN
+        IF public.removed_address_error(address) IS NOT NULL THEN
+            RAISE EXCEPTION '%', public.removed_address_error(address) USING ERRCODE = '23505',
+                  HINT = format('mailbook mailbox restore %s', address);
+        END IF;
     END IF;
     IF EXISTS (SELECT FROM public.users u WHERE u.maildir = dir) THEN
         RAISE EXCEPTION 'maildir % is already used by mailbox %', public.quoted(dir),
@@ -173,12 +182,17 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     result public.mailboxes;
+    violated text;
 BEGIN
     INSERT INTO public.users (email, password, realname, maildir, quota_bytes)
     VALUES (p_address, p_hash, p_realname, p_dir, p_quota_bytes);
     SELECT * INTO STRICT result FROM public.mailboxes m WHERE m.email = p_address;
     RETURN result;
 EXCEPTION WHEN unique_violation THEN
+    GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
+    IF violated = '' THEN  -- a trigger's own message (a removed mailbox's address or maildir, 0214)
+        RAISE;
+    END IF;
     RAISE EXCEPTION 'mailbox % or its maildir % already exists', public.quoted(p_address),
           public.quoted(p_dir) USING ERRCODE = '23505';
 END
@@ -257,33 +271,187 @@ $$;
 REVOKE ALL ON FUNCTION public.set_password(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.set_password(text, text) TO mailadmin, maildomainadmin;
 
--- remove_mailbox(email) -> void
--- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook mailbox remove`). Also removes the
--- alias rows that forwarded to it (they would bounce), in any domain: a forward another
--- customer pointed at it too. The maildir on disk is left alone. Raises P0002 for an
--- unknown mailbox.
-CREATE FUNCTION public.remove_mailbox(email text) RETURNS void
+-- Removing a mailbox: at once (keep_days 0, the default), or with a grace period
+-- (migration 0214): the row leaves users (no lookup sees it, mail to it gets 550), and
+-- what restore_mailbox() brings back is kept in removed_mailboxes: the users row as it was
+-- (password hash, realname, maildir, quotas, active, disabled services, created, and any
+-- column added later), its vacation, send-as grants (as login), app passwords, last logins
+-- and Dovecot's usage counts, and the alias rows that forwarded to it. Its maildir stays on
+-- disk and out of the purge queue until the window ends (expire_removed_mailboxes(),
+-- 80_maildirs.sql). Not kept: password_attempts (a lockout does not outlive a removal),
+-- the send-as grants others hold to send as it (they never went: no foreign key).
+
+-- remove_mailbox(email, keep_days) -> void
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner:
+-- `mailbook mailbox remove [--keep-days N]`). Also removes the alias rows that forwarded
+-- to it (they would bounce), in any domain: a forward another customer pointed at it too.
+-- keep_days 0 (what remove_mailbox(email) does, as before 0214): gone for good, its
+-- maildir queued for purging. keep_days 1..3650: restorable with restore_mailbox() for
+-- that many days (see above); its address and maildir are not reusable meanwhile.
+-- The maildir on disk is left alone either way. Raises P0002 for an unknown mailbox,
+-- 22023 for keep_days NULL, negative or above 3650.
+CREATE FUNCTION public.remove_mailbox(email text, keep_days integer) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    address   text := lower(remove_mailbox.email);
+    target    text := lower(remove_mailbox.email);
+    box       public.users;
+    until     timestamptz;
     n_aliases bigint;
 BEGIN
-    PERFORM public.require_domain_scope(split_part(address, '@', 2));
-    DELETE FROM public.users u WHERE u.email = address;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'mailbox % does not exist', public.quoted(address) USING ERRCODE = 'P0002';
+    PERFORM public.require_domain_scope(split_part(target, '@', 2));
+    IF keep_days IS NULL OR keep_days < 0 OR keep_days > 3650 THEN
+        RAISE EXCEPTION 'keep_days must be 0 (remove at once) to 3650 days, not %', coalesce(keep_days::text, 'NULL')
+              USING ERRCODE = '22023';
     END IF;
-    DELETE FROM public.aliases a WHERE a.email = address;
+    SELECT * INTO box FROM public.users u WHERE u.email = target FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'mailbox % does not exist', public.quoted(target) USING ERRCODE = 'P0002';
+    END IF;
+    IF keep_days > 0 THEN
+        until := now() + make_interval(days => keep_days);
+        -- take turns with every writer of maildirs under the same first segment (0106)
+        INSERT INTO public.maildir_roots AS r (root) VALUES (split_part(box.maildir, '/', 1))
+        ON CONFLICT (root) DO UPDATE SET root = excluded.root;
+        INSERT INTO public.removed_mailboxes (email, maildir, purge_after, mailbox, kept)
+        VALUES (target, box.maildir, until, to_jsonb(box), jsonb_build_object(
+            'aliases', (SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') FROM public.aliases a WHERE a.email = target),
+            'send_as', (SELECT coalesce(jsonb_agg(to_jsonb(s)), '[]') FROM public.send_as s WHERE s.login = target),
+            'vacations', (SELECT coalesce(jsonb_agg(to_jsonb(v)), '[]') FROM public.vacations v WHERE v.email = target),
+            'app_passwords', (SELECT coalesce(jsonb_agg(to_jsonb(p)), '[]') FROM public.app_passwords p WHERE p.email = target),
+            'last_logins', (SELECT coalesce(jsonb_agg(to_jsonb(l)), '[]') FROM public.last_logins l WHERE l.email = target),
+            'quota_usage', (SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM public.quota_usage q WHERE q.email = target)));
+    END IF;
+    DELETE FROM public.users u WHERE u.email = target;
+    IF keep_days > 0 THEN
+        -- queued by the delete's trigger (0108): held back until the window ends
+        DELETE FROM public.maildir_purge_queue q WHERE q.maildir = box.maildir;
+    END IF;
+    DELETE FROM public.aliases a WHERE a.email = target;
     GET DIAGNOSTICS n_aliases = ROW_COUNT;
     IF n_aliases > 0 THEN
-        RAISE NOTICE 'also removed % alias row(s) that forwarded to %', n_aliases, address;
+        RAISE NOTICE 'also removed % alias row(s) that forwarded to %', n_aliases, target;
     END IF;
+    IF keep_days > 0 THEN
+        RAISE NOTICE '% can be restored until %', target,
+              to_char(until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"');
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION public.remove_mailbox(text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.remove_mailbox(text, integer) TO mailadmin, maildomainadmin;
+
+-- remove_mailbox(email) -> void
+-- Caller: as remove_mailbox(email, keep_days), whose keep_days 0 it is: removed at once,
+-- its maildir queued for purging (the signature before 0214, kept for its callers and
+-- grants). Raises as that.
+CREATE FUNCTION public.remove_mailbox(email text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM public.remove_mailbox(remove_mailbox.email, 0);
 END
 $$;
 REVOKE ALL ON FUNCTION public.remove_mailbox(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.remove_mailbox(text) TO mailadmin, maildomainadmin;
+
+-- insert_json_rows(tbl, rows) -> void
+-- Caller: restore_mailbox() only (granted to nobody). Inserts rows (a jsonb array of
+-- to_jsonb() rows of tbl) into tbl, the columns they name that tbl still has and may be
+-- written (not generated); a column added since takes its default.
+CREATE FUNCTION public.insert_json_rows(tbl regclass, rows jsonb) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols text;
+BEGIN
+    IF rows IS NULL OR jsonb_typeof(rows) <> 'array' OR jsonb_array_length(rows) = 0 THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+       AND rows -> 0 ? a.attname;
+    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_recordset(NULL::%s, $1)', tbl, cols, cols, tbl)
+      USING rows;
+END
+$$;
+REVOKE ALL ON FUNCTION public.insert_json_rows(regclass, jsonb) FROM PUBLIC;
+
+-- restore_mailbox(email) -> mailboxes
+-- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql)
+-- (runner: `mailbook mailbox restore`). Brings back a mailbox removed with a grace
+-- period, within it, with what was kept (see above; its modified time is now); alias rows
+-- of a domain no longer hosted, or that exist again, are skipped. Counts against the
+-- domain's and the reseller's limits like a new mailbox (their triggers, 0105, 0208).
+-- Raises P0002 when no such mailbox was removed with a grace period, 55000 when its window
+-- has ended, 42501 outside a scoped admin's domains, 23503 if its domain is no longer
+-- hosted, the limits' errors if a cap is full.
+CREATE FUNCTION public.restore_mailbox(email text) RETURNS public.mailboxes
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    address constant text := lower(restore_mailbox.email);
+    r       record;
+    result  public.mailboxes;
+BEGIN
+    PERFORM public.require_domain_scope(split_part(address, '@', 2));
+    DELETE FROM public.removed_mailboxes x WHERE x.email = address RETURNING x.* INTO r;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no removed mailbox % can be restored', public.quoted(address) USING ERRCODE = 'P0002',
+              HINT = 'mailbook mailbox removed lists the ones that can';
+    END IF;
+    IF r.purge_after <= now() THEN
+        RAISE EXCEPTION 'the grace period of the removed mailbox % ended at %: its maildir % is due for purging',
+              public.quoted(address), to_char(r.purge_after AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
+              public.quoted(r.maildir) USING ERRCODE = '55000';
+    END IF;
+    PERFORM public.insert_json_rows('public.users', jsonb_build_array(r.mailbox || jsonb_build_object('modified', now())));
+    PERFORM public.insert_json_rows('public.quota_usage', r.kept -> 'quota_usage');
+    PERFORM public.insert_json_rows('public.vacations', r.kept -> 'vacations');
+    PERFORM public.insert_json_rows('public.send_as', (
+        SELECT jsonb_agg(s) FROM jsonb_array_elements(r.kept -> 'send_as') s
+         WHERE NOT EXISTS (SELECT FROM public.send_as o WHERE o.login = s ->> 'login' AND o.address = s ->> 'address')));
+    PERFORM public.insert_json_rows('public.app_passwords', r.kept -> 'app_passwords');
+    PERFORM public.insert_json_rows('public.last_logins', r.kept -> 'last_logins');
+    PERFORM public.insert_json_rows('public.aliases', (
+        SELECT jsonb_agg(a) FROM jsonb_array_elements(r.kept -> 'aliases') a
+         WHERE EXISTS (SELECT FROM public.transports t WHERE t.domain = split_part(a ->> 'alias', '@', 2))
+           AND NOT EXISTS (SELECT FROM public.aliases o WHERE o.alias = a ->> 'alias' AND o.email = a ->> 'email')));
+    SELECT * INTO STRICT result FROM public.mailboxes m WHERE m.email = address;
+    RETURN result;
+END
+$$;
+REVOKE ALL ON FUNCTION public.restore_mailbox(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.restore_mailbox(text) TO mailadmin, maildomainadmin;
+
+-- removed_mailboxes_list() -> table(email, realname, maildir, quota_bytes, removed,
+--                                   removed_by, purge_after, restorable, aliases)
+-- Caller: members of mailadmin (every one) and of maildomainadmin (its domains') (runner:
+-- `mailbook mailbox removed`). The mailboxes removed with a grace period, soonest to end
+-- first: restorable false once the window has ended (the next `mailbook maildirs purge`
+-- queues its maildir). aliases: how many alias rows a restore brings back. Never a hash.
+CREATE FUNCTION public.removed_mailboxes_list()
+RETURNS TABLE (email text, realname text, maildir text, quota_bytes bigint, removed timestamptz,
+               removed_by name, purge_after timestamptz, restorable boolean, aliases integer)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+        SELECT r.email, r.mailbox ->> 'realname', r.maildir, (r.mailbox ->> 'quota_bytes')::bigint, r.removed,
+               r.removed_by, r.purge_after, r.purge_after > now(), jsonb_array_length(coalesce(r.kept -> 'aliases', '[]'))
+          FROM public.removed_mailboxes r
+         WHERE NOT public.is_scoped_admin() OR r.domain IN (SELECT public.managed_domains())
+         ORDER BY r.purge_after, r.email;
+END
+$$;
+REVOKE ALL ON FUNCTION public.removed_mailboxes_list() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.removed_mailboxes_list() TO mailadmin, maildomainadmin;
 
 -- set_mailbox_active(email, active) -> mailboxes
 -- Caller: members of mailadmin, and of maildomainadmin in its scope (35_scopes.sql) (runner: `mailbook mailbox enable|disable`). An inactive

@@ -14,21 +14,36 @@
 -- maildir_in_use(maildir) -> text
 -- Why a path must stay, or NULL: a mailbox has that maildir again, a mailbox's maildir
 -- lies inside it, or it lies inside a mailbox's maildir (such a row predates 0026, or
--- was added after the removal). Deleting it would destroy live mail.
+-- was added after the removal); or the same of a mailbox removed with a grace period
+-- (0214), which may yet be restored. Deleting it would destroy live mail.
 -- Caller: queued_maildirs() and claim_maildir() only (granted to nobody).
 CREATE FUNCTION public.maildir_in_use(maildir text) RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT CASE WHEN u.maildir = maildir_in_use.maildir THEN 'a mailbox uses it again'
-            WHEN u.maildir > maildir_in_use.maildir
-                THEN format('the maildir %s of %s lies inside it', public.quoted(u.maildir), public.quoted(u.email))
-            ELSE format('it lies inside the maildir %s of %s', public.quoted(u.maildir), public.quoted(u.email)) END
-  FROM (SELECT s.maildir, s.email FROM public.users s WHERE s.maildir = maildir_in_use.maildir
-        UNION ALL
-        SELECT a.maildir, a.email FROM public.maildirs_around(maildir_in_use.maildir) a) u
- ORDER BY u.maildir = maildir_in_use.maildir DESC, u.maildir
- LIMIT 1
+DECLARE
+    reason text;
+BEGIN
+    SELECT CASE WHEN u.maildir = maildir_in_use.maildir THEN 'a mailbox uses it again'
+                WHEN u.maildir > maildir_in_use.maildir
+                    THEN format('the maildir %s of %s lies inside it', public.quoted(u.maildir), public.quoted(u.email))
+                ELSE format('it lies inside the maildir %s of %s', public.quoted(u.maildir), public.quoted(u.email)) END
+      INTO reason
+      FROM (SELECT s.maildir, s.email FROM public.users s WHERE s.maildir = maildir_in_use.maildir
+            UNION ALL
+            SELECT a.maildir, a.email FROM public.maildirs_around(maildir_in_use.maildir) a) u
+     ORDER BY u.maildir = maildir_in_use.maildir DESC, u.maildir
+     LIMIT 1;
+    IF reason IS NULL AND to_regclass('public.removed_mailboxes') IS NOT NULL THEN
+        SELECT format('the removed mailbox %s, restorable until %s, keeps the maildir %s',
+                      public.quoted(r.email), to_char(r.purge_after AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
+                      public.quoted(r.maildir))
+          INTO reason
+          FROM public.removed_maildirs_around(maildir_in_use.maildir) r
+         LIMIT 1;
+    END IF;
+    RETURN reason;
+END
 $$;
 REVOKE ALL ON FUNCTION public.maildir_in_use(text) FROM PUBLIC;
 
@@ -106,3 +121,29 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.forget_maildir(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.forget_maildir(text) TO mailadmin;
+
+-- expire_removed_mailboxes() -> table(email, maildir, removed, purge_after)
+-- Caller: members of mailadmin, not a customer's admin (the purge queue is the provider's,
+-- see above) (runner: `mailbook maildirs purge`, before it reads the queue, so the purge's
+-- one cron line covers it; `mailbook mailbox expire`). Every mailbox removed with a grace
+-- period (0214) whose window has ended leaves removed_mailboxes, and its maildir joins
+-- the purge queue, as an immediate removal's does. Returns what it moved. Raises nothing.
+CREATE FUNCTION public.expire_removed_mailboxes()
+RETURNS TABLE (email text, maildir text, removed timestamptz, purge_after timestamptz)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+        WITH gone AS (
+            DELETE FROM public.removed_mailboxes r WHERE r.purge_after <= now()
+            RETURNING r.email, r.maildir, r.removed, r.purge_after),
+        queued AS (
+            INSERT INTO public.maildir_purge_queue AS q (maildir, email)
+            SELECT g.maildir, g.email FROM gone g
+            ON CONFLICT ON CONSTRAINT maildir_purge_queue_pkey DO UPDATE SET email = excluded.email)
+        SELECT g.email, g.maildir, g.removed, g.purge_after FROM gone g ORDER BY g.purge_after, g.email;
+END
+$$;
+REVOKE ALL ON FUNCTION public.expire_removed_mailboxes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.expire_removed_mailboxes() TO mailadmin;

@@ -86,7 +86,9 @@ SELECT p.oid, p.proname::text AS name,
                      'add_app_password', 'app_passwords_list', 'revoke_app_password', 'main_password_allowed',
                      'set_forward', 'forward_of', 'clear_forward',
                      -- login networks (0213)
-                     'set_login_networks', 'clear_login_networks', 'login_networks') AS for_mailadmin,
+                     'set_login_networks', 'clear_login_networks', 'login_networks',
+                     -- delete with a grace period (0214)
+                     'restore_mailbox', 'removed_mailboxes_list', 'expire_removed_mailboxes') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
