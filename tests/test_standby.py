@@ -116,9 +116,9 @@ def test_standby_serves_lookups(pair, tmp_path):
         # Dovecot's own password query, over its own connect line (libpq, hosts in order)
         query = dovecot_queries()["password_query"].replace("'%u'", "%s").replace("%{service}", "imap")  # 2.3's text: the same SQL
         with psycopg.connect(connect) as conn:
-            user, hash_ = conn.execute(query, ("foo@example.com",)).fetchone()
+            user, hash_, allow_nets = conn.execute(query, ("foo@example.com",)).fetchone()
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
-        assert user == "foo@example.com" and hash_.startswith("{BLF-CRYPT}$2")
+        assert user == "foo@example.com" and hash_.startswith("{BLF-CRYPT}$2") and allow_nets is None  # no login networks
         with psycopg.connect(standby.dsn("mail")) as conn:
             assert conn.execute("SELECT crypto.crypt('correct horse', %s) = %s",
                                 (hash_.removeprefix("{BLF-CRYPT}"), hash_.removeprefix("{BLF-CRYPT}"))).fetchone() == (True,)
