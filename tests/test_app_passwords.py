@@ -12,7 +12,6 @@ Needs root (Dovecot's mail processes switch users).
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from pathlib import Path
@@ -21,11 +20,8 @@ import psycopg
 import pytest
 
 from mailbook.dovecot import app_password_query, dovecot_queries, expand_dovecot
-from mailbook.files import write_private
-from tests.harness.database import mail_database
-from tests.harness.dovecot import imap_login, install_dovecot
-from tests.harness.postfix import VMAIL_GID, VMAIL_UID
-from tests.harness.process import cli, private_dir, remove, require_root
+from tests.harness.dovecot import dovecot_with_mailboxes, imap_login
+from tests.harness.process import cli
 
 TARGET, AUTH_PW = "app_passwords", "app-pw-auth-pw"
 USER, MAIN = "foo@example.com", "main secret foo"
@@ -34,27 +30,8 @@ REFUSED = 77  # doveadm auth test: refused
 
 @pytest.fixture(scope="module")
 def setup(cluster):
-    require_root("the app password tests")
-    root = private_dir("mailbook-app-passwords-")
-    dc = None
-    try:
-        with mail_database(cluster, TARGET, mailauth=AUTH_PW) as dsn:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("SET ROLE mailadmin")
-                conn.execute("SELECT add_domain('example.com')")
-                conn.execute("SELECT add_mailbox(%s, %s)", (USER, MAIN))
-            write_private(root / "auth.pw", AUTH_PW + "\n")
-            mail = root / "mail"
-            mail.mkdir()
-            os.chown(mail, VMAIL_UID, VMAIL_GID)
-            dc = install_dovecot(root, mail, "--port", str(cluster.port), "--dbname", TARGET,
-                                 "--password-file", str(root / "auth.pw"))
-            dc.start()
-            yield dc, dsn
-    finally:
-        if dc:
-            dc.stop()
-        remove(root)
+    with dovecot_with_mailboxes(cluster, TARGET, AUTH_PW, {USER: MAIN}, "the app password tests") as both:
+        yield both
 
 
 def add(dsn: str, name: str, *services: str) -> str:

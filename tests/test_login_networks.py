@@ -10,17 +10,12 @@ Needs root (Dovecot's mail processes switch users).
 
 from __future__ import annotations
 
-import os
-
 import psycopg
 import pytest
 
 from mailbook.dovecot import APP_PASSWORDS_CONF
-from mailbook.files import write_private
-from tests.harness.database import mail_database
-from tests.harness.dovecot import imap_login, install_dovecot
-from tests.harness.postfix import VMAIL_GID, VMAIL_UID
-from tests.harness.process import cli, private_dir, remove, require_root
+from tests.harness.dovecot import dovecot_with_mailboxes, imap_login
+from tests.harness.process import cli
 
 TARGET, AUTH_PW = "login_networks", "nets-auth-pw"
 FOO, BAR = "foo@example.com", "bar@example.com"
@@ -31,28 +26,8 @@ REFUSED = 77  # doveadm auth test: refused
 
 @pytest.fixture(scope="module")
 def setup(cluster):
-    require_root("the login network tests")
-    root = private_dir("mailbook-login-networks-")
-    dc = None
-    try:
-        with mail_database(cluster, TARGET, mailauth=AUTH_PW) as dsn:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("SET ROLE mailadmin")
-                conn.execute("SELECT add_domain('example.com')")
-                for address, password in PASSWORDS.items():
-                    conn.execute("SELECT add_mailbox(%s, %s)", (address, password))
-            write_private(root / "auth.pw", AUTH_PW + "\n")
-            mail = root / "mail"
-            mail.mkdir()
-            os.chown(mail, VMAIL_UID, VMAIL_GID)
-            dc = install_dovecot(root, mail, "--port", str(cluster.port), "--dbname", TARGET,
-                                 "--password-file", str(root / "auth.pw"))
-            dc.start()
-            yield dc, dsn
-    finally:
-        if dc:
-            dc.stop()
-        remove(root)
+    with dovecot_with_mailboxes(cluster, TARGET, AUTH_PW, PASSWORDS, "the login network tests") as both:
+        yield both
 
 
 @pytest.fixture

@@ -6,18 +6,24 @@ dovecot-pgsql, nothing stood in."""
 from __future__ import annotations
 
 import imaplib
+import os
 import re
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 from psycopg.conninfo import make_conninfo
 
 from mailbook.demo.cluster import free_port
 from mailbook.dovecot import installed_version
+from mailbook.files import write_private
 
+from .database import mail_database
 from .postfix import VMAIL_GID, VMAIL_UID, Postfix
-from .process import cli, require_program, run
+from .process import cli, private_dir, remove, require_program, require_root, run
 from .tls import certificate
 
 
@@ -235,3 +241,34 @@ def tool_config(mail: Path) -> str:
 def dovecot_class() -> type[Dovecot]:
     """The harness class for the installed Dovecot."""
     return Dovecot24 if installed_version() == "2.4" else Dovecot
+
+
+@contextmanager
+def dovecot_with_mailboxes(cluster, dbname: str, auth_pw: str, mailboxes: dict[str, str],
+                           what: str) -> Iterator[tuple[Dovecot, str]]:
+    """require_root(what); a mail database dbname with example.com and these mailboxes
+    (address: password), and a started Dovecot that `mailbook dovecot install` wired to it
+    (as mailauth, password auth_pw); yields (the Dovecot, the database's DSN). Both are
+    stopped and removed afterwards, whatever happened."""
+    require_root(what)
+    root = private_dir(f"mailbook-{dbname.replace('_', '-')}-")
+    dc = None
+    try:
+        with mail_database(cluster, dbname, mailauth=auth_pw) as dsn:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("SET ROLE mailadmin")
+                conn.execute("SELECT add_domain('example.com')")
+                for address, password in mailboxes.items():
+                    conn.execute("SELECT add_mailbox(%s, %s)", (address, password))
+            write_private(root / "auth.pw", auth_pw + "\n")
+            mail = root / "mail"
+            mail.mkdir()
+            os.chown(mail, VMAIL_UID, VMAIL_GID)
+            dc = install_dovecot(root, mail, "--port", str(cluster.port), "--dbname", dbname,
+                                 "--password-file", str(root / "auth.pw"))
+            dc.start()
+            yield dc, dsn
+    finally:
+        if dc:
+            dc.stop()
+        remove(root)
