@@ -13,7 +13,6 @@ Needs root (Dovecot's mail processes switch users).
 
 from __future__ import annotations
 
-import imaplib
 import os
 
 import psycopg
@@ -21,7 +20,7 @@ import pytest
 
 from mailbook.files import write_private
 from tests.harness.database import mail_database
-from tests.harness.dovecot import _IMAP4From, imap_login, install_dovecot
+from tests.harness.dovecot import imap_login, imap_login_answer, install_dovecot
 from tests.harness.postfix import VMAIL_GID, VMAIL_UID
 from tests.harness.process import cli, private_dir, remove, require_root
 
@@ -78,26 +77,12 @@ def expired(setup):
             conn.execute("SELECT set_password(%s, %s)", (address, password))
 
 
-def imap_answer(dc, user: str, password: str, source: str) -> str:
-    """An IMAP login from source: 'OK' or the server's NO response text."""
-    imap = _IMAP4From("127.0.0.1", dc.port, source, 30)
-    try:
-        return imap.login(user, password)[0]
-    except imaplib.IMAP4.error as exc:
-        return str(exc)
-    finally:
-        try:
-            imap.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
-
-
 def test_expired_refused_with_reason(expired):
     """An expired password is refused over IMAP with the reason in the NO response, and for
     Postfix's SASL (smtp, which ignores nologin: the row is left out); a fresh password of
     the same domain logs in; `mailbook mailbox expiring` names the expired one."""
     dc, dsn = expired
-    answer = imap_answer(dc, FOO, PASSWORDS[FOO], OTHER)
+    answer = imap_login_answer(dc, FOO, PASSWORDS[FOO], OTHER)
     assert REASON in answer, (answer, dc.log_errors())
     assert imap_login(dc, BAR, PASSWORDS[BAR], source=OTHER), dc.log_errors()
     assert dc.auth_test(FOO, PASSWORDS[FOO], "smtp", rip=OTHER).returncode == REFUSED
@@ -110,7 +95,7 @@ def test_wrong_password_tells_nothing(expired):
     """A wrong password for an expired mailbox is refused as any wrong password: no reason,
     no nologin; Dovecot applies nologin only once the password matched."""
     dc, _ = expired
-    answer = imap_answer(dc, FOO, "not the password", OTHER)
+    answer = imap_login_answer(dc, FOO, "not the password", OTHER)
     assert answer != "OK" and "expired" not in answer.lower(), answer
     r = dc.auth_test(FOO, "not the password", "imap", rip=OTHER)
     assert r.returncode == REFUSED and "nologin" not in r.stdout + r.stderr and "expired" not in r.stdout, r
@@ -124,7 +109,7 @@ def test_webmail_network_exempt(expired):
     elsewhere it is refused."""
     dc, _ = expired
     assert imap_login(dc, FOO, PASSWORDS[FOO], source=WEBMAIL), dc.log_errors()
-    assert REASON in imap_answer(dc, FOO, PASSWORDS[FOO], OTHER)
+    assert REASON in imap_login_answer(dc, FOO, PASSWORDS[FOO], OTHER)
 
 
 def test_change_password_revives(expired):
@@ -155,7 +140,7 @@ def test_mailbox_age_wins(expired):
     assert imap_login(dc, FOO, PASSWORDS[FOO], source=OTHER), dc.log_errors()
     r = cli(["mailbox", "password-age", "clear", FOO, "--dsn", dsn], check=True)
     assert "cleared" in r.stdout
-    assert REASON in imap_answer(dc, FOO, PASSWORDS[FOO], OTHER)
+    assert REASON in imap_login_answer(dc, FOO, PASSWORDS[FOO], OTHER)
 
 
 def test_app_password_not_expired(expired):
