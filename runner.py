@@ -137,11 +137,12 @@ pgbouncer_app = typer.Typer(no_args_is_help=True, help=(
     "    mailbook pgbouncer install"))
 app.add_typer(pgbouncer_app, name="pgbouncer")
 domain_app = typer.Typer(no_args_is_help=True, help=(
-    "Hosted domains: add, list, remove, enable, disable, allow, deny, limits, networks.\n\n"
+    "Hosted domains: add, list, remove, enable, disable, allow, deny, limits, networks, password-age.\n\n"
     "    mailbook domain add example.com"))
 app.add_typer(domain_app, name="domain")
 mailbox_app = typer.Typer(no_args_is_help=True, help=(
-    "Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny, app-password, networks.\n\n"
+    "Mailboxes: add, list, passwd, quota, remove, enable, disable, allow, deny, app-password, networks,\n"
+    "password-age, expiring.\n\n"
     "    mailbook mailbox add foo@example.com"))
 app.add_typer(mailbox_app, name="mailbox")
 app_password_app = typer.Typer(no_args_is_help=True, help=(
@@ -156,6 +157,14 @@ domain_networks_app = typer.Typer(no_args_is_help=True, help=(
     "The networks a domain's mailboxes may log in from (unless a mailbox has its own): set, show, clear.\n\n"
     "    mailbook domain networks set example.com 192.0.2.0/24"))
 domain_app.add_typer(domain_networks_app, name="networks")
+mailbox_age_app = typer.Typer(no_args_is_help=True, help=(
+    "A mailbox's maximum password age in days (replacing its domain's; 0: never): set, show, clear.\n\n"
+    "    mailbook mailbox password-age set foo@example.com 180"))
+mailbox_app.add_typer(mailbox_age_app, name="password-age")
+domain_age_app = typer.Typer(no_args_is_help=True, help=(
+    "The maximum password age in days of a domain's mailboxes (unless a mailbox has its own): set, show, clear.\n\n"
+    "    mailbook domain password-age set example.com 90"))
+domain_app.add_typer(domain_age_app, name="password-age")
 forward_app = typer.Typer(no_args_is_help=True, help=(
     "Forward an address's mail elsewhere, keeping a copy or not: set, show, clear.\n\n"
     "    mailbook forward set foo@example.com bar@elsewhere.example --keep-copy"))
@@ -1710,6 +1719,84 @@ def domain_networks_clear(domain: str, dsn: Dsn = None):
 def domain_networks_show(domain: str, dsn: Dsn = None, as_json: Json = False):
     """Show the networks a domain's mailboxes may log in from (empty: anywhere).   mailbook domain networks show example.com"""
     _networks_show(dsn, domain, as_json, "name AS domain, networks")
+
+
+Days = Annotated[int, typer.Argument(help="Days from the last password change; a mailbox's 0: never.", metavar="DAYS")]
+
+
+def _age_set(dsn: str | None, name: str, days: int) -> None:
+    _call(dsn, "SELECT set_password_max_age(%s, %s)", (name, days))
+    typer.echo(f"{printable(name.lower())}: " + ("passwords never expire" if days == 0
+                                                 else f"passwords expire {days} days after they were set"))
+
+
+def _age_clear(dsn: str | None, name: str, then: str) -> None:
+    _, [(had,)] = _call(dsn, "SELECT clear_password_max_age(%s)", (name,))
+    typer.echo(f"{printable(name.lower())}: " + (f"cleared; {then}" if had else "had no maximum age"))
+
+
+@mailbox_age_app.command("set")
+def mailbox_age_set(email: str, days: Days, dsn: Dsn = None):
+    """Refuse a mailbox's password (IMAP, POP3, SMTP, Sieve; settings.password_expiry_services)
+    DAYS days after it was set, instead of its domain's age; 0: never. Webmail (its
+    networks, settings.password_expiry_exempt_networks) still logs in, to change it.
+
+        mailbook mailbox password-age set foo@example.com 180
+    """
+    _age_set(dsn, email, days)
+
+
+@mailbox_age_app.command("clear")
+def mailbox_age_clear(email: str, dsn: Dsn = None):
+    """Let a mailbox's password expire with its domain's age again (never if none).
+
+        mailbook mailbox password-age clear foo@example.com
+    """
+    _age_clear(dsn, email, "its domain's maximum age applies, if any")
+
+
+@mailbox_age_app.command("show")
+def mailbox_age_show(email: str, dsn: Dsn = None, as_json: Json = False):
+    """Show its age, its domain's, the one enforced, and when its password expires (empty: never).
+
+        mailbook mailbox password-age show foo@example.com
+    """
+    _show(*_call(dsn, "SELECT name AS mailbox, days, domain_days, effective, password_changed, expires"
+                      " FROM password_max_age(%s)", (email,)), as_json)
+
+
+@domain_age_app.command("set")
+def domain_age_set(domain: str, days: Annotated[int, typer.Argument(help="Days from the last password change.")],
+                   dsn: Dsn = None):
+    """Refuse a domain's passwords DAYS days after they were set (a mailbox's own age wins).
+
+        mailbook domain password-age set example.com 90
+    """
+    _age_set(dsn, domain, days)
+
+
+@domain_age_app.command("clear")
+def domain_age_clear(domain: str, dsn: Dsn = None):
+    """Let a domain's passwords never expire again (but those of mailboxes with an age of their own).
+
+        mailbook domain password-age clear example.com
+    """
+    _age_clear(dsn, domain, "its passwords never expire, but those of mailboxes with an age of their own")
+
+
+@domain_age_app.command("show")
+def domain_age_show(domain: str, dsn: Dsn = None, as_json: Json = False):
+    """Show a domain's maximum password age (empty: never).   mailbook domain password-age show example.com"""
+    _show(*_call(dsn, "SELECT name AS domain, days FROM password_max_age(%s)", (domain,)), as_json)
+
+
+@mailbox_app.command("expiring")
+def mailbox_expiring(days: Annotated[int, typer.Option("--days", help="Expiring within this many days.")] = 14,
+                     dsn: Dsn = None, as_json: Json = False):
+    """List the mailboxes whose password has expired or expires within --days days, soonest
+    first (a customer's admin: its domains' only).   mailbook mailbox expiring --days 14"""
+    _show(*_call(dsn, "SELECT email, password_changed, max_age, expires, expired FROM passwords_expiring(%s)", (days,)),
+          as_json)
 
 
 @forward_app.command("set")

@@ -52,6 +52,7 @@ def parameterised(template: str) -> str:
     and '%u' (Dovecot) stand for the whole key; inside longer literals, Postfix's %u and
     %d for its local part and domain. '%%' is a literal % in both."""
     template = template.replace("'%{service}'", "%(service)s")  # Dovecot's, before Postfix's '%s'
+    template = template.replace("'%r'", "''")  # Dovecot's client address: none, as from doveadm
     for placeholder in ("'%u@%d'", "'%s'", "'%u'"):
         template = template.replace(placeholder, "%(key)s")
     template = template.replace("'%u@' ||", "%(local)s || '@' ||").replace("'@%d'", "'@' || %(domain)s")

@@ -133,14 +133,14 @@ _TOKEN_24 = "%{password | concat('--------') | substr(0, 8)}"
 
 
 def _variables_24(query: str) -> str:
-    """A 2.3 query in 2.4's variables: %{user}, %{protocol} (2.3's %{service}), and the
-    password's first 8 characters (2.3's %8w) through 2.4's substr filter. 2.4's substr
-    fails (temp_fail: "internal auth failure") on a password shorter than its length, so
-    the password is padded first with dashes, which no token has: a short password is
-    a miss, as on 2.3."""
-    query = query.replace("%u", "%{user}").replace("%{service}", "%{protocol}")
+    """A 2.3 query in 2.4's variables: %{user}, %{protocol} (2.3's %{service}),
+    %{remote_ip} (2.3's %r), and the password's first 8 characters (2.3's %8w) through
+    2.4's substr filter. 2.4's substr fails (temp_fail: "internal auth failure") on a
+    password shorter than its length, so the password is padded first with dashes, which
+    no token has: a short password is a miss, as on 2.3."""
+    query = query.replace("%u", "%{user}").replace("%{service}", "%{protocol}").replace("'%r'", "'%{remote_ip}'")
     query = query.replace("%8w", _TOKEN_24)
-    left = query.replace("%{user}", "").replace("%{protocol}", "").replace(_TOKEN_24, "")
+    left = query.replace("%{user}", "").replace("%{protocol}", "").replace("%{remote_ip}", "").replace(_TOKEN_24, "")
     assert re.findall(r"%\{?\w*", left) == [], query
     return query
 
@@ -306,11 +306,12 @@ def dovecot_files(dest: Path, conf_d: Path, connect: str, mailbox_base: str,
     return files
 
 
-def expand_dovecot(query: str, user: str, service: str = "imap", password: str = "") -> str:
+def expand_dovecot(query: str, user: str, service: str = "imap", password: str = "", remote_ip: str = "") -> str:
     """The SQL Dovecot 2.3 sends for a login name (auth_username_format = %Lu lower-cases
-    it) logging in to a service (with password's first 8 characters for %8w)."""
+    it) logging in to a service (with password's first 8 characters for %8w) from a
+    client address (%r; '' when Dovecot knows none)."""
     return (query.replace("%u", user.lower().replace("'", "''")).replace("%{service}", service)
-            .replace("%8w", password[:8].replace("'", "''")))
+            .replace("%8w", password[:8].replace("'", "''")).replace("'%r'", "'" + remote_ip.replace("'", "''") + "'"))
 
 
 def dovecot_next_steps(version: str, conf_d: Path, changed: set[Path], vmail_user: str | None = None) -> list[str]:

@@ -40,6 +40,8 @@ GRANTED = {
     "set_login_networks", "clear_login_networks", "login_networks",
     # delete with a grace period (issue 33): tests/test_grace_delete.py
     "restore_mailbox", "removed_mailboxes_list",
+    # password expiry (issue 33): tests/test_password_expiry.py
+    "set_password_max_age", "clear_password_max_age", "password_max_age", "passwords_expiring",
 }
 
 # each granted call that touches a domain, with {d} for the domain: (setup as the owner, call)
@@ -63,6 +65,10 @@ CALLS = {
     "set_domain_networks": (None, "SELECT set_login_networks('{d}', ARRAY['2001:db8::/32'])"),
     "clear_login_networks": ("SELECT set_login_networks('{d}', ARRAY['192.0.2.9'])", "SELECT clear_login_networks('{d}')"),
     "login_networks": (None, "SELECT login_networks('box@{d}')"),
+    "set_password_max_age": (None, "SELECT set_password_max_age('box@{d}', 90)"),
+    "set_domain_password_age": (None, "SELECT set_password_max_age('{d}', 30)"),
+    "clear_password_max_age": ("SELECT set_password_max_age('{d}', 30)", "SELECT clear_password_max_age('{d}')"),
+    "password_max_age": (None, "SELECT password_max_age('box@{d}')"),
 }
 
 
@@ -124,7 +130,7 @@ def test_scoped_call_inside(call, owner, alice, bob):
             owner.execute(setup.format(d=d))
         before = table_checksums(owner)
         conn.execute(statement.format(d=d))
-        assert table_checksums(owner) != before or call in ("new_mailbox", "existing_mailbox", "login_networks"), call
+        assert table_checksums(owner) != before or call in ("new_mailbox", "existing_mailbox", "login_networks", "password_max_age"), call
 
 
 @pytest.mark.parametrize("call", CALLS)
@@ -176,6 +182,21 @@ def test_scoped_removed_list(owner, alice, bob):
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         bob.execute("SELECT restore_mailbox('box@example.com')")
     assert alice.execute("SELECT email FROM restore_mailbox('box@example.com')").fetchall() == [("box@example.com",)]
+
+
+def test_scoped_expiring_list(owner, alice, bob):
+    """passwords_expiring() shows a customer's admin the expiring passwords of its own
+    domains only; a global admin sees both."""
+    owner.execute("UPDATE transports SET password_max_age = 30 WHERE domain IN ('example.com', 'example.org')")
+    owner.execute("UPDATE users SET password_changed = now() - interval '40 days'")
+    try:
+        assert alice.execute("SELECT email, expired FROM passwords_expiring(14)").fetchall() == [("box@example.com", True)]
+        assert bob.execute("SELECT email FROM passwords_expiring(14)").fetchall() == [("box@example.org",)]
+        owner.execute("SET ROLE mailadmin")
+        assert len(owner.execute("SELECT * FROM passwords_expiring(14)").fetchall()) == 2
+    finally:
+        owner.execute("RESET ROLE")
+        owner.execute("UPDATE transports SET password_max_age = NULL")
 
 
 def test_ungranted_functions_refused(owner, alice):

@@ -110,6 +110,18 @@ BEGIN
     END IF;
 END
 $grant$;
+-- password expiry (0215): the main passdb query hands the password's date and both ages
+-- to password_expiry_check(); mailadmin reads them as it reads the rest of users but the hash
+DO $grant$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = 'public.users'::regclass AND a.attname = 'password_max_age' AND NOT a.attisdropped) THEN
+        GRANT SELECT (password_changed, password_max_age) ON public.users TO mailauth;
+        GRANT SELECT (password_max_age) ON public.transports TO mailauth;
+        GRANT SELECT (password_changed, password_max_age) ON public.users TO mailadmin;  -- transports: table-wide already
+    END IF;
+END
+$grant$;
 
 -- mailquota: Dovecot's quota_clone, through its dict proxy (dovecot/dovecot-dict-quota.conf.ext).
 -- Writes the two counters of a mailbox's usage row and nothing else: its upsert

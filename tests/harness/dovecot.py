@@ -228,6 +228,22 @@ def imap_login(dovecot: Dovecot, user: str, password: str, timeout: float = 30, 
             pass
 
 
+def imap_login_answer(dovecot: Dovecot, user: str, password: str, source: str, timeout: float = 30) -> str:
+    """An IMAP LOGIN from the local address source: 'OK', or the server's NO response
+    text (its response code and reason, e.g. "[AUTHENTICATIONFAILED] Authentication
+    failed.")."""
+    imap = _IMAP4From("127.0.0.1", dovecot.port, source, timeout)
+    try:
+        return imap.login(user, password)[0]
+    except imaplib.IMAP4.error as exc:
+        return str(exc)
+    finally:
+        try:
+            imap.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+
 def tool_config(mail: Path) -> str:
     """A dovecot.conf for Dovecot's command-line tools (sieve-test) with maildirs under mail,
     in the installed version's language."""

@@ -38,7 +38,8 @@ SELECT col_not_null('public', 'transports', 'active', 'transports.active is NOT 
 SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute
             WHERE attrelid = 'public.users'::regclass AND attnum > 0 AND NOT attisdropped),
           ARRAY['email', 'password', 'realname', 'maildir', 'created', 'domain', 'quota_bytes',
-                'active', 'modified', 'disabled_services', 'quota_messages', 'login_networks'],
+                'active', 'modified', 'disabled_services', 'quota_messages', 'login_networks',
+                'password_changed', 'password_max_age'],
           'users has the tutorial''s columns first, in its order, then ours');
 SELECT col_is_pk('public', 'users', 'email', 'users keyed by email');
 SELECT col_not_null('public', 'users', c, format('users.%s is NOT NULL', c))

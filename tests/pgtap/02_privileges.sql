@@ -38,7 +38,12 @@ INSERT INTO expected_columns VALUES
     ('app_passwords', 'last_used', 'mailadmin'),
     -- login networks (0213): both passdbs return them as allow_nets; mailadmin reads users' too
     ('users', 'login_networks', 'mailauth'), ('transports', 'login_networks', 'mailauth'),
-    ('users', 'login_networks', 'mailadmin');
+    ('users', 'login_networks', 'mailadmin'),
+    -- password expiry (0215): the main passdb hands the date and both ages to
+    -- password_expiry_check(); mailadmin reads users' too
+    ('users', 'password_changed', 'mailauth'), ('users', 'password_max_age', 'mailauth'),
+    ('transports', 'password_max_age', 'mailauth'),
+    ('users', 'password_changed', 'mailadmin'), ('users', 'password_max_age', 'mailadmin');
 
 CREATE TEMP VIEW column_matrix AS
 SELECT c.table_name::text AS tbl, c.column_name::text AS col, r.role,
@@ -88,14 +93,17 @@ SELECT p.oid, p.proname::text AS name,
                      -- login networks (0213)
                      'set_login_networks', 'clear_login_networks', 'login_networks',
                      -- delete with a grace period (0214)
-                     'restore_mailbox', 'removed_mailboxes_list', 'expire_removed_mailboxes') AS for_mailadmin,
+                     'restore_mailbox', 'removed_mailboxes_list', 'expire_removed_mailboxes',
+                     -- password expiry (0215)
+                     'set_password_max_age', 'clear_password_max_age', 'password_max_age', 'passwords_expiring',
+                     'password_expiry_check') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
        -- what the view sieve_scripts calls as its reader: pure text functions; and
        -- password_query's service allow-list; the change record `dovecot follow` reads and prunes
        p.proname IN ('sieve_string', 'vacation_script', 'dovecot_service_allowed', 'main_password_allowed',
-                     'auth_cache_changed_users', 'prune_auth_cache_changes') AS for_mailauth
+                     'password_expiry_check', 'auth_cache_changed_users', 'prune_auth_cache_changes') AS for_mailauth
   FROM pg_proc p
  WHERE p.pronamespace = 'public'::regnamespace
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e');
