@@ -350,6 +350,12 @@ class Dovecot:
     def command(self, tool: str) -> list[str]:
         return [tool, "-c", str(self.conf)]
 
+    def value(self, name: str) -> str:
+        """One setting's effective value, defaults included (`doveconf -n` leaves them out);
+        -P because 2.3 hides ssl_key's file name otherwise (only this setting is printed)."""
+        r = _run([self.doveconf, "-c", str(self.conf), "-P", "-h", name])
+        return r.stdout.strip() if r.returncode == 0 else ""
+
     def listens(self, path: Path, service: str) -> bool:
         """Whether service has a unix_listener at path (relative ones are below base_dir)."""
         base = Path(self.config.settings.get("base_dir", "/run/dovecot"))
@@ -380,6 +386,7 @@ def dovecot_checks(dc: Dovecot, conn: psycopg.Connection | None, canary: str | N
     order, last = _include_check(dc)
     found.append(order)
     found.append(_sieve_check(dc, last))
+    found.append(_tls_check(dc))
     found.append(_auth_cache_check(dc, conn, max_lag))
     if canary is not None:
         found += _canary_checks(dc, canary, password)
@@ -483,6 +490,35 @@ def _sieve_check(dc: Dovecot, later: list[Path]) -> Check:
                                          " folder and a user's filter defers mail (451 4.2.0); remove that setting,"
                                          " and read conf.d/99-mailbook.conf last")
     return ("dovecot sieve", "pass", "; ".join(f"{where}: {value}" for where, value in scripts) or "no personal script")
+
+
+def _tls_check(dc: Dovecot) -> Check:
+    """IMAP, POP3 and ManageSieve logins from other hosts only over TLS, with a certificate
+    and key Dovecot can read (a missing file stops Dovecot's login processes at their next
+    start, not at reload). Loopback clients (webmail) may log in without TLS either way."""
+    v24 = _is_24(dc)
+    names = ("ssl_server_cert_file", "ssl_server_key_file") if v24 else ("ssl_cert", "ssl_key")
+    cleartext = "auth_allow_cleartext" if v24 else "disable_plaintext_auth"
+    hint = "mailbook dovecot install --tls-cert FILE --tls-key FILE (the files Postfix's submission reads)"
+    ssl = dc.value("ssl") or "yes"
+    if ssl == "no":
+        return ("dovecot tls", "fail", f"ssl = no: passwords from other hosts cross in clear; set ssl = required"
+                                       f" (or yes) and {hint}")
+    problems = []
+    if dc.value(cleartext) == ("yes" if v24 else "no") and ssl != "required":
+        problems.append(f"{cleartext} = {dc.value(cleartext)}: a client may send its password before STARTTLS"
+                        f" (the default, {'no' if v24 else 'yes'}, refuses that)")
+    files = []
+    for name in names:
+        path = dc.value(name).removeprefix("<")  # 2.3: "<file" reads the file
+        if not path:
+            problems.append(f"{name} is not set: {hint}")
+        elif not _readable(Path(path)):
+            problems.append(f"{path} is missing or unreadable ({name}): {hint}")
+        files.append(path)
+    if problems:
+        return ("dovecot tls", "fail", "; ".join(problems))
+    return ("dovecot tls", "pass", f"ssl = {ssl} with {' '.join(files)}")
 
 
 def _is_24(dc: Dovecot) -> bool:

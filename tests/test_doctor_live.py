@@ -6,8 +6,8 @@ Dovecot, TLS with a certificate made here), Dovecot with the shipped auth cache 
 Wired as documented, every live check passes (exit 0). Each broken piece is one failing
 line saying what to run, exit 1: Dovecot stopped, a conf.d file read after mailbook's
 include setting Sieve back to ~/.dovecot.sieve, a map file pointing at another database,
-a wrong canary password, no follower for the auth cache, a missing certificate. What
-Postfix says is printed escaped. Needs root (Postfix and Dovecot do).
+a wrong canary password, no follower for the auth cache, a missing certificate (Postfix's or
+Dovecot's), Dovecot's ssl = no. What Postfix says is printed escaped. Needs root (Postfix and Dovecot do).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MAILBOOK = str(Path(sys.executable).parent / "mailbook")
 LIVE = ("postfix virtual_mailbox_domains", "postfix virtual_mailbox_maps", "postfix virtual_alias_maps",
         "postfix transport_maps", "postfix relay_domains", "postfix smtpd_sender_login_maps",
         "postfix lookup virtual_mailbox_domains", "postfix lookup virtual_mailbox_maps", "LMTP", "policy service",
-        "dovecot passdb", "dovecot userdb", "dovecot include order", "dovecot sieve", "auth cache",
+        "dovecot passdb", "dovecot userdb", "dovecot include order", "dovecot sieve", "dovecot tls", "auth cache",
         "canary auth", "canary user")
 
 
@@ -110,6 +110,7 @@ def stack(cluster):
                                   "--password-file", str(root / "auth.pw"), "--quota-password-file",
                                   str(root / "quota.pw"), postfix=pf, shipped_cache=True)
         dovecot.postfix_auth_socket = pf.auth_socket
+        dovecot.tls = True  # ssl = required, with the certificate the installer wrote
         started(stop, dovecot)
         s = Stack(dsn, pf, dovecot, root)
         s.port = cluster.port
@@ -211,6 +212,25 @@ def test_missing_certificate_fails_submission(stack):
         cert.with_suffix(".away").rename(cert)
     name = f"submission {submission_service(stack.pf).split('/')[0]}"
     assert code == 1 and f"{cert} is missing or unreadable" in failed(found, name)
+
+
+def test_dovecot_tls_missing_key_or_off(stack):
+    """Dovecot's key gone, or a later conf file setting ssl = no: the TLS check fails naming
+    the file or the setting (a missing key stops Dovecot's login processes at their next start)."""
+    key = stack.pf.tls_key
+    key.rename(key.with_suffix(".away"))
+    try:
+        code, found, _ = stack.checks()
+    finally:
+        key.with_suffix(".away").rename(key)
+    assert code == 1 and f"{key} is missing or unreadable" in failed(found, "dovecot tls")
+    later = stack.dovecot.conf.parent / "zz-ssl.conf"
+    later.write_text("ssl = no\n")
+    conf = stack.dovecot.conf
+    with edited(conf, conf.read_text() + f"!include {later}\n"):
+        code, found, _ = stack.checks()
+    assert code == 1 and "ssl = no: passwords from other hosts cross in clear" in failed(found, "dovecot tls")
+    assert found["dovecot passdb"][0][0] == "pass"
 
 
 def test_other_tools_text_is_printed_escaped(stack):

@@ -41,6 +41,7 @@ class Dovecot:
         self.main_include = auth_include.parent / "99-mailbook.conf"  # includes the other two
         self.lmtp_include = lmtp_include  # lmtp-mailbook.conf.ext as installed, or None
         self.submission_host: str | None = None  # where Sieve sends replies: the Postfix's smtpd
+        self.tls = False  # ssl = required (the installed certificate) instead of no
         self.protocols = "imap"  # "" for LMTP alone (the benchmarks)
         self.conf = root / "dovecot.conf"
         self.log = root / "dovecot.log"
@@ -64,7 +65,7 @@ base_dir = {self.root}/run
 state_dir = {self.root}/state
 log_path = {self.log}
 listen = 127.0.0.1
-ssl = no
+ssl = {'required' if self.tls else 'no'}
 auth_mechanisms = plain login
 # a failed login is answered at once: tests try wrong passwords on purpose, and the default
 # 2 s delay (which also held up the next login here, 4 s) is a brute-force brake, not behaviour under test
