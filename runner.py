@@ -1110,11 +1110,13 @@ def dkim_add(domain: str, dsn: Dsn = None,
 @dkim_app.command("list")
 def dkim_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False,
               public: Annotated[bool, typer.Option("--public-key", help="Show the p= values too.")] = False):
-    """Each domain's DKIM keys: selector, algorithm, state, dates; never a private key.
+    """Each domain's DKIM keys: selector, algorithm, state, dates (retire_after: when a
+    retiring key retires); never a private key.
 
         mailbook dkim list --domain example.com
     """
-    columns = "domain, selector, algorithm, state, created, activated, retired" + (", public_key" if public or as_json else "")
+    columns = ("domain, selector, algorithm, state, created, activated, retired, retire_after"
+               + (", public_key" if public or as_json else ""))
     _show(*_call(dsn, f"SELECT {columns} FROM dkim_keys_list(%s)", (domain,)), as_json)
 
 

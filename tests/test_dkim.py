@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import email
+import json
 import subprocess
 from contextlib import ExitStack
 
@@ -270,6 +271,8 @@ def test_rotation_waits_for_dns(admin_dsn, stack, server):
     assert signature(after)["s"] == nxt and verifies_in_dns(after, server)
     assert verifies_in_dns(before, server)  # the old record is still published
     assert states(admin_dsn, "rotate.example") == [[first, "retiring"], [nxt, "active"]]
+    listed = cli(["dkim", "list", "--domain", "rotate.example", "--json", "--dsn", admin_dsn], check=True).stdout
+    assert [k["retire_after"] is not None for k in json.loads(listed)] == [True, False]
     assert set(key_records(admin_dsn, "rotate.example")) == {first, nxt}  # `dns` still wants both
     r = advance(admin_dsn, server)
     assert (r.exit_code, r.stdout, r.stderr) == (0, "", ""), r  # nothing to do: silent, for cron

@@ -283,19 +283,21 @@ $$;
 REVOKE ALL ON FUNCTION public.retire_dkim_keys_due(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.retire_dkim_keys_due(text) TO mailadmin;
 
--- dkim_keys_list(only_domain) -> (domain, selector, algorithm, public_key, state, created, activated, retired)
+-- dkim_keys_list(only_domain) -> (domain, selector, algorithm, public_key, state, created, activated, retired,
+--                                  retire_after)
 -- Caller: members of mailadmin (runner: `mailbook dkim list`; later `mailbook dns`).
 -- Runs as mailowner. The public parts of every key, or of one domain's (NULL: all),
--- by domain and age. Never a private key.
+-- by domain and age; retire_after: when a retiring key retires. Never a private key.
 CREATE FUNCTION public.dkim_keys_list(only_domain text DEFAULT NULL)
 RETURNS TABLE (domain text, selector text, algorithm text, public_key text, state text,
-               created timestamptz, activated timestamptz, retired timestamptz)
+               created timestamptz, activated timestamptz, retired timestamptz, retire_after timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER  -- plpgsql: created even where 0209 is rolled back
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN QUERY
-        SELECT k.domain, k.selector, k.algorithm, k.public_key, k.state, k.created, k.activated, k.retired
+        SELECT k.domain, k.selector, k.algorithm, k.public_key, k.state, k.created, k.activated, k.retired,
+               k.retire_after
           FROM public.dkim_keys k
          WHERE only_domain IS NULL OR k.domain = lower(only_domain)
          ORDER BY k.domain, k.created, k.selector;
