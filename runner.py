@@ -190,7 +190,7 @@ role_app = typer.Typer(no_args_is_help=True, help=(
     "    mailbook role password mailreader --generate /root/mailreader.pw"))
 app.add_typer(role_app, name="role")
 dkim_app = typer.Typer(no_args_is_help=True, help=(
-    "DKIM keys per domain, and OpenDKIM signing with them: add, list, activate, retire, install.\n\n"
+    "DKIM keys per domain, and OpenDKIM signing with them: add, list, activate, retire, rotate, advance, install.\n\n"
     "    mailbook dkim add example.com"))
 app.add_typer(dkim_app, name="dkim")
 admin_app = typer.Typer(no_args_is_help=True, help=(
@@ -1104,17 +1104,19 @@ def dkim_add(domain: str, dsn: Dsn = None,
         chosen, public = dkim_mod.add_key(conn, domain, algorithm.value, selector)
     k = "ed25519" if algorithm == KeyKind.ed25519 else "rsa"
     typer.echo(f"added pending DKIM key {chosen} for {domain.lower()}; publish, then `mailbook dkim activate`:")
-    typer.echo(f'{chosen}._domainkey.{domain.lower()}. IN TXT "v=DKIM1; k={k}; p={public}"')
+    typer.echo(dkim_mod.txt_line(domain, chosen, k, public))
 
 
 @dkim_app.command("list")
 def dkim_list(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False,
               public: Annotated[bool, typer.Option("--public-key", help="Show the p= values too.")] = False):
-    """Each domain's DKIM keys: selector, algorithm, state, dates; never a private key.
+    """Each domain's DKIM keys: selector, algorithm, state, dates (retire_after: when a
+    retiring key retires); never a private key.
 
         mailbook dkim list --domain example.com
     """
-    columns = "domain, selector, algorithm, state, created, activated, retired" + (", public_key" if public or as_json else "")
+    columns = ("domain, selector, algorithm, state, created, activated, retired, retire_after"
+               + (", public_key" if public or as_json else ""))
     _show(*_call(dsn, f"SELECT {columns} FROM dkim_keys_list(%s)", (domain,)), as_json)
 
 
@@ -1138,6 +1140,73 @@ def dkim_retire(domain: str, selector: str, dsn: Dsn = None):
     """
     _call(dsn, "SELECT retire_dkim_key(%s, %s)", (domain, selector))
     typer.echo(f"DKIM key {selector} of {domain.lower()} is retired")
+
+
+@dkim_app.command("rotate")
+def dkim_rotate(domain: str, dsn: Dsn = None,
+                selector: Annotated[str | None, typer.Option(
+                    help="The next key's selector (one DNS label); default mbYYYYMM, else mbYYYYMMDD.")] = None):
+    """Start a rotation: add the domain's next RSA key, pending, and print its DNS record.
+    Publish it; `dkim advance` (from cron) then activates the key once DNS answers with
+    it, and retires the current key after a delay. A domain without a key gets its first.
+
+        mailbook dkim rotate example.com
+    """
+    with connect(dsn) as conn:
+        chosen, public = dkim_mod.add_key(conn, domain, "rsa", selector, rotate=True)
+    typer.echo(f"next DKIM key {chosen} of {domain.lower()} is pending; publish this record,"
+               " then `mailbook dkim advance` activates it once DNS answers with it:")
+    typer.echo(dkim_mod.txt_line(domain, chosen, "rsa", public))
+
+
+@dkim_app.command("advance")
+def dkim_advance(
+    domain: Annotated[str | None, typer.Argument(help="Only this domain (default: every domain).")] = None,
+    dsn: Dsn = None,
+    retire_after: Annotated[int | None, typer.Option(
+        help="Days the old key's record stays published after the switch (default 7: mail in a"
+             " receiver's queue up to Postfix's 5 days, then re-verified, still verifies).", min=0)] = None,
+    resolver: Annotated[str | None, typer.Option(
+        help="Ask the DNS server at IP[:PORT] (default: the system resolver).")] = None,
+):
+    """Move rotations on, for cron: each pending next key (`dkim rotate`) whose TXT record
+    DNS answers with its p= value becomes active, the old key retiring; retiring keys
+    whose delay is over are retired (their records may go). One line per domain that
+    changed or waits; nothing when there is nothing to do. Exit 0, also while a record is
+    not published yet; 1 when a published record differs from the key, DNS does not
+    answer, or the database fails.
+
+        17 * * * * mailbook dkim advance --dsn 'dbname=mail'
+    """
+    res = dnsrecords.resolver(resolver)
+    delay = "" if retire_after is None else ", %s * interval '1 day'"
+    bad = 0
+    with connect(dsn) as conn:
+        rotations = conn.execute("SELECT domain, selector, name FROM dkim_rotations(%s)", (domain,)).fetchall()
+        for d, selector, name in rotations:
+            try:
+                texts = dnsrecords.txt_texts(name, res)
+            except Failure as exc:
+                typer.echo(f"{d}: next key {selector} pending: {exc}")
+                bad += 1
+                continue
+            params = (d, selector, texts) + (() if retire_after is None else (retire_after,))
+            outcome, previous, until = conn.execute(
+                f"SELECT outcome, previous, retire_after FROM advance_dkim_key(%s, %s, %s{delay})", params).fetchone()
+            if outcome == "activated":
+                typer.echo(f"{d}: {selector} is active (DNS answers with its key)" + (
+                    f"; {previous} signs no more, its record stays published until {until:%Y-%m-%d %H:%M %Z}"
+                    if previous else ""))
+            elif outcome == "missing":
+                typer.echo(f"{d}: next key {selector} pending: no TXT record at {name} yet (mailbook dns {d} prints it)")
+            else:
+                typer.echo(f"{d}: next key {selector} pending: the TXT record at {name} holds another key"
+                           f" (found: {printable('; '.join(texts))[:120]})")
+                bad += 1
+        for d, selector in conn.execute("SELECT domain, selector FROM retire_dkim_keys_due(%s)", (domain,)).fetchall():
+            typer.echo(f"{d}: {selector} is retired; its TXT record {selector}._domainkey.{d}. may be removed")
+    if bad:
+        raise Failure(f"{bad} rotation(s) need attention")
 
 
 @dkim_app.command("install")
@@ -1318,21 +1387,34 @@ def domain_add(domain: str, dsn: Dsn = None,
                transport: Annotated[str, typer.Option(help="Postfix transport.")] = "virtual:",
                gid: Annotated[int | None, typer.Option(help="Group id for this domain's mail.")] = None,
                alias_of: Annotated[str | None, typer.Option(
-                   help="Make DOMAIN an alias domain: x@DOMAIN reaches x@ALIAS_OF.")] = None):
+                   help="Make DOMAIN an alias domain: x@DOMAIN reaches x@ALIAS_OF.")] = None,
+               dkim: Annotated[bool, typer.Option(
+                   "--dkim", help="Also make its first DKIM key (pending, as `dkim rotate` does) and print"
+                                  " its record; either both are added or neither.")] = False):
     """Host a domain, or add an alias domain of a hosted one.
 
-        mailbook domain add example.com
+        mailbook domain add example.com --dkim
         mailbook domain add example.net --alias-of example.com
     """
-    if alias_of is not None:
-        if transport != "virtual:" or gid is not None:
-            raise Failure("an alias domain takes no --transport or --gid: its mail goes to the target's mailboxes")
-        _, [(name, target)] = _call(dsn, "SELECT domain, alias_of FROM add_alias_domain(%s, %s)", (domain, alias_of))
-        typer.echo(f"added alias domain {name}: x@{name} reaches x@{target}")
-        return
-    _, [(name, kind, group)] = _call(dsn, "SELECT domain, transport, gid FROM add_domain(%s, %s, %s)",
-                                     (domain, transport, gid))
-    typer.echo(f"added domain {name} (transport {kind}{f', gid {group}' if group is not None else ''})")
+    if alias_of is not None and (transport != "virtual:" or gid is not None):
+        raise Failure("an alias domain takes no --transport or --gid: its mail goes to the target's mailboxes")
+    with connect(dsn) as conn, conn.transaction():  # with --dkim: the domain and its key, or nothing
+        conn.add_notice_handler(lambda d: typer.echo(printable(d.message_primary)))
+        if alias_of is not None:
+            name, target = conn.execute("SELECT domain, alias_of FROM add_alias_domain(%s, %s)",
+                                        (domain, alias_of)).fetchone()
+            added = f"added alias domain {name}: x@{name} reaches x@{target}"
+        else:
+            name, kind, group = conn.execute("SELECT domain, transport, gid FROM add_domain(%s, %s, %s)",
+                                             (domain, transport, gid)).fetchone()
+            added = f"added domain {name} (transport {kind}{f', gid {group}' if group is not None else ''})"
+        if dkim:
+            selector, public = dkim_mod.add_key(conn, name, "rsa", rotate=True)
+    typer.echo(added)
+    if dkim:
+        typer.echo(f"its DKIM key {selector} is pending; publish this record, then `mailbook dkim advance`"
+                   " activates it once DNS answers with it:")
+        typer.echo(dkim_mod.txt_line(name, selector, "rsa", public))
 
 
 @domain_app.command("list")

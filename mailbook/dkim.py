@@ -57,15 +57,33 @@ def default_selector(kind: str, today: datetime.date | None = None) -> str:
     return f"mb{today:%Y%m}" + ("e" if kind == "ed25519" else "")
 
 
-def add_key(conn: psycopg.Connection, domain: str, kind: str, selector: str | None = None) -> tuple[str, str]:
-    """Make a key pair and store it as a pending key of domain; (selector, p= value)."""
+def add_key(conn: psycopg.Connection, domain: str, kind: str, selector: str | None = None,
+            rotate: bool = False) -> tuple[str, str]:
+    """Make a key pair and store it as a pending key of domain; (selector, p= value).
+    rotate: as the domain's next key (rotate_dkim_key(), RSA), which `dkim advance`
+    activates once its record is published; the default selector is then one the domain
+    has not used (mbYYYYMM, else mbYYYYMMDD)."""
+    if rotate and selector is None:
+        with conn.transaction():
+            used = {s for (s,) in conn.execute("SELECT selector FROM dkim_keys_list(%s)", (domain,))}
+        today = datetime.date.today()
+        selector = next((s for s in (default_selector(kind, today), f"mb{today:%Y%m%d}") if s not in used),
+                        f"mb{today:%Y%m%d}")  # both taken: add_dkim_key() says so
     selector = selector or default_selector(kind)
     private, public = generate(kind)
     with conn.transaction(), conn.cursor() as cur:
         with cur.copy("COPY dkim_key_staging (private_key, public_key) FROM STDIN") as copy:
             copy.write_row((private, public))
-        cur.execute("SELECT add_dkim_key(%s, %s, %s)", (domain, selector, ALGORITHMS[kind]))
+        if rotate:
+            cur.execute("SELECT rotate_dkim_key(%s, %s)", (domain, selector))
+        else:
+            cur.execute("SELECT add_dkim_key(%s, %s, %s)", (domain, selector, ALGORITHMS[kind]))
         return selector, cur.fetchone()[0]
+
+
+def txt_line(domain: str, selector: str, kind: str, public: str) -> str:
+    """The record to publish, as `dkim add` and `dkim rotate` print it."""
+    return f'{selector}._domainkey.{domain.lower()}. IN TXT "v=DKIM1; k={kind}; p={public}"'
 
 
 def opendkim_dsn(host: str, port: int, dbname: str, user: str, password: str, datacol: str) -> str:
@@ -76,20 +94,21 @@ def opendkim_dsn(host: str, port: int, dbname: str, user: str, password: str, da
                           if what == "password" else
                           f"the {what} {value!r} cannot go into OpenDKIM's dsn: (it splits on : @ / ? + = % and spaces)")
     return (f"dsn:pgsql://{user}:{password}@{port}+{host}/{dbname}"
-            f"/table=dkim_signing?keycol=domain?datacol={datacol}")
+            f"/table=dkim_signing?keycol=sender_domain?datacol={datacol}")
 
 
 def opendkim_conf(host: str, port: int, dbname: str, user: str, password: str,
                   socket: str = DEFAULT_SOCKET) -> str:
     """opendkim.conf: sign (Mode s) mail from InternalHosts (loopback) and authenticated
-    clients with each domain's active key, looked up in dkim_signing by the sender's domain."""
+    clients with the key dkim_signing names for the sender's domain: its own active key,
+    or an alias domain's target's (sql/api/65_dkim.sql says why)."""
     keys = opendkim_dsn(host, port, dbname, user, password, "domain,selector,private_key")
-    signing = opendkim_dsn(host, port, dbname, user, password, "domain")
+    signing = opendkim_dsn(host, port, dbname, user, password, "sender_domain")
     return f"""\
 # Written by `mailbook dkim install`; holds {user}'s password (mode 0640, group opendkim).
-# OpenDKIM signs outgoing mail with each domain's active key from the mail database:
-# SigningTable maps the sender's domain to a key name (the domain), KeyTable the key name
-# to (d=, s=, private key); both read the view dkim_signing as {user} (opendkim.conf(5)).
+# OpenDKIM signs outgoing mail with the keys in the mail database: SigningTable maps the
+# sender's domain to a key name (that domain again), KeyTable the key name to (d=, s=,
+# private key); both read the view dkim_signing by sender_domain as {user} (opendkim.conf(5)).
 Syslog                  yes
 SyslogSuccess           yes
 Mode                    s

@@ -169,15 +169,27 @@ def _tag(text: str) -> str:
     return first.lower() if first.lower().startswith("v=") else text
 
 
+def _answer(name: str, rtype: str, res: dns.resolver.Resolver) -> list:
+    """The records of that name and type ([] for none, also NXDOMAIN); Failure when the
+    resolver gives no answer at all."""
+    try:
+        answer = res.resolve(name, rtype, raise_on_no_answer=False, lifetime=10)
+    except dns.resolver.NXDOMAIN:
+        return []
+    except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
+        raise Failure(f"no answer for {name} {rtype}: {printable(exc)}") from None
+    return list(answer.rrset or [])
+
+
+def txt_texts(name: str, res: dns.resolver.Resolver) -> list[str]:
+    """The texts of name's TXT records, each one's strings joined (`dkim advance` hands
+    them to advance_dkim_key(), which looks for the key's p= in them)."""
+    return [_txt(r) for r in _answer(name, "TXT", res)]
+
+
 def check(rec: Record, res: dns.resolver.Resolver) -> tuple[str, list[str]]:
     """(present | missing | different, what was found that differs)."""
-    try:
-        answer = res.resolve(rec.name, rec.type, raise_on_no_answer=False, lifetime=10)
-    except dns.resolver.NXDOMAIN:
-        return "missing", []
-    except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
-        raise Failure(f"no answer for {rec.name} {rec.type}: {printable(exc)}") from None
-    rrset = list(answer.rrset or [])
+    rrset = _answer(rec.name, rec.type, res)
     if rec.type == "TXT" and rec.data.startswith("v=spf1"):  # the apex holds other TXT records too
         rrset = [r for r in rrset if _tag(_txt(r)) == "v=spf1"]
     if not rrset:

@@ -2,21 +2,25 @@
 kept in the mail database, Debian's OpenDKIM reading the active ones as maildkim through
 its OpenDBX pgsql backend (`mailbook dkim install`), a real Postfix passing mail through it
 as the milter lines `dkim install` prints. Each delivered message's DKIM-Signature is
-verified by dkimpy against the public key in the key table (dkim_keys_list(); a DNS server
-on loopback comes with `mailbook dns`)."""
+verified by dkimpy against the public key in the key table (dkim_keys_list()), or, for
+rotations (`dkim rotate`, `dkim advance`), against the records a real DNS server on
+loopback (Debian's unbound, tests/harness/dns.py) serves."""
 
 from __future__ import annotations
 
 import base64
 import email
+import json
 import subprocess
 from contextlib import ExitStack
 
 import dkim
+import dns.resolver
 import psycopg
 import pytest
 
 from tests.harness.database import mail_database
+from tests.harness.dns import Unbound
 from tests.harness.opendkim import OpenDKIM
 from tests.harness.postfix import install_postfix
 from tests.harness.process import cli, private_dir, remove, require_root, started
@@ -169,3 +173,153 @@ def test_dkim_cli_errors(admin_dsn):
     der = subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=private.encode(),
                          capture_output=True, check=True).stdout
     assert base64.b64encode(der[-32:]).decode() == public
+
+
+@pytest.fixture(scope="module")
+def server():
+    """unbound on loopback serving the rotation's zone; stopped afterwards."""
+    root = private_dir("mailbook-dkim-dns-")
+    with ExitStack() as stop:
+        stop.callback(remove, root)
+        yield started(stop, Unbound(root / "unbound"))
+
+
+def key_records(dsn: str, domain: str) -> dict[str, str]:
+    """The DKIM lines of `mailbook dns DOMAIN` (zone-file syntax, strings split), by selector."""
+    text = cli(["dns", domain, "--mx", "mx.example.net", "--dsn", dsn], check=True).stdout
+    return {line.split(".")[0]: line for line in text.splitlines() if "._domainkey." in line and not line.startswith(";")}
+
+
+def verifies_in_dns(message: bytes, server: Unbound) -> bool:
+    """dkimpy's verdict with the public key as the loopback DNS server answers it."""
+    res = dns.resolver.Resolver(configure=False)
+    res.nameservers, res.port = ["127.0.0.1"], server.port
+
+    def dnsfunc(name, timeout=5):
+        try:
+            return b"".join(b"".join(r.strings) for r in res.resolve(name.decode(), "TXT"))
+        except dns.resolver.NXDOMAIN:
+            return b""
+    return dkim.verify(message, dnsfunc=dnsfunc)
+
+
+def advance(dsn: str, server: Unbound, *extra: str):
+    return cli(["dkim", "advance", *extra, "--resolver", server.address, "--dsn", dsn])
+
+
+def states(dsn: str, domain: str) -> list[list[str]]:
+    listed = cli(["dkim", "list", "--domain", domain, "--dsn", dsn], check=True).stdout
+    return [[line.split()[1], line.split()[3]] for line in listed.splitlines()[1:]]
+
+
+def test_domain_add_with_dkim(admin_dsn):
+    """`domain add --dkim` adds the domain and its first key, pending as a rotation's, and
+    prints the record; when the key cannot be made (no openssl) or the domain cannot be
+    added, neither is."""
+    r = cli(["domain", "add", "rotate.example", "--dkim", "--dsn", admin_dsn], check=True)
+    assert r.stdout.startswith("added domain rotate.example (transport virtual:)\n"), r
+    assert '._domainkey.rotate.example. IN TXT "v=DKIM1; k=rsa; p=' in r.stdout, r
+    cli(["mailbox", "add", "user@rotate.example", "--password-stdin", "--dsn", admin_dsn], input="pw pw pw pw\n",
+        check=True)
+    assert [s for _, s in states(admin_dsn, "rotate.example")] == ["pending"]
+    r = cli(["domain", "add", "nokeys.example", "--dkim", "--dsn", admin_dsn], env={"PATH": "/nonexistent"})
+    assert r.exit_code == 1 and "openssl is not installed" in r.stderr and r.stderr.count("\n") == 1, r
+    r = cli(["domain", "add", "example.org", "--dkim", "--dsn", admin_dsn])
+    assert r.exit_code == 1 and '"example.org"' in r.stderr and r.stderr.count("\n") == 1, r
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM transports WHERE domain = 'nokeys.example'").fetchone() == (0,)
+        assert conn.execute("SELECT selector FROM dkim_keys WHERE domain = 'example.org'").fetchall() == [("mb202611",)]
+        assert conn.execute("SELECT count(*) FROM dkim_key_staging").fetchone() == (0,)
+
+
+def test_rotation_waits_for_dns(admin_dsn, stack, server):
+    """The next key signs only once DNS answers with it: unpublished or published with
+    another p=, it stays pending and mail is signed with the current key; published, the
+    next message is signed with it and verifies, and a message signed before the switch
+    still verifies; `dkim advance` retires the old key once its delay is over."""
+    # the first key (domain add --dkim): published, advance makes it the signing key
+    (first, line), = key_records(admin_dsn, "rotate.example").items()
+    server.serve({"rotate.example": [line]})
+    r = advance(admin_dsn, server)
+    assert r.exit_code == 0 and r.stdout == f"rotate.example: {first} is active (DNS answers with its key)\n", r
+    before = delivered(stack, "user@rotate.example", "user@example.org", "rotation: before")
+    assert signature(before)["s"] == first and verifies_in_dns(before, server)
+
+    rotated = cli(["dkim", "rotate", "rotate.example", "--dsn", admin_dsn], check=True).stdout
+    nxt = rotated.split("next DKIM key ")[1].split()[0]
+    assert nxt != first and nxt.startswith(first) and "IN TXT" in rotated  # mbYYYYMM taken: mbYYYYMMDD
+    r = advance(admin_dsn, server, "rotate.example")
+    assert r.exit_code == 0, r
+    assert r.stdout == (f"rotate.example: next key {nxt} pending: no TXT record at {nxt}._domainkey.rotate.example."
+                        " yet (mailbook dns rotate.example prints it)\n"), r
+    waiting = delivered(stack, "user@rotate.example", "user@example.org", "rotation: not published")
+    assert signature(waiting)["s"] == first
+
+    wrong = line.replace(f"{first}._domainkey", f"{nxt}._domainkey")  # the old key's p= at the new name
+    server.serve({"rotate.example": [line, wrong]})
+    r = advance(admin_dsn, server)
+    assert r.exit_code == 1 and "holds another key" in r.stdout and len(r.stdout.splitlines()) == 1, r
+    assert r.stderr == "mailbook: 1 rotation(s) need attention\n", r
+    assert states(admin_dsn, "rotate.example") == [[first, "active"], [nxt, "pending"]]
+
+    server.serve({"rotate.example": list(key_records(admin_dsn, "rotate.example").values())})
+    r = advance(admin_dsn, server)
+    assert r.exit_code == 0, r
+    assert r.stdout.startswith(f"rotate.example: {nxt} is active (DNS answers with its key); {first} signs no more,"
+                               " its record stays published until "), r
+    after = delivered(stack, "user@rotate.example", "user@example.org", "rotation: after")
+    assert signature(after)["s"] == nxt and verifies_in_dns(after, server)
+    assert verifies_in_dns(before, server)  # the old record is still published
+    assert states(admin_dsn, "rotate.example") == [[first, "retiring"], [nxt, "active"]]
+    listed = cli(["dkim", "list", "--domain", "rotate.example", "--json", "--dsn", admin_dsn], check=True).stdout
+    assert [k["retire_after"] is not None for k in json.loads(listed)] == [True, False]
+    assert set(key_records(admin_dsn, "rotate.example")) == {first, nxt}  # `dns` still wants both
+    r = advance(admin_dsn, server)
+    assert (r.exit_code, r.stdout, r.stderr) == (0, "", ""), r  # nothing to do: silent, for cron
+
+    with psycopg.connect(admin_dsn) as conn:  # the delay is over (7 days by default)
+        assert conn.execute("SELECT retire_after - retired FROM dkim_keys WHERE selector = %s AND domain = %s",
+                            (first, "rotate.example")).fetchone()[0].days == 7
+        conn.execute("UPDATE dkim_keys SET retire_after = now() - interval '1 minute'"
+                     " WHERE domain = 'rotate.example' AND state = 'retiring'")
+    r = advance(admin_dsn, server)
+    assert r.exit_code == 0 and r.stdout == (f"rotate.example: {first} is retired; its TXT record"
+                                             f" {first}._domainkey.rotate.example. may be removed\n"), r
+    assert states(admin_dsn, "rotate.example") == [[first, "retired"], [nxt, "active"]]
+    assert set(key_records(admin_dsn, "rotate.example")) == {nxt}
+
+
+def test_advance_retire_delay_and_errors(admin_dsn, server):
+    """--retire-after sets the old key's delay in days; rotating while a rotation is under
+    way, or advancing against a DNS server that does not answer, is one line and exit 1."""
+    r = cli(["dkim", "rotate", "example.org", "--selector", "mb202702", "--dsn", admin_dsn], check=True)
+    r = cli(["dkim", "rotate", "example.org", "--selector", "mb202703", "--dsn", admin_dsn])
+    assert r.exit_code == 1 and 'its next DKIM key "mb202702" is pending' in r.stderr and "55000" in r.stderr, r
+    r = cli(["dkim", "advance", "example.org", "--resolver", "127.0.0.1:9", "--dsn", admin_dsn])
+    assert r.exit_code == 1 and "no answer for mb202702._domainkey.example.org." in r.stdout, r
+    server.serve({"example.org": [key_records(admin_dsn, "example.org")["mb202702"]]})
+    r = advance(admin_dsn, server, "example.org", "--retire-after", "2")
+    assert r.exit_code == 0 and "mb202611 signs no more" in r.stdout, r
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT retire_after - retired FROM dkim_keys WHERE domain = 'example.org'"
+                            " AND selector = 'mb202611'").fetchone()[0].days == 2
+
+
+def test_alias_domain_and_catch_all_signing(admin_dsn, stack):
+    """Mail From: an alias domain is signed with the alias domain's own active key when it
+    has one (aligned), else with its target's (d= the target); an address only a catch-all
+    covers is signed with its domain's key. Each signature verifies."""
+    cli(["domain", "add", "alias.example", "--alias-of", "example.com", "--dsn", admin_dsn], check=True)
+    cli(["domain", "add", "ownkey.example", "--alias-of", "example.com", "--dsn", admin_dsn], check=True)
+    cli(["dkim", "add", "example.com", "--selector", "mb202703", "--dsn", admin_dsn], check=True)
+    cli(["dkim", "activate", "example.com", "mb202703", "--dsn", admin_dsn], check=True)
+    cli(["dkim", "add", "ownkey.example", "--selector", "mb202612", "--dsn", admin_dsn], check=True)
+    cli(["dkim", "activate", "ownkey.example", "mb202612", "--dsn", admin_dsn], check=True)
+    cli(["alias", "add", "@example.com", "user@example.com", "--dsn", admin_dsn], check=True)
+    for sender, d, s in (("user@alias.example", "example.com", "mb202703"),
+                         ("user@ownkey.example", "ownkey.example", "mb202612"),
+                         ("anyone@example.com", "example.com", "mb202703")):  # only the catch-all knows it
+        message = delivered(stack, sender, "user@nokey.example", f"alias signing {sender}")
+        sig = signature(message)
+        assert sig is not None and (sig["d"], sig["s"]) == (d, s), (sender, sig, stack[1].log_text()[-2000:])
+        assert verifies(message, admin_dsn), message.decode(errors="replace")

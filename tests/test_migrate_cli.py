@@ -329,12 +329,17 @@ def test_rollback_refused_with_data(fresh_db):
             conn.execute("INSERT INTO dkim_key_staging (private_key, public_key) VALUES"
                          " ('-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n', repeat('A', 392))")
             conn.execute("SELECT add_dkim_key('example.com', 'mb202612', 'rsa-sha256')")
+        with conn.transaction():  # a rotation under way: its next key pending
+            conn.execute("INSERT INTO dkim_key_staging (private_key, public_key) VALUES"
+                         " ('-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n', repeat('B', 392))")
+            conn.execute("SELECT rotate_dkim_key('example.com', 'mb202701')")
         conn.execute("SELECT add_app_password('foo@example.com', 'phone', ARRAY['imap'])")
         conn.execute("SELECT set_login_networks('foo@example.com', ARRAY['192.0.2.0/24'])")
         conn.execute("SELECT add_mailbox('kept@example.com', 'pw pw pw')")
         conn.execute("SELECT remove_mailbox('kept@example.com', 30)")  # restorable for 30 days
         conn.execute("SELECT set_password_max_age('example.com', 90)")
     steps = [
+        ("0217", "DKIM rotations are under way", "UPDATE dkim_keys SET activate_when_published = false"),
         ("0215", "password ages are set", "UPDATE transports SET password_max_age = NULL"),
         ("0214", "removed mailboxes are kept", "DELETE FROM removed_mailboxes"),
         ("0213", "login networks are set", "UPDATE users SET login_networks = NULL"),

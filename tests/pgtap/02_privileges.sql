@@ -85,6 +85,8 @@ SELECT p.oid, p.proname::text AS name,
                      'set_mailbox_quota_cap',
                      -- DKIM keys (0209): public parts only; private keys go in by COPY
                      'add_dkim_key', 'activate_dkim_key', 'retire_dkim_key', 'dkim_keys_list', 'dkim_dns_records',
+                     -- DKIM rotation (0217)
+                     'rotate_dkim_key', 'dkim_rotations', 'advance_dkim_key', 'retire_dkim_keys_due',
                      -- last logins (0210)
                      'stale_mailboxes',
                      -- app passwords and forwards (issue 33)
