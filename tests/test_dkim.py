@@ -291,12 +291,15 @@ def test_rotation_waits_for_dns(admin_dsn, stack, server):
 
 def test_advance_retire_delay_and_errors(admin_dsn, server):
     """--retire-after sets the old key's delay in days; rotating while a rotation is under
-    way, or advancing against a DNS server that does not answer, is one line and exit 1."""
+    way, advancing against a DNS server that does not answer, or naming a domain that is not
+    hosted, is one line and exit 1."""
     r = cli(["dkim", "rotate", "example.org", "--selector", "mb202702", "--dsn", admin_dsn], check=True)
     r = cli(["dkim", "rotate", "example.org", "--selector", "mb202703", "--dsn", admin_dsn])
     assert r.exit_code == 1 and 'its next DKIM key "mb202702" is pending' in r.stderr and "55000" in r.stderr, r
     r = cli(["dkim", "advance", "example.org", "--resolver", "127.0.0.1:9", "--dsn", admin_dsn])
     assert r.exit_code == 1 and "no answer for mb202702._domainkey.example.org." in r.stdout, r
+    r = cli(["dkim", "advance", "exmaple.org", "--resolver", "127.0.0.1:9", "--dsn", admin_dsn])
+    assert r.exit_code == 1 and 'domain "exmaple.org" is not hosted here' in r.stderr and r.stderr.count("\n") == 1, r
     server.serve({"example.org": [key_records(admin_dsn, "example.org")["mb202702"]]})
     r = advance(admin_dsn, server, "example.org", "--retire-after", "2")
     assert r.exit_code == 0 and "mb202611 signs no more" in r.stdout, r

@@ -183,13 +183,17 @@ GRANT EXECUTE ON FUNCTION public.rotate_dkim_key(text, text) TO mailadmin;
 -- Caller: members of mailadmin (runner: `mailbook dkim advance`, which resolves each
 -- name's TXT record and hands the answer to advance_dkim_key()). Runs as mailowner.
 -- The pending next keys of rotations, of every domain or one (NULL: all), by domain;
--- name is the record's, absolute. Never a private key.
+-- name is the record's, absolute. Never a private key. Raises 23503 for a domain that is
+-- not hosted (a typo in a cron line would otherwise say nothing, ever).
 CREATE FUNCTION public.dkim_rotations(only_domain text DEFAULT NULL)
 RETURNS TABLE (domain text, selector text, name text, public_key text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER  -- plpgsql: created even where 0217 is rolled back
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF only_domain IS NOT NULL THEN
+        PERFORM public.assert_hosted(lower(only_domain));
+    END IF;
     RETURN QUERY
         SELECT k.domain, k.selector, k.selector || '._domainkey.' || k.domain || '.', k.public_key
           FROM public.dkim_keys k

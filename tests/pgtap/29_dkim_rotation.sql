@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 \ir _setup.sql
 
 CREATE TEMP TABLE t_pair AS SELECT E'-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n-----END PRIVATE KEY-----\n'::text AS private_key,
@@ -33,6 +33,8 @@ SELECT is(rotate_dkim_key('example.com', 'mb202612'), repeat('A', 392), 'a domai
 SELECT results_eq($$SELECT domain, selector, name, public_key FROM dkim_rotations()$$,
                   $$VALUES ('example.com', 'mb202612', 'mb202612._domainkey.example.com.', repeat('A', 392))$$,
                   'dkim_rotations() lists it, with the record''s name');
+SELECT throws_ok($$SELECT * FROM dkim_rotations('exmaple.com')$$, '23503', 'domain "exmaple.com" is not hosted here',
+                 'dkim_rotations() of a domain not hosted names it');
 SELECT results_eq($$SELECT * FROM advance_dkim_key('example.com', 'mb202612', ARRAY['v=DKIM1; k=rsa; p=' || repeat('A', 392)])$$,
                   $$VALUES ('activated', NULL::text, NULL::timestamptz)$$, 'published: active, there was no previous key');
 INSERT INTO dkim_key_staging (private_key, public_key) SELECT private_key, new_public FROM t_pair;
