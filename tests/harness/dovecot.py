@@ -86,7 +86,7 @@ service imap-login {{
 """ + (f"submission_host = {self.submission_host}\n" if self.submission_host else "")
 
     def config(self) -> str:
-        return (f"protocols = {self.protocols}\ndisable_plaintext_auth = no\n" + self._common()
+        return (f"protocols = {self.protocols}\n" + ("" if self.tls else "disable_plaintext_auth = no\n") + self._common()
                 + ("" if self.lmtp_include else """\
 # the userdb's quota_rule (user_query) takes effect through the quota plugin
 mail_plugins = quota
@@ -188,7 +188,8 @@ class Dovecot24(Dovecot):
         return ("dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
                 + (f"protocols {{\n{protocols}}}\n" if protocols else "")
                 # 2.4's listeners have no address of their own: listen (above) says where
-                + "auth_allow_cleartext = yes\n" + self._common().replace("    address = 127.0.0.1\n", "")
+                # with ssl = required 2.4 refuses to start when this is set (it could not apply)
+                + ("" if self.tls else "auth_allow_cleartext = yes\n") + self._common().replace("    address = 127.0.0.1\n", "")
                 + ("" if self.lmtp_include else """\
 # the userdb's quota_storage_size (user_query) takes effect through the quota plugin
 mail_plugins {
