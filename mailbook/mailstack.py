@@ -497,7 +497,6 @@ def _tls_check(dc: Dovecot) -> Check:
     and key Dovecot can read (a missing file stops Dovecot's login processes at their next
     start, not at reload). Loopback clients (webmail) may log in without TLS either way."""
     v24 = _is_24(dc)
-    names = ("ssl_server_cert_file", "ssl_server_key_file") if v24 else ("ssl_cert", "ssl_key")
     cleartext = "auth_allow_cleartext" if v24 else "disable_plaintext_auth"
     hint = "mailbook dovecot install --tls-cert FILE --tls-key FILE (the files Postfix's submission reads)"
     ssl = dc.value("ssl") or "yes"
@@ -509,8 +508,7 @@ def _tls_check(dc: Dovecot) -> Check:
         problems.append(f"{cleartext} = {dc.value(cleartext)}: a client may send its password before STARTTLS"
                         f" (the default, {'no' if v24 else 'yes'}, refuses that)")
     files = []
-    for name in names:
-        path = dc.value(name).removeprefix("<")  # 2.3: "<file" reads the file
+    for name, path in _tls_files(dc, v24):
         if not path:
             problems.append(f"{name} is not set: {hint}")
         elif not _readable(Path(path)):
@@ -519,6 +517,17 @@ def _tls_check(dc: Dovecot) -> Check:
     if problems:
         return ("dovecot tls", "fail", "; ".join(problems))
     return ("dovecot tls", "pass", f"ssl = {ssl} with {' '.join(files)}")
+
+
+def _tls_files(dc: Dovecot, v24: bool) -> list[tuple[str, str]]:
+    """(setting, file) of the server certificate and key. 2.4 prints them in doveconf -n as
+    ssl_server { cert_file key_file } (doveconf -h answers "" for ssl_server_cert_file);
+    2.3 hides ssl_key there, and "<file" means the file's contents."""
+    if v24:
+        block = next(iter(dc.config.find("ssl_server")), Block("ssl_server"))
+        return [(f"ssl_server_{k}", block.settings.get(k) or dc.config.settings.get(f"ssl_server_{k}", ""))
+                for k in ("cert_file", "key_file")]
+    return [(name, dc.value(name).removeprefix("<")) for name in ("ssl_cert", "ssl_key")]
 
 
 def _is_24(dc: Dovecot) -> bool:
