@@ -499,13 +499,17 @@ def _tls_check(dc: Dovecot) -> Check:
     v24 = _is_24(dc)
     cleartext = "auth_allow_cleartext" if v24 else "disable_plaintext_auth"
     hint = "mailbook dovecot install --tls-cert FILE --tls-key FILE (the files Postfix's submission reads)"
-    ssl = dc.value("ssl") or "yes"
+    # doveconf -n prints what differs from the defaults (ssl = yes; cleartext refused); 2.4's
+    # doveconf -h ssl fails ("multiple settings matched": the ssl_* ones)
+    settings = dc.config.settings
+    ssl = settings.get("ssl", "yes").lower()
+    allowed = settings.get(cleartext, "no" if v24 else "yes").lower() == ("yes" if v24 else "no")
     if ssl == "no":
         return ("dovecot tls", "fail", f"ssl = no: passwords from other hosts cross in clear; set ssl = required"
                                        f" (or yes) and {hint}")
     problems = []
-    if dc.value(cleartext) == ("yes" if v24 else "no") and ssl != "required":
-        problems.append(f"{cleartext} = {dc.value(cleartext)}: a client may send its password before STARTTLS"
+    if allowed and ssl != "required":
+        problems.append(f"{cleartext} = {settings[cleartext]}: a client may send its password before STARTTLS"
                         f" (the default, {'no' if v24 else 'yes'}, refuses that)")
     files = []
     for name, path in _tls_files(dc, v24):

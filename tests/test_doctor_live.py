@@ -215,8 +215,9 @@ def test_missing_certificate_fails_submission(stack):
 
 
 def test_dovecot_tls_missing_key_or_off(stack):
-    """Dovecot's key gone, or a later conf file setting ssl = no: the TLS check fails naming
-    the file or the setting (a missing key stops Dovecot's login processes at their next start)."""
+    """Dovecot's key gone, a later conf file setting ssl = no, or one letting clients send
+    passwords before STARTTLS: the TLS check fails naming the file or the setting (a missing
+    key stops Dovecot's login processes at their next start)."""
     key = stack.pf.tls_key
     key.rename(key.with_suffix(".away"))
     try:
@@ -230,6 +231,11 @@ def test_dovecot_tls_missing_key_or_off(stack):
     with edited(conf, conf.read_text() + f"!include {later}\n"):
         code, found, _ = stack.checks()
     assert code == 1 and "ssl = no: passwords from other hosts cross in clear" in failed(found, "dovecot tls")
+    setting = "auth_allow_cleartext" if stack.dovecot.version == "2.4" else "disable_plaintext_auth"
+    later.write_text(f"ssl = yes\n{setting} = {'yes' if setting == 'auth_allow_cleartext' else 'no'}\n")
+    with edited(conf, conf.read_text() + f"!include {later}\n"):
+        code, found, _ = stack.checks()
+    assert code == 1 and f"{setting} = " in failed(found, "dovecot tls") and "before STARTTLS" in failed(found, "dovecot tls")
     assert found["dovecot passdb"][0][0] == "pass"
 
 
