@@ -26,7 +26,7 @@ from pytest_postgresql import factories
 from mailbook import data_dir
 from mailbook.database import migrations as mig
 from mailbook.demo.cluster import PrivateCluster, free_port
-from tests.harness import debian13, guide
+from tests.harness import benchsmoke, debian13, guide
 from tests.harness.database import ADMIN_LOGIN, ADMIN_PASSWORD, migrate
 
 PG_ROOT = Path(tempfile.mkdtemp(prefix="mailbook-test-pg-"))
@@ -46,9 +46,16 @@ mail_server = factories.postgresql_noproc(
 _db = factories.postgresql("mail_server")
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
     """tests/test_debian13.py's checks go last, and the Debian 13 run they read starts now,
-    beside the rest of the suite; so do tests/test_admin_guide_wiring.py's and its runs."""
+    beside the rest of the suite; so do tests/test_admin_guide_wiring.py's and its runs,
+    and the benchmark smoke runs (tests/test_benchmark_smoke.py), before them."""
+    smoke = [item for item in items if item.nodeid.startswith("tests/test_benchmark_smoke.py::test_benchmark_runs")]
+    if smoke:
+        items[:] = [item for item in items if item not in smoke] + smoke
+    if smoke and not config.option.collectonly:
+        benchsmoke.start([item.callspec.params["module"] for item in smoke])
     later = [item for item in items if item.nodeid.startswith("tests/test_debian13.py")]
     if later:
         items[:] = [item for item in items if item not in later] + later
@@ -61,6 +68,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    benchsmoke.stop()
     debian13.stop()
     guide.stop()
 

@@ -12,50 +12,28 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.harness.process import ROOT
-
-# (module, arguments, the reports it writes to --out)
-RUNS = [
-    ("run", ["--mailboxes", "200,1000", "--samples", "60"], ["results.json", "results.md"]),
-    ("import_compare", ["--mailboxes", "2000", "--rounds", "1", "--baseline", "HEAD"],
-     ["import-compare.json", "import-compare.md"]),
-    ("movein", ["--mailboxes", "200"], ["movein.json", "movein.md"]),
-    ("patroni", ["--calls", "3", "--mailboxes", "200"], ["patroni.json", "patroni.md"]),
-    ("e2e", ["--rounds", "1", "--scale", "0.01"], ["e2e.json", "e2e.md"]),
-    ("delivery", ["--rounds", "1", "--scale", "0.01"], ["delivery.json", "delivery.md"]),
-    ("logins", ["--rounds", "1", "--users", "3", "--logins", "12", "--costs", "10,6"], ["logins.json", "logins.md"]),
-    ("lookup_compare", ["--rounds", "1", "--scale", "0.01", "--baseline", "HEAD"],
-     ["lookup-compare.json", "lookup-compare.md"]),
-    # the speed runs only: the equivalence step verifies 100,000 keys through postmap (7 min
-    # here under load); tests/test_compiled_maps.py verifies compile against the database
-    ("compiled", ["--rounds", "1", "--scale", "0.01", "--skip-equivalence"], ["compiled-speed.json"]),
-    ("follow", ["--seconds", "3"], ["follow.json", "follow.md"]),
-]
+from tests.harness.benchsmoke import RUNS, result
 
 
 def test_every_benchmark_script_is_smoke_tested():
     """A new benchmark module gets its smoke run here (postfixadmin.py and common.py are
     parts of the others, not scripts)."""
-    scripts = {p.stem for p in (ROOT / "benchmarks").glob("*.py")} - {"__init__", "common", "postfixadmin"}
+    scripts = {p.stem for p in (Path(__file__).parents[1] / "benchmarks").glob("*.py")} - {"__init__", "common", "postfixadmin"}
     assert scripts == {module for module, _, _ in RUNS}
 
 
 @pytest.mark.parametrize("module, args, reports", RUNS, ids=[r[0] for r in RUNS])
-def test_benchmark_runs_to_the_end(module, args, reports, tmp_path: Path):
-    """The script exits 0 and writes its reports, each one not empty (JSON that parses)."""
+def test_benchmark_runs_to_the_end(module, args, reports):
+    """The script exits 0 and writes its reports, each one not empty (JSON that parses).
+    The runs go in the background from the session's start (tests/harness/benchsmoke.py)."""
     if os.geteuid() != 0:
         pytest.fail("the benchmark smoke runs need root (Postfix, Dovecot, Patroni), as CI has")
-    out = tmp_path / "out"
-    env = {**os.environ, "MAILBOOK_BENCH_DATA": "0.05"}  # the e2e data's smallest share (harness/data.py)
-    r = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args, "--out", str(out)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, f"benchmarks.{module} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+    rc, stdout, stderr, out = result(module)
+    assert rc == 0, f"benchmarks.{module} {' '.join(args)} exited {rc}:\n{stdout[-2000:]}\n{stderr[-4000:]}"
     for name in reports:
         report = out / name
         assert report.is_file() and report.stat().st_size > 0, f"{module} wrote no {name}: {sorted(os.listdir(out))}"
