@@ -34,7 +34,8 @@
 -- mailbox, 23503 if new's domain is not hosted (or is an alias or relay domain: their
 -- triggers), 23505 if new is a mailbox, an alias (but one to this mailbox, which it
 -- takes back: renaming back after keep_old_as_alias), a mailbox removed with a grace period
--- (0214) or another mailbox's former address in its window, the limits' 23514.
+-- (0214) or another mailbox's former address in its window, 23514 for a relay domain
+-- and the limits'.
 CREATE FUNCTION public.rename_mailbox(old text, new text, keep_old_as_alias boolean DEFAULT false)
 RETURNS public.mailboxes
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -60,6 +61,16 @@ BEGIN
         RAISE EXCEPTION 'mailbox % already has that address', public.quoted(o) USING ERRCODE = '22023';
     END IF;
     PERFORM public.assert_hosted(split_part(n, '@', 2));
+    -- users' trigger refuses a relay domain on INSERT only (0105); an alias domain is refused
+    -- by refuse_unhosted_domains() on the UPDATE below (23503)
+    SELECT t.domain, t.transport INTO taken FROM public.transports t
+     WHERE t.domain = split_part(n, '@', 2) AND public.is_relay_transport(t.transport);
+    IF FOUND THEN
+        RAISE EXCEPTION 'domain % is relayed to %, so it holds no mailboxes (%)',
+              public.quoted(taken.domain), public.quoted(taken.transport), public.quoted(n)
+              USING ERRCODE = '23514',
+                    HINT = 'a relay or backup-MX domain passes its mail on; keep mailboxes in a virtual: domain';
+    END IF;
     IF EXISTS (SELECT FROM public.users u WHERE u.email = n) THEN
         RAISE EXCEPTION 'mailbox % already exists', public.quoted(n) USING ERRCODE = '23505';
     END IF;

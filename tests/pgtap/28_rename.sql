@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 SET search_path = public, tap;
 BEGIN;
-SELECT plan(52);
+SELECT plan(53);
 \ir _setup.sql
 
 -- 1. the table, who reads it, its triggers
@@ -130,6 +130,10 @@ SELECT throws_ok($$SELECT rename_mailbox('fred@example.org', 'FRED@example.org')
 SELECT throws_ok($$SELECT rename_mailbox('fred@example.org', NULL)$$, '22004', NULL, 'NULL: 22004');
 SELECT add_alias_domain('example.net', 'example.com');
 SELECT throws_ok($$SELECT rename_mailbox('fred@example.org', 'x@example.net')$$, '23503', NULL, 'into an alias domain: 23503');
+SELECT add_domain('relay.test', 'smtp:[mx.relay.test]');
+SELECT throws_ok($$SELECT rename_mailbox('fred@example.org', 'x@relay.test')$$, '23514',
+                 'domain "relay.test" is relayed to "smtp:[mx.relay.test]", so it holds no mailboxes ("x@relay.test")',
+                 'into a relay domain: 23514, named');
 SELECT add_mailbox('gone@example.com', 'pw pw pw gone');
 SELECT remove_mailbox('gone@example.com', 30);
 SELECT throws_like($$SELECT rename_mailbox('fred@example.org', 'gone@example.com')$$,
