@@ -1534,6 +1534,22 @@ def mailbox_restore(email: str, dsn: Dsn = None):
     typer.echo(f"restored {address} (maildir {directory})")
 
 
+@mailbox_app.command("rename")
+def mailbox_rename(old: str, new: str, dsn: Dsn = None,
+                   keep_alias: Annotated[bool, typer.Option(
+                       "--keep-alias", help="Keep the old address as an alias of the new one (it still receives).")] = False):
+    """Give a mailbox a new address, keeping everything: mail and maildir, password, app
+    passwords, aliases to it, forwards, send-as grants, vacation, quota and usage, services.
+    Mail already queued for the old address is still delivered for 5 days.
+
+        mailbook mailbox rename foo@example.com fred@example.org --keep-alias
+    """
+    _, [(address, directory)] = _call(dsn, "SELECT email, maildir FROM rename_mailbox(%s, %s, %s)",
+                                      (old, new, keep_alias))
+    typer.echo(printable(f"renamed {old.lower()} to {address} (maildir {directory}, kept)"
+                         + (f"; {old.lower()} is an alias of it" if keep_alias else "")))
+
+
 @mailbox_app.command("removed")
 def mailbox_removed(dsn: Dsn = None, domain: DomainFilter = None, as_json: Json = False):
     """List mailboxes removed with --keep-days, soonest to end first; restorable false once

@@ -14,7 +14,7 @@
 --   before, looking up domain, keeps signing each domain's own mail as it did): one row
 --   per domain with an active key, plus one per alias domain without an active key of
 --   its own whose target has one, carrying the target's key (d= the target).
--- depends: 0215_add_password_expiry
+-- depends: 0216_add_mailbox_rename
 
 ALTER TABLE public.dkim_keys
     ADD COLUMN activate_when_published boolean NOT NULL DEFAULT false,

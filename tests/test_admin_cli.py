@@ -526,8 +526,8 @@ def test_initial_load_builds_keys(
     db.execute("RESET ROLE")
     definitions, oids = table_keys(db, "users")
     # three indexes, two of them the keys (email, maildir), and the foreign keys of send_as,
-    # quota_usage, vacations, last_logins and app_passwords
-    assert len(definitions) == 10
+    # quota_usage, vacations, last_logins, app_passwords and former_addresses
+    assert len(definitions) == 11
     rows = generated_rows(10_000, [db.execute("SELECT '{BLF-CRYPT}' || crypto.crypt('pw', crypto.gen_salt('bf', 4))").fetchone()[0]])
     rows.append({"kind": "sendas", "address": "info@d0.example.com", "destination": "user0@d0.example.com"})
     ok(["import", str(write_csv(tmp_path / "load.csv", rows))], dsn, env)

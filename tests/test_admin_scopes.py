@@ -42,6 +42,8 @@ GRANTED = {
     "restore_mailbox", "removed_mailboxes_list",
     # password expiry (issue 33): tests/test_password_expiry.py
     "set_password_max_age", "clear_password_max_age", "password_max_age", "passwords_expiring",
+    # renaming a mailbox (issue 33): tests/test_rename.py
+    "rename_mailbox",
 }
 
 # each granted call that touches a domain, with {d} for the domain: (setup as the owner, call)
@@ -69,6 +71,7 @@ CALLS = {
     "set_domain_password_age": (None, "SELECT set_password_max_age('{d}', 30)"),
     "clear_password_max_age": ("SELECT set_password_max_age('{d}', 30)", "SELECT clear_password_max_age('{d}')"),
     "password_max_age": (None, "SELECT password_max_age('box@{d}')"),
+    "rename_mailbox": (None, "SELECT rename_mailbox('box@{d}', 'renamed@{d}', true)"),
 }
 
 
@@ -102,7 +105,7 @@ def owner(dsn):
     """The superuser, with a clean example.com and example.org: box@ in each, nothing else."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM vacations; DELETE FROM aliases; DELETE FROM users; DELETE FROM maildir_purge_queue;"
-                     " DELETE FROM removed_mailboxes")
+                     " DELETE FROM removed_mailboxes")  # former_addresses go with their users
         for d in ("example.com", "example.org"):
             conn.execute("SELECT add_mailbox(%s, 'pw pw pw box')", (f"box@{d}",))
         yield conn

@@ -338,8 +338,11 @@ def test_rollback_refused_with_data(fresh_db):
         conn.execute("SELECT add_mailbox('kept@example.com', 'pw pw pw')")
         conn.execute("SELECT remove_mailbox('kept@example.com', 30)")  # restorable for 30 days
         conn.execute("SELECT set_password_max_age('example.com', 90)")
+        conn.execute("SELECT add_mailbox('old@example.com', 'pw pw pw')")
+        conn.execute("SELECT rename_mailbox('old@example.com', 'new@example.com')")  # in its window
     steps = [
         ("0217", "DKIM rotations are under way", "UPDATE dkim_keys SET activate_when_published = false"),
+        ("0216", "former addresses of renamed mailboxes", "DELETE FROM users WHERE email = 'new@example.com'"),
         ("0215", "password ages are set", "UPDATE transports SET password_max_age = NULL"),
         ("0214", "removed mailboxes are kept", "DELETE FROM removed_mailboxes"),
         ("0213", "login networks are set", "UPDATE users SET login_networks = NULL"),

@@ -31,4 +31,4 @@ def test_there_is_a_pgtap_file_per_concern():
         "11_hostile_admin", "12_stored_text", "13_webmail", "14_usage_and_vacations",
         "15_map_change_columns", "16_map_keys", "17_auth_cache_changes", "18_admin_scopes", "19_resellers",
         "20_scoped_paths", "21_dkim", "22_dns", "23_last_login", "24_app_passwords",
-        "25_login_networks", "26_grace_delete", "27_password_expiry", "29_dkim_rotation"]
+        "25_login_networks", "26_grace_delete", "27_password_expiry", "28_rename", "29_dkim_rotation"]

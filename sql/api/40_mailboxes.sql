@@ -275,8 +275,9 @@ GRANT EXECUTE ON FUNCTION public.set_password(text, text) TO mailadmin, maildoma
 -- (migration 0214): the row leaves users (no lookup sees it, mail to it gets 550), and
 -- what restore_mailbox() brings back is kept in removed_mailboxes: the users row as it was
 -- (password hash, realname, maildir, quotas, active, disabled services, created, and any
--- column added later), its vacation, send-as grants (as login), app passwords, last logins
--- and Dovecot's usage counts, and the alias rows that forwarded to it. Its maildir stays on
+-- column added later), its vacation, send-as grants (as login), app passwords, last logins,
+-- Dovecot's usage counts, its former addresses (0216, if renamed within 5 days), and the
+-- alias rows that forwarded to it. Its maildir stays on
 -- disk and out of the purge queue until the window ends (expire_removed_mailboxes(),
 -- 80_maildirs.sql). Not kept: password_attempts (a lockout does not outlive a removal),
 -- the send-as grants others hold to send as it (they never went: no foreign key).
@@ -321,7 +322,9 @@ BEGIN
             'vacations', (SELECT coalesce(jsonb_agg(to_jsonb(v)), '[]') FROM public.vacations v WHERE v.email = target),
             'app_passwords', (SELECT coalesce(jsonb_agg(to_jsonb(p)), '[]') FROM public.app_passwords p WHERE p.email = target),
             'last_logins', (SELECT coalesce(jsonb_agg(to_jsonb(l)), '[]') FROM public.last_logins l WHERE l.email = target),
-            'quota_usage', (SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM public.quota_usage q WHERE q.email = target)));
+            'quota_usage', (SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM public.quota_usage q WHERE q.email = target),
+            'former_addresses', (SELECT coalesce(jsonb_agg(to_jsonb(f)), '[]') FROM public.former_addresses f
+                                  WHERE f.email = target AND f.until > now())));
     END IF;
     DELETE FROM public.users u WHERE u.email = target;
     IF keep_days > 0 THEN
@@ -422,6 +425,13 @@ BEGIN
         SELECT jsonb_agg(a) FROM jsonb_array_elements(r.kept -> 'aliases') a
          WHERE EXISTS (SELECT FROM public.transports t WHERE t.domain = split_part(a ->> 'alias', '@', 2))
            AND NOT EXISTS (SELECT FROM public.aliases o WHERE o.alias = a ->> 'alias' AND o.email = a ->> 'email')));
+    -- its former addresses (0216) still in their window, unless taken meanwhile
+    PERFORM public.insert_json_rows('public.former_addresses', (
+        SELECT jsonb_agg(f) FROM jsonb_array_elements(r.kept -> 'former_addresses') f
+         WHERE (f ->> 'until')::timestamptz > now()
+           AND NOT EXISTS (SELECT FROM public.users o WHERE o.email = f ->> 'address')
+           AND NOT EXISTS (SELECT FROM public.aliases o WHERE o.alias = f ->> 'address' AND o.email <> address)
+           AND NOT EXISTS (SELECT FROM public.former_addresses o WHERE o.address = f ->> 'address')));
     SELECT * INTO STRICT result FROM public.mailboxes m WHERE m.email = address;
     RETURN result;
 END

@@ -122,6 +122,17 @@ BEGIN
     END IF;
 END
 $grant$;
+-- renamed mailboxes (0216): user_query resolves a former address to its mailbox within
+-- its window (LMTP delivery of mail Postfix accepted before the rename); mailadmin reads
+-- them (no secret in them)
+DO $grant$
+BEGIN
+    IF to_regclass('public.former_addresses') IS NOT NULL THEN
+        GRANT SELECT (address, email, until) ON public.former_addresses TO mailauth;
+        GRANT SELECT ON public.former_addresses TO mailadmin;
+    END IF;
+END
+$grant$;
 
 -- mailquota: Dovecot's quota_clone, through its dict proxy (dovecot/dovecot-dict-quota.conf.ext).
 -- Writes the two counters of a mailbox's usage row and nothing else: its upsert

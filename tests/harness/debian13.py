@@ -36,7 +36,7 @@ FILES = [
     "tests/test_doctor_live.py", "tests/test_submission_tls.py", "tests/test_dovecot_install_rerun.py",
     "tests/test_admin_scopes.py", "tests/test_resellers.py", "tests/test_dkim.py", "tests/test_dns.py",
     "tests/test_last_login.py", "tests/test_app_passwords.py", "tests/test_forward.py", "tests/test_login_networks.py",
-    "tests/test_grace_delete.py", "tests/test_password_expiry.py",
+    "tests/test_grace_delete.py", "tests/test_password_expiry.py", "tests/test_rename.py",
     "tests/test_admin_cli.py::test_help_reflows",   # Python 3.13's docstrings
 ]
 

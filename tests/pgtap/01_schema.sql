@@ -12,7 +12,7 @@ SELECT tables_are('public',
     ARRAY['settings', 'transports', 'users', 'aliases', 'send_as', 'maildir_purge_queue', 'maildir_roots', 'import_staging', 'audit_log',
           'password_attempts', 'quota_usage', 'vacations', 'map_changes', 'map_changes_horizon',
           'auth_cache_changes', 'auth_cache_changes_horizon', 'admin_scopes', 'resellers', 'dkim_keys', 'dkim_key_staging',
-          'last_logins', 'app_passwords', 'removed_mailboxes', '_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock'],
+          'last_logins', 'app_passwords', 'removed_mailboxes', 'former_addresses', '_yoyo_log', '_yoyo_migration', '_yoyo_version', 'yoyo_lock'],
     'public holds our tables and yoyo''s bookkeeping, nothing else');
 SELECT views_are('public', ARRAY['mailboxes', 'import_rows', 'import_lines', 'nested_maildirs', 'sieve_scripts',
                                   'sieve_delivery_scripts', 'dkim_signing'],

@@ -98,7 +98,9 @@ SELECT p.oid, p.proname::text AS name,
                      'restore_mailbox', 'removed_mailboxes_list', 'expire_removed_mailboxes',
                      -- password expiry (0215)
                      'set_password_max_age', 'clear_password_max_age', 'password_max_age', 'passwords_expiring',
-                     'password_expiry_check') AS for_mailadmin,
+                     'password_expiry_check',
+                     -- renaming a mailbox (0216)
+                     'rename_mailbox') AS for_mailadmin,
        p.proname IN ('postfix_virtual', 'postfix_sender_logins', 'is_relay_transport',
                      'postfix_mailbox_domain', 'postfix_mailbox', 'postfix_transport', 'postfix_relay_domain',
                      'compiled_map_rows', 'compiled_map_changes', 'compiled_map_lag') AS for_mailreader,
@@ -139,7 +141,7 @@ SELECT isnt_superuser(r, format('%s is not a superuser', r))
 SELECT is(array(SELECT format('%s %s %s', g.grantee, g.privilege_type, g.table_name)
                   FROM information_schema.role_table_grants g
                  WHERE g.table_schema = 'public' AND g.grantee <> 'mailowner' ORDER BY 1),
-          ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT audit_log', 'mailadmin SELECT last_logins',
+          ARRAY['mailadmin SELECT aliases', 'mailadmin SELECT audit_log', 'mailadmin SELECT former_addresses', 'mailadmin SELECT last_logins',
                 'mailadmin SELECT mailboxes', 'mailadmin SELECT quota_usage', 'mailadmin SELECT send_as',
                 'mailadmin SELECT settings', 'mailadmin SELECT transports', 'mailadmin SELECT vacations',
                 'mailauth SELECT sieve_delivery_scripts', 'mailauth SELECT sieve_scripts',

@@ -23,7 +23,7 @@ SELECT has_trigger('public', t, n, format('%s has %s', t, n))
 -- users is named in remove_mailbox(); a new one must be added there (and here)
 SELECT is(array(SELECT c.conrelid::regclass::text FROM pg_constraint c
                  WHERE c.contype = 'f' AND c.confrelid = 'public.users'::regclass ORDER BY 1),
-          ARRAY['app_passwords', 'last_logins', 'quota_usage', 'send_as', 'vacations'],
+          ARRAY['app_passwords', 'former_addresses', 'last_logins', 'quota_usage', 'send_as', 'vacations'],
           'the tables that reference users are the ones remove_mailbox() keeps');
 
 -- 2. a mailbox with everything, removed for 30 days
