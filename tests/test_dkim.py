@@ -14,7 +14,7 @@ import base64
 import email
 import json
 import subprocess
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import dkim
 import dns.resolver
@@ -173,6 +173,78 @@ def test_sendmail_signed_verifies_in_dns(admin_dsn, stack, server):
     leaves signed with the sender domain's active key, verifying with the DNS zone's key."""
     assert_signed_as_sent(stack, server, admin_dsn, lambda sender, subject: stack[0].sendmail(
         sender, "user@example.com", subject), "sendmail")
+
+
+def signer_lines(admin_dsn: str, stack, *extra: str) -> tuple[int, list[tuple[str, str]]]:
+    """(exit code, the `dkim signer` lines of `doctor --live --json` as (status, detail))."""
+    postfix, signer = stack
+    r = cli(["doctor", "--dsn", admin_dsn, "--live", "--json", "--config-dir", str(postfix.config),
+             "--opendkim-config", str(signer.config), *extra])
+    return r.exit_code, [(c["status"], c["detail"]) for c in json.loads(r.stdout) if c["check"] == "dkim signer"]
+
+
+@contextmanager
+def postconf(postfix, *args: str):
+    """main.cf and master.cf changed by `postconf -c ... ARGS` until the block ends."""
+    files = [postfix.config / "main.cf", postfix.config / "master.cf"]
+    before = [f.read_text() for f in files]
+    r = subprocess.run(["postconf", "-c", str(postfix.config), *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    try:
+        yield
+    finally:
+        for f, text in zip(files, before):
+            f.write_text(text)
+
+
+def test_doctor_live_dkim_signer(admin_dsn, stack):
+    """With active keys, `doctor --live` passes the signer when Postfix's milters name
+    OpenDKIM's socket and it negotiates; each broken piece is one failing line saying what
+    to run: non_smtpd_milters without it, a submission service's -o smtpd_milters emptied,
+    OpenDKIM's configuration unreadable, OpenDKIM stopped. milter_default_action = accept
+    (main.cf's, or the milter's own in a `{ ... }` group) warns."""
+    postfix, signer = stack
+    milter = f"inet:127.0.0.1:{signer.port}"
+    assert active_selectors(admin_dsn)
+    _, lines = signer_lines(admin_dsn, stack)
+    assert len(lines) == 1 and lines[0][0] == "pass", lines
+    assert f"OpenDKIM at {milter} answers (milter protocol version 6); smtpd_milters, non_smtpd_milters name it" \
+        in lines[0][1], lines
+
+    with postconf(postfix, "-e", "non_smtpd_milters ="):
+        code, lines = signer_lines(admin_dsn, stack)
+    fails = [d for s, d in lines if s == "fail"]
+    assert code == 1 and len(fails) == 1, lines
+    assert fails[0].startswith(f"non_smtpd_milters = (empty) does not name OpenDKIM's {milter}") \
+        and "mail from sendmail on this host leaves unsigned: mailbook dkim install" in fails[0], fails
+
+    service = f"127.0.0.1:{postfix.submission_port}"
+    with postconf(postfix, "-P", f"{service}/inet/smtpd_milters="):
+        code, lines = signer_lines(admin_dsn, stack)
+    fails = [d for s, d in lines if s == "fail"]
+    assert code == 1 and len(fails) == 1 and fails[0].startswith(
+        f"master.cf's {service} -o smtpd_milters = (empty) does not name OpenDKIM's {milter}"), lines
+
+    code, lines = signer_lines(admin_dsn, stack, "--opendkim-config", str(signer.root / "nowhere.conf"))
+    assert code == 1 and len(lines) == 1 and lines[0][0] == "fail" and "nowhere.conf" in lines[0][1] \
+        and "mailbook dkim install --config" in lines[0][1], lines
+
+    with postconf(postfix, "-e", "milter_default_action = accept"):
+        _, lines = signer_lines(admin_dsn, stack)
+    assert [s for s, _ in lines] == ["pass", "warn"] and lines[1][1].startswith(
+        "milter_default_action = accept (smtpd_milters, non_smtpd_milters): when OpenDKIM does not answer,"
+        " mail leaves unsigned"), lines
+    with postconf(postfix, "-e", f"smtpd_milters = {{ {milter}, default_action=accept }}"):
+        _, lines = signer_lines(admin_dsn, stack)  # a per-milter default_action counts for that milter
+    assert [s for s, _ in lines] == ["pass", "warn"] and "accept (smtpd_milters):" in lines[1][1], lines
+
+    signer.stop()
+    try:
+        code, lines = signer_lines(admin_dsn, stack)
+    finally:
+        signer.start()
+    assert code == 1 and len(lines) == 1 and lines[0][0] == "fail", lines
+    assert f"OpenDKIM at {milter} does not answer (Connection refused): is it running?" in lines[0][1], lines
 
 
 def test_no_active_key_no_signature(admin_dsn, stack):
