@@ -324,9 +324,13 @@ def doctor(
         "Also prove the running Postfix and Dovecot from the outside, read-only: their effective"
         " configuration uses mailbook's maps, passdb/userdb and Sieve settings; a known address through"
         " Postfix's maps; LMTP and quota-status answer; the auth cache's followers; compiled maps' lag;"
-        " submission with SASL and TLS (docs/operations.md, \"doctor --live\")."))] = False,
+        " submission with SASL and TLS; the DKIM signer as Postfix's milter (docs/operations.md,"
+        " \"doctor --live\")."))] = False,
     dovecot_config: Annotated[Path | None, typer.Option(
         help="--live: Dovecot's main configuration file (doveconf -c, doveadm -c).")] = None,
+    opendkim_config: Annotated[Path, typer.Option(
+        help="--live, when a DKIM key is active: OpenDKIM's configuration (`dkim install --config`), whose"
+             " Socket Postfix's milters must name.")] = Path("/etc/opendkim.conf"),
     canary: Annotated[str | None, typer.Option(
         help="--live: a mailbox to look up in Postfix and Dovecot (doveadm user); else the first active one.")] = None,
     canary_password_file: Annotated[Path | None, typer.Option(
@@ -375,7 +379,7 @@ def doctor(
             checks += compiled_lag_checks(conn, compiled_dir, max_lag)
         if live:
             password = read_password_file(canary_password_file) if canary_password_file is not None else None
-            checks += live_checks(conn, config_dir, dovecot_config, canary, password, max_lag)
+            checks += live_checks(conn, config_dir, dovecot_config, canary, password, max_lag, opendkim_config)
     if maps_dir is not None:
         checks += map_file_checks(maps_dir, config_dir)
     if patroni:

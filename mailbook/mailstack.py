@@ -20,13 +20,14 @@ import re
 import shutil
 import socket
 import stat
+import struct
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
-from mailbook import Failure, authcache
+from mailbook import Failure, authcache, dkim
 from mailbook.doctor import compiled_lag_checks
 from mailbook.files import parse_settings
 from mailbook.postfix.compiled import STATE_FILE
@@ -42,6 +43,7 @@ TABLE = re.compile(r"(?:proxy:)?(pgsql|lmdb|hash|cdb|mysql|ldap|sqlite|texthash|
                    r":([^\s,]+)")
 SUBMISSION_PORTS = ("submission", "submissions", "587", "465")
 TIMEOUT = 10.0  # seconds for a socket or a program to answer
+OPENDKIM_CONFIG = Path("/etc/opendkim.conf")  # `mailbook dkim install --config`'s default
 TRAP = "~/.dovecot.sieve"  # Maildir++ takes it for a folder (home is the maildir)
 
 
@@ -63,7 +65,7 @@ def _last_line(r: subprocess.CompletedProcess) -> str:
 # -- Postfix -------------------------------------------------------------------------------
 
 def postfix_checks(config_dir: Path | None, address: str | None, conn: psycopg.Connection | None,
-                   dovecot: Dovecot | None, max_lag: float) -> list[Check]:
+                   dovecot: Dovecot | None, max_lag: float, opendkim_config: Path = OPENDKIM_CONFIG) -> list[Check]:
     pf = PostfixConfig(config_dir)
     try:
         for tool in ("postconf", "postmap"):
@@ -89,6 +91,8 @@ def postfix_checks(config_dir: Path | None, address: str | None, conn: psycopg.C
     found.append(_lmtp_check(pf, queue, dovecot))
     found += _policy_checks(pf, queue, address)
     found += _submission_checks(pf, queue, dovecot)
+    if conn is not None:
+        found += dkim_signer_checks(pf, queue, conn, opendkim_config)
     return found
 
 
@@ -238,23 +242,11 @@ def _policy_checks(pf: PostfixConfig, queue: Path, address: str | None) -> list[
 
 def _submission_checks(pf: PostfixConfig, queue: Path, dovecot: Dovecot | None) -> list[Check]:
     """Each inet smtpd service that is submission (by name or port) or lets clients log in."""
-    try:
-        services, overrides = pf.master()
-    except Failure:
-        services, overrides = [], {}
     hint = f"mailbook maps postconf --config-dir {pf.config_dir or '/etc/postfix'} (its submission lines)"
     found: list[Check] = []
-    for fields in services:
-        if len(fields) < 8 or fields[1] != "inet" or fields[7] != "smtpd":
-            continue
-        service = fields[0]
-        opts = overrides.get((service, "inet"), {})
-
+    for service, opts in _submission_services(pf):
         def get(parameter: str, opts: dict[str, str] = opts) -> str:  # the -o override, else main.cf's
             return opts[parameter] if parameter in opts else pf.value(parameter)
-        named = service.rpartition(":")[2] in SUBMISSION_PORTS
-        if not named and get("smtpd_sasl_auth_enable") != "yes":
-            continue
         name, problems = f"submission {service}", []
         if get("smtpd_sasl_auth_enable") != "yes":
             problems.append("smtpd_sasl_auth_enable is not yes: nobody can log in to send")
@@ -289,6 +281,144 @@ def _submission_checks(pf: PostfixConfig, queue: Path, dovecot: Dovecot | None) 
                                         f" {'wrapper' if wrapper else level} with {' '.join(files)}"))
     return found or [("submission", "fail", "no submission service in master.cf (587 and 465, SASL through"
                                             f" Dovecot): {hint} | sh")]
+
+
+def _submission_services(pf: PostfixConfig) -> list[tuple[str, dict[str, str]]]:
+    """Each inet smtpd service that is submission (by name or port) or lets clients log in,
+    with its -o overrides; none when master.cf cannot be read (_submission_checks says so)."""
+    try:
+        services, overrides = pf.master()
+    except Failure:
+        return []
+    found = []
+    for fields in services:
+        if len(fields) < 8 or fields[1] != "inet" or fields[7] != "smtpd":
+            continue
+        opts = overrides.get((fields[0], "inet"), {})
+        sasl = opts["smtpd_sasl_auth_enable"] if "smtpd_sasl_auth_enable" in opts else pf.value("smtpd_sasl_auth_enable")
+        if fields[0].rpartition(":")[2] in SUBMISSION_PORTS or sasl == "yes":
+            found.append((fields[0], opts))
+    return found
+
+
+def _milters(value: str) -> list[tuple[str, dict[str, str]]]:
+    """A milter list (comma or space separated; `{ inet:host:port, default_action=... }`
+    groups carry per-milter settings) as (endpoint, settings) pairs."""
+    out: list[tuple[str, dict[str, str]]] = []
+    for group, plain in re.findall(r"\{([^}]*)\}|([^\s,{}]+)", value):
+        if plain:
+            out.append((plain, {}))
+            continue
+        words = [w.strip() for w in group.split(",") if w.strip()]
+        if words:
+            out.append((words[0], dict(w.split("=", 1) for w in words[1:] if "=" in w)))
+    return out
+
+
+def _same_milter(endpoint: str, signer: str, queue: Path) -> bool:
+    """Whether Postfix's milter endpoint is the signer's (unix paths relative to the queue)."""
+    if endpoint.startswith("inet:") or signer.startswith("inet:"):
+        return endpoint == signer
+    return _unix_path(endpoint, queue) == _unix_path(signer, queue)
+
+
+def _milter_answers(endpoint: str, queue: Path) -> str:
+    """Negotiate options with the milter at endpoint as Postfix does first (SMFIC_OPTNEG,
+    protocol version 6) and quit: its answer, or OSError/ValueError."""
+    with _connect(endpoint, queue) as s:
+        s.sendall(struct.pack(">IcIII", 13, b"O", 6, 0x1FF, 0x1FFFFF))
+        header = _read(s, 5)
+        length, command = struct.unpack(">Ic", header)
+        body = _read(s, length - 1) if 1 < length < 65536 else b""
+        s.sendall(struct.pack(">Ic", 1, b"Q"))
+    if command != b"O" or len(body) < 12:
+        raise ValueError(f"answered {command!r} to option negotiation: not a milter?")
+    version, _, _ = struct.unpack(">III", body[:12])
+    return f"milter protocol version {version}"
+
+
+def _read(s: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ValueError("closed the connection during option negotiation")
+        data += chunk
+    return data
+
+
+def dkim_signer_checks(pf: PostfixConfig, queue: Path, conn: psycopg.Connection, opendkim_config: Path) -> list[Check]:
+    """With an active DKIM key in the database: Postfix passes mail from port 25, its
+    submission services and sendmail (smtpd_milters, their -o overrides, non_smtpd_milters)
+    through the milter OpenDKIM's configuration listens on, that socket negotiates, and
+    what Postfix does when it does not (milter_default_action)."""
+    name = "dkim signer"
+    try:
+        with conn.transaction():
+            domains = [d for (d,) in conn.execute(
+                "SELECT DISTINCT domain FROM public.dkim_keys_list() WHERE state = 'active' ORDER BY 1")]
+    except psycopg.Error as exc:
+        return [(name, "warn", f"cannot tell whether a DKIM key is active ({exc.diag.message_primary or exc}):"
+                               " run doctor as a superuser or a member of mailadmin")]
+    if not domains:
+        return [(name, "pass", "no active DKIM key: DKIM is not in use here, mail leaves unsigned"
+                               " (mailbook dkim add DOMAIN, then activate it, to sign)")]
+    fix = f"mailbook dkim install --config {opendkim_config} --config-dir {pf.config_dir or '/etc/postfix'}" \
+          " | grep ^postconf | sh; postfix reload"
+    try:
+        text = opendkim_config.read_text()
+    except OSError as exc:
+        return [(name, "fail", f"cannot read OpenDKIM's configuration {opendkim_config} ({exc.strerror}), so"
+                               f" {len(domains)} domain(s) with an active key may leave unsigned: {fix}"
+                               " (or --opendkim-config FILE)")]
+    found_socket = re.search(r"^\s*Socket\s+(\S+)", text, re.M | re.I)
+    try:
+        signer = dkim.milter_address(found_socket[1]) if found_socket else None
+    except Failure:
+        signer = None
+    if signer is None:
+        return [(name, "fail", f"{opendkim_config} has no Socket that Postfix can name (inet:PORT@HOST or"
+                               f" local:PATH): {fix}")]
+    found: list[Check] = []
+    default = pf.value("milter_default_action")
+    contexts = [("", "smtpd_milters", pf.value("smtpd_milters"), pf.value("receive_override_options"), default),
+                ("", "non_smtpd_milters", pf.value("non_smtpd_milters"), pf.value("receive_override_options"), default)]
+    for service, opts in _submission_services(pf):
+        if any(p in opts for p in ("smtpd_milters", "receive_override_options", "milter_default_action")):
+            contexts.append((f"master.cf's {service} -o ", "smtpd_milters",
+                             opts.get("smtpd_milters", pf.value("smtpd_milters")),
+                             opts.get("receive_override_options", pf.value("receive_override_options")),
+                             opts.get("milter_default_action", default)))
+    accepting, named = [], []
+    for where, parameter, value, receive, action in contexts:
+        milters = [(e, settings) for e, settings in _milters(value) if _same_milter(e, signer, queue)]
+        what = "mail from sendmail on this host" if parameter == "non_smtpd_milters" else "mail received by smtpd"
+        if "no_milters" in receive.replace(",", " ").split():
+            found.append((name, "fail", f"{where}receive_override_options = {receive} turns milters off: {what}"
+                                        " leaves unsigned; remove no_milters there"))
+        elif not milters:
+            found.append((name, "fail", f"{where}{parameter} = {value or '(empty)'} does not name OpenDKIM's"
+                                        f" {signer} ({opendkim_config}'s Socket): {what} leaves unsigned: {fix}"))
+        else:
+            named.append(f"{where}{parameter}")
+            if milters[0][1].get("default_action", action) == "accept":
+                accepting.append(f"{where}{parameter}")
+    try:
+        answer = _milter_answers(signer, queue)
+    except (OSError, ValueError) as exc:
+        where = _unix_path(signer, queue) or signer
+        found.append((name, "fail", f"OpenDKIM at {where} does not answer ({getattr(exc, 'strerror', None) or exc}):"
+                                    " is it running? (systemctl restart opendkim; journalctl -u opendkim);"
+                                    f" meanwhile mail leaves unsigned or waits (milter_default_action = {default})"))
+    else:
+        wired = f"; {', '.join(named)} name it" if len(named) == len(contexts) else ""
+        found.append((name, "pass", f"OpenDKIM at {signer} answers ({answer}){wired}; {len(domains)} domain(s)"
+                                    " have an active key"))
+    if accepting:
+        found.append((name, "warn", f"milter_default_action = accept ({', '.join(accepting)}): when OpenDKIM does"
+                                    " not answer, mail leaves unsigned and only Postfix's log says so (`dkim install`"
+                                    " prefers that to mail waiting); tempfail holds it instead, inbound mail too"))
+    return found
 
 
 def _readable(path: Path) -> bool:
@@ -630,7 +760,8 @@ def _canary_checks(dc: Dovecot, address: str, password: str | None) -> list[Chec
 
 
 def live_checks(conn: psycopg.Connection | None, postfix_config: Path | None, dovecot_config: Path | None,
-                canary: str | None, canary_password: str | None, max_lag: float) -> list[Check]:
+                canary: str | None, canary_password: str | None, max_lag: float,
+                opendkim_config: Path = OPENDKIM_CONFIG) -> list[Check]:
     """Every check of `doctor --live`, Postfix's first."""
     address = canary
     if address is None and conn is not None:
@@ -642,7 +773,7 @@ def live_checks(conn: psycopg.Connection | None, postfix_config: Path | None, do
             address = None
     dc = load_dovecot(dovecot_config)
     dovecot = dc if isinstance(dc, Dovecot) else None
-    found = postfix_checks(postfix_config, address, conn, dovecot, max_lag)
+    found = postfix_checks(postfix_config, address, conn, dovecot, max_lag, opendkim_config)
     found += dovecot_checks(dovecot, conn, canary, canary_password, max_lag) if dovecot else [dc]
     return found
 

@@ -1,10 +1,12 @@
 """DKIM signing through the real daemons (issue 34): keys made by `mailbook dkim add` and
 kept in the mail database, Debian's OpenDKIM reading the active ones as maildkim through
 its OpenDBX pgsql backend (`mailbook dkim install`), a real Postfix passing mail through it
-as the milter lines `dkim install` prints. Each delivered message's DKIM-Signature is
-verified by dkimpy against the public key in the key table (dkim_keys_list()), or, for
-rotations (`dkim rotate`, `dkim advance`), against the records a real DNS server on
-loopback (Debian's unbound, tests/harness/dns.py) serves."""
+as the milter lines `dkim install` prints. Mail comes in on port 25 from loopback, on the
+submission service from a mailbox logged in through a real Dovecot (`dovecot install`), and
+from Postfix's sendmail on the server itself. Each delivered message's DKIM-Signature is
+verified by dkimpy against the public key in the key table (dkim_keys_list()), or against
+the records a real DNS server on loopback (Debian's unbound, tests/harness/dns.py) serves
+from `mailbook dns` (rotations, submission, sendmail)."""
 
 from __future__ import annotations
 
@@ -12,15 +14,17 @@ import base64
 import email
 import json
 import subprocess
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import dkim
 import dns.resolver
 import psycopg
 import pytest
 
+from mailbook.files import write_private
 from tests.harness.database import mail_database
 from tests.harness.dns import Unbound
+from tests.harness.dovecot import install_dovecot
 from tests.harness.opendkim import OpenDKIM
 from tests.harness.postfix import install_postfix
 from tests.harness.process import cli, private_dir, remove, require_root, started
@@ -28,32 +32,46 @@ from tests.harness.process import cli, private_dir, remove, require_root, starte
 DB = "dkimsigning"
 READER_PW = "reader-pw-dkim"
 DKIM_PW = "dkim-pw-signer-0209"
+AUTH_PW = "auth-pw-dkim-submission"
+MAILBOX_PW = "pw pw pw pw"
 DOMAINS = ("example.com", "example.org", "pending.example", "nokey.example")
 
 
 @pytest.fixture(scope="module")
 def admin_dsn(cluster):
     require_root()
-    with mail_database(cluster, DB, mailreader=READER_PW, maildkim=DKIM_PW) as dsn:
+    with mail_database(cluster, DB, mailreader=READER_PW, maildkim=DKIM_PW, mailauth=AUTH_PW) as dsn:
         for d in DOMAINS:
             cli(["domain", "add", d, "--dsn", dsn], check=True)
-            cli(["mailbox", "add", f"user@{d}", "--password-stdin", "--dsn", dsn], input="pw pw pw pw\n", check=True)
+            cli(["mailbox", "add", f"user@{d}", "--password-stdin", "--dsn", dsn], input=MAILBOX_PW + "\n", check=True)
         yield dsn
 
 
 @pytest.fixture(scope="module")
 def stack(admin_dsn, cluster):
-    """Postfix with OpenDKIM as its milter; both stopped afterwards, also after a failed start."""
+    """Postfix (port 25 and the submission services) with OpenDKIM as its milter; both
+    stopped afterwards, also after a failed start."""
     root = private_dir("mailbook-dkim-")
     with ExitStack() as stop:
         stop.callback(remove, root)
-        postfix = install_postfix(root, cluster, DB, READER_PW)
+        postfix = install_postfix(root, cluster, DB, READER_PW, submission=True)
         signer = OpenDKIM(root / "opendkim", cluster, DB, DKIM_PW)
         postfix.overrides.update(signer.postconf())
         postfix.overrides["milter_default_action"] = "tempfail"  # a signer that fails shows as a deferral here
         started(stop, signer)
         started(stop, postfix)
         yield postfix, signer
+
+
+@pytest.fixture(scope="module")
+def dovecot(stack, cluster):
+    """The Dovecot whose auth socket the submission services log in through."""
+    postfix, _ = stack
+    root = postfix.root.parent
+    write_private(root / "auth.pw", AUTH_PW + "\n")
+    with ExitStack() as stop:
+        yield started(stop, install_dovecot(root, postfix.mail, "--port", str(cluster.port), "--dbname", DB,
+                                            "--password-file", str(root / "auth.pw"), postfix=postfix))
 
 
 def public_keys(dsn: str) -> dict[bytes, bytes]:
@@ -100,6 +118,133 @@ def test_each_domain_signs_with_its_active_key(admin_dsn, stack):
         assert sig is not None, stack[1].log_text()
         assert (sig["d"].lower(), sig["s"], sig["a"]) == (sender.split("@")[1].lower(), selector, algorithm)
         assert verifies(message, admin_dsn), message.decode(errors="replace")
+
+
+def active_selectors(dsn: str) -> dict[str, str]:
+    """Each domain's active key's selector, as `dkim list` shows it."""
+    listed = cli(["dkim", "list", "--dsn", dsn], check=True).stdout
+    return {line.split()[0]: line.split()[1] for line in listed.splitlines()[1:] if line.split()[3] == "active"}
+
+
+def serve_zones(dsn: str, server: Unbound) -> None:
+    """The loopback DNS server answers with what `mailbook dns` prints for every hosted domain."""
+    server.serve({d: [line for line in cli(["dns", d, "--mx", "mx.example.net", "--dsn", dsn], check=True
+                                           ).stdout.splitlines() if not line.startswith(";")] for d in DOMAINS})
+
+
+def assert_signed_as_sent(stack, server, dsn: str, send, how: str) -> None:
+    """Mail sent by send(sender, subject) from a mailbox of each hosted domain: signed with
+    that domain's active key, verifying with the key the loopback DNS answers; unsigned
+    from a domain without an active key."""
+    active = active_selectors(dsn)
+    assert set(active) >= {"example.com", "example.org"} and set(DOMAINS) - set(active), active
+    serve_zones(dsn, server)
+    for d in DOMAINS:
+        subject = f"{how} from {d}"
+        send(f"user@{d}", subject)
+        message = stack[0].delivered("example.com/user/", subject).read_bytes()
+        sig = signature(message)
+        if d not in active:
+            assert sig is None, message.decode(errors="replace")
+            continue
+        assert sig is not None, (d, stack[1].log_text()[-2000:], stack[0].log_text()[-2000:])
+        assert (sig["d"], sig["s"], sig["a"]) == (d, active[d], "rsa-sha256"), sig
+        assert verifies_in_dns(message, server), message.decode(errors="replace")
+
+
+def test_submission_signed_verifies_in_dns(admin_dsn, stack, dovecot, server):
+    """A mailbox of each hosted domain logs in on the submission service (STARTTLS, SASL
+    through Dovecot) from 127.0.0.2, which is not in OpenDKIM's InternalHosts as a user's
+    address is not: its mail is signed because the client logged in, with its domain's
+    active key, and verifies with the key in the loopback DNS zone. The same From: from
+    there on port 25 without a login is not signed."""
+    def send(sender: str, subject: str) -> None:
+        code, msg = stack[0].submit(sender, MAILBOX_PW, sender, "user@example.com", subject, source="127.0.0.2")
+        assert code == 250, (code, msg)
+    assert_signed_as_sent(stack, server, admin_dsn, send, "submission")
+    assert stack[0].logged(r"client=\S+\[127\.0\.0\.2\], sasl_method=PLAIN, sasl_username=user@example\.org")
+    stack[0].send("user@example.com", "no login from 127.0.0.2", sender="user@example.org", source="127.0.0.2")
+    forged = stack[0].delivered("example.com/user/", "no login from 127.0.0.2").read_bytes()
+    assert signature(forged) is None, forged.decode(errors="replace")
+
+
+def test_sendmail_signed_verifies_in_dns(admin_dsn, stack, server):
+    """Mail handed to Postfix's sendmail on the server (pickup, cleanup: non_smtpd_milters)
+    leaves signed with the sender domain's active key, verifying with the DNS zone's key."""
+    assert_signed_as_sent(stack, server, admin_dsn, lambda sender, subject: stack[0].sendmail(
+        sender, "user@example.com", subject), "sendmail")
+
+
+def signer_lines(admin_dsn: str, stack, *extra: str) -> tuple[int, list[tuple[str, str]]]:
+    """(exit code, the `dkim signer` lines of `doctor --live --json` as (status, detail))."""
+    postfix, signer = stack
+    r = cli(["doctor", "--dsn", admin_dsn, "--live", "--json", "--config-dir", str(postfix.config),
+             "--opendkim-config", str(signer.config), *extra])
+    return r.exit_code, [(c["status"], c["detail"]) for c in json.loads(r.stdout) if c["check"] == "dkim signer"]
+
+
+@contextmanager
+def postconf(postfix, *args: str):
+    """main.cf and master.cf changed by `postconf -c ... ARGS` until the block ends."""
+    files = [postfix.config / "main.cf", postfix.config / "master.cf"]
+    before = [f.read_text() for f in files]
+    r = subprocess.run(["postconf", "-c", str(postfix.config), *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    try:
+        yield
+    finally:
+        for f, text in zip(files, before):
+            f.write_text(text)
+
+
+def test_doctor_live_dkim_signer(admin_dsn, stack):
+    """With active keys, `doctor --live` passes the signer when Postfix's milters name
+    OpenDKIM's socket and it negotiates; each broken piece is one failing line saying what
+    to run: non_smtpd_milters without it, a submission service's -o smtpd_milters emptied,
+    OpenDKIM's configuration unreadable, OpenDKIM stopped. milter_default_action = accept
+    (main.cf's, or the milter's own in a `{ ... }` group) warns."""
+    postfix, signer = stack
+    milter = f"inet:127.0.0.1:{signer.port}"
+    assert active_selectors(admin_dsn)
+    _, lines = signer_lines(admin_dsn, stack)
+    assert len(lines) == 1 and lines[0][0] == "pass", lines
+    assert f"OpenDKIM at {milter} answers (milter protocol version 6); smtpd_milters, non_smtpd_milters name it" \
+        in lines[0][1], lines
+
+    with postconf(postfix, "-e", "non_smtpd_milters ="):
+        code, lines = signer_lines(admin_dsn, stack)
+    fails = [d for s, d in lines if s == "fail"]
+    assert code == 1 and len(fails) == 1, lines
+    assert fails[0].startswith(f"non_smtpd_milters = (empty) does not name OpenDKIM's {milter}") \
+        and "mail from sendmail on this host leaves unsigned: mailbook dkim install" in fails[0], fails
+
+    service = f"127.0.0.1:{postfix.submission_port}"
+    with postconf(postfix, "-P", f"{service}/inet/smtpd_milters="):
+        code, lines = signer_lines(admin_dsn, stack)
+    fails = [d for s, d in lines if s == "fail"]
+    assert code == 1 and len(fails) == 1 and fails[0].startswith(
+        f"master.cf's {service} -o smtpd_milters = (empty) does not name OpenDKIM's {milter}"), lines
+
+    code, lines = signer_lines(admin_dsn, stack, "--opendkim-config", str(signer.root / "nowhere.conf"))
+    assert code == 1 and len(lines) == 1 and lines[0][0] == "fail" and "nowhere.conf" in lines[0][1] \
+        and "mailbook dkim install --config" in lines[0][1], lines
+
+    with postconf(postfix, "-e", "milter_default_action = accept"):
+        _, lines = signer_lines(admin_dsn, stack)
+    assert [s for s, _ in lines] == ["pass", "warn"] and lines[1][1].startswith(
+        "milter_default_action = accept (smtpd_milters, non_smtpd_milters): when OpenDKIM does not answer,"
+        " mail leaves unsigned"), lines
+    with postconf(postfix, "-e", f"smtpd_milters = {{ {milter}, default_action=accept }}"):
+        _, lines = signer_lines(admin_dsn, stack)  # a per-milter default_action counts for that milter
+    assert [s for s, _ in lines] == ["pass", "warn"] and "accept (smtpd_milters):" in lines[1][1], lines
+
+    signer.stop()
+    try:
+        code, lines = signer_lines(admin_dsn, stack)
+    finally:
+        signer.start()
+    assert code == 1 and len(lines) == 1 and lines[0][0] == "fail", lines
+    assert f"OpenDKIM at {milter} does not answer (Connection refused): is it running?" in lines[0][1], lines
 
 
 def test_no_active_key_no_signature(admin_dsn, stack):

@@ -7,7 +7,8 @@ Wired as documented, every live check passes (exit 0). Each broken piece is one 
 line saying what to run, exit 1: Dovecot stopped, a conf.d file read after mailbook's
 include setting Sieve back to ~/.dovecot.sieve, a map file pointing at another database,
 a wrong canary password, no follower for the auth cache, a missing certificate (Postfix's or
-Dovecot's), Dovecot's ssl = no. What Postfix says is printed escaped. Needs root (Postfix and Dovecot do).
+Dovecot's), Dovecot's ssl = no. No DKIM key is active here: the signer check says DKIM
+is not in use (tests/test_dkim.py checks a signer). What Postfix says is printed escaped. Needs root (Postfix and Dovecot do).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ LIVE = ("postfix virtual_mailbox_domains", "postfix virtual_mailbox_maps", "post
         "postfix transport_maps", "postfix relay_domains", "postfix smtpd_sender_login_maps",
         "postfix lookup virtual_mailbox_domains", "postfix lookup virtual_mailbox_maps", "LMTP", "policy service",
         "dovecot passdb", "dovecot userdb", "dovecot include order", "dovecot sieve", "dovecot tls", "auth cache",
-        "canary auth", "canary user")
+        "canary auth", "canary user", "dkim signer")
 
 
 class Stack:
@@ -141,6 +142,7 @@ def test_wired_stack_passes_every_check(stack):
     assert submission and all(found[c] == [("pass", found[c][0][1])] for c in submission), found
     assert "1 `mailbook dovecot follow` connected" in found["auth cache"][0][1]
     assert "example.com/canary/" in found["postfix lookup virtual_mailbox_maps"][0][1]
+    assert found["dkim signer"][0][1].startswith("no active DKIM key: DKIM is not in use here")  # no signer asked
 
 
 def test_no_follower_means_changes_wait_for_ttl(stack):

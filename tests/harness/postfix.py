@@ -207,32 +207,36 @@ class Postfix:
                 return m
             time.sleep(0.2)
 
-    def smtp(self) -> smtplib.SMTP:
-        s = smtplib.SMTP("127.0.0.1", self.port, timeout=30)
+    def smtp(self, source: str | None = None) -> smtplib.SMTP:
+        """A session on port 25's stand-in, from the local address source if given."""
+        s = smtplib.SMTP("127.0.0.1", self.port, timeout=30, source_address=None if source is None else (source, 0))
         s.ehlo("client.mailbook.test")
         return s
 
-    def submission(self, implicit_tls: bool = False) -> smtplib.SMTP:
+    def submission(self, implicit_tls: bool = False, source: str | None = None) -> smtplib.SMTP:
         """A session on the submission port after STARTTLS and EHLO again, or on the
-        submissions port (implicit TLS); the test certificate is the only one trusted."""
+        submissions port (implicit TLS); the test certificate is the only one trusted.
+        From the local address source if given (another loopback one, 127.0.0.2: a
+        client that is not this host's 127.0.0.1, as a user's is not)."""
         context = client_context(self.tls_cert)
+        bind = None if source is None else (source, 0)
         if implicit_tls:
-            s = smtplib.SMTP_SSL("127.0.0.1", self.submissions_port, timeout=30, context=context)
+            s = smtplib.SMTP_SSL("127.0.0.1", self.submissions_port, timeout=30, context=context, source_address=bind)
             s.ehlo("client.mailbook.test")
             return s
-        s = smtplib.SMTP("127.0.0.1", self.submission_port, timeout=30)
+        s = smtplib.SMTP("127.0.0.1", self.submission_port, timeout=30, source_address=bind)
         s.ehlo("client.mailbook.test")
         s.starttls(context=context)
         s.ehlo("client.mailbook.test")
         return s
 
     def submit(self, login: str | None, password: str, sender: str, recipient: str,
-               subject: str | None = None, implicit_tls: bool = False) -> tuple[int, str]:
+               subject: str | None = None, implicit_tls: bool = False, source: str | None = None) -> tuple[int, str]:
         """On the submission port after STARTTLS (or on submissions, TLS from the start):
         log in (unless login is None), MAIL FROM sender, RCPT TO recipient; then, if a
         subject is given and all was accepted, send a message. The first reply that is not
-        2xx, else the last one."""
-        with self.submission(implicit_tls) as s:
+        2xx, else the last one. From the local address source, if given."""
+        with self.submission(implicit_tls, source) as s:
             if login is not None:
                 try:
                     s.login(login, password)
@@ -254,11 +258,19 @@ class Postfix:
             return code, msg.decode()
 
     def send(self, recipient: str, subject: str, sender: str = "sender@elsewhere.example",
-             headers: str = "", body: str = "hello from the mailbook tests") -> None:
+             headers: str = "", body: str = "hello from the mailbook tests", source: str | None = None) -> None:
         message = (f"From: {sender or 'MAILER-DAEMON@elsewhere.example'}\r\nTo: {recipient}\r\n"
                    f"Subject: {subject}\r\n{headers}\r\n{body}\r\n")
-        with self.smtp() as s:
+        with self.smtp(source) as s:
             s.sendmail(sender, [recipient], message)
+
+    def sendmail(self, sender: str, recipient: str, subject: str) -> None:
+        """A message handed to Postfix's sendmail(1) on this host, as a cron job or a web
+        application sends: postdrop puts it in the maildrop queue, pickup and cleanup take
+        it from there (non_smtpd_milters, not smtpd_milters, see it)."""
+        message = f"From: {sender}\nTo: {recipient}\nSubject: {subject}\n\nsent with sendmail\n"
+        r = run([require_program("/usr/sbin/sendmail"), "-C", str(self.config), "-f", sender, "--", recipient], input=message)
+        assert r.returncode == 0, r.stdout + r.stderr
 
     def delivered(self, maildir: str, subject: str, timeout: float = 20) -> Path:
         """The file in virtual_mailbox_base/maildir/new/ holding `subject`."""
