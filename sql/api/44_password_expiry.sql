@@ -131,33 +131,8 @@ CREATE FUNCTION public.clear_password_max_age(address_or_domain text) RETURNS bo
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    target constant text := lower(clear_password_max_age.address_or_domain);
-    had boolean;
 BEGIN
-    IF target IS NULL THEN
-        RAISE EXCEPTION 'address_or_domain must not be NULL' USING ERRCODE = '22004';
-    END IF;
-    IF position('@' IN target) > 0 THEN
-        PERFORM public.require_domain_scope(split_part(target, '@', 2));
-        SELECT u.password_max_age IS NOT NULL INTO had FROM public.users u WHERE u.email = target FOR UPDATE;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'mailbox % does not exist', public.quoted(target) USING ERRCODE = 'P0002';
-        END IF;
-        IF had THEN
-            UPDATE public.users u SET password_max_age = NULL, modified = now() WHERE u.email = target;
-        END IF;
-    ELSE
-        PERFORM public.require_domain_scope(target);
-        SELECT t.password_max_age IS NOT NULL INTO had FROM public.transports t WHERE t.domain = target FOR UPDATE;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'domain % is not hosted here', public.quoted(target) USING ERRCODE = 'P0002';
-        END IF;
-        IF had THEN
-            UPDATE public.transports t SET password_max_age = NULL, modified = now() WHERE t.domain = target;
-        END IF;
-    END IF;
-    RETURN had;
+    RETURN public.clear_account_setting(clear_password_max_age.address_or_domain, 'password_max_age');  -- 10_helpers.sql
 END
 $$;
 REVOKE ALL ON FUNCTION public.clear_password_max_age(text) FROM PUBLIC;

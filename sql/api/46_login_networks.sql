@@ -106,33 +106,8 @@ CREATE FUNCTION public.clear_login_networks(address_or_domain text) RETURNS bool
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    target constant text := lower(clear_login_networks.address_or_domain);
-    had boolean;
 BEGIN
-    IF target IS NULL THEN
-        RAISE EXCEPTION 'address_or_domain must not be NULL' USING ERRCODE = '22004';
-    END IF;
-    IF position('@' IN target) > 0 THEN
-        PERFORM public.require_domain_scope(split_part(target, '@', 2));
-        SELECT u.login_networks IS NOT NULL INTO had FROM public.users u WHERE u.email = target FOR UPDATE;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'mailbox % does not exist', public.quoted(target) USING ERRCODE = 'P0002';
-        END IF;
-        IF had THEN
-            UPDATE public.users u SET login_networks = NULL, modified = now() WHERE u.email = target;
-        END IF;
-    ELSE
-        PERFORM public.require_domain_scope(target);
-        SELECT t.login_networks IS NOT NULL INTO had FROM public.transports t WHERE t.domain = target FOR UPDATE;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'domain % is not hosted here', public.quoted(target) USING ERRCODE = 'P0002';
-        END IF;
-        IF had THEN
-            UPDATE public.transports t SET login_networks = NULL, modified = now() WHERE t.domain = target;
-        END IF;
-    END IF;
-    RETURN had;
+    RETURN public.clear_account_setting(clear_login_networks.address_or_domain, 'login_networks');  -- 10_helpers.sql
 END
 $$;
 REVOKE ALL ON FUNCTION public.clear_login_networks(text) FROM PUBLIC;
