@@ -10,6 +10,9 @@ mailbox and an old password stop working once the ttl has passed (here a short t
 with the same --auth-cache-ttl option mailbook writes; shipped: 900 s), a new password
 works at once; `doveadm auth cache flush USER` makes a disable immediate, which also keeps
 an outage from serving the entry cached before it (without the flush, it does: proven too).
+The cache outlives a quiet spell: Dovecot ends a process that has had no client for a
+while (here 2 s, default 60), and the auth process holds the cache, so the shipped
+configuration keeps one (process_min_avail).
 
 Needs root (Dovecot's mail processes switch users).
 """
@@ -68,6 +71,9 @@ def stack():
         bouncer.install_and_start(root / "reader.pw", root / "auth.pw")
         dovecot = install_dovecot(root, mail, "--port", str(bouncer.port), "--password-file", str(root / "auth.pw"),
                                   "--auth-cache-ttl", str(TTL))
+        # processes without clients end after 2 s instead of 60: the outage test's pauses
+        # then prove the auth process (which holds the cache) is kept however quiet the server
+        dovecot.idle_kill = 2
         dovecot.start()
         yield pg, dovecot
     finally:

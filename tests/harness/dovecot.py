@@ -34,6 +34,7 @@ class Dovecot:
     config() is the whole dovecot.conf: Dovecot24 writes 2.4's."""
 
     version = "2.3"
+    idle_kill_setting = "default_idle_kill"
 
     def __init__(self, root: Path, sql_conf: Path, auth_include: Path, mail: Path,
                  lmtp_include: Path | None = None):
@@ -42,6 +43,7 @@ class Dovecot:
         self.lmtp_include = lmtp_include  # lmtp-mailbook.conf.ext as installed, or None
         self.submission_host: str | None = None  # where Sieve sends replies: the Postfix's smtpd
         self.tls = False  # ssl = required (the installed certificate) instead of no
+        self.idle_kill: int | None = None  # seconds before Dovecot ends a process without clients (default 60)
         self.protocols = "imap"  # "" for LMTP alone (the benchmarks)
         self.conf = root / "dovecot.conf"
         self.log = root / "dovecot.log"
@@ -83,7 +85,8 @@ service imap-login {{
     port = 0
   }}
 }}
-""" + (f"submission_host = {self.submission_host}\n" if self.submission_host else "")
+""" + (f"submission_host = {self.submission_host}\n" if self.submission_host else "") \
+          + (f"{self.idle_kill_setting} = {self.idle_kill} s\n" if self.idle_kill else "")
 
     def config(self) -> str:
         return (f"protocols = {self.protocols}\n" + ("" if self.tls else "disable_plaintext_auth = no\n") + self._common()
@@ -171,6 +174,7 @@ class Dovecot24(Dovecot):
     """Dovecot 2.4 (Debian 13's): the same daemon set, in 2.4's configuration language."""
 
     version = "2.4"
+    idle_kill_setting = "default_idle_kill_interval"
 
     def connect(self) -> str:
         """The first pgsql block's parameters (2.4 writes one per line, quoted) as libpq's string."""
