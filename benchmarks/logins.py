@@ -26,6 +26,16 @@ alike but for last-login-mailbook.conf.ext: "lmtp, cache" (--no-last-login) and 
 cache, last login" (each IMAP login also writes last_logins through the dict, as
 mailquota): their ratio is what recording costs a login.
 
+Each run is preceded, untimed, by one login of each of its users: Dovecot 2.3 ends an auth
+process idle for a minute (idle_kill), and its cache with it, which happens here while the
+other Dovecots take their turns, and would not on a server with logins every few seconds.
+What would make the figures lie is checked, and the run fails if it does not hold: each
+cached Dovecot's auth process is asked (SIGUSR2) for its cache counters before each run
+(which resets them) and after it, and every lookup of the run (password and userdb) must have been a hit, from
+the same process; with --last-login, every mailbox's last_logins row must carry a time from
+the measured runs (recording did happen at the timed logins, not only at the warm-up). The
+load average (other work on the machine) is recorded before and after each run.
+
 Dovecot 2.3's configuration language (this machine's); the floor's passdb/userdb are
 written here, mailbook's by its installer.
 """
@@ -34,7 +44,10 @@ from __future__ import annotations
 
 import argparse
 import imaplib
+import os
+import re
 import shutil
+import signal
 import statistics
 import threading
 import time
@@ -117,6 +130,43 @@ def lmtp_dovecot(root: Path, mail: Path, connection: tuple[str, ...], quota_pw: 
     return dovecot
 
 
+def load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def auth_cache_hits(dovecot: Dovecot) -> tuple[int, int, int]:
+    """(auth process, hits, lookups) of the auth cache since the last SIGUSR2, as its auth
+    process logs them on SIGUSR2 (and then resets them)."""
+    master = int((dovecot.root / "run" / "master.pid").read_text())
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+            and _ppid(p) == master and _cmdline(p).startswith(b"dovecot/auth\0")]
+    if not pids:
+        raise SystemExit(f"no dovecot/auth process under {dovecot.root}'s master")
+    before = len(dovecot.log_text())
+    os.kill(pids[0], signal.SIGUSR2)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = re.search(r"Authentication cache hits (\d+)/(\d+)", dovecot.log_text()[before:])
+        if found:
+            return pids[0], int(found.group(1)), int(found.group(2))
+        time.sleep(0.2)
+    raise SystemExit(f"{dovecot.root}: its auth process logged no cache hits after SIGUSR2")
+
+
+def _ppid(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def login_once(port: int, user: str) -> None:
     imap = imaplib.IMAP4("127.0.0.1", port, timeout=60)
     try:
@@ -188,30 +238,61 @@ def run(rounds: int, costs: list[int], users: int, logins: int, clients: int, ou
                                               work / "quota.pw", on)
         for d in dovecots.values():
             d.start()
-        for name, d in dovecots.items():  # warm: processes forked; the cache filled
+
+        def warm(name: str, cost: int) -> None:
+            """One login of each user: processes forked, the cache filled (not timed)."""
             try:
-                for cost in costs:
-                    for user in users_for(cost, users):
-                        login_once(d.port, user)
+                for user in users_for(cost, users):
+                    login_once(dovecots[name].port, user)
             except imaplib.IMAP4.error as e:
-                raise SystemExit(f"{name}: {e}; its log: {d.log_errors()}") from None
+                raise SystemExit(f"{name}: {e}; its log: {dovecots[name].log_errors()}") from None
+
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             result = {"machine": machine(conn), "dovecot": installed_version(), "rounds": rounds, "costs": costs,
                       "last_login": last_login,
                       "users_per_cost": users, "logins": logins, "clients": clients,
-                      "runs": {str(c): {n: [] for n in dovecots} for c in costs}}
+                      "runs": {str(c): {n: [] for n in dovecots} for c in costs},
+                      "load": {str(c): {n: [] for n in dovecots} for c in costs}, "cache_hits": {}}
+        recorded_from: dict[int, int] = {}  # cost: when the last-login Dovecot's latest timed run began
         names = list(dovecots)
         for r in range(rounds):
             for cost in costs:
                 for name in (names if r % 2 == 0 else names[::-1]):
+                    warm(name, cost)
+                    cached = "cache" in name
+                    counters = auth_cache_hits(dovecots[name]) if cached else None
+                    if name == "lmtp, cache, last login":  # its warm-up's writes a second older than the run's
+                        time.sleep(1.05)
+                        recorded_from[cost] = int(time.time())
+                    before = load()
                     rate = logins_per_second(dovecots[name].port, users_for(cost, users), logins, clients)
                     result["runs"][str(cost)][name].append(rate)
+                    result["load"][str(cost)][name].append([before, load()])
+                    if cached:  # every lookup of the run answered from the cache, by the same process
+                        after = auth_cache_hits(dovecots[name])
+                        hits, lookups = after[1], after[2]
+                        cache = result["cache_hits"].setdefault(name, {"hits": 0, "lookups": 0})
+                        cache["hits"] += hits
+                        cache["lookups"] += lookups
+                        if after[0] != counters[0] or hits != lookups or hits < 2 * logins:
+                            raise SystemExit(f"{name}, cost {cost}: {hits} auth cache hits of {lookups} lookups for"
+                                             f" {logins} logins (auth process {counters[0]}, then {after[0]})")
                 print(f"round {r + 1}, cost {cost}: "
                       + ", ".join(f"{n} {result['runs'][str(cost)][n][-1]}/s" for n in names), flush=True)
         result["errors"] = {n: d.log_errors() for n, d in dovecots.items()}
-        if last_login:  # the plugin did write: one row per mailbox logged in to
+        if last_login:  # the plugin wrote at the timed logins: each mailbox's row is from its last timed run
+            time.sleep(1)  # the dict's writes are asynchronous
             with psycopg.connect(dsn) as conn:
-                result["last_logins_rows"] = conn.execute("SELECT count(*) FROM last_logins").fetchone()[0]
+                rows = fresh = 0
+                for cost in costs:
+                    n, f = conn.execute("SELECT count(*), count(*) FILTER (WHERE login_epoch >= %s) FROM last_logins"
+                                        " WHERE service = 'imap' AND email = ANY(%s)",
+                                        (recorded_from[cost], users_for(cost, users))).fetchone()
+                    rows, fresh = rows + n, fresh + f
+            result["last_logins_rows"] = rows
+            if rows != users * len(costs) or fresh != rows:
+                raise SystemExit(f"last_logins: {rows} imap rows ({fresh} written by the timed logins)"
+                                 f" for {users * len(costs)} mailboxes")
     finally:
         for d in dovecots.values():
             if d.conf.exists():
@@ -220,6 +301,9 @@ def run(rounds: int, costs: list[int], users: int, logins: int, clients: int, ou
         remove(work)
     result["ratios"] = {c: {n: round(statistics.median(x / y for x, y in zip(t[n], t["passwd-file"])), 2)
                             for n in t} for c, t in result["runs"].items()}
+    if last_login:  # what recording costs a login: with / without, the median of per-round ratios
+        result["last_login_ratio"] = {c: round(statistics.median(
+            x / y for x, y in zip(t["lmtp, cache, last login"], t["lmtp, cache"])), 2) for c, t in result["runs"].items()}
     if out_dir:
         write_report(out_dir, "logins", result, markdown(result))
     return result
@@ -227,16 +311,24 @@ def run(rounds: int, costs: list[int], users: int, logins: int, clients: int, ou
 
 def markdown(r: dict) -> str:
     m = r["machine"]
+    loads = [x for runs in r.get("load", {}).values() for pairs in runs.values() for pair in pairs for x in pair]
+    lo, hi = (min(loads), max(loads)) if loads else (0, 0)
     lines = ["# IMAP logins per second", "",
              f"Machine: {m['cpu']}, {m['cores']} cores; PostgreSQL {m['postgresql']}, Dovecot {r['dovecot']}. "
              f"{r['users_per_cost']} mailboxes per bcrypt cost; each run {r['logins']} logins (connect, LOGIN, "
              f"LOGOUT) by {r['clients']} concurrent clients; {r['rounds']} rounds, the Dovecots taking turns; "
              "ratios are the median of per-round ratios to the passwd-file floor (benchmarks/logins.py)."
-             + (f" last_logins rows written: {r.get('last_logins_rows')}." if r.get("last_login") else ""), "",
+             + (f" last_logins rows written: {r.get('last_logins_rows')}." if r.get("last_login") else "")
+             + (f" Load average {lo:.1f} to {hi:.1f} during the runs (other work on the machine)." if loads else "")
+             + "".join(f" {n}: {c['hits']:,} auth cache hits of {c['lookups']:,} lookups in the timed runs."
+                       for n, c in r.get("cache_hits", {}).items()), "",
              "| bcrypt cost | Dovecot | logins/s | / passwd-file |", "|---|---|---|---|"]
     for cost, runs in r["runs"].items():
         for name, rates in runs.items():
             lines.append(f"| {cost} | {name} | {min(rates):,.1f}–{max(rates):,.1f} | {r['ratios'][cost][name]:.2f}x |")
+    if r.get("last_login_ratio"):
+        lines += ["", "Last-login recording, logins/s with / without (lmtp, cache, last login / lmtp, cache): "
+                  + ", ".join(f"cost {c}: {x:.2f}x" for c, x in r["last_login_ratio"].items()) + "."]
     return "\n".join(lines) + "\n"
 
 

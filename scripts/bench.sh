@@ -6,7 +6,8 @@
 #   scripts/bench.sh --e2e [--rounds 3] [--out DIR]                  through a real Postfix (root)
 #   scripts/bench.sh --compiled [--rounds 3] [--out DIR]             compiled maps: speed next to hash:, equivalence (root)
 #   scripts/bench.sh --delivery [--rounds 5] [--scale 1] [--out DIR]   LMTP delivery: mailbook, its extras apart, the floor (root)
-#   scripts/bench.sh --logins [--rounds 3] [--costs 10,8] [--out DIR] IMAP logins: mailbook's passdb, cache, passwd-file (root)
+#   scripts/bench.sh --logins [--rounds 3] [--costs 10,8] [--last-login] [--out DIR]
+#                                     IMAP logins: mailbook's passdb, cache, passwd-file; last login's cost (root)
 #   scripts/bench.sh --lookups [--baseline COMMIT] [--out DIR]       Postfix's lookups, two versions side by side (root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
