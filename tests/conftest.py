@@ -51,11 +51,13 @@ def pytest_collection_modifyitems(session, config, items):
     """tests/test_debian13.py's checks go last, and the Debian 13 run they read starts now,
     beside the rest of the suite; so do tests/test_admin_guide_wiring.py's and its runs,
     and the benchmark smoke runs (tests/test_benchmark_smoke.py), before them."""
-    smoke = [item for item in items if item.nodeid.startswith("tests/test_benchmark_smoke.py::test_benchmark_runs")]
+    smoke = {item: benchsmoke.module_of(item.name) for item in items
+             if item.nodeid.startswith("tests/test_benchmark_smoke.py::")}
+    smoke = {item: module for item, module in smoke.items() if module}
     if smoke:
-        items[:] = [item for item in items if item not in smoke] + smoke
+        items[:] = [item for item in items if item not in smoke] + list(smoke)
     if smoke and not config.option.collectonly:
-        benchsmoke.start([item.callspec.params["module"] for item in smoke])
+        benchsmoke.start(sorted(set(smoke.values())))
     later = [item for item in items if item.nodeid.startswith("tests/test_debian13.py")]
     if later:
         items[:] = [item for item in items if item not in later] + later

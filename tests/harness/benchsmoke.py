@@ -30,7 +30,9 @@ RUNS = [
     ("patroni", ["--calls", "3", "--mailboxes", "200"], ["patroni.json", "patroni.md"]),
     ("e2e", ["--rounds", "1", "--scale", "0.01"], ["e2e.json", "e2e.md"]),
     ("delivery", ["--rounds", "1", "--scale", "0.01"], ["delivery.json", "delivery.md"]),
-    ("logins", ["--rounds", "1", "--users", "3", "--logins", "12", "--costs", "10,6"], ["logins.json", "logins.md"]),
+    # with --last-login: test_logins_benchmark_proves_cache_and_last_login reads its report
+    ("logins", ["--rounds", "2", "--users", "2", "--logins", "6", "--costs", "6", "--clients", "2", "--last-login"],
+     ["logins.json", "logins.md"]),
     ("lookup_compare", ["--rounds", "1", "--scale", "0.01", "--baseline", "HEAD"],
      ["lookup-compare.json", "lookup-compare.md"]),
     # the speed runs only: the equivalence step verifies 100,000 keys through postmap (7 min
@@ -43,6 +45,15 @@ DATA_SHARE = "0.05"  # MAILBOOK_BENCH_DATA: the e2e data's smallest share (harne
 
 _run: subprocess.Popen | None = None
 _dir: Path | None = None
+
+
+def module_of(test_name: str) -> str | None:
+    """The benchmark module whose run a test of tests/test_benchmark_smoke.py reads:
+    test_benchmark_runs_to_the_end[e2e] reads e2e's; test_logins_benchmark_... logins'."""
+    if test_name.startswith("test_benchmark_runs_to_the_end["):
+        return test_name.removeprefix("test_benchmark_runs_to_the_end[").removesuffix("]")
+    modules = [m for m, _, _ in RUNS if test_name.startswith(f"test_{m}_benchmark_")]
+    return modules[0] if modules else None
 
 
 def start(modules: list[str]) -> None:
