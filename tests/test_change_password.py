@@ -88,7 +88,7 @@ def test_change_password_audited(webmail, owner, mailbox):
     assert verified(owner, mailbox, NEW) and not verified(owner, mailbox, OLD)
     stored = owner.execute("SELECT password FROM users WHERE email = %s", (mailbox,)).fetchone()[0]
     assert stored.startswith("{BLF-CRYPT}$2a$10$")  # as set_password() stores it
-    assert audit(owner, mailbox) == [("mailwebmail", "mailwebmail", "UPDATE", ["password"], None)]
+    assert audit(owner, mailbox) == [("mailwebmail", "mailwebmail", "UPDATE", ["password", "password_changed"], None)]
 
 
 def test_a_wrong_current_password_is_refused_with_28P01_changes_nothing_and_is_audited_without_a_secret(

@@ -332,7 +332,7 @@ def test_roundcube_change_password(browser, roundcube, dovecot, mail_db):
     assert log_in(browser, roundcube, user, old) == "Login failed."
     assert dovecot.auth_test(user, new).returncode == 0
     assert dovecot.auth_test(user, old).returncode == 77
-    assert audit(mail_db, user) == [("mailwebmail", "UPDATE", ["password"], None)]
+    assert audit(mail_db, user) == [("mailwebmail", "UPDATE", ["password", "password_changed"], None)]
 
 
 def test_roundcube_wrong_current(browser, roundcube, dovecot, mail_db):
