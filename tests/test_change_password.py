@@ -293,9 +293,10 @@ def test_oversized_address_writes_nothing(webmail, owner):
 def test_check_costs_the_same_anywhere(webmail, owner):
     """A missing mailbox, one with an imported cheap hash (bcrypt cost 5) and one at the
     configured cost take about the same time to check (one bcrypt at settings.bcrypt_cost):
-    in 1.0 a cost-5 mailbox answered in 5 ms and a missing one in 85 ms. Medians of five,
-    within a factor of two: a property of the work done, not a benchmark."""
-    import statistics
+    in 1.0 a cost-5 mailbox answered in 5 ms and a missing one in 85 ms (a factor of 17;
+    cost 5 against 10 is 32 times less work). The fastest of five each, within a factor of
+    three: a property of the work done, not a benchmark; the fastest, because a loaded CI
+    machine only ever adds time (medians within two failed there)."""
     import time
     cheap = owner.execute("SELECT '{BLF-CRYPT}' || crypto.crypt('cheap pw', crypto.gen_salt('bf', 5))").fetchone()[0]
     owner.execute("SET ROLE mailadmin")
@@ -303,16 +304,16 @@ def test_check_costs_the_same_anywhere(webmail, owner):
     owner.execute("SELECT add_mailbox('costly@example.com', 'costly pw 123')")
     owner.execute("RESET ROLE")
     try:
-        def median(address):
+        def fastest(address):
             times = []
             for n in range(5):
                 start = time.perf_counter()
                 check(webmail, address, f"wrong {n}")
                 times.append(time.perf_counter() - start)
             owner.execute("DELETE FROM password_attempts WHERE email = %s", (address,))
-            return statistics.median(times)
-        missing, cheap_t, costly = (median(a) for a in ("ghost@example.com", "cheap@example.com", "costly@example.com"))
-        assert 0.5 < missing / costly < 2 and 0.5 < cheap_t / costly < 2, (missing, cheap_t, costly)
+            return min(times)
+        missing, cheap_t, costly = (fastest(a) for a in ("ghost@example.com", "cheap@example.com", "costly@example.com"))
+        assert 1 / 3 < missing / costly < 3 and 1 / 3 < cheap_t / costly < 3, (missing, cheap_t, costly)
     finally:
         owner.execute("SELECT remove_mailbox('cheap@example.com'); SELECT remove_mailbox('costly@example.com')")
 
