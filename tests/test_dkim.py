@@ -23,7 +23,7 @@ import pytest
 
 from mailbook.files import write_private
 from tests.harness.database import mail_database
-from tests.harness.dns import Unbound
+from tests.harness.dns import Unbound, unbound_server
 from tests.harness.dovecot import install_dovecot
 from tests.harness.opendkim import OpenDKIM
 from tests.harness.postfix import install_postfix
@@ -324,10 +324,8 @@ def test_dkim_cli_errors(admin_dsn):
 @pytest.fixture(scope="module")
 def server():
     """unbound on loopback serving the rotation's zone; stopped afterwards."""
-    root = private_dir("mailbook-dkim-dns-")
-    with ExitStack() as stop:
-        stop.callback(remove, root)
-        yield started(stop, Unbound(root / "unbound"))
+    with unbound_server("mailbook-dkim-dns-") as unbound:
+        yield unbound
 
 
 def key_records(dsn: str, domain: str) -> dict[str, str]:

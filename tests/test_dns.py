@@ -8,7 +8,6 @@ autoconfig files parse and name the right host and ports."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from contextlib import ExitStack
 
 import dkim
 import dns.resolver
@@ -17,8 +16,8 @@ import psycopg
 import pytest
 
 from tests.harness.database import mail_database
-from tests.harness.dns import Unbound
-from tests.harness.process import cli, private_dir, remove, require_root, started
+from tests.harness.dns import unbound_server
+from tests.harness.process import cli, require_root
 
 DB = "dnsrecords"
 OPTIONS = ["--mx", "mx1.example.net", "--mx", "mx2.example.net", "--ipv4", "192.0.2.25", "--ipv6", "2001:db8::/64"]
@@ -40,10 +39,8 @@ def admin_dsn(cluster):
 @pytest.fixture(scope="module")
 def server():
     """unbound on 127.0.0.1 and a port of its own; stopped afterwards, also after a failed start."""
-    root = private_dir("mailbook-dns-")
-    with ExitStack() as stop:
-        stop.callback(remove, root)
-        yield started(stop, Unbound(root / "unbound"))
+    with unbound_server("mailbook-dns-") as unbound:
+        yield unbound
 
 
 def zone(dsn: str, *extra: str) -> str:

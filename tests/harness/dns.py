@@ -7,11 +7,13 @@ only. serve() replaces the zones: it rewrites the configuration and restarts."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from mailbook.demo.cluster import free_port
 
-from .process import end, listening, require_program
+from .process import end, listening, private_dir, remove, require_program, started
 
 
 class Unbound:
@@ -67,3 +69,13 @@ class Unbound:
     def log_text(self) -> str:
         return "".join(p.read_text(errors="replace") for p in (self.root / "unbound.log", self.root / "unbound.out")
                        if p.exists())
+
+
+@contextmanager
+def unbound_server(prefix: str) -> Iterator[Unbound]:
+    """A started Unbound in a private_dir(prefix), serving no zone until serve(); stopped
+    and its directory removed afterwards, also after a failed start."""
+    root = private_dir(prefix)
+    with ExitStack() as stop:
+        stop.callback(remove, root)
+        yield started(stop, Unbound(root / "unbound"))
